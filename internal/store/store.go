@@ -1,0 +1,205 @@
+// Package store persists declarations, outbound messages (the outbox), ACKs,
+// clearance decisions, idempotency keys and the audit log. Two
+// implementations (embedded SQLite and Postgres) satisfy one contract test;
+// every state change happens inside WithTx so nothing is half-written.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when an insert collides with a unique key.
+var ErrConflict = errors.New("conflict")
+
+// Message states. A message is created Pending; the dispatcher moves it to
+// Sent once the agency accepted the HTTP call; an ACK or NACK moves it to
+// Acked or Nacked. Dead means delivery was given up (dead-letter); Cancelled
+// means an operator stopped it; Superseded means a later declaration version
+// replaced it.
+const (
+	StatePending    = "pending"
+	StateSent       = "sent"
+	StateAcked      = "acked"
+	StateNacked     = "nacked"
+	StateDead       = "dead"
+	StateCancelled  = "cancelled"
+	StateSuperseded = "superseded"
+)
+
+// Declaration is one stored version of a declaration.
+type Declaration struct {
+	ID             string
+	Version        int
+	TraderTaxCode  string
+	Gate           string
+	Lane           string
+	PlateVN        string
+	PlateCN        string
+	Status         string // active | cancelled
+	Body           []byte // the declaration JSON of this version
+	IdempotencyKey string
+	CreatedAt      time.Time
+}
+
+// Message is one outbound agency message and its delivery state: the
+// outbox row. Body is the exact signed bytes; a retry re-sends them.
+type Message struct {
+	ID             string
+	DeclarationID  string
+	Version        int
+	Agency         string
+	Kind           string // submit | amend | cancel
+	PreviousID     string // message this one replaces, for amend/cancel
+	MappingVersion string
+	SchemaVersion  string
+	ContentHash    string // SHA-256 hex of the canonical unsigned XML
+	Body           []byte
+	State          string
+	Attempts       int
+	NextAttemptAt  time.Time
+	LastError      string
+	LeaseOwner     string
+	LeaseUntil     time.Time // zero when not claimed
+	SentAt         time.Time // zero until delivered
+	AckDeadline    time.Time // zero until delivered
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Ack is an agency's signed answer to one message.
+type Ack struct {
+	MessageID  string
+	Agency     string
+	AckID      string // the agency's own id for its answer
+	Status     string // ACK | NACK
+	ReasonCode string
+	ReasonText string
+	Raw        []byte // exact signed bytes received
+	ReceivedAt time.Time
+}
+
+// Decision is the clearance decision for one declaration version.
+type Decision struct {
+	DeclarationID string
+	Version       int
+	Status        string // CLEARED | HOLD | REJECTED | PENDING | CANCELLED
+	Detail        []byte // JSON of the reasons
+	DecidedAt     time.Time
+}
+
+// Idempotency remembers a trader's Idempotency-Key and the declaration it
+// created, so a retried POST returns the first result.
+type Idempotency struct {
+	Trader        string
+	Key           string
+	RequestHash   string
+	DeclarationID string
+	CreatedAt     time.Time
+}
+
+// AuditEntry is one record of the hash-chained audit log. Seq is assigned
+// by AppendAudit (1, 2, 3 … without gaps).
+type AuditEntry struct {
+	Seq           int64
+	Time          time.Time
+	Kind          string
+	Actor         string
+	DeclarationID string
+	MessageID     string
+	Agency        string
+	Plate         string
+	Payload       []byte
+	PrevHash      []byte
+	Hash          []byte
+}
+
+// AuditCheckpoint is a signed statement of the chain head at Seq.
+type AuditCheckpoint struct {
+	Seq       int64
+	Hash      []byte
+	Signature []byte // signature over the checkpoint's canonical bytes
+	KeyID     string
+	CreatedAt time.Time
+}
+
+// MessageFilter selects messages for operator listings. Zero fields match all.
+type MessageFilter struct {
+	State         string
+	Agency        string
+	DeclarationID string
+	OverdueAt     time.Time // non-zero: only Sent messages whose AckDeadline is before this
+	Limit         int
+}
+
+// AuditFilter selects audit entries. Zero fields match all.
+type AuditFilter struct {
+	FromSeq       int64
+	ToSeq         int64
+	From, To      time.Time
+	Kind          string
+	DeclarationID string
+	MessageID     string
+	Agency        string
+	Plate         string
+	Limit         int
+}
+
+// Store opens transactions. Implementations must be safe for concurrent use
+// by several goroutines and, for Postgres, by several hub processes.
+type Store interface {
+	// WithTx runs fn in one transaction, committing if fn returns nil and
+	// rolling back otherwise. fn may be retried on serialization failure,
+	// so it must not have side effects outside the transaction.
+	WithTx(ctx context.Context, fn func(Tx) error) error
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Tx is the set of operations available inside one transaction.
+type Tx interface {
+	InsertDeclaration(ctx context.Context, d *Declaration) error // ErrConflict on (ID, Version)
+	LatestDeclaration(ctx context.Context, id string) (*Declaration, error)
+	DeclarationVersion(ctx context.Context, id string, version int) (*Declaration, error)
+	// DeclarationsByPlate returns the latest version of every declaration whose
+	// VN or CN plate equals plate, newest first.
+	DeclarationsByPlate(ctx context.Context, plate string, limit int) ([]Declaration, error)
+	ListDeclarations(ctx context.Context, trader string, limit int) ([]Declaration, error) // trader "" = all; latest versions, newest first
+	UpdateDeclarationStatus(ctx context.Context, id string, status string) error
+
+	GetIdempotency(ctx context.Context, trader, key string) (*Idempotency, error)
+	InsertIdempotency(ctx context.Context, i *Idempotency) error // ErrConflict if (Trader, Key) exists
+
+	InsertMessage(ctx context.Context, m *Message) error
+	GetMessage(ctx context.Context, id string) (*Message, error)
+	MessagesForDeclaration(ctx context.Context, declarationID string) ([]Message, error) // all versions, by CreatedAt
+	ListMessages(ctx context.Context, f MessageFilter) ([]Message, error)
+	// ClaimDue leases up to limit Pending messages whose NextAttemptAt <= now
+	// and whose lease is free or expired, setting LeaseOwner and LeaseUntil.
+	// Concurrent callers (goroutines or processes) never receive the same
+	// message while its lease holds (Postgres: FOR UPDATE SKIP LOCKED).
+	ClaimDue(ctx context.Context, now time.Time, limit int, owner string, leaseUntil time.Time) ([]Message, error)
+	// UpdateMessage writes the mutable delivery fields (State, Attempts,
+	// NextAttemptAt, LastError, LeaseOwner, LeaseUntil, SentAt, AckDeadline, UpdatedAt).
+	UpdateMessage(ctx context.Context, m *Message) error
+
+	InsertAck(ctx context.Context, a *Ack) error // ErrConflict if the message already has an ACK
+	GetAck(ctx context.Context, messageID string) (*Ack, error)
+
+	PutDecision(ctx context.Context, d *Decision) error // upsert on (DeclarationID, Version)
+	GetDecision(ctx context.Context, declarationID string, version int) (*Decision, error)
+
+	// AuditHead returns the last entry's Seq and Hash (0, nil when empty) and
+	// holds a lock on the chain head until the transaction ends, so
+	// concurrent appenders serialize.
+	AuditHead(ctx context.Context) (seq int64, hash []byte, err error)
+	// AppendAudit inserts e with e.Seq already set to head+1 by the caller.
+	AppendAudit(ctx context.Context, e *AuditEntry) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) // ascending Seq
+	InsertCheckpoint(ctx context.Context, c *AuditCheckpoint) error
+	ListCheckpoints(ctx context.Context, fromSeq, toSeq int64) ([]AuditCheckpoint, error)
+}
