@@ -1,0 +1,107 @@
+// Package agency holds what every agency adapter shares: the description of
+// an agency endpoint (Spec), the outcome classification of one delivery
+// attempt, the HTTP transport that performs that attempt, and the RFC 9457
+// problem documents agencies use to refuse a message. Agency-specific format
+// knowledge lives in the sibling packages (customs, borderguard, ...).
+package agency
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/beevik/etree"
+)
+
+// Spec describes how to talk to one agency. Name is the agency id used in
+// mappings/, schemas/, callback URLs and as the agency's participant name in
+// the trust store, so one string ties the four together.
+type Spec struct {
+	Name         string
+	DisplayName  string
+	ContentType  string
+	ExtraHeaders map[string]string
+	// Timeout bounds one POST to this agency; zero means the transport default.
+	// It is per agency because the slow ones (the Guangxi single window sits
+	// behind a cross-border link) must not set the budget for the fast ones.
+	Timeout time.Duration
+}
+
+// DefaultContentType is what the hub sends when a Spec leaves ContentType empty.
+const DefaultContentType = "application/xml; charset=utf-8"
+
+// Headers on the hub → agency POST.
+const (
+	HeaderIdempotencyKey = "Idempotency-Key"
+	HeaderMessageID      = "X-Gatehub-Message-Id"
+)
+
+// Response is what came back from one POST, reduced to what the hub needs.
+type Response struct {
+	Status      int
+	Body        []byte
+	ContentType string        // to tell a problem+json refusal from an XML ACK
+	RetryAfter  time.Duration // zero when the agency gave no (usable) Retry-After
+	Async       bool          // 202: the signed ACK/NACK will arrive on the callback URL
+}
+
+// Outcome is the delivery verdict of one attempt.
+type Outcome int
+
+// Outcomes. Delivered means the agency took responsibility for the message:
+// either the ACK/NACK is in the body, or it promised one on the callback.
+const (
+	Temporary Outcome = iota // try again later (5xx, 429, 408, transport error, protocol oddity)
+	Delivered                // 200 with a body, or 202
+	Permanent                // 4xx refusal: the same bytes will never be accepted
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Delivered:
+		return "delivered"
+	case Permanent:
+		return "permanent"
+	default:
+		return "temporary"
+	}
+}
+
+// Classify turns one attempt into an Outcome. Anything that is not clearly
+// a refusal is Temporary: a resend with the same message id is safe because
+// agencies answer duplicates with the original ACK, so erring towards retry
+// never duplicates a declaration, while erring towards Permanent would strand
+// a truck.
+func Classify(resp Response, err error) Outcome {
+	if err != nil {
+		return Temporary
+	}
+	switch s := resp.Status; {
+	case s == http.StatusAccepted:
+		return Delivered
+	case s >= 200 && s < 300:
+		// A success without the ACK body is a broken answer; resending fetches
+		// the stored ACK from the agency's idempotency record.
+		if len(resp.Body) == 0 {
+			return Temporary
+		}
+		return Delivered
+	case s == http.StatusRequestTimeout, s == http.StatusTooEarly, s == http.StatusTooManyRequests:
+		return Temporary
+	case s >= 400 && s < 500:
+		return Permanent
+	case s >= 300 && s < 400:
+		// Redirects the client did not follow mean a misconfigured endpoint;
+		// retrying the same URL cannot help.
+		return Permanent
+	default:
+		return Temporary
+	}
+}
+
+// Rule is one agency business check run by the simulator on the incoming
+// message: a pure function of the verified XML root and the agency clock.
+// ok=false carries the NACK reason code and a human text.
+type Rule struct {
+	Name  string
+	Check func(root *etree.Element, now time.Time) (ok bool, code, text string)
+}
