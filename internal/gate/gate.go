@@ -1,0 +1,160 @@
+// Package gate loads and validates border-gate configuration
+// (deploy/gates/<gate>.yaml): lanes, the devices on each lane and how they
+// authenticate, and the clearance policy of the gate. A province onboards a
+// gate by writing one such file; the hub picks it up without a restart
+// through Registry.
+//
+// Values returned by this package are shared between goroutines and must be
+// treated as read-only; a changed gate is a new *Gate applied to a Registry.
+package gate
+
+import (
+	"slices"
+	"time"
+)
+
+// Directions, cargo kinds, agencies and device kinds a gate file may use.
+// They are closed lists: a typo in a gate file must fail validation rather
+// than silently create a lane nobody can clear.
+var (
+	Directions  = []string{"export", "import", "transit"}
+	CargoKinds  = []string{"general", "perishable", "dangerous", "empty"}
+	Agencies    = []string{"customs", "borderguard", "vehicleregistry", "guangxi"}
+	DeviceKinds = []string{"barrier", "weighbridge", "plate-camera", "qr-scanner", "display"}
+)
+
+// Pos is a position in a gate file.
+type Pos struct{ Line, Col int }
+
+// Gate is one border gate as configured.
+type Gate struct {
+	Code        string
+	Name        string
+	Province    string
+	Counterpart Counterpart
+	Lanes       []Lane
+	Policy      Policy
+
+	// Source is the file the gate was parsed from; empty for gates built in Go.
+	Source string
+	// pos maps a field path to where it was written, so semantic checks
+	// can point at a line.
+	pos map[string]Pos
+}
+
+// Counterpart is the gate facing this one on the Chinese side.
+type Counterpart struct {
+	Name     string
+	NameCN   string
+	PortCode string // CN customs port code (关区代码)
+}
+
+// Lane is one physical lane through the gate.
+type Lane struct {
+	ID         string
+	Direction  string
+	CargoKinds []string
+	Devices    []Device
+}
+
+// Device is one gate device and the credentials it authenticates with.
+type Device struct {
+	ID   string
+	Kind string
+	// TokenSHA256 is the lowercase hex SHA-256 of the device's bearer token;
+	// gate files never hold the token itself.
+	TokenSHA256 string
+	// CertFingerprint is the lowercase hex SHA-256 of the device's mTLS
+	// certificate (DER), without separators; empty when the device has none.
+	CertFingerprint string
+}
+
+// Policy is the clearance policy of a gate.
+type Policy struct {
+	// Rules are evaluated in order and the first rule matching the
+	// declaration's direction and cargo kind decides (first match wins),
+	// because an ordered list reads the same way to a reviewer as it runs.
+	Rules                  []Rule
+	AckDeadlines           map[string]time.Duration
+	WeightTolerancePercent float64
+	MinPlateConfidence     float64
+	DecisionTTL            time.Duration
+}
+
+// Rule names the agencies whose ACK is required for one direction and a set
+// of cargo kinds. Empty CargoKinds matches every cargo kind.
+type Rule struct {
+	Direction  string
+	CargoKinds []string
+	Agencies   []string
+}
+
+func (r Rule) matches(direction, cargoKind string) bool {
+	if r.Direction != direction {
+		return false
+	}
+	return len(r.CargoKinds) == 0 || slices.Contains(r.CargoKinds, cargoKind)
+}
+
+// Lane returns the lane with the given id.
+func (g *Gate) Lane(id string) (*Lane, bool) {
+	for i := range g.Lanes {
+		if g.Lanes[i].ID == id {
+			return &g.Lanes[i], true
+		}
+	}
+	return nil, false
+}
+
+// Device returns the device with the given id and its lane.
+func (g *Gate) Device(id string) (*Device, *Lane, bool) {
+	for i := range g.Lanes {
+		l := &g.Lanes[i]
+		for j := range l.Devices {
+			if l.Devices[j].ID == id {
+				return &l.Devices[j], l, true
+			}
+		}
+	}
+	return nil, nil, false
+}
+
+// Accepts reports whether the lane handles the given cargo kind.
+func (l *Lane) Accepts(cargoKind string) bool {
+	return slices.Contains(l.CargoKinds, cargoKind)
+}
+
+// RequiredAgencies returns the agencies whose ACK clears a truck of the
+// given direction and cargo kind (first matching rule). When no rule matches
+// it returns every known agency: an unforeseen combination must wait for
+// all agencies rather than clear with none. The slice is a fresh copy.
+func (g *Gate) RequiredAgencies(direction, cargoKind string) []string {
+	for _, r := range g.Policy.Rules {
+		if r.matches(direction, cargoKind) {
+			return slices.Clone(r.Agencies)
+		}
+	}
+	return slices.Clone(Agencies)
+}
+
+// AckDeadline returns how long an agency has to answer a delivered message
+// at this gate, or 0 when the gate sets no deadline for that agency.
+func (g *Gate) AckDeadline(agency string) time.Duration {
+	return g.Policy.AckDeadlines[agency]
+}
+
+// Context returns the gate fields that agency XML mappings may refer to.
+func (g *Gate) Context() map[string]any {
+	return map[string]any{
+		"code":                g.Code,
+		"name":                g.Name,
+		"province":            g.Province,
+		"counterpartName":     g.Counterpart.Name,
+		"counterpartNameCN":   g.Counterpart.NameCN,
+		"counterpartPortCode": g.Counterpart.PortCode,
+	}
+}
+
+func (g *Gate) at(path string) Pos {
+	return g.pos[path]
+}
