@@ -94,6 +94,11 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 // and reports whether xmlsec1 accepted the signature.
 func xmlsecVerify(t testing.TB, signed []byte, id *pki.Identity) (bool, string) {
 	t.Helper()
+	return xmlsecVerifyArgs(t, signed, id)
+}
+
+func xmlsecVerifyArgs(t testing.TB, signed []byte, id *pki.Identity, extraArgs ...string) (bool, string) {
+	t.Helper()
 	bin := xmlsec1Path(t)
 	dir := t.TempDir()
 	doc := writeFile(t, dir, "signed.xml", signed)
@@ -101,8 +106,74 @@ func xmlsecVerify(t testing.TB, signed []byte, id *pki.Identity) (bool, string) 
 	cmd := exec.Command(bin, "--verify",
 		"--pubkey-cert-pem", crt,
 		"--enabled-key-data", "key-name,x509",
-		"--enabled-reference-uris", "empty",
-		doc)
+		"--enabled-reference-uris", "empty,same-doc")
+	cmd.Args = append(append(cmd.Args, extraArgs...), doc)
 	out, err := cmd.CombinedOutput()
 	return err == nil, strings.TrimSpace(string(out))
+}
+
+// sigTemplate is the Signature skeleton xmlsec1 fills in; the algorithm
+// URIs are parameters so tests can produce genuinely valid signatures with
+// algorithms outside our allow-list.
+type sigTemplate struct {
+	C14N, Method, Digest, URI string
+}
+
+func (st sigTemplate) render() string {
+	c14n, digest, uri := st.C14N, st.Digest, st.URI
+	if c14n == "" {
+		c14n = AlgExcC14N
+	}
+	if digest == "" {
+		digest = AlgSHA256
+	}
+	transforms := `<ds:Transform Algorithm="` + AlgEnveloped + `"/><ds:Transform Algorithm="` + c14n + `"/>`
+	return `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>` +
+		`<ds:CanonicalizationMethod Algorithm="` + c14n + `"/>` +
+		`<ds:SignatureMethod Algorithm="` + st.Method + `"/>` +
+		`<ds:Reference URI="` + uri + `"><ds:Transforms>` + transforms + `</ds:Transforms>` +
+		`<ds:DigestMethod Algorithm="` + digest + `"/><ds:DigestValue/></ds:Reference>` +
+		`</ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo></ds:Signature>`
+}
+
+func methodFor(id *pki.Identity) string {
+	if _, ok := id.Cert.PublicKey.(interface{ Size() int }); ok { // *rsa.PublicKey has Size
+		return AlgRSASHA256
+	}
+	return AlgECDSASHA256
+}
+
+// xmlsecSign has xmlsec1 sign doc (a complete document whose root element
+// ends with "</...>") with id's key, inserting the template as the last
+// child of the root element. extraArgs are passed through (e.g. --id-attr).
+func xmlsecSign(t testing.TB, doc string, id *pki.Identity, st sigTemplate, extraArgs ...string) []byte {
+	t.Helper()
+	bin := xmlsec1Path(t)
+	if st.Method == "" {
+		st.Method = methodFor(id)
+	}
+	end := strings.LastIndex(doc, "</")
+	if end < 0 {
+		t.Fatal("template document has no end tag")
+	}
+	tmpl := doc[:end] + st.render() + doc[end:]
+	dir := t.TempDir()
+	keyPEM, err := pki.KeyPEM(id.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := writeFile(t, dir, "key.pem", keyPEM)
+	crt := writeFile(t, dir, "cert.pem", pki.CertPEM(id.Cert))
+	in := writeFile(t, dir, "tmpl.xml", []byte(tmpl))
+	outPath := filepath.Join(dir, "signed.xml")
+	args := append([]string{"--sign", "--privkey-pem", key + "," + crt, "--output", outPath}, extraArgs...)
+	args = append(args, in)
+	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("xmlsec1 --sign: %v\n%s", err, out)
+	}
+	signed, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
 }
