@@ -1,0 +1,261 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gatehub/gatehub/internal/store"
+)
+
+// Outcome classifies one delivery attempt.
+type Outcome int
+
+const (
+	// Delivered: the agency took the message (synchronous answer in Body, or
+	// accepted for an asynchronous answer).
+	Delivered Outcome = iota + 1
+	// Temporary: try again later (5xx, 429, timeout, connection refused).
+	Temporary
+	// Permanent: the agency refused the message itself (4xx); retrying the
+	// same signed bytes cannot succeed, so it goes straight to dead-letter.
+	Permanent
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Delivered:
+		return "delivered"
+	case Temporary:
+		return "temporary"
+	case Permanent:
+		return "permanent"
+	}
+	return "unknown"
+}
+
+// Result is what a Sender reports for one attempt.
+type Result struct {
+	Outcome    Outcome
+	Status     int    // HTTP status, 0 for transport errors
+	Body       []byte // synchronous ACK/NACK, when the agency answered one
+	RetryAfter time.Duration
+	Err        error
+	Duration   time.Duration
+}
+
+// Sender performs one delivery attempt of a stored message.
+type Sender interface {
+	Send(ctx context.Context, m store.Message) Result
+}
+
+// Hooks lets the hub act on a settled attempt. Settled runs inside the
+// transaction that records the outcome (audit entries, synchronous ACK,
+// clearance decision); Committed runs after that transaction committed
+// (live events, metrics).
+type Hooks interface {
+	Settled(ctx context.Context, tx store.Tx, m *store.Message, r Result) error
+	Committed(ctx context.Context, m *store.Message, r Result)
+}
+
+// Dispatcher claims due messages and delivers them.
+type Dispatcher struct {
+	Store   store.Store
+	Sender  Sender
+	Hooks   Hooks
+	Policy  Policy
+	Owner   string        // lease owner: instance id, so leases of a crashed instance are recognisable
+	Batch   int           // messages claimed per round
+	Lease   time.Duration // must exceed the longest Send, in-call retries included
+	Workers int
+	Poll    time.Duration // idle wait when nothing is due and nobody called Wake
+	Now     func() time.Time
+	Log     *slog.Logger
+
+	wakeOnce sync.Once
+	wake     chan struct{}
+}
+
+func (d *Dispatcher) init() {
+	d.wakeOnce.Do(func() { d.wake = make(chan struct{}, 1) })
+}
+
+// Wake makes a running dispatcher look for due messages now instead of at
+// its next poll; called after a declaration commits its messages.
+func (d *Dispatcher) Wake() {
+	d.init()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends. In-flight attempts are allowed to finish and
+// settle, so a graceful shutdown does not leave work only a lease expiry
+// would recover.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	d.init()
+	poll := d.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-d.wake:
+		}
+		n, err := d.RunOnce(context.WithoutCancel(ctx))
+		if err != nil {
+			d.logger().Error("outbox round failed", "err", err)
+		}
+		next := poll
+		if n >= d.batch() {
+			next = 0 // more may be due right now
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+func (d *Dispatcher) batch() int {
+	if d.Batch <= 0 {
+		return 32
+	}
+	return d.Batch
+}
+
+func (d *Dispatcher) logger() *slog.Logger {
+	if d.Log == nil {
+		return slog.Default()
+	}
+	return d.Log
+}
+
+// RunOnce claims one batch, delivers it and settles every attempt. It returns
+// how many messages it claimed.
+func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	now := d.Now()
+	lease := d.Lease
+	if lease <= 0 {
+		lease = time.Minute
+	}
+	var claimed []store.Message
+	err := d.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		claimed, err = tx.ClaimDue(ctx, now, d.batch(), d.Owner, now.Add(lease))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim due messages: %w", err)
+	}
+	workers := max(d.Workers, 1)
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, m := range claimed {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := d.deliver(ctx, m); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return len(claimed), errors.Join(errs...)
+}
+
+func (d *Dispatcher) deliver(ctx context.Context, m store.Message) error {
+	start := d.Now()
+	r := d.Sender.Send(ctx, m)
+	if r.Duration == 0 {
+		r.Duration = d.Now().Sub(start)
+	}
+	var settled *store.Message
+	err := d.Store.WithTx(ctx, func(tx store.Tx) error {
+		cur, err := tx.GetMessage(ctx, m.ID)
+		if err != nil {
+			return fmt.Errorf("reload message: %w", err)
+		}
+		if cur.LeaseOwner != d.Owner || cur.State != store.StatePending {
+			// Our lease expired and another instance took over, or an operator
+			// cancelled/superseded the message meanwhile: their state wins.
+			settled = nil
+			return nil
+		}
+		d.apply(cur, r)
+		if err := tx.UpdateMessage(ctx, cur); err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+		if d.Hooks != nil {
+			if err := d.Hooks.Settled(ctx, tx, cur, r); err != nil {
+				return fmt.Errorf("settle hooks: %w", err)
+			}
+		}
+		settled = cur
+		return nil
+	})
+	if err != nil {
+		// The attempt's outcome is lost, not the message: the lease expires and
+		// the same bytes are sent again under the same message id.
+		return fmt.Errorf("settle message %s: %w", m.ID, err)
+	}
+	if settled != nil && d.Hooks != nil {
+		d.Hooks.Committed(ctx, settled, r)
+	}
+	return nil
+}
+
+// apply moves m to the state r calls for.
+func (d *Dispatcher) apply(m *store.Message, r Result) {
+	now := d.Now()
+	m.Attempts++
+	m.UpdatedAt = now
+	m.LeaseOwner = ""
+	m.LeaseUntil = time.Time{}
+	switch r.Outcome {
+	case Delivered:
+		m.State = store.StateSent
+		m.SentAt = now
+		m.LastError = ""
+	case Permanent:
+		m.State = store.StateDead
+		m.LastError = describe(r)
+	default:
+		m.LastError = describe(r)
+		if d.Policy.Exhausted(m, now) {
+			m.State = store.StateDead
+			m.LastError = fmt.Sprintf("gave up after %d attempts: %s", m.Attempts, m.LastError)
+			return
+		}
+		m.NextAttemptAt = now.Add(d.Policy.Backoff(m.Attempts, r.RetryAfter))
+	}
+}
+
+func describe(r Result) string {
+	switch {
+	case r.Err != nil && r.Status != 0:
+		return fmt.Sprintf("HTTP %d: %v", r.Status, r.Err)
+	case r.Err != nil:
+		return r.Err.Error()
+	case r.Status != 0:
+		return fmt.Sprintf("HTTP %d", r.Status)
+	}
+	return r.Outcome.String()
+}
