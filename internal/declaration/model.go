@@ -1,5 +1,3 @@
-// Package declaration holds the canonical truck-crossing declaration that a
-// trader submits once, and its validation.
 package declaration
 
 // Declaration is one truck crossing as the trader declares it. JSON field

@@ -1,0 +1,398 @@
+package declaration
+
+import (
+	"cmp"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gatehub/gatehub/internal/problem"
+)
+
+// Limits of the rules; see the package comment.
+const (
+	maxDrivers            = 3
+	maxConsignments       = 200
+	maxCustomsNumbers     = 20
+	maxVehicleGrossKg     = 60000
+	consignmentTolerance  = 1.02 // weighbridge and packaging slack
+	crossingPastWindow    = 30 * 24 * time.Hour
+	crossingFutureWindow  = 90 * 24 * time.Hour
+	defaultMaxStringRunes = 64
+)
+
+// maxRunes are per JSON field name; every other string is a code or a
+// document number and gets defaultMaxStringRunes.
+var maxRunes = map[string]int{
+	"name": 256, "nameCN": 256,
+	"description": 512, "descriptionCN": 512, "address": 512,
+}
+
+var (
+	reVNTaxCode     = regexp.MustCompile(`^[0-9]{10}(-[0-9]{3})?$`)
+	reCNCreditCode  = regexp.MustCompile(`^[0-9A-HJ-NPQRTUWXY]{18}$`)
+	reCustomsNumber = regexp.MustCompile(`^[0-9]{12}$`)
+	rePlateVN       = regexp.MustCompile(`^[0-9]{2}[A-Z]{1,2}[0-9]?-[0-9]{4,5}$`)
+	rePlateCN       = regexp.MustCompile(`^[` + cnProvinces + `][A-Z][A-HJ-NP-Z0-9]{5,6}$`)
+	reTrailerCN     = regexp.MustCompile(`^[` + cnProvinces + `][A-Z][A-HJ-NP-Z0-9]{4}挂$`)
+	reVIN           = regexp.MustCompile(`^[A-HJ-NPR-Z0-9]{17}$`)
+	reHSCode        = regexp.MustCompile(`^[0-9]{6,10}$`)
+	rePackageKind   = regexp.MustCompile(`^[A-Z0-9]{2}$`)
+	reContainer     = regexp.MustCompile(`^[A-Z]{3}[UJZ][0-9]{7}$`)
+	reAlpha2        = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+var (
+	directions = []string{"export", "import", "transit"}
+	cargoKinds = []string{"general", "perishable", "dangerous", "empty"}
+)
+
+// checker collects field errors, at most one per pointer: the first rule a
+// field breaks is the one worth fixing first, and a too-long or garbled
+// string would only produce noise from the format rules after it.
+type checker struct {
+	errs []problem.FieldError
+	seen map[string]bool
+}
+
+func (c *checker) add(ptr, code, format string, args ...any) {
+	if c.seen[ptr] {
+		return
+	}
+	c.seen[ptr] = true
+	c.errs = append(c.errs, problem.FieldError{Pointer: ptr, Code: code, Detail: fmt.Sprintf(format, args...)})
+}
+
+// required reports an empty s and says whether s is there to check further.
+func (c *checker) required(ptr, s string) bool {
+	if s == "" {
+		c.add(ptr, "required", "is required")
+		return false
+	}
+	return true
+}
+
+func (c *checker) match(ptr, s string, re *regexp.Regexp, example string) {
+	if s != "" && !re.MatchString(s) {
+		c.add(ptr, "format", "must look like %s", example)
+	}
+}
+
+func (c *checker) oneOf(ptr, s string, allowed []string) {
+	if c.required(ptr, s) && !slices.Contains(allowed, s) {
+		c.add(ptr, "unknown", "must be one of %s", strings.Join(allowed, ", "))
+	}
+}
+
+func (c *checker) date(ptr, s string) {
+	if !c.required(ptr, s) {
+		return
+	}
+	if _, err := time.Parse(time.DateOnly, s); err != nil {
+		c.add(ptr, "format", "must be a date YYYY-MM-DD")
+	}
+}
+
+// Validate checks d against the rules in the package comment and returns
+// every violation, ordered as the fields appear in the declaration. Call
+// Normalize first; Decode does.
+func (d *Declaration) Validate(opt Options) []problem.FieldError {
+	c := &checker{seen: make(map[string]bool)}
+	c.strings(reflect.ValueOf(d).Elem(), "", "")
+
+	c.party("/trader", d.Trader, true)
+	c.customsNumbers(d.CustomsDeclarationNumbers)
+	c.oneOf("/direction", d.Direction, directions)
+	c.oneOf("/cargoKind", d.CargoKind, cargoKinds)
+	c.gate(d.Gate, d.Lane, opt.Gates)
+	c.plannedCrossing(d.PlannedCrossing, opt.now())
+	c.vehicle(d.Vehicle)
+	c.drivers(d.Drivers)
+	c.consignments(d.Consignments, d.CargoKind, d.Vehicle)
+	c.party("/consignor", d.Consignor, false)
+	c.party("/consignee", d.Consignee, false)
+
+	sortByDocumentOrder(c.errs)
+	return c.errs
+}
+
+// strings applies the rules every string shares: valid UTF-8, no control
+// or bidirectional-override characters (they garble agency XML and can
+// disguise names on officers' screens), and a maximum length in characters.
+func (c *checker) strings(v reflect.Value, ptr, name string) {
+	switch v.Kind() {
+	case reflect.String:
+		s := v.String()
+		switch {
+		case !utf8.ValidString(s):
+			c.add(ptr, "invalid_characters", "must be valid UTF-8")
+		case strings.IndexFunc(s, forbiddenRune) >= 0:
+			c.add(ptr, "invalid_characters", "must not contain control characters")
+		default:
+			max := cmp.Or(maxRunes[name], defaultMaxStringRunes)
+			if n := utf8.RuneCountInString(s); n > max {
+				c.add(ptr, "too_long", "must be at most %d characters, got %d", max, n)
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			fname, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			c.strings(v.Field(i), ptr+"/"+fname, fname)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			c.strings(v.Index(i), ptr+"/"+strconv.Itoa(i), name)
+		}
+	}
+}
+
+func forbiddenRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
+}
+
+func (c *checker) party(ptr string, p Party, taxCodeRequired bool) {
+	c.required(ptr+"/name", p.Name)
+	if c.required(ptr+"/country", p.Country) {
+		if !reAlpha2.MatchString(p.Country) {
+			c.add(ptr+"/country", "format", "must be an ISO 3166-1 alpha-2 code such as VN")
+		} else if !countries[p.Country] {
+			c.add(ptr+"/country", "unknown", "%s is not an ISO 3166-1 country code", p.Country)
+		}
+	}
+	tax := ptr + "/taxCode"
+	if taxCodeRequired && !c.required(tax, p.TaxCode) {
+		return
+	}
+	switch p.Country {
+	case "VN":
+		c.match(tax, p.TaxCode, reVNTaxCode, "0101234567 or 0101234567-001 (Vietnamese tax code)")
+	case "CN":
+		c.match(tax, p.TaxCode, reCNCreditCode, "91450100MA5K0A1B2C (18-character unified social credit code)")
+	}
+}
+
+func (c *checker) customsNumbers(nums []string) {
+	const ptr = "/customsDeclarationNumbers"
+	if len(nums) > maxCustomsNumbers {
+		c.add(ptr, "too_many", "at most %d customs declaration numbers, got %d", maxCustomsNumbers, len(nums))
+	}
+	seen := make(map[string]bool, len(nums))
+	for i, n := range nums {
+		p := ptr + "/" + strconv.Itoa(i)
+		if !c.required(p, n) {
+			continue
+		}
+		c.match(p, n, reCustomsNumber, "305123456789 (12 digits)")
+		if seen[n] {
+			c.add(p, "duplicate", "%s is listed twice", n)
+		}
+		seen[n] = true
+	}
+}
+
+func (c *checker) gate(gate, lane string, gates Gates) {
+	if !c.required("/gate", gate) || gates == nil {
+		return
+	}
+	if !gates.KnownGate(gate) {
+		c.add("/gate", "unknown", "%s is not a known border gate", gate)
+		return
+	}
+	if lane != "" && !gates.KnownLane(gate, lane) {
+		c.add("/lane", "unknown", "%s is not a lane of gate %s", lane, gate)
+	}
+}
+
+func (c *checker) plannedCrossing(s string, now time.Time) {
+	const ptr = "/plannedCrossing"
+	if !c.required(ptr, s) {
+		return
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		c.add(ptr, "format", "must be an RFC 3339 time such as 2026-12-01T08:00:00+07:00")
+		return
+	}
+	switch {
+	case t.Before(now.Add(-crossingPastWindow)):
+		c.add(ptr, "range", "must not be more than 30 days in the past")
+	case t.After(now.Add(crossingFutureWindow)):
+		c.add(ptr, "range", "must not be more than 90 days in the future")
+	}
+}
+
+func (c *checker) vehicle(v Vehicle) {
+	if v.PlateVN == "" && v.PlateCN == "" {
+		c.add("/vehicle/plateVN", "required", "plateVN or plateCN is required")
+	}
+	c.match("/vehicle/plateVN", v.PlateVN, rePlateVN, "12C-12345 (Vietnamese plate)")
+	c.match("/vehicle/plateCN", v.PlateCN, rePlateCN, "桂A12345 (Chinese plate)")
+	if t := v.TrailerPlate; t != "" && !rePlateVN.MatchString(t) && !rePlateCN.MatchString(t) && !reTrailerCN.MatchString(t) {
+		c.add("/vehicle/trailerPlate", "format", "must be a Vietnamese (12R-01234) or Chinese (桂A1234挂) plate")
+	}
+	if c.required("/vehicle/vin", v.VIN) {
+		c.match("/vehicle/vin", v.VIN, reVIN, "17 characters, letters I, O and Q excluded")
+	}
+
+	if v.GrossWeightKg <= 0 {
+		c.add("/vehicle/grossWeightKg", "range", "must be greater than 0")
+	}
+	switch {
+	case v.TareWeightKg <= 0:
+		c.add("/vehicle/tareWeightKg", "range", "must be greater than 0")
+	case v.GrossWeightKg <= v.TareWeightKg:
+		c.add("/vehicle/grossWeightKg", "range", "must be greater than tareWeightKg (%g)", v.TareWeightKg)
+	}
+	if v.GrossWeightKg > maxVehicleGrossKg {
+		c.add("/vehicle/grossWeightKg", "range", "must be at most %d", maxVehicleGrossKg)
+	}
+
+	for _, cert := range []struct {
+		ptr string
+		c   Certificate
+	}{{"/vehicle/inspectionCertificate", v.InspectionCertificate}, {"/vehicle/crossBorderPermit", v.CrossBorderPermit}} {
+		c.required(cert.ptr+"/number", cert.c.Number)
+		c.date(cert.ptr+"/expiresOn", cert.c.ExpiresOn)
+	}
+}
+
+func (c *checker) drivers(ds []Driver) {
+	switch {
+	case len(ds) == 0:
+		c.add("/drivers", "required", "at least one driver is required")
+	case len(ds) > maxDrivers:
+		c.add("/drivers", "too_many", "at most %d drivers, got %d", maxDrivers, len(ds))
+	}
+	for i, d := range ds {
+		ptr := "/drivers/" + strconv.Itoa(i)
+		c.required(ptr+"/name", d.Name)
+		if c.required(ptr+"/nationality", d.Nationality) && !countries[d.Nationality] {
+			c.add(ptr+"/nationality", "unknown", "must be an ISO 3166-1 alpha-2 code such as VN or CN")
+		}
+		if d.IDNumber == "" && d.Passport == "" {
+			c.add(ptr+"/idNumber", "required", "idNumber or passport is required")
+		}
+		c.required(ptr+"/borderPass/number", d.BorderPass.Number)
+		c.date(ptr+"/borderPass/expiresOn", d.BorderPass.ExpiresOn)
+	}
+}
+
+func (c *checker) consignments(cs []Consignment, cargoKind string, v Vehicle) {
+	const ptr = "/consignments"
+	switch {
+	case cargoKind == "empty" && len(cs) > 0:
+		c.add(ptr, "not_allowed", "an empty truck carries no consignments")
+	case cargoKind != "empty" && len(cs) == 0:
+		c.add(ptr, "required", "at least one consignment is required")
+	case len(cs) > maxConsignments:
+		c.add(ptr, "too_many", "at most %d consignments, got %d", maxConsignments, len(cs))
+	}
+
+	sum, weightsOK := 0.0, true
+	for i, k := range cs {
+		p := ptr + "/" + strconv.Itoa(i)
+		if c.required(p+"/hsCode", k.HSCode) {
+			c.match(p+"/hsCode", k.HSCode, reHSCode, "08109000 (6 to 10 digits)")
+		}
+		c.required(p+"/description", k.Description)
+		if k.Packages < 1 {
+			c.add(p+"/packages", "range", "must be at least 1")
+		}
+		if c.required(p+"/packageKind", k.PackageKind) {
+			c.match(p+"/packageKind", k.PackageKind, rePackageKind, "CT (UN/ECE Recommendation 21 code)")
+		}
+		if k.GrossWeightKg <= 0 {
+			c.add(p+"/grossWeightKg", "range", "must be greater than 0")
+			weightsOK = false
+		}
+		sum += k.GrossWeightKg
+		if k.Value < 0 {
+			c.add(p+"/value", "range", "must not be negative")
+		}
+		if c.required(p+"/currency", k.Currency) && !currencies[k.Currency] {
+			c.add(p+"/currency", "unknown", "%s is not an accepted ISO 4217 currency", k.Currency)
+		}
+		c.containers(p+"/containers", k.Containers)
+	}
+
+	// Only compare when every input is sound, otherwise the real mistake
+	// is already reported and this one would be a consequence of it.
+	payload := v.GrossWeightKg - v.TareWeightKg
+	if weightsOK && len(cs) > 0 && v.TareWeightKg > 0 && payload > 0 && sum > payload*consignmentTolerance {
+		c.add(ptr, "range", "consignments weigh %g kg in total, more than the vehicle's payload of %g kg (gross − tare) plus 2%%", sum, payload)
+	}
+}
+
+func (c *checker) containers(ptr string, cs []Container) {
+	seen := make(map[string]bool, len(cs))
+	for i, k := range cs {
+		p := ptr + "/" + strconv.Itoa(i) + "/number"
+		if !c.required(p, k.Number) {
+			continue
+		}
+		if !reContainer.MatchString(k.Number) {
+			c.add(p, "format", "must be an ISO 6346 container number such as CSQU3054383")
+			continue
+		}
+		if want, _ := iso6346CheckDigit(k.Number); k.Number[10] != want {
+			c.add(p, "check_digit", "ISO 6346 check digit should be %c", want)
+		}
+		if seen[k.Number] {
+			c.add(p, "duplicate", "container %s is listed twice in this consignment", k.Number)
+		}
+		seen[k.Number] = true
+	}
+}
+
+// sortByDocumentOrder orders errors as their fields appear in the
+// Declaration struct (array elements by index, unknown fields last within
+// their object), so responses are stable and read top to bottom.
+func sortByDocumentOrder(errs []problem.FieldError) {
+	slices.SortStableFunc(errs, func(a, b problem.FieldError) int {
+		return slices.Compare(documentOrder(a.Pointer), documentOrder(b.Pointer))
+	})
+}
+
+func documentOrder(ptr string) []int {
+	if ptr == "" {
+		return nil
+	}
+	t := reflect.TypeFor[Declaration]()
+	var key []int
+	for _, tok := range strings.Split(ptr[1:], "/") {
+		switch {
+		case t == nil:
+			key = append(key, 0)
+		case t.Kind() == reflect.Struct:
+			idx, ok := jsonFields(t)[tok]
+			if !ok {
+				key = append(key, t.NumField()) // unknown fields after known ones
+				t = nil
+				continue
+			}
+			key = append(key, idx)
+			t = t.Field(idx).Type
+		case t.Kind() == reflect.Slice:
+			n, err := strconv.Atoi(tok)
+			if err != nil {
+				n = 0
+			}
+			key = append(key, n)
+			t = t.Elem()
+		default:
+			key = append(key, 0)
+			t = nil
+		}
+	}
+	return key
+}
