@@ -5,7 +5,7 @@
 // participant id to the certificates accepted for it, each with a validity
 // window so keys can be rotated without a flag day.
 //
-// On-disk layouts
+// # On-disk layouts
 //
 // Identity (private, one per participant that signs on this machine):
 //

@@ -1,6 +1,7 @@
 package sign
 
 import (
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,3 +178,5 @@ func xmlsecSign(t testing.TB, doc string, id *pki.Identity, st sigTemplate, extr
 	}
 	return signed
 }
+
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

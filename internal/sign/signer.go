@@ -109,6 +109,7 @@ func (s *Signer) Sign(doc *etree.Document) ([]byte, error) {
 	// what a receiver's parser will see (line-end normalisation, merged
 	// text nodes, escaping): the digest must be over the bytes we send.
 	tmp := etree.NewDocument()
+	faithful(tmp)
 	tmp.SetRoot(doc.Root().Copy())
 	raw, err := tmp.WriteToBytes()
 	if err != nil {
@@ -144,6 +145,7 @@ func (s *Signer) Sign(doc *etree.Document) ([]byte, error) {
 	}
 	root.AddChild(sig)
 	out := etree.NewDocument()
+	faithful(out)
 	out.CreateProcInst("xml", xmlDeclInstruct)
 	out.SetRoot(root)
 	var buf bytes.Buffer
@@ -151,6 +153,16 @@ func (s *Signer) Sign(doc *etree.Document) ([]byte, error) {
 		return nil, fmt.Errorf("sign: serialise signed document: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// faithful makes etree escape the characters an XML parser would otherwise
+// normalise away (CR in text; tab, CR and LF in attribute values), so the
+// receiver parses exactly the tree that was digested. xmlsec1 caught the
+// difference: with etree's default escaping a CR or an attribute tab
+// changed meaning on the wire and broke the digest.
+func faithful(doc *etree.Document) {
+	doc.WriteSettings.CanonicalText = true
+	doc.WriteSettings.CanonicalAttrVal = true
 }
 
 // countSignatures counts ds:Signature elements anywhere under (and
