@@ -99,8 +99,8 @@ func appendN(t *testing.T, st *memStore, n int, start time.Time) {
 	t.Helper()
 	kinds := []store.AuditEntry{
 		{Kind: KindDeclarationAccepted, Actor: "trader:0101234567", Payload: []byte(`{"version":1}`)},
-		{Kind: KindMessageOutbound, Actor: "hub", Agency: "customs", Payload: []byte(`<Submit/>`)},
-		{Kind: KindAckInbound, Actor: "customs", Agency: "customs", Payload: []byte(`<Ack/>`)},
+		{Kind: KindMessageOutbound, Actor: "hub", Agency: "customs", Payload: []byte(`<Submit signer="hub"/>`)},
+		{Kind: KindAckInbound, Actor: "customs", Agency: "customs", Payload: []byte(`<Ack signer="customs"/>`)},
 		{Kind: KindDecision, Actor: "hub", Payload: []byte(`{"status":"CLEARED"}`)},
 	}
 	ctx := context.Background()
