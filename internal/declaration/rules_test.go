@@ -37,6 +37,7 @@ func setPointer(t *testing.T, doc any, ptr string, val any) {
 	toks := strings.Split(ptr[1:], "/")
 	cur := doc
 	for i, tok := range toks {
+		tok = strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
 		last := i == len(toks)-1
 		switch c := cur.(type) {
 		case map[string]any:
