@@ -151,4 +151,3 @@ func writeEvent(bw *bufio.Writer, ev Event) {
 	}
 	bw.WriteByte('\n')
 }
-
