@@ -244,6 +244,11 @@ func TestParseInvalid(t *testing.T) {
 			want: []string{`t.yaml:`, `invalid YAML`},
 		},
 		{
+			name: "second document",
+			edit: func(s string) string { return s + "---\ncode: OTHER\n" },
+			want: []string{`t.yaml:26:1: one gate per file`},
+		},
+		{
 			name: "empty file",
 			edit: func(string) string { return "" },
 			want: []string{`t.yaml:1:1: empty gate file`},
@@ -293,6 +298,12 @@ func TestLoadDirDuplicateCode(t *testing.T) {
 	_, err := LoadDir(dir)
 	if err == nil || !strings.Contains(err.Error(), `gate code "TESTGATE" already defined`) {
 		t.Fatalf("want duplicate code error, got %v", err)
+	}
+}
+
+func TestLoadDirEmpty(t *testing.T) {
+	if _, err := LoadDir(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no *.yaml gate files") {
+		t.Fatalf("want error for a directory without gates, got %v", err)
 	}
 }
 

@@ -1,7 +1,10 @@
 package gate
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -18,14 +21,24 @@ func Parse(name string, data []byte) (*Gate, error) {
 	d := &decoder{is: issues{file: name}, pos: map[string]Pos{}}
 	g := &Gate{Source: name, pos: d.pos}
 
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		d.is.add(syntaxPos(err), "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 		return nil, d.is.err()
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		d.is.add(Pos{1, 1}, "", "empty gate file")
 		return nil, d.is.err()
+	}
+	// A second document would otherwise be ignored without a word.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		p := Pos{extra.Line, extra.Column}
+		if err != nil {
+			p = syntaxPos(err)
+		}
+		d.is.add(p, "", "one gate per file: found a second YAML document")
 	}
 	d.gate(doc.Content[0], g)
 	if err := d.is.err(); err != nil {

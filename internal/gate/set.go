@@ -106,6 +106,10 @@ func LoadDir(dir string) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load gates from %s: %w", dir, err)
 	}
+	if len(paths) == 0 {
+		// Most likely a wrong path; a hub with no gates clears nothing.
+		return nil, fmt.Errorf("load gates from %s: no *.yaml gate files", dir)
+	}
 	var gates []*Gate
 	var errs []error
 	for _, p := range paths {
