@@ -1,0 +1,263 @@
+// Package config reads the hub's configuration: defaults that run the whole
+// hub on one machine, overridden by an optional YAML file, overridden by
+// environment variables (GATEHUB_*), so that containers are configured the
+// twelve-factor way and a laptop needs nothing at all.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Agencies the hub talks to; their endpoints come from configuration.
+var Agencies = []string{"customs", "borderguard", "vehicleregistry", "guangxi"}
+
+// Config is the whole hub configuration.
+type Config struct {
+	Addr       string `yaml:"addr"`       // listen address
+	PublicURL  string `yaml:"publicURL"`  // how agencies reach us for async ACKs; default http://<addr>
+	DataDir    string `yaml:"dataDir"`    // embedded store, generated dev keys
+	InstanceID string `yaml:"instanceID"` // outbox lease owner; default host-pid
+
+	DatabaseURL string `yaml:"databaseURL"` // postgres://…; empty = embedded SQLite in DataDir
+	RedisURL    string `yaml:"redisURL"`    // redis://…; empty = in-process fan-out and rate limits
+	RedisPrefix string `yaml:"redisPrefix"`
+
+	GatesDir    string `yaml:"gatesDir"`
+	MappingsDir string `yaml:"mappingsDir"`
+	SchemasDir  string `yaml:"schemasDir"`
+	KeysDir     string `yaml:"keysDir"`  // hub signing key (+ lane decision key); default DataDir/keys
+	TrustDir    string `yaml:"trustDir"` // participant certificates; default DataDir/trust
+	TokensFile  string `yaml:"tokensFile"`
+
+	// Agency endpoints by agency id. Empty for all = run the simulators.
+	AgencyURLs map[string]string `yaml:"agencyURLs"`
+	// Simulators runs the four agency simulators in-process (demo, tests).
+	Simulators     bool          `yaml:"simulators"`
+	SimulatorMode  string        `yaml:"simulatorMode"` // sync | async
+	SimulatorAddr  string        `yaml:"simulatorAddr"`
+	SimulatorDelay time.Duration `yaml:"simulatorDelay"`
+
+	Delivery  Delivery  `yaml:"delivery"`
+	RateLimit RateLimit `yaml:"rateLimit"`
+	TLS       TLS       `yaml:"tls"`
+
+	CheckpointEvery time.Duration `yaml:"checkpointEvery"` // signed audit checkpoints
+	ShutdownGrace   time.Duration `yaml:"shutdownGrace"`
+	LogFormat       string        `yaml:"logFormat"` // json | text
+}
+
+// Delivery tunes the outbox.
+type Delivery struct {
+	MaxAttempts   int           `yaml:"maxAttempts"`
+	MaxAge        time.Duration `yaml:"maxAge"`
+	BaseBackoff   time.Duration `yaml:"baseBackoff"`
+	MaxBackoff    time.Duration `yaml:"maxBackoff"`
+	Workers       int           `yaml:"workers"`
+	Batch         int           `yaml:"batch"`
+	Lease         time.Duration `yaml:"lease"`
+	Poll          time.Duration `yaml:"poll"`
+	Timeout       time.Duration `yaml:"timeout"`       // per HTTP attempt
+	InCallRetries int           `yaml:"inCallRetries"` // go-retryablehttp retries inside one attempt
+}
+
+// RateLimit is the per-principal request budget.
+type RateLimit struct {
+	Rate  float64 `yaml:"rate"` // requests per second; 0 disables
+	Burst int     `yaml:"burst"`
+}
+
+// TLS enables HTTPS and, with ClientCAFile, mTLS client certificates.
+type TLS struct {
+	CertFile     string `yaml:"certFile"`
+	KeyFile      string `yaml:"keyFile"`
+	ClientCAFile string `yaml:"clientCAFile"`
+}
+
+// Default returns the embedded single-machine configuration.
+func Default() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Addr:          "127.0.0.1:8080",
+		DataDir:       "data",
+		InstanceID:    fmt.Sprintf("%s-%d", host, os.Getpid()),
+		RedisPrefix:   "gatehub:",
+		GatesDir:      "deploy/gates",
+		MappingsDir:   "mappings",
+		SchemasDir:    "schemas",
+		TokensFile:    "deploy/tokens.dev.yaml",
+		SimulatorMode: "sync",
+		SimulatorAddr: "127.0.0.1:0",
+		Delivery: Delivery{
+			MaxAttempts: 12, MaxAge: time.Hour, BaseBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute,
+			Workers: 8, Batch: 32, Lease: 2 * time.Minute, Poll: time.Second, Timeout: 20 * time.Second, InCallRetries: 2,
+		},
+		RateLimit:       RateLimit{Rate: 50, Burst: 100},
+		CheckpointEvery: time.Minute,
+		ShutdownGrace:   30 * time.Second,
+		LogFormat:       "json",
+	}
+}
+
+// Load applies the YAML file at path (if not empty) and then the
+// environment to the defaults, and fills derived values.
+func Load(path string, env func(string) string) (Config, error) {
+	c := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(data)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := c.applyEnv(env); err != nil {
+		return c, err
+	}
+	c.fill()
+	return c, c.Validate()
+}
+
+func (c *Config) applyEnv(env func(string) string) error {
+	str := func(name string, dst *string) {
+		if v := env(name); v != "" {
+			*dst = v
+		}
+	}
+	var errs []string
+	dur := func(name string, dst *time.Duration) {
+		if v := env(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+				return
+			}
+			*dst = d
+		}
+	}
+	num := func(name string, dst *int) {
+		if v := env(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: not an integer", name))
+				return
+			}
+			*dst = n
+		}
+	}
+	boolean := func(name string, dst *bool) {
+		if v := env(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: not a boolean", name))
+				return
+			}
+			*dst = b
+		}
+	}
+	str("GATEHUB_ADDR", &c.Addr)
+	str("GATEHUB_PUBLIC_URL", &c.PublicURL)
+	str("GATEHUB_DATA_DIR", &c.DataDir)
+	str("GATEHUB_INSTANCE_ID", &c.InstanceID)
+	str("GATEHUB_DATABASE_URL", &c.DatabaseURL)
+	str("GATEHUB_REDIS_URL", &c.RedisURL)
+	str("GATEHUB_REDIS_PREFIX", &c.RedisPrefix)
+	str("GATEHUB_GATES_DIR", &c.GatesDir)
+	str("GATEHUB_MAPPINGS_DIR", &c.MappingsDir)
+	str("GATEHUB_SCHEMAS_DIR", &c.SchemasDir)
+	str("GATEHUB_KEYS_DIR", &c.KeysDir)
+	str("GATEHUB_TRUST_DIR", &c.TrustDir)
+	str("GATEHUB_TOKENS_FILE", &c.TokensFile)
+	str("GATEHUB_SIMULATOR_MODE", &c.SimulatorMode)
+	str("GATEHUB_SIMULATOR_ADDR", &c.SimulatorAddr)
+	dur("GATEHUB_SIMULATOR_DELAY", &c.SimulatorDelay)
+	boolean("GATEHUB_SIMULATORS", &c.Simulators)
+	str("GATEHUB_TLS_CERT", &c.TLS.CertFile)
+	str("GATEHUB_TLS_KEY", &c.TLS.KeyFile)
+	str("GATEHUB_TLS_CLIENT_CA", &c.TLS.ClientCAFile)
+	str("GATEHUB_LOG_FORMAT", &c.LogFormat)
+	num("GATEHUB_DELIVERY_MAX_ATTEMPTS", &c.Delivery.MaxAttempts)
+	dur("GATEHUB_DELIVERY_MAX_AGE", &c.Delivery.MaxAge)
+	dur("GATEHUB_DELIVERY_BASE_BACKOFF", &c.Delivery.BaseBackoff)
+	dur("GATEHUB_DELIVERY_MAX_BACKOFF", &c.Delivery.MaxBackoff)
+	num("GATEHUB_DELIVERY_WORKERS", &c.Delivery.Workers)
+	dur("GATEHUB_DELIVERY_LEASE", &c.Delivery.Lease)
+	dur("GATEHUB_DELIVERY_POLL", &c.Delivery.Poll)
+	dur("GATEHUB_DELIVERY_TIMEOUT", &c.Delivery.Timeout)
+	num("GATEHUB_DELIVERY_IN_CALL_RETRIES", &c.Delivery.InCallRetries)
+	dur("GATEHUB_CHECKPOINT_EVERY", &c.CheckpointEvery)
+	for _, a := range Agencies {
+		if v := env("GATEHUB_AGENCY_" + strings.ToUpper(a) + "_URL"); v != "" {
+			if c.AgencyURLs == nil {
+				c.AgencyURLs = map[string]string{}
+			}
+			c.AgencyURLs[a] = v
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("environment: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func (c *Config) fill() {
+	if c.KeysDir == "" {
+		c.KeysDir = c.DataDir + "/keys"
+	}
+	if c.TrustDir == "" {
+		c.TrustDir = c.DataDir + "/trust"
+	}
+	if len(c.AgencyURLs) == 0 {
+		// No agency configured at all: this is the demo/embedded setup.
+		c.Simulators = true
+	}
+	if c.PublicURL == "" {
+		scheme := "http"
+		if c.TLS.CertFile != "" {
+			scheme = "https"
+		}
+		c.PublicURL = scheme + "://" + c.Addr
+	}
+}
+
+// Validate checks values that would otherwise fail late.
+func (c Config) Validate() error {
+	var errs []string
+	if c.SimulatorMode != "sync" && c.SimulatorMode != "async" && c.SimulatorMode != "silent" {
+		errs = append(errs, "simulatorMode must be sync, async or silent")
+	}
+	if c.Delivery.MaxAttempts < 1 {
+		errs = append(errs, "delivery.maxAttempts must be at least 1")
+	}
+	if c.Delivery.Workers < 1 {
+		errs = append(errs, "delivery.workers must be at least 1")
+	}
+	if c.Delivery.Lease <= c.Delivery.Timeout {
+		errs = append(errs, "delivery.lease must exceed delivery.timeout, or two instances could send the same attempt")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, "tls.certFile and tls.keyFile go together")
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		errs = append(errs, "tls.clientCAFile needs tls.certFile")
+	}
+	if !c.Simulators {
+		for _, a := range Agencies {
+			if c.AgencyURLs[a] == "" {
+				errs = append(errs, "no endpoint for agency "+a+" (GATEHUB_AGENCY_"+strings.ToUpper(a)+"_URL) and simulators are off")
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}

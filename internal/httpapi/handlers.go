@@ -1,0 +1,508 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehub/gatehub/internal/auth"
+	"github.com/gatehub/gatehub/internal/declaration"
+	"github.com/gatehub/gatehub/internal/fanout"
+	"github.com/gatehub/gatehub/internal/gate"
+	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/problem"
+	"github.com/gatehub/gatehub/internal/store"
+)
+
+// MaxDeclarationBytes bounds a declaration body; the largest realistic
+// one (200 consignment lines) is well under 128 KiB.
+const MaxDeclarationBytes = 256 << 10
+
+func actor(p auth.Principal) hub.Actor {
+	return hub.Actor{Role: p.Role, Participant: p.Subject, TaxCode: p.TaxCode}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			p := problem.New(http.StatusServiceUnavailable, "Not ready", err.Error())
+			problem.Write(w, p)
+			return nil
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	if s.Metrics == nil {
+		return problem.NotFound("metrics are disabled")
+	}
+	s.Metrics.Handler().ServeHTTP(w, r)
+	return nil
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	doc := s.OpenAPI
+	if doc == nil {
+		doc = openAPIDocument
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	_, err := w.Write(doc)
+	return err
+}
+
+func requireJSON(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return problem.UnsupportedMediaType(ct, "application/json")
+	}
+	return nil
+}
+
+func (s *Server) decode(r *http.Request) (*declaration.Declaration, error) {
+	if err := requireJSON(r); err != nil {
+		return nil, err
+	}
+	d, err := declaration.Decode(r.Body, declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Hub.Clock()})
+	if err != nil {
+		s.Hub.RecordRefusal(r.Context(), "declaration.refused", r.RemoteAddr, map[string]any{"path": r.URL.Path, "problem": problem.From(err)})
+		return nil, err
+	}
+	return d, nil
+}
+
+// traderOwns refuses a trader declaring for another tax code.
+func traderOwns(p auth.Principal, d *declaration.Declaration) error {
+	if p.Role == auth.RoleTrader && d.Trader.TaxCode != p.TaxCode {
+		return problem.Validation([]problem.FieldError{{
+			Pointer: "/trader/taxCode", Code: "forbidden",
+			Detail: fmt.Sprintf("your credentials are for tax code %s", p.TaxCode),
+		}})
+	}
+	return nil
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	d, err := s.decode(r)
+	if err != nil {
+		return err
+	}
+	if err := traderOwns(p, d); err != nil {
+		return err
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 128 {
+		return problem.Validation([]problem.FieldError{{Pointer: "", Code: "too_long", Detail: "Idempotency-Key header exceeds 128 characters"}})
+	}
+	v, created, err := s.Hub.Submit(r.Context(), actor(p), hub.SubmitRequest{Declaration: d, IdempotencyKey: key})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/declarations/"+v.ID)
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	return writeJSON(w, status, v)
+}
+
+// visible hides a declaration from a trader who does not own it, answering
+// 404 so that ids of others cannot be probed.
+func visible(p auth.Principal, v *hub.DeclarationView) error {
+	if p.Role == auth.RoleTrader && v.TraderTaxCode != p.TaxCode {
+		return fmt.Errorf("declaration %s: %w", v.ID, hub.ErrNotFound)
+	}
+	return nil
+}
+
+func (s *Server) getDeclaration(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	v, err := s.Hub.View(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := visible(p, v); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) getDecision(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	v, err := s.Hub.View(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := visible(p, v); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{
+		"declarationId": v.ID, "version": v.Version, "plateVN": v.PlateVN, "plateCN": v.PlateCN, "decision": v.Decision,
+	})
+}
+
+func limitParam(r *http.Request, def, maxLimit int) int {
+	n, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || n <= 0 {
+		return def
+	}
+	return min(n, maxLimit)
+}
+
+func (s *Server) listDeclarations(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if plate := r.URL.Query().Get("plate"); plate != "" {
+		views, err := s.Hub.ViewsByPlate(r.Context(), declaration.NormalizePlate(plate), limitParam(r, 20, 100))
+		if err != nil {
+			return err
+		}
+		out := make([]hub.DeclarationView, 0, len(views))
+		for _, v := range views {
+			if visible(p, &v) == nil {
+				out = append(out, v)
+			}
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{"declarations": out})
+	}
+	trader := ""
+	if p.Role == auth.RoleTrader {
+		trader = p.TaxCode
+	}
+	list, err := s.Hub.ListDeclarations(r.Context(), trader, limitParam(r, 50, 500))
+	if err != nil {
+		return err
+	}
+	type item struct {
+		ID        string    `json:"id"`
+		Version   int       `json:"version"`
+		Status    string    `json:"status"`
+		Gate      string    `json:"gate"`
+		PlateVN   string    `json:"plateVN,omitempty"`
+		PlateCN   string    `json:"plateCN,omitempty"`
+		CreatedAt time.Time `json:"createdAt"`
+	}
+	out := make([]item, 0, len(list))
+	for _, d := range list {
+		out = append(out, item{d.ID, d.Version, d.Status, d.Gate, d.PlateVN, d.PlateCN, d.CreatedAt})
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"declarations": out})
+}
+
+func (s *Server) decisionsByPlate(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	plate := r.URL.Query().Get("plate")
+	if plate == "" {
+		return problem.Validation([]problem.FieldError{{Pointer: "", Code: "required", Detail: "query parameter plate is required"}})
+	}
+	views, err := s.Hub.ViewsByPlate(r.Context(), declaration.NormalizePlate(plate), limitParam(r, 5, 50))
+	if err != nil {
+		return err
+	}
+	type item struct {
+		DeclarationID string `json:"declarationId"`
+		Version       int    `json:"version"`
+		Gate          string `json:"gate"`
+		Lane          string `json:"lane,omitempty"`
+		Status        string `json:"status"`
+		Decision      any    `json:"decision"`
+	}
+	out := []item{}
+	for _, v := range views {
+		if p.Role == auth.RoleDevice && v.Gate != p.Gate {
+			continue // a device sees its own gate only
+		}
+		out = append(out, item{v.ID, v.Version, v.Gate, v.Lane, v.Status, v.Decision})
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"plate": declaration.NormalizePlate(plate), "decisions": out})
+}
+
+func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	m, err := s.Hub.Message(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	switch p.Role {
+	case auth.RoleAgency:
+		if m.Agency != p.Agency {
+			return fmt.Errorf("message %s: %w", m.ID, hub.ErrNotFound)
+		}
+	case auth.RoleTrader:
+		v, err := s.Hub.View(r.Context(), m.DeclarationID)
+		if err != nil {
+			return err
+		}
+		if err := visible(p, v); err != nil {
+			return fmt.Errorf("message %s: %w", m.ID, hub.ErrNotFound)
+		}
+	}
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.Header().Set("X-Gatehub-Message-State", m.State)
+	_, err = w.Write(m.Body)
+	return err
+}
+
+func (s *Server) amend(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	d, err := s.decode(r)
+	if err != nil {
+		return err
+	}
+	if err := traderOwns(p, d); err != nil {
+		return err
+	}
+	v, err := s.Hub.Amend(r.Context(), actor(p), r.PathValue("id"), d)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if r.ContentLength != 0 {
+		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+		if err != nil {
+			return problem.TooLarge(4096)
+		}
+		if len(data) > 0 {
+			if err := jsonStrict(data, &body); err != nil {
+				return problem.MalformedBody(err.Error())
+			}
+		}
+	}
+	v, err := s.Hub.Cancel(r.Context(), actor(p), r.PathValue("id"), body.Reason)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	agency := r.PathValue("agency")
+	if !s.Hub.KnownAgency(agency) {
+		return problem.NotFound("unknown agency " + agency)
+	}
+	// A caller authenticated as another agency is refused before the body is
+	// read; an anonymous caller is judged by the signature alone.
+	if caller, ok := s.Auth.Authenticate(r); ok && caller.Role == auth.RoleAgency && caller.Agency != agency {
+		return problem.Forbidden("credentials of " + caller.Agency + " cannot post ACKs of " + agency)
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/xml" && mt != "text/xml" {
+		return problem.UnsupportedMediaType(r.Header.Get("Content-Type"), "application/xml")
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, hub.MaxAckBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return problem.TooLarge(hub.MaxAckBytes)
+		}
+		return problem.MalformedBody("could not read body: " + err.Error())
+	}
+	res, err := s.Hub.HandleAck(r.Context(), agency, raw)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) listOutbox(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	q := r.URL.Query()
+	f := store.MessageFilter{State: q.Get("state"), Agency: q.Get("agency"), DeclarationID: q.Get("declaration"), Limit: limitParam(r, 100, 1000)}
+	msgs, err := s.Hub.Outbox(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"messages": hub.MessageViews(msgs, s.Hub.Clock())})
+}
+
+func (s *Server) listOverdue(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	msgs, err := s.Hub.Overdue(r.Context(), limitParam(r, 100, 1000))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"messages": hub.MessageViews(msgs, s.Hub.Clock())})
+}
+
+func (s *Server) redrive(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	m, err := s.Hub.Redrive(r.Context(), actor(p), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, hub.MessageViews([]store.Message{*m}, s.Hub.Clock())[0])
+}
+
+func (s *Server) cancelMessage(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	m, err := s.Hub.CancelMessage(r.Context(), actor(p), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, hub.MessageViews([]store.Message{*m}, s.Hub.Clock())[0])
+}
+
+func (s *Server) listGates(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	set := s.Gates.Current()
+	type lane struct {
+		ID         string   `json:"id"`
+		Direction  string   `json:"direction"`
+		CargoKinds []string `json:"cargoKinds"`
+		Devices    int      `json:"devices"`
+	}
+	type item struct {
+		Code        string `json:"code"`
+		Name        string `json:"name"`
+		Province    string `json:"province"`
+		Counterpart string `json:"counterpart"`
+		PortCode    string `json:"counterpartPortCode"`
+		Lanes       []lane `json:"lanes"`
+	}
+	out := []item{}
+	for _, code := range set.Codes() {
+		g, _ := set.Gate(code)
+		it := item{Code: g.Code, Name: g.Name, Province: g.Province, Counterpart: g.Counterpart.Name, PortCode: g.Counterpart.PortCode}
+		for _, l := range g.Lanes {
+			it.Lanes = append(it.Lanes, lane{l.ID, l.Direction, l.CargoKinds, len(l.Devices)})
+		}
+		out = append(out, it)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"gates": out})
+}
+
+// applyGate loads one gate file into the running hub. An invalid file is
+// refused with every error and its line; the running configuration stays.
+func (s *Server) applyGate(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	code := r.PathValue("code")
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		return problem.TooLarge(1 << 20)
+	}
+	g, err := gate.Parse(code+".yaml", data)
+	if err == nil && g.Code != code {
+		err = fmt.Errorf("%s.yaml: gate code %q does not match the URL's %q", code, g.Code, code)
+	}
+	if err != nil {
+		pr := problem.New(http.StatusUnprocessableEntity, "Invalid gate configuration", "the running configuration is unchanged")
+		pr.Type = "/problems/gate-config"
+		var ce *gate.ConfigError
+		if errors.As(err, &ce) {
+			for _, is := range ce.Issues {
+				pr.Errors = append(pr.Errors, problem.FieldError{Pointer: "", Code: "config", Detail: is.String()})
+			}
+		} else {
+			pr.Errors = append(pr.Errors, problem.FieldError{Pointer: "", Code: "config", Detail: err.Error()})
+		}
+		s.Hub.RecordRefusal(r.Context(), "config.refused", p.String(), map[string]any{"gate": code, "problem": pr})
+		return pr
+	}
+	if err := s.Hub.ApplyGate(r.Context(), actor(p), g, data); err != nil {
+		return err
+	}
+	if s.OnGateApplied != nil {
+		if err := s.OnGateApplied(r.Context(), g); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"applied": g.Code, "lanes": len(g.Lanes)})
+}
+
+func (s *Server) deviceReading(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
+	if err != nil {
+		return problem.TooLarge(16 << 10)
+	}
+	var in hub.Reading
+	if err := jsonStrict(data, &in); err != nil {
+		return problem.MalformedBody(err.Error())
+	}
+	if errs := in.Validate(); len(errs) > 0 {
+		return problem.Validation(errs)
+	}
+	ans, err := s.Hub.LaneReading(r.Context(), hub.DeviceRef{Gate: p.Gate, Lane: p.Lane, Device: p.Subject}, in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, ans)
+}
+
+func (s *Server) laneEvents(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	g, l := r.PathValue("gate"), r.PathValue("lane")
+	if p.Role == auth.RoleDevice && (p.Gate != g || p.Lane != l) {
+		return problem.Forbidden("device " + p.Subject + " belongs to lane " + p.Gate + "/" + p.Lane)
+	}
+	if !s.Gates.Current().KnownLane(g, l) {
+		return problem.NotFound("no lane " + l + " at gate " + g)
+	}
+	hb := s.Heartbeat
+	if hb <= 0 {
+		hb = 15 * time.Second
+	}
+	return fanout.ServeSSE(w, r, s.Bus, hub.LaneTopic(g, l), hb)
+}
+
+func (s *Server) auditList(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	q := r.URL.Query()
+	f := store.AuditFilter{
+		Kind: q.Get("kind"), DeclarationID: q.Get("declaration"), MessageID: q.Get("message"),
+		Agency: q.Get("agency"), Plate: declaration.NormalizePlate(q.Get("plate")), Limit: limitParam(r, 100, 1000),
+	}
+	var perr []problem.FieldError
+	parseTime := func(name string, dst *time.Time) {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				perr = append(perr, problem.FieldError{Pointer: "", Code: "format", Detail: name + " must be an RFC 3339 time"})
+			}
+			*dst = t
+		}
+	}
+	parseSeq := func(name string, dst *int64) {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				perr = append(perr, problem.FieldError{Pointer: "", Code: "format", Detail: name + " must be a positive integer"})
+			}
+			*dst = n
+		}
+	}
+	parseTime("from", &f.From)
+	parseTime("to", &f.To)
+	parseSeq("fromSeq", &f.FromSeq)
+	parseSeq("toSeq", &f.ToSeq)
+	if len(perr) > 0 {
+		return problem.Validation(perr)
+	}
+	entries, err := s.Hub.AuditFind(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+func jsonStrict(data []byte, v any) error {
+	dec := jsonDecoder(strings.NewReader(string(data)))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func jsonDecoder(r io.Reader) *json.Decoder {
+	d := json.NewDecoder(r)
+	d.DisallowUnknownFields()
+	return d
+}

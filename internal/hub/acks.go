@@ -1,0 +1,243 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/outbox"
+	"github.com/gatehub/gatehub/internal/store"
+)
+
+// RefusedError explains why an ACK was not accepted. Reason is meant for the
+// agency's operators; Code is stable for machines.
+type RefusedError struct {
+	Code   string // signature | unreadable | unknown_message | wrong_agency | superseded | cancelled | conflict
+	Reason string
+}
+
+func (e *RefusedError) Error() string { return "ack refused (" + e.Code + "): " + e.Reason }
+
+// AckResult is the hub's answer to an accepted ACK.
+type AckResult struct {
+	MessageID     string `json:"messageId"`
+	DeclarationID string `json:"declarationId"`
+	Status        string `json:"status"`    // ACK | NACK
+	Duplicate     bool   `json:"duplicate"` // true: seen before, nothing changed
+	Decision      string `json:"decision,omitempty"`
+}
+
+// HandleAck processes an asynchronous ACK/NACK posted by an agency. A
+// refused ACK is logged in the audit log with its reason and raw bytes.
+func (h *Hub) HandleAck(ctx context.Context, agency string, raw []byte) (*AckResult, error) {
+	now := h.now()
+	f, err := h.Acks.Read(agency, raw, now)
+	if err != nil {
+		code := "unreadable"
+		if errors.Is(err, ack.ErrRefused) && bytes.Contains([]byte(err.Error()), []byte("signature")) {
+			code = "signature"
+		}
+		refused := &RefusedError{Code: code, Reason: err.Error()}
+		h.logRefusedAck(ctx, agency, "", raw, refused)
+		return nil, refused
+	}
+	var res *AckResult
+	err = h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		var err error
+		res, err = h.applyAck(ctx, tx, fx, agency, f, raw)
+		return err
+	})
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		h.logRefusedAck(ctx, agency, f.RefMessageID, raw, refused)
+		return nil, refused
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// applyAck correlates a verified ACK with its message and moves the message
+// to acked/nacked. Inside the caller's transaction.
+func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency string, f mapping.AckFields, raw []byte) (*AckResult, error) {
+	m, err := tx.GetMessage(ctx, f.RefMessageID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &RefusedError{Code: "unknown_message", Reason: fmt.Sprintf("no message %q was sent by the hub", f.RefMessageID)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load message %s: %w", f.RefMessageID, err)
+	}
+	if m.Agency != agency {
+		return nil, &RefusedError{Code: "wrong_agency", Reason: fmt.Sprintf("message %s was addressed to %s, not %s", m.ID, m.Agency, agency)}
+	}
+	res := &AckResult{MessageID: m.ID, DeclarationID: m.DeclarationID, Status: f.Status}
+	prev, err := tx.GetAck(ctx, m.ID)
+	switch {
+	case err == nil:
+		if bytes.Equal(prev.Raw, raw) || (prev.AckID != "" && prev.AckID == f.AckID && prev.Status == f.Status) {
+			res.Status, res.Duplicate = prev.Status, true
+			return res, nil
+		}
+		return nil, &RefusedError{Code: "conflict", Reason: fmt.Sprintf("message %s was already answered %s (%s)", m.ID, prev.Status, prev.AckID)}
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("load ack of %s: %w", m.ID, err)
+	}
+	switch m.State {
+	case store.StateSuperseded:
+		return nil, &RefusedError{Code: "superseded", Reason: fmt.Sprintf("message %s was superseded by a newer declaration version", m.ID)}
+	case store.StateCancelled:
+		return nil, &RefusedError{Code: "cancelled", Reason: fmt.Sprintf("message %s was cancelled", m.ID)}
+	}
+	now := h.now()
+	if err := tx.InsertAck(ctx, &store.Ack{
+		MessageID: m.ID, Agency: agency, AckID: f.AckID, Status: f.Status,
+		ReasonCode: f.ReasonCode, ReasonText: f.ReasonText, Raw: raw, ReceivedAt: now,
+	}); err != nil {
+		return nil, fmt.Errorf("store ack of %s: %w", m.ID, err)
+	}
+	// An ACK may overtake the dispatcher's own bookkeeping (an async callback
+	// faster than the settle transaction, or a late answer to a message that
+	// was dead-lettered): the agency has it, so the answer counts.
+	sentAt := m.SentAt
+	m.State = store.StateAcked
+	if f.Status == ack.StatusNack {
+		m.State = store.StateNacked
+	}
+	m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = "", time.Time{}, now
+	if err := tx.UpdateMessage(ctx, m); err != nil {
+		return nil, fmt.Errorf("update message %s: %w", m.ID, err)
+	}
+	d, err := tx.LatestDeclaration(ctx, m.DeclarationID)
+	if err != nil {
+		return nil, fmt.Errorf("load declaration %s: %w", m.DeclarationID, err)
+	}
+	if err := h.appendAudit(ctx, tx, store.AuditEntry{
+		Kind: "ack.inbound", Actor: agency, DeclarationID: m.DeclarationID, MessageID: m.ID,
+		Agency: agency, Plate: plateOf(d), Payload: raw,
+	}); err != nil {
+		return nil, err
+	}
+	dec, err := h.decide(ctx, tx, fx, m.DeclarationID)
+	if err != nil {
+		return nil, err
+	}
+	res.Decision = dec.Status
+	if h.Metrics != nil && !sentAt.IsZero() {
+		latency := now.Sub(sentAt)
+		status, ag := f.Status, agency
+		fx.observed = append(fx.observed, func() { h.Metrics.AckReceived(ag, status, latency) })
+	}
+	return res, nil
+}
+
+func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw []byte, refused *RefusedError) {
+	err := h.inTx(ctx, func(tx store.Tx, _ *effects) error {
+		return h.appendAudit(ctx, tx, store.AuditEntry{
+			Kind: "ack.refused", Actor: agency, Agency: agency, MessageID: messageID,
+			Payload: auditJSON(map[string]string{"code": refused.Code, "reason": refused.Reason, "body": base64.StdEncoding.EncodeToString(raw)}),
+		})
+	})
+	if err != nil {
+		h.log().Error("audit refused ack", "agency", agency, "err", err)
+	}
+	if h.Metrics != nil {
+		h.Metrics.AckRefused(agency, refused.Code)
+	}
+}
+
+// Settled implements outbox.Hooks: it runs in the transaction that records a
+// delivery attempt.
+func (h *Hub) Settled(ctx context.Context, tx store.Tx, m *store.Message, r outbox.Result) error {
+	d, err := tx.LatestDeclaration(ctx, m.DeclarationID)
+	if err != nil {
+		return fmt.Errorf("load declaration %s: %w", m.DeclarationID, err)
+	}
+	if err := h.appendAudit(ctx, tx, store.AuditEntry{
+		Kind: "delivery.attempt", Actor: Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
+		Agency: m.Agency, Plate: plateOf(d),
+		Payload: auditJSON(map[string]any{"attempt": m.Attempts, "outcome": r.Outcome.String(), "status": r.Status, "state": m.State, "error": m.LastError}),
+	}); err != nil {
+		return err
+	}
+	fx := &effects{}
+	if m.State == store.StateSent {
+		if g, ok := h.Gates.Current().Gate(d.Gate); ok {
+			m.AckDeadline = m.SentAt.Add(g.AckDeadline(m.Agency))
+			if err := tx.UpdateMessage(ctx, m); err != nil {
+				return fmt.Errorf("set ack deadline of %s: %w", m.ID, err)
+			}
+		}
+		if len(r.Body) > 0 {
+			return h.settleSyncAck(ctx, tx, fx, m, r.Body)
+		}
+	}
+	_, err = h.decide(ctx, tx, fx, m.DeclarationID)
+	h.pendingEffects(m.ID, fx)
+	return err
+}
+
+// settleSyncAck handles an ACK that came back in the delivery response. A
+// refused one is logged and the message stays sent, awaiting a valid answer.
+func (h *Hub) settleSyncAck(ctx context.Context, tx store.Tx, fx *effects, m *store.Message, raw []byte) error {
+	f, err := h.Acks.Read(m.Agency, raw, h.now())
+	if err == nil {
+		_, err = h.applyAck(ctx, tx, fx, m.Agency, f, raw)
+	}
+	var refused *RefusedError
+	switch {
+	case err == nil:
+	case errors.As(err, &refused):
+	case errors.Is(err, ack.ErrRefused):
+		refused = &RefusedError{Code: "signature", Reason: err.Error()}
+	default:
+		return err
+	}
+	if refused != nil {
+		if err := h.appendAudit(ctx, tx, store.AuditEntry{
+			Kind: "ack.refused", Actor: m.Agency, Agency: m.Agency, MessageID: m.ID, DeclarationID: m.DeclarationID,
+			Payload: auditJSON(map[string]string{"code": refused.Code, "reason": refused.Reason, "body": base64.StdEncoding.EncodeToString(raw)}),
+		}); err != nil {
+			return err
+		}
+		if _, err := h.decide(ctx, tx, fx, m.DeclarationID); err != nil {
+			return err
+		}
+	}
+	h.pendingEffects(m.ID, fx)
+	return nil
+}
+
+// pendingEffects parks the effects of a settle transaction until Committed
+// learns that it committed. A rolled-back settle leaves an entry that the
+// next settle of the same message overwrites.
+func (h *Hub) pendingEffects(messageID string, fx *effects) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.settled == nil {
+		h.settled = map[string]*effects{}
+	}
+	h.settled[messageID] = fx
+}
+
+// Committed implements outbox.Hooks.
+func (h *Hub) Committed(ctx context.Context, m *store.Message, r outbox.Result) {
+	h.mu.Lock()
+	fx := h.settled[m.ID]
+	delete(h.settled, m.ID)
+	h.mu.Unlock()
+	if fx != nil {
+		h.apply(ctx, fx)
+	}
+	if h.Metrics != nil {
+		h.Metrics.DeliveryAttempt(m.Agency, r.Outcome.String(), r.Duration)
+		if m.State == store.StateDead {
+			h.Metrics.DeadLettered(m.Agency)
+		}
+	}
+}

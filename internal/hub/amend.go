@@ -1,0 +1,257 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatehub/gatehub/internal/declaration"
+	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/store"
+)
+
+// Amend stores a new version of declaration id. Only agencies whose mapped
+// content changed get a replacement message (referencing the message it
+// replaces, which becomes superseded: its ACK no longer counts); agencies
+// the new version no longer requires get a cancel; newly required ones a
+// submit. An amendment that changes nothing for anybody is still a new
+// version, and says so in the audit log.
+func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.Declaration) (*DeclarationView, error) {
+	var (
+		cur     *clearanceInput
+		allMsgs []store.Message
+	)
+	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		if cur, err = h.loadClearance(ctx, tx, id); err != nil {
+			return err
+		}
+		allMsgs, err = tx.MessagesForDeclaration(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := authorizeTrader(actor, cur.decl); err != nil {
+		return nil, err
+	}
+	if cur.decl.Status == StatusCancelled {
+		return nil, fmt.Errorf("%w: declaration %s is cancelled", ErrInvalidState, id)
+	}
+	if d.Trader.TaxCode != cur.decl.TraderTaxCode {
+		return nil, fmt.Errorf("%w: an amendment cannot change the trader", ErrInvalidState)
+	}
+	g, ok := h.Gates.Current().Gate(d.Gate)
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownGate, d.Gate)
+	}
+	now := h.now()
+	version := cur.decl.Version + 1
+	required := g.RequiredAgencies(d.Direction, d.CargoKind)
+	latest := latestPerAgency(allMsgs)
+
+	var (
+		newMsgs    []*store.Message
+		superseded []*store.Message
+		changed    []string
+	)
+	for _, agency := range required {
+		prev, had := latest[agency]
+		if !had || prev.Kind == KindCancel {
+			m, err := h.buildMessage(d, id, version, agency, KindSubmit, "", g, now)
+			if err != nil {
+				return nil, err
+			}
+			newMsgs = append(newMsgs, m)
+			changed = append(changed, agency)
+			continue
+		}
+		hash, err := h.contentHash(d, agency, KindAmend, nil, mapping.Envelope{DeclarationID: id, Version: version, Sender: Participant, Receiver: agency, CreatedAt: now}, g)
+		if err != nil {
+			return nil, err
+		}
+		if hash == prev.ContentHash {
+			continue // this agency's content is unchanged: its message and ACK stand
+		}
+		m, err := h.buildMessage(d, id, version, agency, KindAmend, prev.ID, g, now)
+		if err != nil {
+			return nil, err
+		}
+		newMsgs = append(newMsgs, m)
+		superseded = append(superseded, prev)
+		changed = append(changed, agency)
+	}
+	for agency, prev := range latest {
+		if prev.Kind == KindCancel || slices.Contains(required, agency) {
+			continue
+		}
+		m, err := h.buildMessage(d, id, version, agency, KindCancel, prev.ID, g, now)
+		if err != nil {
+			return nil, err
+		}
+		newMsgs = append(newMsgs, m)
+		superseded = append(superseded, prev)
+		changed = append(changed, agency)
+	}
+
+	body, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode declaration: %w", err)
+	}
+	rec := &store.Declaration{
+		ID: id, Version: version, TraderTaxCode: cur.decl.TraderTaxCode, Gate: d.Gate, Lane: d.Lane,
+		PlateVN: d.Vehicle.PlateVN, PlateCN: d.Vehicle.PlateCN, Status: StatusActive, Body: body, CreatedAt: now,
+	}
+	err = h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		// (id, version) is unique: a concurrent amendment makes this conflict.
+		if err := tx.InsertDeclaration(ctx, rec); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("%w: declaration %s was amended concurrently", ErrConflict, id)
+			}
+			return fmt.Errorf("insert declaration version: %w", err)
+		}
+		if err := h.appendAudit(ctx, tx, store.AuditEntry{
+			Kind: "declaration.amended", Actor: actor.String(), DeclarationID: id, Plate: plateOf(rec),
+			Payload: auditJSON(map[string]any{"version": version, "changedAgencies": changed, "declaration": json.RawMessage(body)}),
+		}); err != nil {
+			return err
+		}
+		for _, prev := range superseded {
+			if err := h.supersede(ctx, tx, prev.ID, now); err != nil {
+				return err
+			}
+		}
+		if err := h.insertMessages(ctx, tx, rec, newMsgs); err != nil {
+			return err
+		}
+		fx.wake = len(newMsgs) > 0
+		_, err := h.decide(ctx, tx, fx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h.View(ctx, id)
+}
+
+// supersede re-reads the message inside the write transaction so a state
+// reached since the amendment was prepared (an ACK, say) is not overwritten
+// with stale fields.
+func (h *Hub) supersede(ctx context.Context, tx store.Tx, id string, now time.Time) error {
+	m, err := tx.GetMessage(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load message %s: %w", id, err)
+	}
+	m.State, m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = store.StateSuperseded, "", time.Time{}, now
+	if err := tx.UpdateMessage(ctx, m); err != nil {
+		return fmt.Errorf("supersede message %s: %w", id, err)
+	}
+	return nil
+}
+
+// Cancel withdraws a declaration: every agency that may have received a
+// message gets a cancel message; messages never sent are simply cancelled.
+func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*DeclarationView, error) {
+	var (
+		cur     *clearanceInput
+		allMsgs []store.Message
+	)
+	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		if cur, err = h.loadClearance(ctx, tx, id); err != nil {
+			return err
+		}
+		allMsgs, err = tx.MessagesForDeclaration(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := authorizeTrader(actor, cur.decl); err != nil {
+		return nil, err
+	}
+	if cur.decl.Status == StatusCancelled {
+		return h.View(ctx, id) // cancelling twice is the same as once
+	}
+	g, ok := h.Gates.Current().Gate(cur.decl.Gate)
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownGate, cur.decl.Gate)
+	}
+	now := h.now()
+	var (
+		cancels  []*store.Message
+		withdraw []string // never left the hub: cancel in place
+	)
+	for agency, prev := range latestPerAgency(allMsgs) {
+		if prev.Kind == KindCancel {
+			continue
+		}
+		if prev.State == store.StatePending && prev.Attempts == 0 || prev.State == store.StateCancelled {
+			withdraw = append(withdraw, prev.ID)
+			continue
+		}
+		m, err := h.buildMessage(&cur.body, id, cur.decl.Version, agency, KindCancel, prev.ID, g, now)
+		if err != nil {
+			return nil, err
+		}
+		cancels = append(cancels, m)
+	}
+	err = h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		if err := tx.UpdateDeclarationStatus(ctx, id, StatusCancelled); err != nil {
+			return fmt.Errorf("cancel declaration: %w", err)
+		}
+		if err := h.appendAudit(ctx, tx, store.AuditEntry{
+			Kind: "declaration.cancelled", Actor: actor.String(), DeclarationID: id, Plate: plateOf(cur.decl),
+			Payload: auditJSON(map[string]any{"version": cur.decl.Version, "reason": reason}),
+		}); err != nil {
+			return err
+		}
+		for _, mid := range withdraw {
+			m, err := tx.GetMessage(ctx, mid)
+			if err != nil {
+				return fmt.Errorf("load message %s: %w", mid, err)
+			}
+			if m.State == store.StatePending {
+				m.State, m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = store.StateCancelled, "", time.Time{}, now
+				if err := tx.UpdateMessage(ctx, m); err != nil {
+					return fmt.Errorf("withdraw message %s: %w", mid, err)
+				}
+			}
+		}
+		if err := h.insertMessages(ctx, tx, cur.decl, cancels); err != nil {
+			return err
+		}
+		fx.wake = len(cancels) > 0
+		_, err := h.decide(ctx, tx, fx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h.View(ctx, id)
+}
+
+// latestPerAgency returns, per agency, the newest message that is not
+// superseded (messages come in CreatedAt order).
+func latestPerAgency(msgs []store.Message) map[string]*store.Message {
+	out := map[string]*store.Message{}
+	for i := range msgs {
+		if msgs[i].State == store.StateSuperseded {
+			continue
+		}
+		out[msgs[i].Agency] = &msgs[i]
+	}
+	return out
+}
+
+// authorizeTrader refuses a trader acting on somebody else's declaration.
+// Operators and admins act on any.
+func authorizeTrader(actor Actor, d *store.Declaration) error {
+	if actor.Role == "trader" && actor.TaxCode != d.TraderTaxCode {
+		return fmt.Errorf("declaration %s: %w", d.ID, ErrNotFound) // do not reveal that it exists
+	}
+	return nil
+}

@@ -1,0 +1,252 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/gatehub/gatehub/internal/declaration"
+	"github.com/gatehub/gatehub/internal/gate"
+	"github.com/gatehub/gatehub/internal/ids"
+	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/store"
+)
+
+// Errors the HTTP layer maps to status codes.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the request collides with current state (a concurrent
+	// amendment, an Idempotency-Key reused for a different body).
+	ErrConflict = errors.New("conflict")
+	// ErrInvalidState: the operation does not apply in the current state
+	// (amending a cancelled declaration, redriving a delivered message).
+	ErrInvalidState = errors.New("invalid state")
+	ErrUnknownGate  = errors.New("unknown gate")
+)
+
+// Message kinds.
+const (
+	KindSubmit = "submit"
+	KindAmend  = "amend"
+	KindCancel = "cancel"
+)
+
+// Declaration statuses.
+const (
+	StatusActive    = "active"
+	StatusCancelled = "cancelled"
+)
+
+// Actor says who asked for a change; it goes into the audit log.
+type Actor struct {
+	Role        string // trader | operator | admin | …
+	Participant string // token subject
+	TaxCode     string // traders only
+}
+
+func (a Actor) String() string {
+	if a.Participant == "" {
+		return a.Role
+	}
+	return a.Role + ":" + a.Participant
+}
+
+// SubmitRequest is a new declaration as accepted by the HTTP layer.
+type SubmitRequest struct {
+	Declaration    *declaration.Declaration
+	IdempotencyKey string // optional
+}
+
+// Submit stores a new declaration and one signed message per agency the
+// gate's policy requires, all in one transaction. With an Idempotency-Key
+// that was seen before for the same trader and the same content, it returns
+// the first result and creates nothing (created=false).
+func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view *DeclarationView, created bool, err error) {
+	d := req.Declaration
+	body, err := json.Marshal(d)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode declaration: %w", err)
+	}
+	reqHash := hashHex(body)
+	trader := d.Trader.TaxCode
+	if req.IdempotencyKey != "" {
+		if id, found, err := h.idempotent(ctx, trader, req.IdempotencyKey, reqHash); err != nil || found {
+			if err != nil {
+				return nil, false, err
+			}
+			v, err := h.View(ctx, id)
+			return v, false, err
+		}
+	}
+	g, ok := h.Gates.Current().Gate(d.Gate)
+	if !ok {
+		return nil, false, fmt.Errorf("%w %q", ErrUnknownGate, d.Gate)
+	}
+	now := h.now()
+	id := ids.Declaration(now)
+	agencies := g.RequiredAgencies(d.Direction, d.CargoKind)
+	msgs := make([]*store.Message, 0, len(agencies))
+	for _, agency := range agencies {
+		m, err := h.buildMessage(d, id, 1, agency, KindSubmit, "", g, now)
+		if err != nil {
+			return nil, false, err
+		}
+		msgs = append(msgs, m)
+	}
+	rec := &store.Declaration{
+		ID: id, Version: 1, TraderTaxCode: trader, Gate: d.Gate, Lane: d.Lane,
+		PlateVN: d.Vehicle.PlateVN, PlateCN: d.Vehicle.PlateCN, Status: StatusActive,
+		Body: body, IdempotencyKey: req.IdempotencyKey, CreatedAt: now,
+	}
+	err = h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		if req.IdempotencyKey != "" {
+			err := tx.InsertIdempotency(ctx, &store.Idempotency{Trader: trader, Key: req.IdempotencyKey, RequestHash: reqHash, DeclarationID: id, CreatedAt: now})
+			if err != nil {
+				return fmt.Errorf("remember idempotency key: %w", err)
+			}
+		}
+		if err := tx.InsertDeclaration(ctx, rec); err != nil {
+			return fmt.Errorf("insert declaration: %w", err)
+		}
+		if err := h.appendAudit(ctx, tx, store.AuditEntry{
+			Kind: "declaration.accepted", Actor: actor.String(), DeclarationID: id, Plate: plateOf(rec), Payload: body,
+		}); err != nil {
+			return err
+		}
+		if err := h.insertMessages(ctx, tx, rec, msgs); err != nil {
+			return err
+		}
+		fx.wake = true
+		_, err := h.decide(ctx, tx, fx, id)
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) && req.IdempotencyKey != "" {
+		// A concurrent request with the same key won the race: answer as it did.
+		id, found, ierr := h.idempotent(ctx, trader, req.IdempotencyKey, reqHash)
+		if ierr != nil || !found {
+			return nil, false, fmt.Errorf("%w: %v", ErrConflict, err)
+		}
+		v, err := h.View(ctx, id)
+		return v, false, err
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if h.Metrics != nil {
+		for _, m := range msgs {
+			h.Metrics.MessageCreated(m.Agency, m.Kind)
+		}
+	}
+	v, err := h.View(ctx, id)
+	return v, true, err
+}
+
+func (h *Hub) idempotent(ctx context.Context, trader, key, reqHash string) (string, bool, error) {
+	var rec *store.Idempotency
+	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		rec, err = tx.GetIdempotency(ctx, trader, key)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	if rec.RequestHash != reqHash {
+		return "", false, fmt.Errorf("%w: Idempotency-Key %q was used for a different declaration", ErrConflict, key)
+	}
+	return rec.DeclarationID, true, nil
+}
+
+func (h *Hub) insertMessages(ctx context.Context, tx store.Tx, d *store.Declaration, msgs []*store.Message) error {
+	for _, m := range msgs {
+		if err := tx.InsertMessage(ctx, m); err != nil {
+			return fmt.Errorf("insert %s message: %w", m.Agency, err)
+		}
+		if err := h.appendAudit(ctx, tx, store.AuditEntry{
+			Kind: "message.outbound", Actor: Participant, DeclarationID: d.ID, MessageID: m.ID,
+			Agency: m.Agency, Plate: plateOf(d), Payload: m.Body,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildMessage maps, validates and signs one agency message. It signs once:
+// the stored bytes are what every delivery attempt sends.
+func (h *Hub) buildMessage(d *declaration.Declaration, declID string, version int, agency, kind, prevID string, g *gate.Gate, now time.Time) (*store.Message, error) {
+	env := mapping.Envelope{
+		MessageID: ids.Message(), Kind: kind, PreviousMessageID: prevID, Sender: Participant,
+		Receiver: agency, DeclarationID: declID, Version: version, CreatedAt: now,
+	}
+	doc, info, err := h.Mappings.Build(agency, kind, d, env, g.Context())
+	if err != nil {
+		return nil, fmt.Errorf("map %s %s: %w", agency, kind, err)
+	}
+	contentHash, err := h.contentHash(d, agency, kind, doc, env, g)
+	if err != nil {
+		return nil, err
+	}
+	unsigned, err := doc.WriteToBytes()
+	if err != nil {
+		return nil, fmt.Errorf("serialise %s %s: %w", agency, kind, err)
+	}
+	if err := h.Schemas.Validate(info.SchemaFile, unsigned); err != nil {
+		// Our own mapping produced invalid XML: a bug or a bad mapping file,
+		// never something to send to an agency.
+		return nil, fmt.Errorf("%s %s message fails %s: %w", agency, kind, info.SchemaFile, err)
+	}
+	signed, err := h.Signer.Sign(doc)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s %s: %w", agency, kind, err)
+	}
+	return &store.Message{
+		ID: env.MessageID, DeclarationID: declID, Version: version, Agency: agency, Kind: kind,
+		PreviousID: prevID, MappingVersion: info.MappingVersion, SchemaVersion: info.SchemaVersion,
+		ContentHash: contentHash, Body: signed, State: store.StatePending,
+		NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
+	}, nil
+}
+
+// contentHash fingerprints what an agency would receive about this
+// declaration, independent of envelope and message kind, so an amendment can
+// tell which agencies' content actually changed. It is always computed from
+// the submit form; cancel messages carry no content.
+func (h *Hub) contentHash(d *declaration.Declaration, agency, kind string, doc *etree.Document, env mapping.Envelope, g *gate.Gate) (string, error) {
+	if kind == KindCancel {
+		return "", nil
+	}
+	if kind != KindSubmit {
+		env.Kind, env.PreviousMessageID = KindSubmit, ""
+		submit, _, err := h.Mappings.Build(agency, KindSubmit, d, env, g.Context())
+		if err != nil {
+			return "", fmt.Errorf("map %s submit form: %w", agency, err)
+		}
+		doc = submit
+	}
+	canon, err := mapping.Canonical(doc)
+	if err != nil {
+		return "", fmt.Errorf("canonicalise %s message: %w", agency, err)
+	}
+	return hashHex(canon), nil
+}
+
+func hashHex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func plateOf(d *store.Declaration) string {
+	if d.PlateVN != "" {
+		return d.PlateVN
+	}
+	return d.PlateCN
+}

@@ -1,0 +1,55 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gatehub/gatehub/adapters/agency"
+	"github.com/gatehub/gatehub/internal/outbox"
+	"github.com/gatehub/gatehub/internal/store"
+)
+
+// Endpoint is where one agency receives messages.
+type Endpoint struct {
+	Spec agency.Spec
+	URL  string
+}
+
+// Sender delivers stored messages to agency endpoints over HTTP. It is the
+// only place where the outbox meets an agency's transport.
+type Sender struct {
+	Transport *agency.Transport
+	Endpoints map[string]Endpoint
+	Now       func() time.Time
+}
+
+// Send implements outbox.Sender.
+func (s *Sender) Send(ctx context.Context, m store.Message) outbox.Result {
+	ep, ok := s.Endpoints[m.Agency]
+	if !ok || ep.URL == "" {
+		// Configuration, not the agency, is at fault: keep retrying so the
+		// message goes out once an operator adds the endpoint.
+		return outbox.Result{Outcome: outbox.Temporary, Err: fmt.Errorf("no endpoint configured for agency %s", m.Agency)}
+	}
+	start := s.Now()
+	resp, err := s.Transport.Post(ctx, ep.Spec, ep.URL, m.ID, m.Body)
+	r := outbox.Result{Status: resp.Status, RetryAfter: resp.RetryAfter, Err: err, Duration: s.Now().Sub(start)}
+	switch agency.Classify(resp, err) {
+	case agency.Delivered:
+		r.Outcome = outbox.Delivered
+		if !resp.Async {
+			r.Body = resp.Body
+		}
+	case agency.Permanent:
+		r.Outcome = outbox.Permanent
+		if p, ok := agency.ParseProblem(resp.ContentType, resp.Body); ok {
+			r.Err = p
+		} else if r.Err == nil {
+			r.Err = fmt.Errorf("refused by %s", m.Agency)
+		}
+	default:
+		r.Outcome = outbox.Temporary
+	}
+	return r
+}

@@ -1,0 +1,86 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehub/gatehub/internal/store"
+)
+
+// Outbox lists messages for operators (state, agency, declaration filters;
+// OverdueAt for messages whose ACK deadline passed).
+func (h *Hub) Outbox(ctx context.Context, f store.MessageFilter) ([]store.Message, error) {
+	var out []store.Message
+	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.ListMessages(ctx, f)
+		return err
+	})
+	return out, err
+}
+
+// Overdue lists sent messages whose agency has not answered by its deadline.
+func (h *Hub) Overdue(ctx context.Context, limit int) ([]store.Message, error) {
+	return h.Outbox(ctx, store.MessageFilter{State: store.StateSent, OverdueAt: h.now(), Limit: limit})
+}
+
+// Redrive puts a dead-lettered or operator-cancelled message back in the
+// queue, due now, with its attempt count reset. The bytes and the message id
+// stay the same: the agency must see a resend, not a new message.
+func (h *Hub) Redrive(ctx context.Context, actor Actor, messageID string) (*store.Message, error) {
+	return h.operate(ctx, actor, messageID, "operator.redrive", func(m *store.Message) error {
+		if m.State != store.StateDead && m.State != store.StateCancelled {
+			return fmt.Errorf("%w: message %s is %s; only dead or cancelled messages can be redriven", ErrInvalidState, m.ID, m.State)
+		}
+		m.State, m.Attempts, m.NextAttemptAt = store.StatePending, 0, h.now()
+		return nil
+	})
+}
+
+// CancelMessage stops delivery of a pending or dead message. The clearance
+// decision turns to HOLD: a required agency will not be asked.
+func (h *Hub) CancelMessage(ctx context.Context, actor Actor, messageID string) (*store.Message, error) {
+	return h.operate(ctx, actor, messageID, "operator.cancel", func(m *store.Message) error {
+		if m.State != store.StatePending && m.State != store.StateDead {
+			return fmt.Errorf("%w: message %s is %s; only pending or dead messages can be cancelled", ErrInvalidState, m.ID, m.State)
+		}
+		m.State = store.StateCancelled
+		return nil
+	})
+}
+
+func (h *Hub) operate(ctx context.Context, actor Actor, messageID, kind string, change func(*store.Message) error) (*store.Message, error) {
+	var out *store.Message
+	err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		m, err := tx.GetMessage(ctx, messageID)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("message %s: %w", messageID, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("load message %s: %w", messageID, err)
+		}
+		from := m.State
+		if err := change(m); err != nil {
+			return err
+		}
+		m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = "", time.Time{}, h.now()
+		if err := tx.UpdateMessage(ctx, m); err != nil {
+			return fmt.Errorf("update message %s: %w", messageID, err)
+		}
+		if err := h.appendAudit(ctx, tx, store.AuditEntry{
+			Kind: kind, Actor: actor.String(), DeclarationID: m.DeclarationID, MessageID: m.ID, Agency: m.Agency,
+			Payload: auditJSON(map[string]string{"from": from, "to": m.State}),
+		}); err != nil {
+			return err
+		}
+		fx.wake = m.State == store.StatePending
+		if _, err := h.decide(ctx, tx, fx, m.DeclarationID); err != nil {
+			return err
+		}
+		out = m
+		return nil
+	})
+	return out, err
+}

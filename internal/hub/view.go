@@ -1,0 +1,150 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/store"
+)
+
+// DeclarationView is everything a trader or operator sees about one
+// declaration: its current version, every message with its delivery and ACK
+// state, and the clearance decision as of now.
+type DeclarationView struct {
+	ID            string             `json:"id"`
+	Version       int                `json:"version"`
+	Status        string             `json:"status"`
+	TraderTaxCode string             `json:"traderTaxCode"`
+	Gate          string             `json:"gate"`
+	Lane          string             `json:"lane,omitempty"`
+	PlateVN       string             `json:"plateVN,omitempty"`
+	PlateCN       string             `json:"plateCN,omitempty"`
+	CreatedAt     time.Time          `json:"createdAt"`
+	Decision      clearance.Decision `json:"decision"`
+	Required      []string           `json:"requiredAgencies"`
+	Messages      []MessageView      `json:"messages"`
+	Declaration   json.RawMessage    `json:"declaration"`
+}
+
+// MessageView is one outbound message without its body.
+type MessageView struct {
+	ID             string    `json:"id"`
+	Agency         string    `json:"agency"`
+	Kind           string    `json:"kind"`
+	Version        int       `json:"version"`
+	PreviousID     string    `json:"previousId,omitempty"`
+	State          string    `json:"state"`
+	Attempts       int       `json:"attempts"`
+	LastError      string    `json:"lastError,omitempty"`
+	NextAttemptAt  time.Time `json:"nextAttemptAt,omitzero"`
+	SentAt         time.Time `json:"sentAt,omitzero"`
+	AckDeadline    time.Time `json:"ackDeadline,omitzero"`
+	Overdue        bool      `json:"overdue,omitempty"`
+	MappingVersion string    `json:"mappingVersion"`
+	SchemaVersion  string    `json:"schemaVersion"`
+	CreatedAt      time.Time `json:"createdAt"`
+	Ack            *AckView  `json:"ack,omitempty"`
+}
+
+// AckView is an agency's answer without its raw bytes.
+type AckView struct {
+	AckID      string    `json:"ackId"`
+	Status     string    `json:"status"`
+	ReasonCode string    `json:"reasonCode,omitempty"`
+	ReasonText string    `json:"reasonText,omitempty"`
+	ReceivedAt time.Time `json:"receivedAt"`
+}
+
+// View returns the current state of declaration id.
+func (h *Hub) View(ctx context.Context, id string) (*DeclarationView, error) {
+	var v *DeclarationView
+	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		v, err = h.view(ctx, tx, id)
+		return err
+	})
+	return v, err
+}
+
+func (h *Hub) view(ctx context.Context, tx store.Tx, id string) (*DeclarationView, error) {
+	in, err := h.loadClearance(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := h.now()
+	d := in.decl
+	v := &DeclarationView{
+		ID: d.ID, Version: d.Version, Status: d.Status, TraderTaxCode: d.TraderTaxCode, Gate: d.Gate, Lane: d.Lane,
+		PlateVN: d.PlateVN, PlateCN: d.PlateCN, CreatedAt: d.CreatedAt, Required: in.required,
+		Declaration: json.RawMessage(d.Body),
+		// Derived afresh rather than read back: "overdue" depends on the clock.
+		Decision: clearance.Decide(in.required, in.statuses, d.Status == StatusCancelled, now),
+	}
+	msgs, err := tx.MessagesForDeclaration(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("load messages of %s: %w", id, err)
+	}
+	v.Messages = MessageViews(msgs, now)
+	for i := range v.Messages {
+		mv := &v.Messages[i]
+		a, err := tx.GetAck(ctx, mv.ID)
+		switch {
+		case err == nil:
+			mv.Ack = &AckView{AckID: a.AckID, Status: a.Status, ReasonCode: a.ReasonCode, ReasonText: a.ReasonText, ReceivedAt: a.ReceivedAt}
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("load ack of %s: %w", mv.ID, err)
+		}
+	}
+	return v, nil
+}
+
+// ViewsByPlate returns the declarations whose VN or CN plate is plate,
+// newest first.
+func (h *Hub) ViewsByPlate(ctx context.Context, plate string, limit int) ([]DeclarationView, error) {
+	var out []DeclarationView
+	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+		ds, err := tx.DeclarationsByPlate(ctx, plate, limit)
+		if err != nil {
+			return fmt.Errorf("look up plate %s: %w", plate, err)
+		}
+		out = out[:0]
+		for _, d := range ds {
+			v, err := h.view(ctx, tx, d.ID)
+			if err != nil {
+				return err
+			}
+			out = append(out, *v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ListDeclarations lists the latest versions, newest first; trader "" = all.
+func (h *Hub) ListDeclarations(ctx context.Context, trader string, limit int) ([]store.Declaration, error) {
+	var out []store.Declaration
+	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.ListDeclarations(ctx, trader, limit)
+		return err
+	})
+	return out, err
+}
+
+// Message returns one stored message, signed body included.
+func (h *Hub) Message(ctx context.Context, id string) (*store.Message, error) {
+	var m *store.Message
+	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		m, err = tx.GetMessage(ctx, id)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	return m, err
+}
