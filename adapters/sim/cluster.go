@@ -45,7 +45,7 @@ type Options struct {
 	// Addr to listen on; 127.0.0.1:0 (a free loopback port) when empty.
 	Addr string
 	// Agencies to run; all four when empty.
-	Agencies []string
+	Agencies  []string
 	Registry  *mapping.Registry
 	Validator Validator
 	// Trust must hold the hub's certificate (participant "hub").

@@ -281,14 +281,17 @@ func (s *Server) scheduleCallback(msgID string, ack []byte, cfg runtimeConfig) {
 		}
 		err := s.postCallback(s.ctx, ack, cfg)
 		s.mu.Lock()
-		defer s.mu.Unlock()
 		rec := s.msgs[msgID]
 		if err != nil {
 			rec.stats.CallbackError = err.Error()
-			return
+		} else {
+			rec.stats.Callbacks++
+			rec.stats.CallbackError = ""
 		}
-		rec.stats.Callbacks++
-		rec.stats.CallbackError = ""
+		s.mu.Unlock()
+		if s.onCB != nil {
+			s.onCB(msgID, err)
+		}
 	}()
 }
 

@@ -73,6 +73,9 @@ type Config struct {
 	// callback (defaults 5 and 200ms, doubling).
 	CallbackAttempts int
 	CallbackBackoff  time.Duration
+	// OnCallback, when set, is told the end of every async callback (nil
+	// error: the hub took it), after the stats are updated.
+	OnCallback func(messageID string, err error)
 	// Now is the agency clock: rules, ACK timestamps and signature validity
 	// use it, so tests can pin "today" against certificate expiry dates.
 	Now func() time.Time
@@ -112,6 +115,7 @@ type Server struct {
 	verifier *sign.Verifier
 	now      func() time.Time
 	callback *http.Client
+	onCB     func(string, error)
 
 	mu   sync.Mutex
 	cfg  runtimeConfig
@@ -187,6 +191,7 @@ func New(cfg Config, reg *mapping.Registry, val Validator, signer *sign.Signer, 
 		verifier: verifier,
 		now:      cfg.Now,
 		callback: cfg.CallbackClient,
+		onCB:     cfg.OnCallback,
 		cfg: runtimeConfig{
 			CallbackURL: cfg.CallbackURL, Mode: cfg.Mode, Delay: cfg.Delay,
 			FailFirst: cfg.FailFirst, FailRate: cfg.FailRate, RetryAfter: cfg.RetryAfter,
