@@ -129,6 +129,7 @@ func TestParseInvalid(t *testing.T) {
 		name string
 		edit func(string) string
 		want []string // each must appear in the error, in this order
+		n    int      // exact number of issues, when non-zero
 	}{
 		{
 			name: "unknown key and bad duration reported together",
@@ -191,6 +192,29 @@ func TestParseInvalid(t *testing.T) {
 			want: []string{
 				`t.yaml:23:27: policy.weightTolerancePercent: must be a number, got "two"`,
 			},
+		},
+		{
+			name: "decoding and semantic problems in one run",
+			edit: func(s string) string {
+				s = strings.Replace(s, "    direction: export\n", "    direction: exports\n", 1)
+				s = strings.Replace(s, "kind: barrier", "kind: boom", 1)
+				return strings.Replace(s, "decisionTTL: 2m", "decisionTTL: 2", 1)
+			},
+			want: []string{
+				`t.yaml:10:16: lanes[0].direction: unknown direction "exports"`,
+				`t.yaml:14:15: lanes[0].devices[0].kind: unknown device kind "boom"`,
+				`t.yaml:25:16: policy.decisionTTL: must be a Go duration such as 15m or 90s, got "2"`,
+			},
+			n: 3,
+		},
+		{
+			name: "missing sections are not restated",
+			edit: func(s string) string { return s[:strings.Index(s, "lanes:")] },
+			want: []string{
+				`t.yaml:1:1: lanes: missing required field "lanes"`,
+				`t.yaml:1:1: policy: missing required field "policy"`,
+			},
+			n: 2,
 		},
 		{
 			name: "semantic checks after decoding",
@@ -277,6 +301,9 @@ func TestParseInvalid(t *testing.T) {
 				if is.File != "t.yaml" || is.Line == 0 {
 					t.Errorf("issue without position: %+v", is)
 				}
+			}
+			if tt.n != 0 && len(ce.Issues) != tt.n {
+				t.Errorf("want %d issues, got %d:\n%s", tt.n, len(ce.Issues), msg)
 			}
 			if strings.Count(msg, "\n")+1 != len(ce.Issues) {
 				t.Errorf("want one line per issue, got:\n%s", msg)

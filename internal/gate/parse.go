@@ -41,16 +41,34 @@ func Parse(name string, data []byte) (*Gate, error) {
 		d.is.add(p, "", "one gate per file: found a second YAML document")
 	}
 	d.gate(doc.Content[0], g)
-	if err := d.is.err(); err != nil {
-		// Semantic checks on a half-decoded gate would mostly repeat the
-		// decoding problems, so stop at the first phase that fails.
-		return nil, err
-	}
 	g.normalize()
-	if err := g.validate(name); err != nil {
+	// Semantic checks run even when decoding found problems, so one run
+	// lists everything; checks on values that failed to decode are dropped,
+	// they would only repeat the decoding problem in other words.
+	var ce *ConfigError
+	if err := g.validate(name); errors.As(err, &ce) {
+		for _, is := range ce.Issues {
+			if !d.covers(is.Path) {
+				d.is.list = append(d.is.list, is)
+			}
+		}
+	}
+	if err := d.is.err(); err != nil {
 		return nil, err
 	}
 	return g, nil
+}
+
+// covers reports whether a decoding issue already concerns path or one of
+// its parents.
+func (d *decoder) covers(path string) bool {
+	for _, is := range d.is.list {
+		p := is.Path
+		if p == "" || path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // LoadFile reads and parses one gate file.

@@ -198,7 +198,12 @@ func (g *Gate) validatePolicy(add addFunc, oneOf oneOfFunc) {
 			add(rp, "rule never applies: earlier rules already match every %s cargo kind it lists (first match wins)", r.Direction)
 		}
 	}
+	// Without any rules (or deadlines) at all, the coverage checks below
+	// would only restate "rules missing" once per lane (or agency).
 	for i, l := range g.Lanes {
+		if pol.Rules == nil {
+			break
+		}
 		for _, k := range l.CargoKinds {
 			if !slices.Contains(Directions, l.Direction) || !slices.Contains(CargoKinds, k) {
 				continue
@@ -221,6 +226,9 @@ func (g *Gate) validatePolicy(add addFunc, oneOf oneOfFunc) {
 		}
 	}
 	for _, a := range sortedKeys(needDeadline) {
+		if pol.AckDeadlines == nil {
+			break
+		}
 		if _, ok := pol.AckDeadlines[a]; !ok {
 			add(needDeadline[a], "agency %q is required by a rule but has no entry in policy.ackDeadlines", a)
 		}
