@@ -1,0 +1,224 @@
+// Package conformance cross-checks the agency schemas, the runtime
+// validator and the mapping engine against xmllint, an independent libxml2
+// front end: both validators must agree on every vector, and every message
+// the engine builds must pass both.
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/schema"
+)
+
+const (
+	schemasDir  = "../schemas"
+	mappingsDir = "../mappings"
+	vectorsDir  = "vectors"
+)
+
+// gates are the gate-config values the mappings read under "gate.". Chinese
+// port codes are illustrative 4-digit customs codes.
+var gates = map[string]map[string]any{
+	"HUUNGHI":  {"code": "HUUNGHI", "name": "Hữu Nghị", "province": "Lạng Sơn", "counterpartName": "友谊关", "counterpartPortCode": "7216"},
+	"TANTHANH": {"code": "TANTHANH", "name": "Tân Thanh", "province": "Lạng Sơn", "counterpartName": "浦寨", "counterpartPortCode": "7217"},
+	"CHIMA":    {"code": "CHIMA", "name": "Chi Ma", "province": "Lạng Sơn", "counterpartName": "爱店", "counterpartPortCode": "7218"},
+}
+
+// xmllintPath returns the oracle, failing under CI and skipping elsewhere
+// when it is not installed.
+func xmllintPath(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("xmllint")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("xmllint is required in CI: %v", err)
+		}
+		t.Skipf("xmllint not installed (apt-get install libxml2-utils); skipping oracle cross-check")
+	}
+	return p
+}
+
+// xmllint validates with the CLI, offline, and returns nil when valid.
+func xmllint(t *testing.T, bin, schemaFile string, doc []byte) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--noout", "--nonet", "--schema", filepath.Join(schemasDir, schemaFile), "-")
+	cmd.Stdin = bytes.NewReader(doc)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() > 0 && ee.ExitCode() != 5 {
+		// 3 = invalid, 1 = malformed; 5 would mean the schema itself did not compile.
+		return fmt.Errorf("xmllint: %s", strings.TrimSpace(out.String()))
+	}
+	t.Fatalf("xmllint could not run: %v: %s", err, out.String())
+	return nil
+}
+
+func loadValidator(t *testing.T) *schema.Validator {
+	t.Helper()
+	v, err := schema.Load(schemasDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	return v
+}
+
+// schemaOf maps an agency vector directory to the schema it is checked against.
+func schemaOf(t *testing.T, reg *mapping.Registry, agency string) string {
+	t.Helper()
+	info, ok := reg.Info(agency, mapping.KindSubmit)
+	if !ok {
+		t.Fatalf("no submit mapping for %s", agency)
+	}
+	return info.SchemaFile
+}
+
+func TestVectorsAgree(t *testing.T) {
+	bin := xmllintPath(t)
+	v := loadValidator(t)
+	reg, err := mapping.Load(mappingsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agencies := reg.Agencies()
+	if len(agencies) != 4 {
+		t.Fatalf("want 4 agencies, got %v", agencies)
+	}
+	for _, agency := range agencies {
+		schemaFile := schemaOf(t, reg, agency)
+		for _, want := range []string{"valid", "invalid"} {
+			files, _ := filepath.Glob(filepath.Join(vectorsDir, agency, want, "*.xml"))
+			if len(files) == 0 {
+				t.Errorf("%s: no %s vectors", agency, want)
+			}
+			sort.Strings(files)
+			for _, f := range files {
+				t.Run(agency+"/"+want+"/"+filepath.Base(f), func(t *testing.T) {
+					doc, err := os.ReadFile(f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rt := v.Validate(schemaFile, doc)
+					or := xmllint(t, bin, schemaFile, doc)
+					if (rt == nil) != (or == nil) {
+						t.Fatalf("validators disagree: runtime=%v xmllint=%v", rt, or)
+					}
+					if want == "valid" && rt != nil {
+						t.Fatalf("valid vector refused: %v", rt)
+					}
+					if want == "invalid" && rt == nil {
+						t.Fatalf("invalid vector accepted by both validators")
+					}
+				})
+			}
+		}
+	}
+}
+
+func readDeclaration(t *testing.T, name string) ([]byte, map[string]any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("declarations", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Gate string `json:"gate"`
+	}
+	if err := jsonUnmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	g, ok := gates[d.Gate]
+	if !ok {
+		t.Fatalf("%s: unknown gate %q", name, d.Gate)
+	}
+	return b, g
+}
+
+func serialize(t *testing.T, doc *etree.Document) []byte {
+	t.Helper()
+	b, err := doc.WriteToBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestBuiltMessagesValidate(t *testing.T) {
+	bin := xmllintPath(t)
+	v := loadValidator(t)
+	reg, err := mapping.Load(mappingsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Date(2025, 11, 26, 1, 15, 0, 0, time.UTC)
+	for _, declFile := range []string{"huu-nghi-export.json", "tan-thanh-import.json"} {
+		decl, gate := readDeclaration(t, declFile)
+		for _, agency := range reg.Agencies() {
+			for _, kind := range []string{mapping.KindSubmit, mapping.KindAmend, mapping.KindCancel} {
+				t.Run(declFile+"/"+agency+"/"+kind, func(t *testing.T) {
+					env := mapping.Envelope{
+						MessageID: "MSG-" + agency + "-" + kind, Kind: kind, Sender: "hub", Receiver: agency,
+						DeclarationID: "DCL-20251126-0001", Version: 1, CreatedAt: created,
+					}
+					if kind != mapping.KindSubmit {
+						env.Version = 2
+						env.PreviousMessageID = "MSG-" + agency + "-submit"
+					}
+					doc, info, err := reg.Build(agency, kind, jsonRaw(decl), env, gate)
+					if err != nil {
+						t.Fatal(err)
+					}
+					checkBoth(t, bin, v, info.SchemaFile, serialize(t, doc))
+				})
+			}
+			for _, a := range []mapping.AckFields{
+				{AckID: "ACK-" + agency + "-1", RefMessageID: "MSG-" + agency + "-submit", Status: "ACK", IssuedAt: created.Add(time.Minute)},
+				{AckID: "ACK-" + agency + "-2", RefMessageID: "MSG-" + agency + "-amend", Status: "NACK", ReasonCode: "E102", ReasonText: "Giấy phép liên vận đã hết hạn / 许可证已过期", IssuedAt: created.Add(2 * time.Minute)},
+			} {
+				t.Run(declFile+"/"+agency+"/ack-"+a.Status, func(t *testing.T) {
+					env := mapping.Envelope{Sender: agency, Receiver: "hub", DeclarationID: "DCL-20251126-0001", Version: 1}
+					doc, info, err := reg.BuildAck(agency, a, env)
+					if err != nil {
+						t.Fatal(err)
+					}
+					checkBoth(t, bin, v, info.SchemaFile, serialize(t, doc))
+					got, err := reg.ParseAck(agency, doc.Root())
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got != a {
+						t.Fatalf("ParseAck round trip: got %+v, want %+v", got, a)
+					}
+				})
+			}
+		}
+	}
+}
+
+func checkBoth(t *testing.T, bin string, v *schema.Validator, schemaFile string, doc []byte) {
+	t.Helper()
+	if err := v.Validate(schemaFile, doc); err != nil {
+		t.Errorf("runtime validator: %v\n%s", err, doc)
+	}
+	if err := xmllint(t, bin, schemaFile, doc); err != nil {
+		t.Errorf("xmllint: %v\n%s", err, doc)
+	}
+}
