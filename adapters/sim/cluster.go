@@ -143,13 +143,19 @@ func StartAll(ctx context.Context, opts Options) (*Cluster, error) {
 		c.servers[name], c.ids[name] = srv, id
 		mux.Handle("/"+name+"/", http.StripPrefix("/"+name, srv.Handler()))
 	}
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
-		out := map[string]map[string]MessageStats{}
-		for name, s := range c.servers {
-			out[name] = s.Stats()
-		}
-		writeJSON(w, http.StatusOK, out)
-	})
+	if len(order) == 1 {
+		// One agency alone also answers at the root (/messages, /stats,
+		// /config), the shape of a real agency endpoint.
+		mux.Handle("/", c.servers[order[0]].Handler())
+	} else {
+		mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+			out := map[string]map[string]MessageStats{}
+			for name, s := range c.servers {
+				out[name] = s.Stats()
+			}
+			writeJSON(w, http.StatusOK, out)
+		})
+	}
 
 	addr := opts.Addr
 	if addr == "" {

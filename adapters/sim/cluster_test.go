@@ -1,0 +1,107 @@
+package sim
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gatehub/gatehub/adapters/agency"
+	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/schema"
+	"github.com/gatehub/gatehub/internal/sign"
+)
+
+// TestStartAll runs the four simulators in-process as gatehubd
+// -with-simulators does, with the runtime (libxml2) validator, and sends
+// each agency its own message through its prefixed endpoint.
+func TestStartAll(t *testing.T) {
+	reg := loadRegistry(t)
+	for _, d := range Definitions() {
+		requireMapping(t, reg, d.Spec.Name)
+	}
+	val, err := schema.Load(schemasDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer val.Close()
+	hub := newIdentity(t, HubParticipant)
+	trust := pki.NewTrustStore()
+	trust.Add(HubParticipant, hub.Cert, time.Time{}, time.Time{})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := StartAll(ctx, Options{Registry: reg, Validator: val, Trust: trust, Now: func() time.Time { return simNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	hubTrust := pki.NewTrustStore()
+	c.TrustAgencies(hubTrust)
+	verifier := sign.NewVerifier(hubTrust)
+	hubSigner := newSigner(t, hub)
+	decl := loadDeclaration(t, "huu-nghi-export.json")
+	tr := agency.NewTransport(nil)
+
+	if got := len(c.Agencies()); got != 4 {
+		t.Fatalf("%d agencies running", got)
+	}
+	for _, name := range c.Agencies() {
+		msgID := "M-ALL-" + name
+		doc, _, err := reg.Build(name, mapping.KindSubmit, decl, mapping.Envelope{
+			MessageID: msgID, Sender: HubParticipant, Receiver: name, DeclarationID: "D-1", Version: 1, CreatedAt: simNow,
+		}, testGate(decl.Gate))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := hubSigner.Sign(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := tr.Post(ctx, Definitions()[0].Spec, c.Endpoint(name), msgID, body)
+		if err != nil || resp.Status != http.StatusOK {
+			t.Fatalf("%s: %+v %v", name, resp, err)
+		}
+		root, err := verifier.Verify(name, resp.Body, simNow)
+		if err != nil {
+			t.Fatalf("%s ack signature: %v", name, err)
+		}
+		a, err := reg.ParseAck(name, root)
+		if err != nil || a.Status != "ACK" || a.RefMessageID != msgID {
+			t.Fatalf("%s ack %+v %v", name, a, err)
+		}
+		// A message for customs posted to borderguard is refused, not acked.
+		if name == "customs" {
+			resp, err := tr.Post(ctx, agency.Spec{Name: "borderguard"}, c.Endpoint("borderguard"), msgID, body)
+			if err != nil || agency.Classify(resp, nil) != agency.Permanent {
+				t.Fatalf("cross-posted message: %+v %v", resp, err)
+			}
+		}
+	}
+	var all map[string]map[string]MessageStats
+	getJSON(t, c.BaseURL()+"/stats", &all)
+	if all["guangxi"]["M-ALL-guangxi"].Status != "ACK" {
+		t.Fatalf("aggregate stats = %+v", all)
+	}
+
+	// Cancelling the context stops the listener.
+	cancel()
+	c.Close()
+	if _, err := http.Get(c.BaseURL() + "/stats"); err == nil {
+		t.Fatal("listener still answering after shutdown")
+	}
+}
+
+func TestStartAllRefusesBadOptions(t *testing.T) {
+	reg := loadRegistry(t)
+	trust := pki.NewTrustStore()
+	if _, err := StartAll(context.Background(), Options{Registry: reg, Validator: xmllint{schemasDir}, Trust: trust}); err == nil {
+		t.Fatal("started without a hub certificate")
+	}
+	trust.Add(HubParticipant, newIdentity(t, HubParticipant).Cert, time.Time{}, time.Time{})
+	if _, err := StartAll(context.Background(), Options{Registry: reg, Validator: xmllint{schemasDir}, Trust: trust, Agencies: []string{"police"}}); err == nil {
+		t.Fatal("started an unknown agency")
+	}
+}
