@@ -203,3 +203,14 @@ type Tx interface {
 	InsertCheckpoint(ctx context.Context, c *AuditCheckpoint) error
 	ListCheckpoints(ctx context.Context, fromSeq, toSeq int64) ([]AuditCheckpoint, error)
 }
+
+// Truncate returns t in UTC at the precision both stores keep
+// (microseconds). Anything that hashes or signs a time before storing it
+// (the audit chain, checkpoints) must use the truncated value, or the hash
+// recomputed from the stored row will not match.
+func Truncate(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}

@@ -1,0 +1,550 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gatehub/gatehub/internal/store"
+)
+
+type tx struct {
+	tx *sql.Tx
+}
+
+var _ store.Tx = (*tx)(nil)
+
+// Inserts use ON CONFLICT DO NOTHING and report ErrConflict from the row
+// count rather than from a constraint error: Postgres aborts a transaction on
+// a failed statement, and both stores must let the caller carry on after a
+// conflict (e.g. look up the existing idempotency key) in the same way.
+
+// ts converts a time to the stored form: microseconds since the epoch, or
+// NULL for the zero time.
+func ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// nullTime scans a stored time back; NULL becomes the zero time.
+type nullTime struct{ t *time.Time }
+
+func (n nullTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*n.t = time.Time{}
+	case int64:
+		*n.t = time.UnixMicro(v).UTC()
+	default:
+		return fmt.Errorf("sqlite: time column holds %T, want integer", src)
+	}
+	return nil
+}
+
+// now is the default for creation times the caller left zero.
+func now() time.Time { return store.Truncate(time.Now()) }
+
+func affected(res sql.Result) (int64, error) {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("rows affected: %w", err)
+	}
+	return n, nil
+}
+
+const declCols = `id, version, trader_tax_code, gate, lane, plate_vn, plate_cn, status, body, idempotency_key, created_at`
+
+func scanDecl(sc interface{ Scan(...any) error }) (store.Declaration, error) {
+	var d store.Declaration
+	err := sc.Scan(&d.ID, &d.Version, &d.TraderTaxCode, &d.Gate, &d.Lane, &d.PlateVN, &d.PlateCN,
+		&d.Status, &d.Body, &d.IdempotencyKey, nullTime{&d.CreatedAt})
+	return d, err
+}
+
+func (t *tx) InsertDeclaration(ctx context.Context, d *store.Declaration) error {
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = now()
+	}
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO declarations (`+declCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		d.ID, d.Version, d.TraderTaxCode, d.Gate, d.Lane, d.PlateVN, d.PlateCN, d.Status,
+		d.Body, d.IdempotencyKey, ts(d.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert declaration %s v%d: %w", d.ID, d.Version, err)
+	}
+	return mustInsert(res, "sqlite: insert declaration %s v%d", d.ID, d.Version)
+}
+
+func (t *tx) LatestDeclaration(ctx context.Context, id string) (*store.Declaration, error) {
+	d, err := scanDecl(t.tx.QueryRowContext(ctx, `SELECT `+declCols+` FROM declarations
+		WHERE id = ? ORDER BY version DESC LIMIT 1`, id))
+	if err != nil {
+		return nil, notFound(err, "sqlite: latest declaration %s", id)
+	}
+	return &d, nil
+}
+
+func (t *tx) DeclarationVersion(ctx context.Context, id string, version int) (*store.Declaration, error) {
+	d, err := scanDecl(t.tx.QueryRowContext(ctx, `SELECT `+declCols+` FROM declarations
+		WHERE id = ? AND version = ?`, id, version))
+	if err != nil {
+		return nil, notFound(err, "sqlite: declaration %s v%d", id, version)
+	}
+	return &d, nil
+}
+
+// latestOnly keeps a declaration row only if it is its id's newest version,
+// so an amendment that changed the plate hides the old plate.
+const latestOnly = `d.version = (SELECT MAX(l.version) FROM declarations l WHERE l.id = d.id)`
+
+func (t *tx) DeclarationsByPlate(ctx context.Context, plate string, limit int) ([]store.Declaration, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+declCols+` FROM declarations d
+		WHERE (d.plate_vn = ? OR d.plate_cn = ?) AND `+latestOnly+`
+		ORDER BY d.created_at DESC, d.id DESC LIMIT ?`, plate, plate, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: declarations by plate %s: %w", plate, err)
+	}
+	out, err := collectDecls(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: declarations by plate %s: %w", plate, err)
+	}
+	return out, nil
+}
+
+func (t *tx) ListDeclarations(ctx context.Context, trader string, limit int) ([]store.Declaration, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+declCols+` FROM declarations d
+		WHERE (? = '' OR d.trader_tax_code = ?) AND `+latestOnly+`
+		ORDER BY d.created_at DESC, d.id DESC LIMIT ?`, trader, trader, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list declarations of %q: %w", trader, err)
+	}
+	out, err := collectDecls(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list declarations of %q: %w", trader, err)
+	}
+	return out, nil
+}
+
+func collectDecls(rows *sql.Rows) ([]store.Declaration, error) {
+	defer rows.Close()
+	var out []store.Declaration
+	for rows.Next() {
+		d, err := scanDecl(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// UpdateDeclarationStatus sets the status of the latest version: the status
+// describes the declaration as it stands now, while older versions stay as
+// they were recorded.
+func (t *tx) UpdateDeclarationStatus(ctx context.Context, id string, status string) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE declarations SET status = ?
+		WHERE id = ? AND version = (SELECT MAX(version) FROM declarations WHERE id = ?)`, status, id, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: update declaration %s status: %w", id, err)
+	}
+	return mustAffect(res, "sqlite: update declaration %s status", id)
+}
+
+func (t *tx) GetIdempotency(ctx context.Context, trader, key string) (*store.Idempotency, error) {
+	var i store.Idempotency
+	err := t.tx.QueryRowContext(ctx, `SELECT trader, key, request_hash, declaration_id, created_at
+		FROM idempotency WHERE trader = ? AND key = ?`, trader, key).
+		Scan(&i.Trader, &i.Key, &i.RequestHash, &i.DeclarationID, nullTime{&i.CreatedAt})
+	if err != nil {
+		return nil, notFound(err, "sqlite: idempotency %s/%s", trader, key)
+	}
+	return &i, nil
+}
+
+func (t *tx) InsertIdempotency(ctx context.Context, i *store.Idempotency) error {
+	if i.CreatedAt.IsZero() {
+		i.CreatedAt = now()
+	}
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO idempotency (trader, key, request_hash, declaration_id, created_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		i.Trader, i.Key, i.RequestHash, i.DeclarationID, ts(i.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert idempotency %s/%s: %w", i.Trader, i.Key, err)
+	}
+	return mustInsert(res, "sqlite: insert idempotency %s/%s", i.Trader, i.Key)
+}
+
+const msgCols = `id, declaration_id, version, agency, kind, previous_id, mapping_version, schema_version,
+	content_hash, body, state, attempts, next_attempt_at, last_error, lease_owner, lease_until,
+	sent_at, ack_deadline, created_at, updated_at`
+
+func scanMsg(sc interface{ Scan(...any) error }) (store.Message, error) {
+	var m store.Message
+	err := sc.Scan(&m.ID, &m.DeclarationID, &m.Version, &m.Agency, &m.Kind, &m.PreviousID,
+		&m.MappingVersion, &m.SchemaVersion, &m.ContentHash, &m.Body, &m.State, &m.Attempts,
+		nullTime{&m.NextAttemptAt}, &m.LastError, &m.LeaseOwner, nullTime{&m.LeaseUntil},
+		nullTime{&m.SentAt}, nullTime{&m.AckDeadline}, nullTime{&m.CreatedAt}, nullTime{&m.UpdatedAt})
+	return m, err
+}
+
+func collectMsgs(rows *sql.Rows) ([]store.Message, error) {
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		m, err := scanMsg(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) InsertMessage(ctx context.Context, m *store.Message) error {
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = now()
+	}
+	if m.UpdatedAt.IsZero() {
+		m.UpdatedAt = m.CreatedAt
+	}
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO messages (`+msgCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		m.ID, m.DeclarationID, m.Version, m.Agency, m.Kind, m.PreviousID, m.MappingVersion,
+		m.SchemaVersion, m.ContentHash, m.Body, m.State, m.Attempts, ts(m.NextAttemptAt),
+		m.LastError, m.LeaseOwner, ts(m.LeaseUntil), ts(m.SentAt), ts(m.AckDeadline),
+		ts(m.CreatedAt), ts(m.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert message %s: %w", m.ID, err)
+	}
+	return mustInsert(res, "sqlite: insert message %s", m.ID)
+}
+
+func (t *tx) GetMessage(ctx context.Context, id string) (*store.Message, error) {
+	m, err := scanMsg(t.tx.QueryRowContext(ctx, `SELECT `+msgCols+` FROM messages WHERE id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "sqlite: message %s", id)
+	}
+	return &m, nil
+}
+
+func (t *tx) MessagesForDeclaration(ctx context.Context, declarationID string) ([]store.Message, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+msgCols+` FROM messages
+		WHERE declaration_id = ? ORDER BY created_at, id`, declarationID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: messages of declaration %s: %w", declarationID, err)
+	}
+	out, err := collectMsgs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: messages of declaration %s: %w", declarationID, err)
+	}
+	return out, nil
+}
+
+func (t *tx) ListMessages(ctx context.Context, f store.MessageFilter) ([]store.Message, error) {
+	var where []string
+	var args []any
+	if f.State != "" {
+		where = append(where, "state = ?")
+		args = append(args, f.State)
+	}
+	if f.Agency != "" {
+		where = append(where, "agency = ?")
+		args = append(args, f.Agency)
+	}
+	if f.DeclarationID != "" {
+		where = append(where, "declaration_id = ?")
+		args = append(args, f.DeclarationID)
+	}
+	if !f.OverdueAt.IsZero() {
+		where = append(where, "state = ? AND ack_deadline IS NOT NULL AND ack_deadline < ?")
+		args = append(args, store.StateSent, ts(f.OverdueAt))
+	}
+	q := `SELECT ` + msgCols + ` FROM messages`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at, id LIMIT ?"
+	args = append(args, sqlLimit(f.Limit))
+	rows, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+	}
+	out, err := collectMsgs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+	}
+	return out, nil
+}
+
+// ClaimDue needs no row locks: the transaction began IMMEDIATE, so it is the
+// only writer until it commits and its select-then-update is atomic.
+func (t *tx) ClaimDue(ctx context.Context, now time.Time, limit int, owner string, leaseUntil time.Time) ([]store.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	at := ts(now)
+	rows, err := t.tx.QueryContext(ctx, `UPDATE messages SET lease_owner = ?, lease_until = ?
+		WHERE id IN (SELECT id FROM messages
+			WHERE state = ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+			  AND (lease_until IS NULL OR lease_until <= ?)
+			ORDER BY next_attempt_at, created_at, id LIMIT ?)
+		RETURNING `+msgCols, owner, ts(leaseUntil), store.StatePending, at, at, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim due: %w", err)
+	}
+	out, err := collectMsgs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim due: %w", err)
+	}
+	sortDue(out)
+	return out, nil
+}
+
+// sortDue restores the claim order, which RETURNING does not promise.
+func sortDue(ms []store.Message) {
+	sort.Slice(ms, func(i, j int) bool {
+		a, b := ms[i], ms[j]
+		if !a.NextAttemptAt.Equal(b.NextAttemptAt) {
+			return a.NextAttemptAt.Before(b.NextAttemptAt)
+		}
+		if !a.CreatedAt.Equal(b.CreatedAt) {
+			return a.CreatedAt.Before(b.CreatedAt)
+		}
+		return a.ID < b.ID
+	})
+}
+
+func (t *tx) UpdateMessage(ctx context.Context, m *store.Message) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE messages SET state = ?, attempts = ?, next_attempt_at = ?,
+		last_error = ?, lease_owner = ?, lease_until = ?, sent_at = ?, ack_deadline = ?, updated_at = ?
+		WHERE id = ?`,
+		m.State, m.Attempts, ts(m.NextAttemptAt), m.LastError, m.LeaseOwner, ts(m.LeaseUntil),
+		ts(m.SentAt), ts(m.AckDeadline), ts(m.UpdatedAt), m.ID)
+	if err != nil {
+		return fmt.Errorf("sqlite: update message %s: %w", m.ID, err)
+	}
+	return mustAffect(res, "sqlite: update message %s", m.ID)
+}
+
+func (t *tx) InsertAck(ctx context.Context, a *store.Ack) error {
+	if a.ReceivedAt.IsZero() {
+		a.ReceivedAt = now()
+	}
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO acks (message_id, agency, ack_id, status, reason_code,
+		reason_text, raw, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		a.MessageID, a.Agency, a.AckID, a.Status, a.ReasonCode, a.ReasonText, a.Raw, ts(a.ReceivedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert ack for %s: %w", a.MessageID, err)
+	}
+	return mustInsert(res, "sqlite: insert ack for %s", a.MessageID)
+}
+
+func (t *tx) GetAck(ctx context.Context, messageID string) (*store.Ack, error) {
+	var a store.Ack
+	err := t.tx.QueryRowContext(ctx, `SELECT message_id, agency, ack_id, status, reason_code, reason_text,
+		raw, received_at FROM acks WHERE message_id = ?`, messageID).
+		Scan(&a.MessageID, &a.Agency, &a.AckID, &a.Status, &a.ReasonCode, &a.ReasonText, &a.Raw,
+			nullTime{&a.ReceivedAt})
+	if err != nil {
+		return nil, notFound(err, "sqlite: ack for %s", messageID)
+	}
+	return &a, nil
+}
+
+func (t *tx) PutDecision(ctx context.Context, d *store.Decision) error {
+	if d.DecidedAt.IsZero() {
+		d.DecidedAt = now()
+	}
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO decisions (declaration_id, version, status, detail, decided_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (declaration_id, version) DO UPDATE SET
+			status = excluded.status, detail = excluded.detail, decided_at = excluded.decided_at`,
+		d.DeclarationID, d.Version, d.Status, d.Detail, ts(d.DecidedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: put decision %s v%d: %w", d.DeclarationID, d.Version, err)
+	}
+	return nil
+}
+
+func (t *tx) GetDecision(ctx context.Context, declarationID string, version int) (*store.Decision, error) {
+	var d store.Decision
+	err := t.tx.QueryRowContext(ctx, `SELECT declaration_id, version, status, detail, decided_at
+		FROM decisions WHERE declaration_id = ? AND version = ?`, declarationID, version).
+		Scan(&d.DeclarationID, &d.Version, &d.Status, &d.Detail, nullTime{&d.DecidedAt})
+	if err != nil {
+		return nil, notFound(err, "sqlite: decision %s v%d", declarationID, version)
+	}
+	return &d, nil
+}
+
+// AuditHead needs no explicit lock: the IMMEDIATE transaction already holds
+// SQLite's single write lock until it ends.
+func (t *tx) AuditHead(ctx context.Context) (int64, []byte, error) {
+	var seq int64
+	var hash []byte
+	err := t.tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("sqlite: audit head: %w", err)
+	}
+	return seq, hash, nil
+}
+
+// AppendAudit inserts only if e.Seq extends the chain by exactly one, so a
+// caller that skipped AuditHead gets ErrConflict instead of a gap.
+func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO audit_log (seq, time, kind, actor, declaration_id,
+		message_id, agency, plate, payload, prev_hash, hash)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+		WHERE ? = (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
+		ON CONFLICT DO NOTHING`,
+		e.Seq, ts(e.Time), e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate,
+		e.Payload, e.PrevHash, e.Hash, e.Seq)
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit %d: %w", e.Seq, err)
+	}
+	return mustInsert(res, "sqlite: append audit %d", e.Seq)
+}
+
+// ListAudit: seq bounds are inclusive; the time range is [From, To).
+func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if f.FromSeq > 0 {
+		add("seq >= ?", f.FromSeq)
+	}
+	if f.ToSeq > 0 {
+		add("seq <= ?", f.ToSeq)
+	}
+	if !f.From.IsZero() {
+		add("time >= ?", ts(f.From))
+	}
+	if !f.To.IsZero() {
+		add("time < ?", ts(f.To))
+	}
+	if f.Kind != "" {
+		add("kind = ?", f.Kind)
+	}
+	if f.DeclarationID != "" {
+		add("declaration_id = ?", f.DeclarationID)
+	}
+	if f.MessageID != "" {
+		add("message_id = ?", f.MessageID)
+	}
+	if f.Agency != "" {
+		add("agency = ?", f.Agency)
+	}
+	if f.Plate != "" {
+		add("plate = ?", f.Plate)
+	}
+	q := `SELECT seq, time, kind, actor, declaration_id, message_id, agency, plate, payload, prev_hash, hash
+		FROM audit_log`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY seq LIMIT ?"
+	args = append(args, sqlLimit(f.Limit))
+	rows, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var e store.AuditEntry
+		if err := rows.Scan(&e.Seq, nullTime{&e.Time}, &e.Kind, &e.Actor, &e.DeclarationID, &e.MessageID,
+			&e.Agency, &e.Plate, &e.Payload, &e.PrevHash, &e.Hash); err != nil {
+			return nil, fmt.Errorf("sqlite: list audit: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list audit: %w", err)
+	}
+	return out, nil
+}
+
+func (t *tx) InsertCheckpoint(ctx context.Context, c *store.AuditCheckpoint) error {
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now()
+	}
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, hash, signature, key_id, created_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		c.Seq, c.Hash, c.Signature, c.KeyID, ts(c.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert checkpoint %d: %w", c.Seq, err)
+	}
+	return mustInsert(res, "sqlite: insert checkpoint %d", c.Seq)
+}
+
+// ListCheckpoints returns checkpoints with fromSeq <= Seq <= toSeq, ascending;
+// toSeq <= 0 means no upper bound.
+func (t *tx) ListCheckpoints(ctx context.Context, fromSeq, toSeq int64) ([]store.AuditCheckpoint, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT seq, hash, signature, key_id, created_at
+		FROM audit_checkpoints WHERE seq >= ? AND (? <= 0 OR seq <= ?) ORDER BY seq`, fromSeq, toSeq, toSeq)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AuditCheckpoint
+	for rows.Next() {
+		var c store.AuditCheckpoint
+		if err := rows.Scan(&c.Seq, &c.Hash, &c.Signature, &c.KeyID, nullTime{&c.CreatedAt}); err != nil {
+			return nil, fmt.Errorf("sqlite: list checkpoints: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list checkpoints: %w", err)
+	}
+	return out, nil
+}
+
+// sqlLimit maps "no limit" (<= 0) to SQLite's LIMIT -1.
+func sqlLimit(limit int) int {
+	if limit <= 0 {
+		return -1
+	}
+	return limit
+}
+
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf(format+": %w", append(args, store.ErrNotFound)...)
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+func mustInsert(res sql.Result, format string, args ...any) error {
+	n, err := affected(res)
+	if err != nil {
+		return fmt.Errorf(format+": %w", append(args, err)...)
+	}
+	if n == 0 {
+		return fmt.Errorf(format+": %w", append(args, store.ErrConflict)...)
+	}
+	return nil
+}
+
+func mustAffect(res sql.Result, format string, args ...any) error {
+	n, err := affected(res)
+	if err != nil {
+		return fmt.Errorf(format+": %w", append(args, err)...)
+	}
+	if n == 0 {
+		return fmt.Errorf(format+": %w", append(args, store.ErrNotFound)...)
+	}
+	return nil
+}
