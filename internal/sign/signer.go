@@ -18,7 +18,7 @@
 // canonical bytes and so never contains a comment that could split a text
 // node, and one algorithm instead of two keeps the allow-list minimal.
 //
-// ECDSA signature values follow XML-DSig (RFC 6931 §2.3.6, XMLDSig 1.1
+// ECDSA signature values follow XML-DSig (XML Signature 1.1
 // §6.4.3): the fixed-size concatenation r||s, not ASN.1 DER. goxmldsig works
 // in DER on both sides, so this package converts at the boundary; this is
 // what makes our ECDSA signatures interoperable with xmlsec1 and agencies.
