@@ -174,31 +174,36 @@ func (m *mappingFile) build(in input) (*etree.Document, error) {
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
 	root := doc.CreateElement(m.root)
 	root.CreateAttr("xmlns", m.namespace)
-	if err := m.apply(root, m.rules, in, nil); err != nil {
+	if _, err := m.apply(root, m.rules, in, nil); err != nil {
 		return nil, err
 	}
 	doc.Indent(2)
 	return doc, nil
 }
 
-func (m *mappingFile) apply(ctx *etree.Element, rules []*rule, in input, fr *frame) error {
+// apply runs rules under ctx and returns how many values taken from a
+// source (not const) it wrote, which decides whether an optional group is kept.
+func (m *mappingFile) apply(ctx *etree.Element, rules []*rule, in input, fr *frame) (int, error) {
+	total := 0
 	for _, ru := range rules {
-		if err := m.applyRule(ctx, ru, in, fr); err != nil {
-			return err
+		n, err := m.applyRule(ctx, ru, in, fr)
+		if err != nil {
+			return 0, err
 		}
+		total += n
 	}
-	return nil
+	return total, nil
 }
 
 func (m *mappingFile) ruleErr(ru *rule, format string, args ...any) error {
 	return fmt.Errorf("mapping %s:%d rule %q: %s", ru.file, ru.line, ru.rawPath, fmt.Sprintf(format, args...))
 }
 
-func (m *mappingFile) applyRule(ctx *etree.Element, ru *rule, in input, fr *frame) error {
+func (m *mappingFile) applyRule(ctx *etree.Element, ru *rule, in input, fr *frame) (int, error) {
 	if ru.each != "" {
 		list, err := resolve(in, fr, ru.each)
 		if err != nil {
-			return m.ruleErr(ru, "%v", err)
+			return 0, m.ruleErr(ru, "%v", err)
 		}
 		var items []any
 		switch l := list.(type) {
@@ -206,45 +211,54 @@ func (m *mappingFile) applyRule(ctx *etree.Element, ru *rule, in input, fr *fram
 		case []any:
 			items = l
 		default:
-			return m.ruleErr(ru, "each %s is not a list", ru.each)
+			return 0, m.ruleErr(ru, "each %s is not a list", ru.each)
 		}
 		if len(items) == 0 && !ru.optional {
-			return m.ruleErr(ru, "required repeating group %s is empty", ru.each)
+			return 0, m.ruleErr(ru, "required repeating group %s is empty", ru.each)
 		}
+		total := 0
 		for i, it := range items {
 			el := createElem(ctx, ru.elems)
-			if err := m.apply(el, ru.children, in, &frame{item: it, index: i + 1}); err != nil {
-				return err
+			n, err := m.apply(el, ru.children, in, &frame{item: it, index: i + 1})
+			if err != nil {
+				return 0, err
 			}
+			total += n
 		}
-		return nil
+		return total, nil
 	}
 
 	if !ru.hasValue() {
-		// A grouping element: dropped again if optional and nothing landed in it.
+		// A grouping element. An optional group in which no source-backed
+		// rule produced a value is removed again, constants included.
 		el := createElem(ctx, ru.elems)
-		if err := m.apply(el, ru.children, in, fr); err != nil {
-			return err
+		n, err := m.apply(el, ru.children, in, fr)
+		if err != nil {
+			return 0, err
 		}
-		if ru.optional && len(el.Child) == 0 && len(el.Attr) == 0 {
+		if ru.optional && n == 0 {
 			el.Parent().RemoveChild(el)
 		}
-		return nil
+		return n, nil
 	}
 
 	val, err := m.value(ru, in, fr)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if val == "" {
 		if ru.optional {
-			return nil
+			return 0, nil
 		}
 		src := ru.source
 		if src == "" {
 			src = "const"
 		}
-		return m.ruleErr(ru, "required value %s is empty", src)
+		return 0, m.ruleErr(ru, "required value %s is empty", src)
+	}
+	written := 0
+	if ru.source != "" {
+		written = 1
 	}
 	if ru.attr != "" {
 		target := ctx
@@ -252,11 +266,12 @@ func (m *mappingFile) applyRule(ctx *etree.Element, ru *rule, in input, fr *fram
 			target = findOrCreate(ctx, ru.elems)
 		}
 		target.CreateAttr(ru.attr, val)
-		return nil
+		return written, nil
 	}
 	el := createElem(ctx, ru.elems)
 	el.SetText(val)
-	return m.apply(el, ru.children, in, fr)
+	n, err := m.apply(el, ru.children, in, fr)
+	return written + n, err
 }
 
 func (m *mappingFile) value(ru *rule, in input, fr *frame) (string, error) {
