@@ -26,7 +26,7 @@ type fixture struct {
 	archive []byte // export of the whole log
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{st: &memStore{}, hubKey: newECKey(t)}
 	c := NewCheckpointer(f.hubKey, "hub-2026")
@@ -42,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) export(t *testing.T, flt store.AuditFilter) []byte {
+func (f *fixture) export(t testing.TB, flt store.AuditFilter) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if _, err := Export(context.Background(), f.st, flt, f.certs, t0.Add(24*time.Hour), &buf); err != nil {

@@ -95,7 +95,7 @@ func TestEntryHashCoversEveryField(t *testing.T) {
 }
 
 // appendN appends n entries of rotating kinds, one second apart.
-func appendN(t *testing.T, st *memStore, n int, start time.Time) {
+func appendN(t testing.TB, st *memStore, n int, start time.Time) {
 	t.Helper()
 	kinds := []store.AuditEntry{
 		{Kind: KindDeclarationAccepted, Actor: "trader:0101234567", Payload: []byte(`{"version":1}`)},

@@ -13,7 +13,7 @@ import (
 	"github.com/gatehub/gatehub/internal/store"
 )
 
-func checkpoint(t *testing.T, st *memStore, c *Checkpointer, now time.Time) *store.AuditCheckpoint {
+func checkpoint(t testing.TB, st *memStore, c *Checkpointer, now time.Time) *store.AuditCheckpoint {
 	t.Helper()
 	var cp *store.AuditCheckpoint
 	err := st.WithTx(context.Background(), func(tx store.Tx) error {

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-func newRSAKey(t *testing.T) crypto.Signer {
+func newRSAKey(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -22,7 +22,7 @@ func newRSAKey(t *testing.T) crypto.Signer {
 	return k
 }
 
-func newECKey(t *testing.T) crypto.Signer {
+func newECKey(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -32,7 +32,7 @@ func newECKey(t *testing.T) crypto.Signer {
 }
 
 // selfSigned returns a certificate for key valid over [from, to].
-func selfSigned(t *testing.T, key crypto.Signer, cn string, from, to time.Time) *x509.Certificate {
+func selfSigned(t testing.TB, key crypto.Signer, cn string, from, to time.Time) *x509.Certificate {
 	t.Helper()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(from.Unix()),
