@@ -125,8 +125,9 @@ func (s screening) check(root *etree.Element, _ time.Time) (bool, string, string
 const massTolerance = 0.5
 
 // checkMass NACKs when the goods lines weigh more than the manifest's total
-// gross mass: the manifest does not carry the truck's own mass, so the total
-// is the ceiling the goods must fit under.
+// gross mass, which mappings/customs fills from the vehicle's declared gross
+// weight. The manifest carries no tare, so the check cannot subtract it: the
+// vehicle gross mass is the ceiling the goods must fit under.
 func checkMass(root *etree.Element, _ time.Time) (bool, string, string) {
 	total, err := kilograms(root.FindElement("Declaration/TotalGrossMassMeasure"))
 	if err != nil {

@@ -76,16 +76,15 @@ func (s *Server) handleMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ack, perr := s.answer(msgID, body)
+	ack, perr := s.answer(msgID, body, cfg.Mode)
 	if perr != nil {
 		s.refuse(w, msgID, perr.Status, perr.Code, perr.Detail)
 		return
 	}
-	if ack == nil { // silent mode: taken, never answered
-		w.WriteHeader(http.StatusAccepted)
-		return
-	}
 	switch cfg.Mode {
+	case ModeSilent:
+		// Taken, never answered, even when an earlier answer is stored.
+		w.WriteHeader(http.StatusAccepted)
 	case ModeAsync:
 		s.scheduleCallback(msgID, ack, cfg)
 		w.WriteHeader(http.StatusAccepted)
@@ -127,11 +126,11 @@ type refusal struct {
 }
 
 // answer returns the signed answer to msgID: the stored one for a resend,
-// else a new one. nil means silent mode took the message without answering.
-func (s *Server) answer(msgID string, body []byte) ([]byte, *refusal) {
+// else a new one. In silent mode a new message is checked but not answered
+// (nil), so that a later resend in another mode is answered afresh.
+func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusal) {
 	s.mu.Lock()
 	rec := s.msgs[msgID]
-	mode := s.cfg.Mode
 	if rec.ack != nil {
 		ack := rec.ack
 		s.mu.Unlock()

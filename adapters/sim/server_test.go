@@ -470,3 +470,67 @@ func TestAckIDIsStable(t *testing.T) {
 		t.Fatalf("AckID: %s %s", a, b)
 	}
 }
+
+func TestCallbackRefusedByHubIsNotRetried(t *testing.T) {
+	hub := newHubCallback(t, "customs")
+	hub.fail <- http.StatusUnprocessableEntity
+	done := make(chan error, 1)
+	r := newRig(t, "customs", func(c *Config) {
+		c.Mode = ModeAsync
+		c.CallbackURL = hub.srv.URL
+		c.CallbackBackoff = time.Millisecond
+		c.OnCallback = func(_ string, err error) { done <- err }
+	})
+	r.post("M-CR", r.build("submit", "M-CR", loadDeclaration(t, "huu-nghi-export.json"), nil))
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "422") {
+		t.Fatalf("callback err = %v", err)
+	}
+	select {
+	case b := <-hub.received:
+		t.Fatalf("a refused callback was retried: %s", b)
+	default:
+	}
+	if st := r.sim.Stats()["M-CR"]; st.Callbacks != 0 || st.CallbackError == "" {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestCloseStopsPendingCallbacks(t *testing.T) {
+	hub := newHubCallback(t, "customs")
+	done := make(chan error, 1)
+	r := newRig(t, "customs", func(c *Config) {
+		c.Mode = ModeAsync
+		c.CallbackURL = hub.srv.URL
+		c.Delay = time.Hour // the agency "processes" for an hour
+		c.OnCallback = func(_ string, err error) { done <- err }
+	})
+	if resp := r.post("M-CL", r.build("submit", "M-CL", loadDeclaration(t, "huu-nghi-export.json"), nil)); resp.Status != 202 {
+		t.Fatalf("status %d", resp.Status)
+	}
+	r.sim.Close() // returns only once the goroutine has ended
+	select {
+	case err := <-done:
+		t.Fatalf("callback finished (%v) although the delay had not passed", err)
+	default:
+	}
+	if len(hub.received) != 0 {
+		t.Fatal("callback sent after Close")
+	}
+}
+
+func TestSilentModeNeverAnswersEvenAStoredAck(t *testing.T) {
+	r := newRig(t, "customs", nil)
+	body := r.build("submit", "M-SS", loadDeclaration(t, "huu-nghi-export.json"), nil)
+	first := r.post("M-SS", body)
+	silent := ModeSilent
+	if err := r.sim.Reconfigure(Update{Mode: &silent}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := r.post("M-SS", body); resp.Status != 202 || len(resp.Body) != 0 {
+		t.Fatalf("silent resend: %d %q", resp.Status, resp.Body)
+	}
+	stored, ok := r.sim.Ack("M-SS")
+	if !ok || !bytes.Equal(stored, first.Body) {
+		t.Fatal("silent mode changed the stored answer")
+	}
+}
