@@ -64,6 +64,10 @@
 // continues archive N when its from_seq is N's to_seq+1 and its prev_hash
 // is N's head_hash (VerifyContinuity).
 //
+// An archive carries its own hub certificate, so it proves consistency, not
+// origin: an auditor pins the hub certificate obtained out of band against
+// Report.HubCerts.
+//
 // Entries after the newest checkpoint of an archive are protected by the
 // chain only: cutting them off the end is detectable through continuity with
 // the next archive, not within the archive itself. Run a checkpoint right
