@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ const (
 	CodeWrongReceiver    = "WRONG-RECEIVER"
 	CodeUnknownMessage   = "MESSAGE-TYPE-UNKNOWN"
 	CodeTooLarge         = "MESSAGE-TOO-LARGE"
+	CodeMessageIDReused  = "MESSAGE-ID-REUSED"
 )
 
 // Handler serves the agency endpoint and the simulator controls:
@@ -129,11 +131,18 @@ type refusal struct {
 // else a new one. In silent mode a new message is checked but not answered
 // (nil), so that a later resend in another mode is answered afresh.
 func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusal) {
+	sum := sha256.Sum256(body)
 	s.mu.Lock()
 	rec := s.msgs[msgID]
 	if rec.ack != nil {
-		ack := rec.ack
+		ack, same := rec.ack, rec.body == sum
 		s.mu.Unlock()
+		if !same {
+			// Not a resend: handing out the other message's ACK would let
+			// the hub believe this content was accepted.
+			return nil, &refusal{http.StatusConflict, CodeMessageIDReused,
+				"message id " + msgID + " was already answered for different content"}
+		}
 		return ack, nil
 	}
 	s.mu.Unlock()
@@ -191,9 +200,13 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 	if rec.ack != nil {
 		// A concurrent attempt at the same id answered first; its bytes
 		// are the original.
+		if rec.body != sum {
+			return nil, &refusal{http.StatusConflict, CodeMessageIDReused,
+				"message id " + msgID + " was already answered for different content"}
+		}
 		return rec.ack, nil
 	}
-	rec.ack = ack
+	rec.ack, rec.body = ack, sum
 	rec.stats.Kind = env.Kind
 	rec.stats.AckID = AckID(s.agency, msgID)
 	rec.stats.Status, rec.stats.ReasonCode = "ACK", ""

@@ -534,3 +534,19 @@ func TestSilentModeNeverAnswersEvenAStoredAck(t *testing.T) {
 		t.Fatal("silent mode changed the stored answer")
 	}
 }
+
+func TestMessageIDReuseIsRefused(t *testing.T) {
+	r := newRig(t, "customs", nil)
+	decl := loadDeclaration(t, "huu-nghi-export.json")
+	if resp := r.post("M-RU", r.build("submit", "M-RU", decl, nil)); resp.Status != 200 {
+		t.Fatalf("status %d", resp.Status)
+	}
+	decl.Consignments[0].HSCode = "9301100000"
+	resp := r.post("M-RU", r.build("submit", "M-RU", decl, nil))
+	if resp.Status != http.StatusConflict || problemCode(t, resp) != CodeMessageIDReused {
+		t.Fatalf("reuse answered %d %s", resp.Status, resp.Body)
+	}
+	if st := r.sim.Stats()["M-RU"]; st.Status != "ACK" || st.Attempts != 2 {
+		t.Fatalf("reuse changed the record: %+v", st)
+	}
+}

@@ -100,7 +100,8 @@ type MessageStats struct {
 // record is the stored answer of one message id.
 type record struct {
 	stats MessageStats
-	ack   []byte // signed ACK/NACK; nil until answered
+	ack   []byte   // signed ACK/NACK; nil until answered
+	body  [32]byte // SHA-256 of the answered message, to tell a resend from id reuse
 }
 
 // Server is one simulated agency.
