@@ -170,13 +170,21 @@ func (b *Redis) start() {
 	b.started = true
 	b.cancel = cancel
 	b.done = make(chan struct{})
-	b.pubsub = b.client.PSubscribe(ctx, escapeGlob(b.prefix+"live:")+"*")
+	// Without patterns PSubscribe does no I/O, so nothing blocks on Redis
+	// while b.mu is held; the dispatcher subscribes.
+	b.pubsub = b.client.PSubscribe(ctx)
 	go b.dispatch(ctx, b.pubsub)
 }
 
-// dispatch reads the shared subscription until the bus closes.
+// dispatch subscribes and reads the shared subscription until the bus
+// closes.
 func (b *Redis) dispatch(ctx context.Context, ps *redis.PubSub) {
 	defer close(b.done)
+	// The pattern is remembered even if this first attempt fails, and the
+	// client re-sends it on every reconnect inside Receive.
+	if err := ps.PSubscribe(ctx, escapeGlob(b.prefix+"live:")+"*"); err != nil && ctx.Err() == nil {
+		b.setDisconnected(err)
+	}
 	const maxBackoff = 5 * time.Second
 	backoff := 100 * time.Millisecond
 	for {

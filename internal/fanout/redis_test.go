@@ -169,3 +169,19 @@ func TestRedisServeSSE(t *testing.T) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }
+
+func TestRedisUnreachableFailsFast(t *testing.T) {
+	// Port 1 on loopback refuses connections; no Redis needed.
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	defer client.Close()
+	b := NewRedis(client, "unreachable:", 10)
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), failsafe)
+	defer cancel()
+	if _, err := b.Subscribe(ctx, "lane-1", ""); err == nil || ctx.Err() != nil {
+		t.Fatalf("subscribe: %v (ctx %v), want a connection error before the deadline", err, ctx.Err())
+	}
+	if _, err := b.Publish(ctx, "lane-1", "decision", nil); err == nil {
+		t.Fatal("publish to unreachable Redis succeeded")
+	}
+}
