@@ -1,0 +1,513 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/gatehub/gatehub/internal/store"
+)
+
+type tx struct {
+	tx pgx.Tx
+}
+
+var _ store.Tx = (*tx)(nil)
+
+// Inserts use ON CONFLICT DO NOTHING and report ErrConflict from the row
+// count: a unique-violation error would abort the whole transaction, and
+// callers expect to carry on after a conflict (e.g. read the existing
+// idempotency key), as they can with SQLite.
+
+// ts converts a time to its stored form: UTC at microseconds (Postgres'
+// precision, truncated here rather than rounded by the server) or NULL for
+// the zero time.
+func ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return store.Truncate(t)
+}
+
+// nullTime scans a TIMESTAMPTZ back; NULL becomes the zero time.
+type nullTime struct{ t *time.Time }
+
+func (n nullTime) ScanTimestamptz(v pgtype.Timestamptz) error {
+	switch {
+	case !v.Valid:
+		*n.t = time.Time{}
+	case v.InfinityModifier != pgtype.Finite:
+		return errors.New("postgres: infinite timestamp")
+	default:
+		*n.t = v.Time.UTC()
+	}
+	return nil
+}
+
+func now() time.Time { return store.Truncate(time.Now()) }
+
+// limitArg maps "no limit" (<= 0) to NULL, which LIMIT treats as none.
+func limitArg(limit int) any {
+	if limit <= 0 {
+		return nil
+	}
+	return limit
+}
+
+func wrap(err error, format string, args ...any) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	return fmt.Errorf("postgres: "+format+": %w", append(args, err)...)
+}
+
+func inserted(tag pgconn.CommandTag, format string, args ...any) error {
+	if tag.RowsAffected() == 0 {
+		return wrap(store.ErrConflict, format, args...)
+	}
+	return nil
+}
+
+func updated(tag pgconn.CommandTag, format string, args ...any) error {
+	if tag.RowsAffected() == 0 {
+		return wrap(store.ErrNotFound, format, args...)
+	}
+	return nil
+}
+
+// cols prefixes each column of a list with a table alias.
+func cols(alias, list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// where accumulates filter conditions with numbered placeholders.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, v any) {
+	w.args = append(w.args, v)
+	w.conds = append(w.conds, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(w.args))))
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func (w *where) next() string { return fmt.Sprintf("$%d", len(w.args)+1) }
+
+const declCols = `id, version, trader_tax_code, gate, lane, plate_vn, plate_cn, status, body, idempotency_key, created_at`
+
+func scanDecl(row pgx.Row) (store.Declaration, error) {
+	var d store.Declaration
+	err := row.Scan(&d.ID, &d.Version, &d.TraderTaxCode, &d.Gate, &d.Lane, &d.PlateVN, &d.PlateCN,
+		&d.Status, &d.Body, &d.IdempotencyKey, nullTime{&d.CreatedAt})
+	return d, err
+}
+
+func (t *tx) InsertDeclaration(ctx context.Context, d *store.Declaration) error {
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = now()
+	}
+	tag, err := t.tx.Exec(ctx, `INSERT INTO declarations (`+declCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+		d.ID, d.Version, d.TraderTaxCode, d.Gate, d.Lane, d.PlateVN, d.PlateCN, d.Status,
+		d.Body, d.IdempotencyKey, ts(d.CreatedAt))
+	if err != nil {
+		return wrap(err, "insert declaration %s v%d", d.ID, d.Version)
+	}
+	return inserted(tag, "insert declaration %s v%d", d.ID, d.Version)
+}
+
+func (t *tx) LatestDeclaration(ctx context.Context, id string) (*store.Declaration, error) {
+	d, err := scanDecl(t.tx.QueryRow(ctx, `SELECT `+declCols+` FROM declarations
+		WHERE id = $1 ORDER BY version DESC LIMIT 1`, id))
+	if err != nil {
+		return nil, wrap(err, "latest declaration %s", id)
+	}
+	return &d, nil
+}
+
+func (t *tx) DeclarationVersion(ctx context.Context, id string, version int) (*store.Declaration, error) {
+	d, err := scanDecl(t.tx.QueryRow(ctx, `SELECT `+declCols+` FROM declarations
+		WHERE id = $1 AND version = $2`, id, version))
+	if err != nil {
+		return nil, wrap(err, "declaration %s v%d", id, version)
+	}
+	return &d, nil
+}
+
+// latestOnly keeps a row only if it is its declaration's newest version, so
+// an amendment that changed the plate hides the old plate.
+const latestOnly = `d.version = (SELECT MAX(l.version) FROM declarations l WHERE l.id = d.id)`
+
+func (t *tx) DeclarationsByPlate(ctx context.Context, plate string, limit int) ([]store.Declaration, error) {
+	out, err := t.queryDecls(ctx, `SELECT `+cols("d", declCols)+` FROM declarations d
+		WHERE (d.plate_vn = $1 OR d.plate_cn = $1) AND `+latestOnly+`
+		ORDER BY d.created_at DESC, d.id DESC LIMIT $2`, plate, limitArg(limit))
+	if err != nil {
+		return nil, wrap(err, "declarations by plate %s", plate)
+	}
+	return out, nil
+}
+
+func (t *tx) ListDeclarations(ctx context.Context, trader string, limit int) ([]store.Declaration, error) {
+	out, err := t.queryDecls(ctx, `SELECT `+cols("d", declCols)+` FROM declarations d
+		WHERE ($1::text = '' OR d.trader_tax_code = $1) AND `+latestOnly+`
+		ORDER BY d.created_at DESC, d.id DESC LIMIT $2`, trader, limitArg(limit))
+	if err != nil {
+		return nil, wrap(err, "list declarations of %q", trader)
+	}
+	return out, nil
+}
+
+func (t *tx) queryDecls(ctx context.Context, q string, args ...any) ([]store.Declaration, error) {
+	rows, err := t.tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Declaration, error) { return scanDecl(r) })
+}
+
+// UpdateDeclarationStatus sets the status of the latest version: the status
+// describes the declaration as it stands now; older versions stay as
+// recorded.
+func (t *tx) UpdateDeclarationStatus(ctx context.Context, id string, status string) error {
+	tag, err := t.tx.Exec(ctx, `UPDATE declarations SET status = $1
+		WHERE id = $2 AND version = (SELECT MAX(version) FROM declarations WHERE id = $2)`, status, id)
+	if err != nil {
+		return wrap(err, "update declaration %s status", id)
+	}
+	return updated(tag, "update declaration %s status", id)
+}
+
+func (t *tx) GetIdempotency(ctx context.Context, trader, key string) (*store.Idempotency, error) {
+	var i store.Idempotency
+	err := t.tx.QueryRow(ctx, `SELECT trader, key, request_hash, declaration_id, created_at
+		FROM idempotency WHERE trader = $1 AND key = $2`, trader, key).
+		Scan(&i.Trader, &i.Key, &i.RequestHash, &i.DeclarationID, nullTime{&i.CreatedAt})
+	if err != nil {
+		return nil, wrap(err, "idempotency %s/%s", trader, key)
+	}
+	return &i, nil
+}
+
+func (t *tx) InsertIdempotency(ctx context.Context, i *store.Idempotency) error {
+	if i.CreatedAt.IsZero() {
+		i.CreatedAt = now()
+	}
+	tag, err := t.tx.Exec(ctx, `INSERT INTO idempotency (trader, key, request_hash, declaration_id, created_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+		i.Trader, i.Key, i.RequestHash, i.DeclarationID, ts(i.CreatedAt))
+	if err != nil {
+		return wrap(err, "insert idempotency %s/%s", i.Trader, i.Key)
+	}
+	return inserted(tag, "insert idempotency %s/%s", i.Trader, i.Key)
+}
+
+const msgCols = `id, declaration_id, version, agency, kind, previous_id, mapping_version, schema_version,
+	content_hash, body, state, attempts, next_attempt_at, last_error, lease_owner, lease_until,
+	sent_at, ack_deadline, created_at, updated_at`
+
+func scanMsg(row pgx.Row) (store.Message, error) {
+	var m store.Message
+	err := row.Scan(&m.ID, &m.DeclarationID, &m.Version, &m.Agency, &m.Kind, &m.PreviousID,
+		&m.MappingVersion, &m.SchemaVersion, &m.ContentHash, &m.Body, &m.State, &m.Attempts,
+		nullTime{&m.NextAttemptAt}, &m.LastError, &m.LeaseOwner, nullTime{&m.LeaseUntil},
+		nullTime{&m.SentAt}, nullTime{&m.AckDeadline}, nullTime{&m.CreatedAt}, nullTime{&m.UpdatedAt})
+	return m, err
+}
+
+func (t *tx) queryMsgs(ctx context.Context, q string, args ...any) ([]store.Message, error) {
+	rows, err := t.tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Message, error) { return scanMsg(r) })
+}
+
+func (t *tx) InsertMessage(ctx context.Context, m *store.Message) error {
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = now()
+	}
+	if m.UpdatedAt.IsZero() {
+		m.UpdatedAt = m.CreatedAt
+	}
+	tag, err := t.tx.Exec(ctx, `INSERT INTO messages (`+msgCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+		ON CONFLICT DO NOTHING`,
+		m.ID, m.DeclarationID, m.Version, m.Agency, m.Kind, m.PreviousID, m.MappingVersion,
+		m.SchemaVersion, m.ContentHash, m.Body, m.State, m.Attempts, ts(m.NextAttemptAt),
+		m.LastError, m.LeaseOwner, ts(m.LeaseUntil), ts(m.SentAt), ts(m.AckDeadline),
+		ts(m.CreatedAt), ts(m.UpdatedAt))
+	if err != nil {
+		return wrap(err, "insert message %s", m.ID)
+	}
+	return inserted(tag, "insert message %s", m.ID)
+}
+
+func (t *tx) GetMessage(ctx context.Context, id string) (*store.Message, error) {
+	m, err := scanMsg(t.tx.QueryRow(ctx, `SELECT `+msgCols+` FROM messages WHERE id = $1`, id))
+	if err != nil {
+		return nil, wrap(err, "message %s", id)
+	}
+	return &m, nil
+}
+
+func (t *tx) MessagesForDeclaration(ctx context.Context, declarationID string) ([]store.Message, error) {
+	out, err := t.queryMsgs(ctx, `SELECT `+msgCols+` FROM messages
+		WHERE declaration_id = $1 ORDER BY created_at, id`, declarationID)
+	if err != nil {
+		return nil, wrap(err, "messages of declaration %s", declarationID)
+	}
+	return out, nil
+}
+
+func (t *tx) ListMessages(ctx context.Context, f store.MessageFilter) ([]store.Message, error) {
+	var w where
+	if f.State != "" {
+		w.add("state = $?", f.State)
+	}
+	if f.Agency != "" {
+		w.add("agency = $?", f.Agency)
+	}
+	if f.DeclarationID != "" {
+		w.add("declaration_id = $?", f.DeclarationID)
+	}
+	if !f.OverdueAt.IsZero() {
+		w.add("state = $?", store.StateSent)
+		w.add("ack_deadline < $?", ts(f.OverdueAt))
+	}
+	q := `SELECT ` + msgCols + ` FROM messages` + w.sql() + ` ORDER BY created_at, id LIMIT ` + w.next()
+	out, err := t.queryMsgs(ctx, q, append(w.args, limitArg(f.Limit))...)
+	if err != nil {
+		return nil, wrap(err, "list messages")
+	}
+	return out, nil
+}
+
+// ClaimDue locks due rows with FOR UPDATE SKIP LOCKED, so concurrent
+// claimers (goroutines or hub processes) each take different rows without
+// waiting. Under READ COMMITTED a row whose lock was released by a
+// committed claim is re-checked against the WHERE clause before it is
+// returned, so a fresh lease is never stolen.
+func (t *tx) ClaimDue(ctx context.Context, now time.Time, limit int, owner string, leaseUntil time.Time) ([]store.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	out, err := t.queryMsgs(ctx, `UPDATE messages m SET lease_owner = $1, lease_until = $2
+		FROM (SELECT id FROM messages
+			WHERE state = $3 AND (next_attempt_at IS NULL OR next_attempt_at <= $4)
+			  AND (lease_until IS NULL OR lease_until <= $4)
+			ORDER BY next_attempt_at NULLS FIRST, created_at, id
+			LIMIT $5
+			FOR UPDATE SKIP LOCKED) due
+		WHERE m.id = due.id
+		RETURNING `+cols("m", msgCols), owner, ts(leaseUntil), store.StatePending, ts(now), limit)
+	if err != nil {
+		return nil, wrap(err, "claim due")
+	}
+	sortDue(out)
+	return out, nil
+}
+
+// sortDue restores the claim order, which RETURNING does not promise.
+func sortDue(ms []store.Message) {
+	less := func(a, b store.Message) int {
+		if c := a.NextAttemptAt.Compare(b.NextAttemptAt); c != 0 {
+			return c
+		}
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	}
+	slices.SortFunc(ms, less)
+}
+
+func (t *tx) UpdateMessage(ctx context.Context, m *store.Message) error {
+	tag, err := t.tx.Exec(ctx, `UPDATE messages SET state = $1, attempts = $2, next_attempt_at = $3,
+		last_error = $4, lease_owner = $5, lease_until = $6, sent_at = $7, ack_deadline = $8, updated_at = $9
+		WHERE id = $10`,
+		m.State, m.Attempts, ts(m.NextAttemptAt), m.LastError, m.LeaseOwner, ts(m.LeaseUntil),
+		ts(m.SentAt), ts(m.AckDeadline), ts(m.UpdatedAt), m.ID)
+	if err != nil {
+		return wrap(err, "update message %s", m.ID)
+	}
+	return updated(tag, "update message %s", m.ID)
+}
+
+func (t *tx) InsertAck(ctx context.Context, a *store.Ack) error {
+	if a.ReceivedAt.IsZero() {
+		a.ReceivedAt = now()
+	}
+	tag, err := t.tx.Exec(ctx, `INSERT INTO acks (message_id, agency, ack_id, status, reason_code,
+		reason_text, raw, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+		a.MessageID, a.Agency, a.AckID, a.Status, a.ReasonCode, a.ReasonText, a.Raw, ts(a.ReceivedAt))
+	if err != nil {
+		return wrap(err, "insert ack for %s", a.MessageID)
+	}
+	return inserted(tag, "insert ack for %s", a.MessageID)
+}
+
+func (t *tx) GetAck(ctx context.Context, messageID string) (*store.Ack, error) {
+	var a store.Ack
+	err := t.tx.QueryRow(ctx, `SELECT message_id, agency, ack_id, status, reason_code, reason_text,
+		raw, received_at FROM acks WHERE message_id = $1`, messageID).
+		Scan(&a.MessageID, &a.Agency, &a.AckID, &a.Status, &a.ReasonCode, &a.ReasonText, &a.Raw,
+			nullTime{&a.ReceivedAt})
+	if err != nil {
+		return nil, wrap(err, "ack for %s", messageID)
+	}
+	return &a, nil
+}
+
+func (t *tx) PutDecision(ctx context.Context, d *store.Decision) error {
+	if d.DecidedAt.IsZero() {
+		d.DecidedAt = now()
+	}
+	_, err := t.tx.Exec(ctx, `INSERT INTO decisions (declaration_id, version, status, detail, decided_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (declaration_id, version) DO UPDATE SET
+			status = excluded.status, detail = excluded.detail, decided_at = excluded.decided_at`,
+		d.DeclarationID, d.Version, d.Status, d.Detail, ts(d.DecidedAt))
+	if err != nil {
+		return wrap(err, "put decision %s v%d", d.DeclarationID, d.Version)
+	}
+	return nil
+}
+
+func (t *tx) GetDecision(ctx context.Context, declarationID string, version int) (*store.Decision, error) {
+	var d store.Decision
+	err := t.tx.QueryRow(ctx, `SELECT declaration_id, version, status, detail, decided_at
+		FROM decisions WHERE declaration_id = $1 AND version = $2`, declarationID, version).
+		Scan(&d.DeclarationID, &d.Version, &d.Status, &d.Detail, nullTime{&d.DecidedAt})
+	if err != nil {
+		return nil, wrap(err, "decision %s v%d", declarationID, version)
+	}
+	return &d, nil
+}
+
+// AuditHead locks the head row first: a second appender, in this process or
+// another, blocks here until the first commits, and because READ COMMITTED
+// takes a new snapshot per statement it then reads the head just written.
+func (t *tx) AuditHead(ctx context.Context) (int64, []byte, error) {
+	if _, err := t.tx.Exec(ctx, `SELECT id FROM audit_head_lock WHERE id = 1 FOR UPDATE`); err != nil {
+		return 0, nil, wrap(err, "lock audit head")
+	}
+	var seq int64
+	var hash []byte
+	err := t.tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, wrap(err, "audit head")
+	}
+	return seq, hash, nil
+}
+
+// AppendAudit inserts only if e.Seq extends the chain by exactly one, so a
+// caller that skipped AuditHead gets ErrConflict instead of a gap.
+func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
+	tag, err := t.tx.Exec(ctx, `INSERT INTO audit_log (seq, time, kind, actor, declaration_id,
+		message_id, agency, plate, payload, prev_hash, hash)
+		SELECT $1::bigint, $2::timestamptz, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
+			$9::bytea, $10::bytea, $11::bytea
+		WHERE $1::bigint = (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
+		ON CONFLICT DO NOTHING`,
+		e.Seq, ts(e.Time), e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate,
+		e.Payload, e.PrevHash, e.Hash)
+	if err != nil {
+		return wrap(err, "append audit %d", e.Seq)
+	}
+	return inserted(tag, "append audit %d", e.Seq)
+}
+
+// ListAudit: seq bounds are inclusive; the time range is [From, To).
+func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
+	var w where
+	if f.FromSeq > 0 {
+		w.add("seq >= $?", f.FromSeq)
+	}
+	if f.ToSeq > 0 {
+		w.add("seq <= $?", f.ToSeq)
+	}
+	if !f.From.IsZero() {
+		w.add("time >= $?", ts(f.From))
+	}
+	if !f.To.IsZero() {
+		w.add("time < $?", ts(f.To))
+	}
+	for _, c := range []struct{ col, v string }{
+		{"kind", f.Kind}, {"declaration_id", f.DeclarationID}, {"message_id", f.MessageID},
+		{"agency", f.Agency}, {"plate", f.Plate},
+	} {
+		if c.v != "" {
+			w.add(c.col+" = $?", c.v)
+		}
+	}
+	q := `SELECT seq, time, kind, actor, declaration_id, message_id, agency, plate, payload, prev_hash, hash
+		FROM audit_log` + w.sql() + ` ORDER BY seq LIMIT ` + w.next()
+	rows, err := t.tx.Query(ctx, q, append(w.args, limitArg(f.Limit))...)
+	if err != nil {
+		return nil, wrap(err, "list audit")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.AuditEntry, error) {
+		var e store.AuditEntry
+		err := r.Scan(&e.Seq, nullTime{&e.Time}, &e.Kind, &e.Actor, &e.DeclarationID, &e.MessageID,
+			&e.Agency, &e.Plate, &e.Payload, &e.PrevHash, &e.Hash)
+		return e, err
+	})
+	if err != nil {
+		return nil, wrap(err, "list audit")
+	}
+	return out, nil
+}
+
+func (t *tx) InsertCheckpoint(ctx context.Context, c *store.AuditCheckpoint) error {
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now()
+	}
+	tag, err := t.tx.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, signature, key_id, created_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+		c.Seq, c.Hash, c.Signature, c.KeyID, ts(c.CreatedAt))
+	if err != nil {
+		return wrap(err, "insert checkpoint %d", c.Seq)
+	}
+	return inserted(tag, "insert checkpoint %d", c.Seq)
+}
+
+// ListCheckpoints returns checkpoints with fromSeq <= Seq <= toSeq,
+// ascending; toSeq <= 0 means no upper bound.
+func (t *tx) ListCheckpoints(ctx context.Context, fromSeq, toSeq int64) ([]store.AuditCheckpoint, error) {
+	rows, err := t.tx.Query(ctx, `SELECT seq, hash, signature, key_id, created_at FROM audit_checkpoints
+		WHERE seq >= $1::bigint AND ($2::bigint <= 0 OR seq <= $2::bigint) ORDER BY seq`, fromSeq, toSeq)
+	if err != nil {
+		return nil, wrap(err, "list checkpoints")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.AuditCheckpoint, error) {
+		var c store.AuditCheckpoint
+		err := r.Scan(&c.Seq, &c.Hash, &c.Signature, &c.KeyID, nullTime{&c.CreatedAt})
+		return c, err
+	})
+	if err != nil {
+		return nil, wrap(err, "list checkpoints")
+	}
+	return out, nil
+}
