@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/gate"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,12 +29,19 @@ const (
 	vectorsDir  = "vectors"
 )
 
-// gates are the gate-config values the mappings read under "gate.". Chinese
-// port codes are illustrative 4-digit customs codes.
-var gates = map[string]map[string]any{
-	"HUUNGHI":  {"code": "HUUNGHI", "name": "Hữu Nghị", "province": "Lạng Sơn", "counterpartName": "友谊关", "counterpartPortCode": "7216"},
-	"TANTHANH": {"code": "TANTHANH", "name": "Tân Thanh", "province": "Lạng Sơn", "counterpartName": "浦寨", "counterpartPortCode": "7217"},
-	"CHIMA":    {"code": "CHIMA", "name": "Chi Ma", "province": "Lạng Sơn", "counterpartName": "爱店", "counterpartPortCode": "7218"},
+// gateContext is what the mappings read under "gate.", taken from the
+// shipped gate files so that the vectors and production agree.
+func gateContext(t *testing.T, code string) map[string]any {
+	t.Helper()
+	set, err := gate.LoadDir("../deploy/gates")
+	if err != nil {
+		t.Fatalf("load gates: %v", err)
+	}
+	g, ok := set.Gate(code)
+	if !ok {
+		t.Fatalf("no gate %s in deploy/gates", code)
+	}
+	return g.Context()
 }
 
 // xmllintPath returns the oracle, failing under CI and skipping elsewhere
@@ -145,11 +153,7 @@ func readDeclaration(t *testing.T, name string) ([]byte, map[string]any) {
 	if err := jsonUnmarshal(b, &d); err != nil {
 		t.Fatal(err)
 	}
-	g, ok := gates[d.Gate]
-	if !ok {
-		t.Fatalf("%s: unknown gate %q", name, d.Gate)
-	}
-	return b, g
+	return b, gateContext(t, d.Gate)
 }
 
 func serialize(t *testing.T, doc *etree.Document) []byte {

@@ -19,7 +19,7 @@ import (
 // file is caught at load time instead of producing a silently empty field.
 var (
 	messageKeys = set("id", "kind", "previousId", "sender", "receiver", "declarationId", "version", "createdAt", "reason")
-	gateKeys    = set("code", "name", "province", "counterpartName", "counterpartPortCode")
+	gateKeys    = set("code", "name", "province", "counterpartName", "counterpartNameCN", "counterpartPortCode")
 	ackKeys     = set("ackId", "refMessageId", "status", "reasonCode", "reasonText", "issuedAt")
 	// volatileKeys differ between two messages about the same content; they
 	// must live in the envelope element or in root attributes so that

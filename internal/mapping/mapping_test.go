@@ -14,7 +14,7 @@ import (
 
 const mappingsDir = "../../mappings"
 
-var testGate = map[string]any{"code": "HUUNGHI", "name": "Hữu Nghị", "province": "Lạng Sơn", "counterpartName": "友谊关", "counterpartPortCode": "7216"}
+var testGate = map[string]any{"code": "HUUNGHI", "name": "Hữu Nghị", "province": "Lạng Sơn", "counterpartName": "Youyiguan", "counterpartNameCN": "友谊关", "counterpartPortCode": "7216"}
 
 func loadRegistry(t *testing.T) *Registry {
 	t.Helper()

@@ -82,7 +82,9 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
-func (m *Metrics) MessageCreated(agency, kind string) { m.messagesCreated.WithLabelValues(agency, kind).Inc() }
+func (m *Metrics) MessageCreated(agency, kind string) {
+	m.messagesCreated.WithLabelValues(agency, kind).Inc()
+}
 
 func (m *Metrics) DeliveryAttempt(agency, outcome string, d time.Duration) {
 	m.attempts.WithLabelValues(agency, outcome).Inc()
