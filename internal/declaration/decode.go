@@ -386,5 +386,10 @@ func jsonFields(t reflect.Type) map[string]int {
 
 // escapePointer escapes one reference token per RFC 6901.
 func escapePointer(s string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+	if !strings.ContainsAny(s, "~/") {
+		return s
+	}
+	return pointerEscaper.Replace(s)
 }
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")

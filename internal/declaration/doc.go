@@ -58,7 +58,7 @@
 //     none. Each: hsCode of 6 to 10 digits, description, packages ≥ 1,
 //     packageKind of 2 capitals or digits (UN/ECE Rec. 21), grossWeightKg
 //     > 0, value ≥ 0, currency from the accepted ISO 4217 list; containers
-//     optional, each an ISO 6346 number (owner code, category U, J or Z,
+//     optional, at most 10, each an ISO 6346 number (owner code, category U, J or Z,
 //     6-digit serial, valid check digit), unique within the consignment.
 //     The consignments' gross weights together may exceed the vehicle's
 //     payload (gross − tare) by at most 2% (reported at /consignments).
@@ -69,5 +69,10 @@
 // declaration once accepted must not become invalid when a clock passes a
 // date — amendments are validated with the same rules.
 //
-// Each field gets at most one error, the first rule it breaks.
+// Each field gets at most one error, the first rule it breaks. Elements of
+// a list beyond its maximum are not examined: the list is already reported
+// as too_many.
+//
+// Decoding errors of a field (unknown, wrong type, duplicate) suppress the
+// rule errors at and below it, since its value could not be read.
 package declaration

@@ -20,6 +20,7 @@ const (
 	maxDrivers            = 3
 	maxConsignments       = 200
 	maxCustomsNumbers     = 20
+	maxContainers         = 10 // per consignment; a truck carries two or three
 	maxVehicleGrossKg     = 60000
 	consignmentTolerance  = 1.02 // weighbridge and packaging slack
 	crossingPastWindow    = 30 * 24 * time.Hour
@@ -29,6 +30,24 @@ const (
 
 // maxRunes are per JSON field name; every other string is a code or a
 // document number and gets defaultMaxStringRunes.
+// listLimits bound how many elements of each list are examined: beyond
+// the limit the list itself is reported as too_many, and examining the
+// rest would let one oversized body cost tens of thousands of errors.
+var listLimits = map[string]int{
+	"customsDeclarationNumbers": maxCustomsNumbers,
+	"drivers":                   maxDrivers,
+	"consignments":              maxConsignments,
+	"containers":                maxContainers,
+}
+
+// firstN returns s cut to the examined prefix of the list called name.
+func firstN[T any](s []T, name string) []T {
+	if n := listLimits[name]; len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
 var maxRunes = map[string]int{
 	"name": 256, "nameCN": 256,
 	"description": 512, "descriptionCN": 512, "address": 512,
@@ -150,7 +169,11 @@ func (c *checker) strings(v reflect.Value, ptr, name string) {
 			c.strings(v.Field(i), ptr+"/"+fname, fname)
 		}
 	case reflect.Slice:
-		for i := range v.Len() {
+		n := v.Len()
+		if limit, ok := listLimits[name]; ok {
+			n = min(n, limit)
+		}
+		for i := range n {
 			c.strings(v.Index(i), ptr+"/"+strconv.Itoa(i), name)
 		}
 	}
@@ -187,7 +210,7 @@ func (c *checker) customsNumbers(nums []string) {
 		c.add(ptr, "too_many", "at most %d customs declaration numbers, got %d", maxCustomsNumbers, len(nums))
 	}
 	seen := make(map[string]bool, len(nums))
-	for i, n := range nums {
+	for i, n := range firstN(nums, "customsDeclarationNumbers") {
 		p := ptr + "/" + strconv.Itoa(i)
 		if !c.required(p, n) {
 			continue
@@ -273,7 +296,7 @@ func (c *checker) drivers(ds []Driver) {
 	case len(ds) > maxDrivers:
 		c.add("/drivers", "too_many", "at most %d drivers, got %d", maxDrivers, len(ds))
 	}
-	for i, d := range ds {
+	for i, d := range firstN(ds, "drivers") {
 		ptr := "/drivers/" + strconv.Itoa(i)
 		c.required(ptr+"/name", d.Name)
 		if c.required(ptr+"/nationality", d.Nationality) && !countries[d.Nationality] {
@@ -299,7 +322,7 @@ func (c *checker) consignments(cs []Consignment, cargoKind string, v Vehicle) {
 	}
 
 	sum, weightsOK := 0.0, true
-	for i, k := range cs {
+	for i, k := range firstN(cs, "consignments") {
 		p := ptr + "/" + strconv.Itoa(i)
 		if c.required(p+"/hsCode", k.HSCode) {
 			c.match(p+"/hsCode", k.HSCode, reHSCode, "08109000 (6 to 10 digits)")
@@ -328,14 +351,17 @@ func (c *checker) consignments(cs []Consignment, cargoKind string, v Vehicle) {
 	// Only compare when every input is sound, otherwise the real mistake
 	// is already reported and this one would be a consequence of it.
 	payload := v.GrossWeightKg - v.TareWeightKg
-	if weightsOK && len(cs) > 0 && v.TareWeightKg > 0 && payload > 0 && sum > payload*consignmentTolerance {
+	if weightsOK && len(cs) > 0 && len(cs) <= maxConsignments && v.TareWeightKg > 0 && payload > 0 && sum > payload*consignmentTolerance {
 		c.add(ptr, "range", "consignments weigh %g kg in total, more than the vehicle's payload of %g kg (gross − tare) plus 2%%", sum, payload)
 	}
 }
 
 func (c *checker) containers(ptr string, cs []Container) {
+	if len(cs) > maxContainers {
+		c.add(ptr, "too_many", "at most %d containers per consignment, got %d", maxContainers, len(cs))
+	}
 	seen := make(map[string]bool, len(cs))
-	for i, k := range cs {
+	for i, k := range firstN(cs, "containers") {
 		p := ptr + "/" + strconv.Itoa(i) + "/number"
 		if !c.required(p, k.Number) {
 			continue
@@ -358,9 +384,20 @@ func (c *checker) containers(ptr string, cs []Container) {
 // Declaration struct (array elements by index, unknown fields last within
 // their object), so responses are stable and read top to bottom.
 func sortByDocumentOrder(errs []problem.FieldError) {
-	slices.SortStableFunc(errs, func(a, b problem.FieldError) int {
-		return slices.Compare(documentOrder(a.Pointer), documentOrder(b.Pointer))
-	})
+	// Keys are computed once: a hostile body can carry tens of thousands
+	// of errors, and deriving keys inside the comparator made that slow.
+	type keyed struct {
+		key []int
+		fe  problem.FieldError
+	}
+	ks := make([]keyed, len(errs))
+	for i, fe := range errs {
+		ks[i] = keyed{documentOrder(fe.Pointer), fe}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int { return slices.Compare(a.key, b.key) })
+	for i := range ks {
+		errs[i] = ks[i].fe
+	}
 }
 
 func documentOrder(ptr string) []int {
