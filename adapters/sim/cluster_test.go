@@ -52,7 +52,7 @@ func TestStartAll(t *testing.T) {
 		msgID := "M-ALL-" + name
 		doc, _, err := reg.Build(name, mapping.KindSubmit, decl, mapping.Envelope{
 			MessageID: msgID, Sender: HubParticipant, Receiver: name, DeclarationID: "D-1", Version: 1, CreatedAt: simNow,
-		}, testGate(decl.Gate))
+		}, testGate(t, decl.Gate))
 		if err != nil {
 			t.Fatal(err)
 		}

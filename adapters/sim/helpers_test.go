@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gatehub/gatehub/adapters/agency"
 	"github.com/gatehub/gatehub/internal/declaration"
+	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/sign"
@@ -25,6 +27,7 @@ const (
 	schemasDir  = "../../schemas"
 	mappingsDir = "../../mappings"
 	declsDir    = "../../conformance-tests/declarations"
+	gatesDir    = "../../deploy/gates"
 )
 
 // simNow is the agencies' "today" in tests: every document of the
@@ -152,15 +155,15 @@ func loadDeclaration(t *testing.T, name string) *declaration.Declaration {
 	return &d
 }
 
-func testGate(code string) map[string]any {
-	gates := map[string]map[string]any{
-		"HUUNGHI":  {"code": "HUUNGHI", "name": "Hữu Nghị", "province": "Lạng Sơn", "counterpartName": "友谊关", "counterpartPortCode": "7201"},
-		"TANTHANH": {"code": "TANTHANH", "name": "Tân Thanh", "province": "Lạng Sơn", "counterpartName": "浦寨", "counterpartPortCode": "7202"},
+// testGate is the mapping context of a gate from the real onboarding
+// files, so the tests follow whatever fields the mappings come to need.
+func testGate(t *testing.T, code string) map[string]any {
+	t.Helper()
+	g, err := gate.LoadFile(filepath.Join(gatesDir, strings.ToLower(code)+".yaml"))
+	if err != nil {
+		t.Fatalf("gate %s: %v", code, err)
 	}
-	if g, ok := gates[code]; ok {
-		return g
-	}
-	return map[string]any{"code": code, "name": code, "province": "Lạng Sơn", "counterpartName": "友谊关", "counterpartPortCode": "7201"}
+	return g.Context()
 }
 
 // build maps decl to the agency's message of kind with the real mapping
@@ -174,7 +177,7 @@ func (r *rig) build(kind, msgID string, decl *declaration.Declaration, edit func
 	if kind != mapping.KindSubmit {
 		env.PreviousMessageID, env.Version = msgID+"-prev", 2
 	}
-	doc, _, err := r.reg.Build(r.agency, kind, decl, env, testGate(decl.Gate))
+	doc, _, err := r.reg.Build(r.agency, kind, decl, env, testGate(r.t, decl.Gate))
 	if err != nil {
 		r.t.Fatalf("build %s %s: %v", r.agency, kind, err)
 	}

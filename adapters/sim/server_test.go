@@ -52,7 +52,7 @@ func TestRefusals(t *testing.T) {
 	stranger := newSigner(t, newIdentity(t, HubParticipant)) // right name, untrusted key
 	doc, _, err := r.reg.Build("customs", "submit", decl, mapping.Envelope{
 		MessageID: "M-R2", Sender: HubParticipant, Receiver: "customs", DeclarationID: "D-1", Version: 1, CreatedAt: simNow,
-	}, testGate(decl.Gate))
+	}, testGate(t, decl.Gate))
 	if err != nil {
 		t.Fatal(err)
 	}
