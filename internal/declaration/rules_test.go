@@ -226,6 +226,11 @@ func TestRules(t *testing.T) {
 		{"container twice", map[string]any{"/consignments/0/containers": []any{
 			map[string]any{"number": "CSQU3054383"}, map[string]any{"number": "CSQU3054383"}}}, "/consignments/0/containers/1/number", "duplicate"},
 
+		{"11 containers", map[string]any{"/consignments/0/containers": containers(11)}, "/consignments/0/containers", "too_many"},
+		{"10 containers", map[string]any{"/consignments/0/containers": containers(10)}, "", ""},
+		{"broken elements beyond 200 not examined", map[string]any{"/consignments": append(repeatAny(consignment, 200), map[string]any{})},
+			"/consignments", "too_many"},
+
 		// strings shared rules
 		{"name too long", map[string]any{"/trader/name": strings.Repeat("ạ", 257)}, "/trader/name", "too_long"},
 		{"name 256", map[string]any{"/trader/name": strings.Repeat("ạ", 256)}, "", ""},
@@ -266,6 +271,17 @@ func repeatAny(v any, n int) []any {
 	out := make([]any, n)
 	for i := range out {
 		out[i] = v
+	}
+	return out
+}
+
+// containers returns n distinct container numbers with valid check digits.
+func containers(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		base := "TGHU" + strconv.Itoa(100000+i)
+		d, _ := iso6346CheckDigit(base)
+		out[i] = map[string]any{"number": base + string(d)}
 	}
 	return out
 }
