@@ -1,19 +1,26 @@
 package audit
 
 // Entry kinds. Kinds are dotted strings so that related events sort and
-// filter together.
+// filter together. Payloads are JSON unless said otherwise.
 const (
-	KindDeclarationAccepted = "declaration.accepted"
-	KindDeclarationRefused  = "declaration.refused"
-	KindMessageOutbound     = "message.outbound" // Payload: the signed XML sent, signer "hub"
-	KindAckInbound          = "ack.inbound"      // Payload: the signed XML received, signer Agency
-	KindAckRefused          = "ack.refused"
-	KindDecision            = "decision"
-	KindDeliveryAttempt     = "delivery.attempt"
-	KindOperatorRedrive     = "operator.redrive"
-	KindOperatorCancel      = "operator.cancel"
-	KindConfigApply         = "config.apply"
-	KindAuthRefused         = "auth.refused"
+	KindDeclarationAccepted  = "declaration.accepted"  // Payload: the declaration JSON of version 1
+	KindDeclarationAmended   = "declaration.amended"   // Payload: {version, changedAgencies, declaration}
+	KindDeclarationCancelled = "declaration.cancelled" // Payload: {version, reason}
+	KindDeclarationRefused   = "declaration.refused"
+	KindMessageBuilt         = "message.built"      // Payload: how the next message.outbound was built (see hub)
+	KindMessageOutbound      = "message.outbound"   // Payload: the signed XML sent, signer "hub"
+	KindMessageSuperseded    = "message.superseded" // an amendment replaced the message
+	KindMessageWithdrawn     = "message.withdrawn"  // cancelled before it ever left the hub
+	KindAckInbound           = "ack.inbound"        // Payload: the signed XML received, signer Agency
+	KindAckRefused           = "ack.refused"
+	KindDecision             = "decision"
+	KindDeliveryAttempt      = "delivery.attempt"
+	KindOperatorRedrive      = "operator.redrive"
+	KindOperatorCancel       = "operator.cancel"
+	KindConfigApply          = "config.apply"
+	KindConfigRefused        = "config.refused"
+	KindAuthRefused          = "auth.refused"
+	KindLaneDecision         = "lane.decision"
 )
 
 // HubParticipant is the participant name of the hub itself: it signs

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/fanout"
@@ -76,7 +77,7 @@ func (s *Server) decode(r *http.Request) (*declaration.Declaration, error) {
 	}
 	d, err := declaration.Decode(r.Body, declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Hub.Clock()})
 	if err != nil {
-		s.Hub.RecordRefusal(r.Context(), "declaration.refused", r.RemoteAddr, map[string]any{"path": r.URL.Path, "problem": problem.From(err)})
+		s.Hub.RecordRefusal(r.Context(), audit.KindDeclarationRefused, r.RemoteAddr, map[string]any{"path": r.URL.Path, "problem": problem.From(err)})
 		return nil, err
 	}
 	return d, nil
@@ -400,7 +401,7 @@ func (s *Server) applyGate(w http.ResponseWriter, r *http.Request, p auth.Princi
 		} else {
 			pr.Errors = append(pr.Errors, problem.FieldError{Pointer: "", Code: "config", Detail: err.Error()})
 		}
-		s.Hub.RecordRefusal(r.Context(), "config.refused", p.String(), map[string]any{"gate": code, "problem": pr})
+		s.Hub.RecordRefusal(r.Context(), audit.KindConfigRefused, p.String(), map[string]any{"gate": code, "problem": pr})
 		return pr
 	}
 	if err := s.Hub.ApplyGate(r.Context(), actor(p), g, data); err != nil {

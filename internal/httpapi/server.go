@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
@@ -187,7 +188,7 @@ func (s *Server) refuseAuth(r *http.Request, reason string) {
 	if s.Hub == nil {
 		return
 	}
-	s.Hub.RecordRefusal(r.Context(), "auth.refused", r.RemoteAddr, map[string]string{
+	s.Hub.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, map[string]string{
 		"method": r.Method, "path": r.URL.Path, "reason": reason,
 	})
 }

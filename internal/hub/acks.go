@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/outbox"
 	"github.com/gatehub/gatehub/internal/store"
@@ -118,7 +119,7 @@ func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency str
 		return nil, fmt.Errorf("load declaration %s: %w", m.DeclarationID, err)
 	}
 	if err := h.appendAudit(ctx, tx, store.AuditEntry{
-		Kind: "ack.inbound", Actor: agency, DeclarationID: m.DeclarationID, MessageID: m.ID,
+		Kind: audit.KindAckInbound, Actor: agency, DeclarationID: m.DeclarationID, MessageID: m.ID,
 		Agency: agency, Plate: plateOf(d), Payload: raw,
 	}); err != nil {
 		return nil, err
@@ -139,7 +140,7 @@ func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency str
 func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw []byte, refused *RefusedError) {
 	err := h.inTx(ctx, func(tx store.Tx, _ *effects) error {
 		return h.appendAudit(ctx, tx, store.AuditEntry{
-			Kind: "ack.refused", Actor: agency, Agency: agency, MessageID: messageID,
+			Kind: audit.KindAckRefused, Actor: agency, Agency: agency, MessageID: messageID,
 			Payload: auditJSON(map[string]string{"code": refused.Code, "reason": refused.Reason, "body": base64.StdEncoding.EncodeToString(raw)}),
 		})
 	})
@@ -159,7 +160,7 @@ func (h *Hub) Settled(ctx context.Context, tx store.Tx, m *store.Message, r outb
 		return fmt.Errorf("load declaration %s: %w", m.DeclarationID, err)
 	}
 	if err := h.appendAudit(ctx, tx, store.AuditEntry{
-		Kind: "delivery.attempt", Actor: Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
+		Kind: audit.KindDeliveryAttempt, Actor: Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
 		Agency: m.Agency, Plate: plateOf(d),
 		Payload: auditJSON(map[string]any{"attempt": m.Attempts, "outcome": r.Outcome.String(), "status": r.Status, "state": m.State, "error": m.LastError}),
 	}); err != nil {
@@ -200,7 +201,7 @@ func (h *Hub) settleSyncAck(ctx context.Context, tx store.Tx, fx *effects, m *st
 	}
 	if refused != nil {
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
-			Kind: "ack.refused", Actor: m.Agency, Agency: m.Agency, MessageID: m.ID, DeclarationID: m.DeclarationID,
+			Kind: audit.KindAckRefused, Actor: m.Agency, Agency: m.Agency, MessageID: m.ID, DeclarationID: m.DeclarationID,
 			Payload: auditJSON(map[string]string{"code": refused.Code, "reason": refused.Reason, "body": base64.StdEncoding.EncodeToString(raw)}),
 		}); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
@@ -54,14 +55,14 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 	latest := latestPerAgency(allMsgs)
 
 	var (
-		newMsgs    []*store.Message
+		newMsgs    []*builtMessage
 		superseded []*store.Message
 		changed    []string
 	)
 	for _, agency := range required {
 		prev, had := latest[agency]
 		if !had || prev.Kind == KindCancel {
-			m, err := h.buildMessage(d, id, version, agency, KindSubmit, "", g, now)
+			m, err := h.buildMessage(d, id, version, agency, KindSubmit, "", "", g, now)
 			if err != nil {
 				return nil, err
 			}
@@ -76,7 +77,7 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 		if hash == prev.ContentHash {
 			continue // this agency's content is unchanged: its message and ACK stand
 		}
-		m, err := h.buildMessage(d, id, version, agency, KindAmend, prev.ID, g, now)
+		m, err := h.buildMessage(d, id, version, agency, KindAmend, prev.ID, "", g, now)
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +89,7 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 		if prev.Kind == KindCancel || slices.Contains(required, agency) {
 			continue
 		}
-		m, err := h.buildMessage(d, id, version, agency, KindCancel, prev.ID, g, now)
+		m, err := h.buildMessage(d, id, version, agency, KindCancel, prev.ID, "no longer required after amendment", g, now)
 		if err != nil {
 			return nil, err
 		}
@@ -114,13 +115,13 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 			return fmt.Errorf("insert declaration version: %w", err)
 		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
-			Kind: "declaration.amended", Actor: actor.String(), DeclarationID: id, Plate: plateOf(rec),
+			Kind: audit.KindDeclarationAmended, Actor: actor.String(), DeclarationID: id, Plate: plateOf(rec),
 			Payload: auditJSON(map[string]any{"version": version, "changedAgencies": changed, "declaration": json.RawMessage(body)}),
 		}); err != nil {
 			return err
 		}
 		for _, prev := range superseded {
-			if err := h.supersede(ctx, tx, prev.ID, now); err != nil {
+			if err := h.supersede(ctx, tx, rec, prev.ID, now); err != nil {
 				return err
 			}
 		}
@@ -140,7 +141,7 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 // supersede re-reads the message inside the write transaction so a state
 // reached since the amendment was prepared (an ACK, say) is not overwritten
 // with stale fields.
-func (h *Hub) supersede(ctx context.Context, tx store.Tx, id string, now time.Time) error {
+func (h *Hub) supersede(ctx context.Context, tx store.Tx, d *store.Declaration, id string, now time.Time) error {
 	m, err := tx.GetMessage(ctx, id)
 	if err != nil {
 		return fmt.Errorf("load message %s: %w", id, err)
@@ -149,7 +150,10 @@ func (h *Hub) supersede(ctx context.Context, tx store.Tx, id string, now time.Ti
 	if err := tx.UpdateMessage(ctx, m); err != nil {
 		return fmt.Errorf("supersede message %s: %w", id, err)
 	}
-	return nil
+	return h.appendAudit(ctx, tx, store.AuditEntry{
+		Kind: audit.KindMessageSuperseded, Actor: Participant, DeclarationID: d.ID, MessageID: id,
+		Agency: m.Agency, Plate: plateOf(d), Payload: auditJSON(map[string]int{"byVersion": d.Version}),
+	})
 }
 
 // Cancel withdraws a declaration: every agency that may have received a
@@ -182,7 +186,7 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 	}
 	now := h.now()
 	var (
-		cancels  []*store.Message
+		cancels  []*builtMessage
 		withdraw []string // never left the hub: cancel in place
 	)
 	for agency, prev := range latestPerAgency(allMsgs) {
@@ -193,7 +197,7 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 			withdraw = append(withdraw, prev.ID)
 			continue
 		}
-		m, err := h.buildMessage(&cur.body, id, cur.decl.Version, agency, KindCancel, prev.ID, g, now)
+		m, err := h.buildMessage(&cur.body, id, cur.decl.Version, agency, KindCancel, prev.ID, reason, g, now)
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +208,7 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 			return fmt.Errorf("cancel declaration: %w", err)
 		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
-			Kind: "declaration.cancelled", Actor: actor.String(), DeclarationID: id, Plate: plateOf(cur.decl),
+			Kind: audit.KindDeclarationCancelled, Actor: actor.String(), DeclarationID: id, Plate: plateOf(cur.decl),
 			Payload: auditJSON(map[string]any{"version": cur.decl.Version, "reason": reason}),
 		}); err != nil {
 			return err
@@ -218,6 +222,12 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 				m.State, m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = store.StateCancelled, "", time.Time{}, now
 				if err := tx.UpdateMessage(ctx, m); err != nil {
 					return fmt.Errorf("withdraw message %s: %w", mid, err)
+				}
+				if err := h.appendAudit(ctx, tx, store.AuditEntry{
+					Kind: audit.KindMessageWithdrawn, Actor: actor.String(), DeclarationID: id, MessageID: mid,
+					Agency: m.Agency, Plate: plateOf(cur.decl), Payload: auditJSON(map[string]string{"reason": reason}),
+				}); err != nil {
+					return err
 				}
 			}
 		}

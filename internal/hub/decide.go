@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/store"
@@ -103,7 +104,7 @@ func (h *Hub) decide(ctx context.Context, tx store.Tx, fx *effects, id string) (
 		return nil, fmt.Errorf("store decision: %w", err)
 	}
 	if err := h.appendAudit(ctx, tx, store.AuditEntry{
-		Kind: "decision", Actor: Participant, DeclarationID: id, Plate: plateOf(in.decl),
+		Kind: audit.KindDecision, Actor: Participant, DeclarationID: id, Plate: plateOf(in.decl),
 		Payload: auditJSON(map[string]any{"version": in.decl.Version, "decision": dec}),
 	}); err != nil {
 		return nil, err

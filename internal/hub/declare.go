@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/ids"
@@ -90,9 +91,9 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 	now := h.now()
 	id := ids.Declaration(now)
 	agencies := g.RequiredAgencies(d.Direction, d.CargoKind)
-	msgs := make([]*store.Message, 0, len(agencies))
+	msgs := make([]*builtMessage, 0, len(agencies))
 	for _, agency := range agencies {
-		m, err := h.buildMessage(d, id, 1, agency, KindSubmit, "", g, now)
+		m, err := h.buildMessage(d, id, 1, agency, KindSubmit, "", "", g, now)
 		if err != nil {
 			return nil, false, err
 		}
@@ -114,7 +115,7 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 			return fmt.Errorf("insert declaration: %w", err)
 		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
-			Kind: "declaration.accepted", Actor: actor.String(), DeclarationID: id, Plate: plateOf(rec), Payload: body,
+			Kind: audit.KindDeclarationAccepted, Actor: actor.String(), DeclarationID: id, Plate: plateOf(rec), Payload: body,
 		}); err != nil {
 			return err
 		}
@@ -139,7 +140,7 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 	}
 	if h.Metrics != nil {
 		for _, m := range msgs {
-			h.Metrics.MessageCreated(m.Agency, m.Kind)
+			h.Metrics.MessageCreated(m.msg.Agency, m.msg.Kind)
 		}
 	}
 	v, err := h.View(ctx, id)
@@ -165,13 +166,22 @@ func (h *Hub) idempotent(ctx context.Context, trader, key, reqHash string) (stri
 	return rec.DeclarationID, true, nil
 }
 
-func (h *Hub) insertMessages(ctx context.Context, tx store.Tx, d *store.Declaration, msgs []*store.Message) error {
-	for _, m := range msgs {
+func (h *Hub) insertMessages(ctx context.Context, tx store.Tx, d *store.Declaration, msgs []*builtMessage) error {
+	for _, b := range msgs {
+		m := b.msg
 		if err := tx.InsertMessage(ctx, m); err != nil {
 			return fmt.Errorf("insert %s message: %w", m.Agency, err)
 		}
+		// What an auditor needs to rebuild the message and compare it with
+		// the bytes logged next (audit replay --rebuild).
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
-			Kind: "message.outbound", Actor: Participant, DeclarationID: d.ID, MessageID: m.ID,
+			Kind: audit.KindMessageBuilt, Actor: Participant, DeclarationID: d.ID, MessageID: m.ID,
+			Agency: m.Agency, Plate: plateOf(d), Payload: auditJSON(b.built),
+		}); err != nil {
+			return err
+		}
+		if err := h.appendAudit(ctx, tx, store.AuditEntry{
+			Kind: audit.KindMessageOutbound, Actor: Participant, DeclarationID: d.ID, MessageID: m.ID,
 			Agency: m.Agency, Plate: plateOf(d), Payload: m.Body,
 		}); err != nil {
 			return err
@@ -182,10 +192,10 @@ func (h *Hub) insertMessages(ctx context.Context, tx store.Tx, d *store.Declarat
 
 // buildMessage maps, validates and signs one agency message. It signs once:
 // the stored bytes are what every delivery attempt sends.
-func (h *Hub) buildMessage(d *declaration.Declaration, declID string, version int, agency, kind, prevID string, g *gate.Gate, now time.Time) (*store.Message, error) {
+func (h *Hub) buildMessage(d *declaration.Declaration, declID string, version int, agency, kind, prevID, reason string, g *gate.Gate, now time.Time) (*builtMessage, error) {
 	env := mapping.Envelope{
 		MessageID: ids.Message(), Kind: kind, PreviousMessageID: prevID, Sender: Participant,
-		Receiver: agency, DeclarationID: declID, Version: version, CreatedAt: now,
+		Receiver: agency, DeclarationID: declID, Version: version, CreatedAt: now, Reason: reason,
 	}
 	doc, info, err := h.Mappings.Build(agency, kind, d, env, g.Context())
 	if err != nil {
@@ -208,12 +218,46 @@ func (h *Hub) buildMessage(d *declaration.Declaration, declID string, version in
 	if err != nil {
 		return nil, fmt.Errorf("sign %s %s: %w", agency, kind, err)
 	}
-	return &store.Message{
-		ID: env.MessageID, DeclarationID: declID, Version: version, Agency: agency, Kind: kind,
-		PreviousID: prevID, MappingVersion: info.MappingVersion, SchemaVersion: info.SchemaVersion,
-		ContentHash: contentHash, Body: signed, State: store.StatePending,
-		NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
+	return &builtMessage{
+		msg: &store.Message{
+			ID: env.MessageID, DeclarationID: declID, Version: version, Agency: agency, Kind: kind,
+			PreviousID: prevID, MappingVersion: info.MappingVersion, SchemaVersion: info.SchemaVersion,
+			ContentHash: contentHash, Body: signed, State: store.StatePending,
+			NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
+		},
+		built: BuildRecord{
+			Agency: agency, Kind: kind, DeclarationVersion: version, PreviousMessageID: prevID,
+			Sender: env.Sender, Receiver: env.Receiver, CreatedAt: now, Reason: env.Reason,
+			MappingVersion: info.MappingVersion, SchemaFile: info.SchemaFile, SchemaVersion: info.SchemaVersion,
+			ContentHash: contentHash, Gate: g.Context(),
+		},
 	}, nil
+}
+
+// builtMessage is a message ready to store with the record of how it was
+// built.
+type builtMessage struct {
+	msg   *store.Message
+	built BuildRecord
+}
+
+// BuildRecord is the payload of a message.built audit entry: with the
+// declaration version logged before it, it is everything needed to run the
+// mapping again and compare the result with the logged signed bytes.
+type BuildRecord struct {
+	Agency             string         `json:"agency"`
+	Kind               string         `json:"kind"`
+	DeclarationVersion int            `json:"declarationVersion"`
+	PreviousMessageID  string         `json:"previousMessageId,omitempty"`
+	Sender             string         `json:"sender"`
+	Receiver           string         `json:"receiver"`
+	CreatedAt          time.Time      `json:"createdAt"`
+	Reason             string         `json:"reason,omitempty"`
+	MappingVersion     string         `json:"mappingVersion"`
+	SchemaFile         string         `json:"schemaFile"`
+	SchemaVersion      string         `json:"schemaVersion"`
+	ContentHash        string         `json:"contentHash,omitempty"`
+	Gate               map[string]any `json:"gate"`
 }
 
 // contentHash fingerprints what an agency would receive about this

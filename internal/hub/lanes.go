@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/gatedevice"
+	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/ids"
@@ -226,7 +227,7 @@ func (h *Hub) LaneReading(ctx context.Context, dev DeviceRef, r Reading) (*LaneA
 			return fmt.Errorf("encode lane decision: %w", err)
 		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
-			Kind: "lane.decision", Actor: "gate-device:" + dev.Device, DeclarationID: ans.DeclarationID, Plate: ans.Plate, Payload: payload,
+			Kind: audit.KindLaneDecision, Actor: "gate-device:" + dev.Device, DeclarationID: ans.DeclarationID, Plate: ans.Plate, Payload: payload,
 		}); err != nil {
 			return err
 		}

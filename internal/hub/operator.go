@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -30,7 +31,7 @@ func (h *Hub) Overdue(ctx context.Context, limit int) ([]store.Message, error) {
 // queue, due now, with its attempt count reset. The bytes and the message id
 // stay the same: the agency must see a resend, not a new message.
 func (h *Hub) Redrive(ctx context.Context, actor Actor, messageID string) (*store.Message, error) {
-	return h.operate(ctx, actor, messageID, "operator.redrive", func(m *store.Message) error {
+	return h.operate(ctx, actor, messageID, audit.KindOperatorRedrive, func(m *store.Message) error {
 		if m.State != store.StateDead && m.State != store.StateCancelled {
 			return fmt.Errorf("%w: message %s is %s; only dead or cancelled messages can be redriven", ErrInvalidState, m.ID, m.State)
 		}
@@ -42,7 +43,7 @@ func (h *Hub) Redrive(ctx context.Context, actor Actor, messageID string) (*stor
 // CancelMessage stops delivery of a pending or dead message. The clearance
 // decision turns to HOLD: a required agency will not be asked.
 func (h *Hub) CancelMessage(ctx context.Context, actor Actor, messageID string) (*store.Message, error) {
-	return h.operate(ctx, actor, messageID, "operator.cancel", func(m *store.Message) error {
+	return h.operate(ctx, actor, messageID, audit.KindOperatorCancel, func(m *store.Message) error {
 		if m.State != store.StatePending && m.State != store.StateDead {
 			return fmt.Errorf("%w: message %s is %s; only pending or dead messages can be cancelled", ErrInvalidState, m.ID, m.State)
 		}

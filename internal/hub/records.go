@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/store"
 )
@@ -43,7 +44,7 @@ func (h *Hub) RecordRefusal(ctx context.Context, kind, actor string, detail any)
 func (h *Hub) ApplyGate(ctx context.Context, actor Actor, g *gate.Gate, source []byte) error {
 	return h.inTx(ctx, func(tx store.Tx, fx *effects) error {
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
-			Kind: "config.apply", Actor: actor.String(), Payload: auditJSON(map[string]string{"gate": g.Code, "yaml": string(source)}),
+			Kind: audit.KindConfigApply, Actor: actor.String(), Payload: auditJSON(map[string]string{"gate": g.Code, "yaml": string(source)}),
 		}); err != nil {
 			return err
 		}
