@@ -1,0 +1,431 @@
+// Package app assembles a running hub from configuration: store, fan-out,
+// rate limits, keys and trust, mappings and schemas, the outbox dispatcher,
+// the HTTP server and, in the embedded demo setup, the agency simulators.
+// gatehubd is a thin main around it, and end-to-end tests start the very
+// same assembly.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehub/gatehub/adapters/agency"
+	"github.com/gatehub/gatehub/adapters/borderguard"
+	"github.com/gatehub/gatehub/adapters/customs"
+	"github.com/gatehub/gatehub/adapters/gatedevice"
+	"github.com/gatehub/gatehub/adapters/guangxi"
+	"github.com/gatehub/gatehub/adapters/sim"
+	"github.com/gatehub/gatehub/adapters/vehicleregistry"
+	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/auth"
+	"github.com/gatehub/gatehub/internal/config"
+	"github.com/gatehub/gatehub/internal/fanout"
+	"github.com/gatehub/gatehub/internal/gate"
+	"github.com/gatehub/gatehub/internal/httpapi"
+	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/metrics"
+	"github.com/gatehub/gatehub/internal/outbox"
+	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/ratelimit"
+	"github.com/gatehub/gatehub/internal/schema"
+	"github.com/gatehub/gatehub/internal/sign"
+	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/store/postgres"
+	"github.com/gatehub/gatehub/internal/store/sqlite"
+)
+
+// Specs returns the transport description of every agency adapter.
+func Specs() map[string]agency.Spec {
+	out := map[string]agency.Spec{}
+	for _, s := range []agency.Spec{customs.Spec(), borderguard.Spec(), vehicleregistry.Spec(), guangxi.Spec()} {
+		out[s.Name] = s
+	}
+	return out
+}
+
+// App is an assembled hub.
+type App struct {
+	Config     config.Config
+	Log        *slog.Logger
+	Store      store.Store
+	Hub        *hub.Hub
+	Dispatcher *outbox.Dispatcher
+	Server     *httpapi.Server
+	Metrics    *metrics.Metrics
+	Trust      *pki.TrustStore
+	Identity   *pki.Identity
+	LaneKey    *hub.LaneSigner
+	Simulators *sim.Cluster // nil unless Config.Simulators
+
+	listener net.Listener
+	http     *http.Server
+	redis    *redis.Client
+	bus      fanout.Bus
+	schemas  *schema.Validator
+	closers  []func() error
+}
+
+// Options lets tests inject what production derives from the environment.
+type Options struct {
+	Log *slog.Logger
+	Now func() time.Time
+	// Listener, when set, is used instead of listening on Config.Addr.
+	Listener net.Listener
+	// Configure adjusts each simulator's configuration (tests).
+	ConfigureSimulator func(*sim.Config)
+}
+
+// New builds the hub. Nothing is served until Run.
+func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error) {
+	a := &App{Config: cfg, Log: opt.Log}
+	if a.Log == nil {
+		a.Log = slog.Default()
+	}
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+
+	// Store.
+	if cfg.DatabaseURL != "" {
+		st, err := postgres.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		a.Store = st
+	} else {
+		st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gatehub.db"))
+		if err != nil {
+			return nil, fmt.Errorf("open embedded store: %w", err)
+		}
+		a.Store = st
+	}
+	a.closers = append(a.closers, a.Store.Close)
+
+	// Fan-out and rate limits: Redis across instances, in-process otherwise.
+	var limiter ratelimit.Limiter
+	limit := ratelimit.Limit{Rate: cfg.RateLimit.Rate, Burst: cfg.RateLimit.Burst}
+	if cfg.RedisURL != "" {
+		ropt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		a.redis = redis.NewClient(ropt)
+		a.closers = append(a.closers, a.redis.Close)
+		a.bus = fanout.NewRedis(a.redis, cfg.RedisPrefix+"events:", 1000)
+		if limit.Rate > 0 {
+			limiter = ratelimit.NewRedis(a.redis, cfg.RedisPrefix+"rl:", limit, now)
+		}
+	} else {
+		a.bus = fanout.NewMemory(1000)
+		if limit.Rate > 0 {
+			limiter = ratelimit.NewMemory(limit, now)
+		}
+	}
+	a.closers = append(a.closers, a.bus.Close)
+
+	// Configuration as data.
+	gates, err := gate.LoadDir(cfg.GatesDir)
+	if err != nil {
+		return nil, fmt.Errorf("load gates: %w", err)
+	}
+	registry := gate.NewRegistry(gates)
+	maps, err := mapping.Load(cfg.MappingsDir)
+	if err != nil {
+		return nil, fmt.Errorf("load mappings: %w", err)
+	}
+	a.schemas, err = schema.Load(cfg.SchemasDir)
+	if err != nil {
+		return nil, fmt.Errorf("load schemas: %w", err)
+	}
+	a.closers = append(a.closers, func() error { a.schemas.Close(); return nil })
+
+	// Keys and trust.
+	a.Identity, _, err = pki.LoadOrCreate(cfg.KeysDir, hub.Participant, pki.RSA2048, now())
+	if err != nil {
+		return nil, fmt.Errorf("hub signing key: %w", err)
+	}
+	a.Trust, err = loadTrust(cfg.TrustDir)
+	if err != nil {
+		return nil, err
+	}
+	a.Trust.Add(hub.Participant, a.Identity.Cert, time.Time{}, time.Time{})
+	signer, err := sign.NewSigner(a.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("hub signer: %w", err)
+	}
+	laneKey, laneKeyID, err := gatedevice.LoadOrCreateKey(cfg.KeysDir)
+	if err != nil {
+		return nil, fmt.Errorf("lane decision key: %w", err)
+	}
+	a.LaneKey = &hub.LaneSigner{Key: laneKey, KeyID: laneKeyID}
+
+	// Listener first: the simulators need the callback URL.
+	a.listener = opt.Listener
+	if a.listener == nil {
+		a.listener, err = net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		}
+	}
+	publicURL := cfg.PublicURL
+	if strings.HasSuffix(publicURL, ":0") || opt.Listener != nil {
+		publicURL = "http://" + a.listener.Addr().String()
+	}
+	a.Config.PublicURL = publicURL
+
+	endpoints := map[string]hub.Endpoint{}
+	specs := Specs()
+	for name, url := range cfg.AgencyURLs {
+		endpoints[name] = hub.Endpoint{Spec: specs[name], URL: url}
+	}
+	if cfg.Simulators {
+		a.Simulators, err = sim.StartAll(ctx, sim.Options{
+			Addr: cfg.SimulatorAddr, Registry: maps, Validator: a.schemas, Trust: a.Trust,
+			KeysDir: filepath.Join(cfg.DataDir, "simulator-keys"), CallbackURL: publicURL,
+			Mode: cfg.SimulatorMode, Delay: cfg.SimulatorDelay, Now: now, Configure: opt.ConfigureSimulator,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start agency simulators: %w", err)
+		}
+		a.closers = append(a.closers, a.Simulators.Close)
+		a.Simulators.TrustAgencies(a.Trust)
+		for name, url := range a.Simulators.Endpoints() {
+			if _, configured := endpoints[name]; !configured {
+				endpoints[name] = hub.Endpoint{Spec: specs[name], URL: url}
+			}
+		}
+	}
+
+	a.Metrics = metrics.New()
+	a.Hub = &hub.Hub{
+		Store: a.Store, Gates: registry, Mappings: maps, Schemas: a.schemas, Signer: signer,
+		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust), Mappings: maps}, Bus: a.bus,
+		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey,
+	}
+	client := agency.NewRetryingClient(agency.RetryOptions{
+		MaxRetries: cfg.Delivery.InCallRetries, Base: &http.Client{Timeout: cfg.Delivery.Timeout},
+	})
+	a.Dispatcher = &outbox.Dispatcher{
+		Store: a.Store, Hooks: a.Hub,
+		Sender: &hub.Sender{Transport: agency.NewTransport(client), Endpoints: endpoints, Now: now},
+		Policy: outbox.Policy{
+			MaxAttempts: cfg.Delivery.MaxAttempts, MaxAge: cfg.Delivery.MaxAge,
+			BaseBackoff: cfg.Delivery.BaseBackoff, MaxBackoff: cfg.Delivery.MaxBackoff, Jitter: jitter(),
+		},
+		Owner: cfg.InstanceID, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease,
+		Workers: cfg.Delivery.Workers, Poll: cfg.Delivery.Poll, Now: now, Log: a.Log,
+	}
+	a.Hub.Wake = a.Dispatcher.Wake
+
+	tokens, err := loadTokens(cfg.TokensFile)
+	if err != nil {
+		return nil, err
+	}
+	authn := auth.NewAuthenticator(tokens, registry)
+	authn.AgencyCerts = func(fp string) (string, bool) {
+		for _, p := range a.Trust.Participants() {
+			for _, c := range a.Trust.All(p) {
+				if pki.Fingerprint(c) == fp && p != hub.Participant {
+					return p, true
+				}
+			}
+		}
+		return "", false
+	}
+	a.Server = &httpapi.Server{
+		Hub: a.Hub, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
+		Ready: a.ready,
+		OnGateApplied: func(_ context.Context, g *gate.Gate) error {
+			a.Log.Info("gate configuration applied", "gate", g.Code)
+			return nil
+		},
+	}
+	a.http = &http.Server{
+		Handler:           a.Server.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLS.CertFile != "" {
+		tc, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		a.http.TLSConfig = tc
+	}
+	return a, nil
+}
+
+func loadTrust(dir string) (*pki.TrustStore, error) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return pki.NewTrustStore(), nil
+	}
+	ts, err := pki.LoadTrustStore(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load trust store: %w", err)
+	}
+	return ts, nil
+}
+
+func loadTokens(path string) (*auth.Tokens, error) {
+	if path == "" {
+		return &auth.Tokens{}, nil
+	}
+	t, err := auth.LoadTokens(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	return t, nil
+}
+
+func tlsConfig(c config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls key pair: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCAFile != "" {
+		pem, err := os.ReadFile(c.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client CA %s holds no certificate", c.ClientCAFile)
+		}
+		// Verify when offered; traders and operators still use bearer tokens.
+		tc.ClientCAs, tc.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	}
+	return tc, nil
+}
+
+// URL is the base URL the hub serves on.
+func (a *App) URL() string { return a.Config.PublicURL }
+
+func (a *App) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := a.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if a.redis != nil {
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+	}
+	if a.Identity.Cert.NotAfter.Before(a.Hub.Clock()) {
+		return errors.New("hub signing certificate expired")
+	}
+	return nil
+}
+
+// Run serves HTTP, delivers the outbox and writes audit checkpoints until
+// ctx ends, then shuts down gracefully: the listener closes, in-flight
+// requests and deliveries finish (bounded by ShutdownGrace), resources close.
+func (a *App) Run(ctx context.Context) error {
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_ = a.Dispatcher.Run(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.checkpoints(runCtx)
+	}()
+	go func() {
+		var err error
+		if a.http.TLSConfig != nil {
+			err = a.http.ServeTLS(a.listener, "", "")
+		} else {
+			err = a.http.Serve(a.listener)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+		close(errc)
+	}()
+	a.Log.Info("gatehub serving", "url", a.URL(), "instance", a.Config.InstanceID, "simulators", a.Simulators != nil)
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.Config.ShutdownGrace)
+	defer cancel()
+	if err := a.http.Shutdown(shutdownCtx); err != nil {
+		a.Log.Warn("http shutdown", "err", err)
+	}
+	stop()
+	wg.Wait() // the dispatcher finishes and settles its in-flight batch
+	a.close()
+	return serveErr
+}
+
+// Close releases everything without serving (for callers that never Run).
+func (a *App) Close() { a.close() }
+
+func (a *App) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			a.Log.Warn("close", "err", err)
+		}
+	}
+	a.closers = nil
+	if a.listener != nil {
+		_ = a.listener.Close()
+	}
+}
+
+// checkpoints signs the audit chain head periodically, so an auditor can
+// prove the log was not truncated or rewritten after the fact.
+func (a *App) checkpoints(ctx context.Context) {
+	every := a.Config.CheckpointEvery
+	if every <= 0 {
+		return
+	}
+	cp := audit.NewCheckpointer(a.Identity.Key, pki.Fingerprint(a.Identity.Cert))
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := a.Store.WithTx(ctx, func(tx store.Tx) error {
+			_, err := cp.Checkpoint(ctx, tx, a.Hub.Clock())
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			a.Log.Error("audit checkpoint", "err", err)
+		}
+	}
+}

@@ -1,0 +1,284 @@
+package app_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehub/gatehub/adapters/sim"
+	"github.com/gatehub/gatehub/internal/app"
+	"github.com/gatehub/gatehub/internal/config"
+	"github.com/gatehub/gatehub/internal/hub"
+)
+
+const (
+	traderToken   = "dev-trader-0101234567"
+	operatorToken = "dev-operator"
+	repoRoot      = "../.."
+)
+
+// testClock starts at a fixed instant, so that sample dates stay valid for
+// as long as this repository lives, and then advances with real time, so
+// that timeouts and backoff behave.
+func testClock() func() time.Time {
+	base := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+	start := time.Now()
+	return func() time.Time { return base.Add(time.Since(start)) }
+}
+
+type harness struct {
+	t   *testing.T
+	app *app.App
+	url string
+}
+
+// start runs a complete embedded hub with in-process simulators over
+// loopback HTTP. configure adjusts each simulator (mode, failures).
+func start(t *testing.T, configure func(*sim.Config)) *harness {
+	t.Helper()
+	cfg := config.Default()
+	dir := t.TempDir()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.DataDir = dir
+	cfg.KeysDir = filepath.Join(dir, "keys")
+	cfg.TrustDir = filepath.Join(dir, "trust")
+	cfg.GatesDir = filepath.Join(repoRoot, "deploy/gates")
+	cfg.MappingsDir = filepath.Join(repoRoot, "mappings")
+	cfg.SchemasDir = filepath.Join(repoRoot, "schemas")
+	cfg.TokensFile = filepath.Join(repoRoot, "deploy/tokens.dev.yaml")
+	cfg.Simulators = true
+	cfg.Delivery.Poll = 50 * time.Millisecond
+	cfg.Delivery.BaseBackoff = 20 * time.Millisecond
+	cfg.Delivery.MaxBackoff = 100 * time.Millisecond
+	cfg.Delivery.Timeout = 5 * time.Second
+	cfg.RateLimit.Rate = 0
+	cfg.CheckpointEvery = 0
+	cfg.PublicURL = "http://127.0.0.1:0"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: testClock(), ConfigureSimulator: configure})
+	if err != nil {
+		cancel()
+		t.Fatalf("assemble hub: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("hub run: %v", err)
+		}
+	})
+	return &harness{t: t, app: a, url: a.URL()}
+}
+
+func (h *harness) do(method, path, token string, body []byte, contentType string) (*http.Response, []byte) {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.url+path, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp, data
+}
+
+// events opens the lane's SSE stream and returns once the subscription is
+// live (the server's opening comment arrived), so nothing published later
+// is missed.
+func (h *harness) events(gate, lane string) <-chan hub.DecisionEvent {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", h.url+"/v1/gates/"+gate+"/lanes/"+lane+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("open event stream: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("event stream: HTTP %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), ":") {
+		h.t.Fatalf("event stream did not open")
+	}
+	out := make(chan hub.DecisionEvent, 64)
+	go func() {
+		defer resp.Body.Close()
+		defer close(out)
+		var typ string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				typ = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: ") && typ == "decision":
+				var ev hub.DecisionEvent
+				if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev) == nil {
+					out <- ev
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// waitDecision reads decision events for declaration id until cond holds.
+func (h *harness) waitDecision(events <-chan hub.DecisionEvent, id string, cond func(hub.DecisionEvent) bool) hub.DecisionEvent {
+	h.t.Helper()
+	deadline := time.After(30 * time.Second) // a guard against hanging, not a synchronisation
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				h.t.Fatalf("event stream closed before the expected decision for %s", id)
+			}
+			if ev.DeclarationID == id && cond(ev) {
+				return ev
+			}
+		case <-deadline:
+			h.t.Fatalf("no matching decision for %s within 30s", id)
+		}
+	}
+}
+
+func sample(t *testing.T, edit func(map[string]any)) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "conformance-tests/declarations/huu-nghi-export.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(m)
+	}
+	out, _ := json.Marshal(m)
+	return out
+}
+
+func (h *harness) submit(body []byte) hub.DeclarationView {
+	h.t.Helper()
+	resp, data := h.do("POST", "/v1/declarations", traderToken, body, "application/json")
+	if resp.StatusCode != http.StatusCreated {
+		h.t.Fatalf("submit: HTTP %d: %s", resp.StatusCode, data)
+	}
+	var v hub.DeclarationView
+	if err := json.Unmarshal(data, &v); err != nil {
+		h.t.Fatal(err)
+	}
+	return v
+}
+
+func (h *harness) view(id string) hub.DeclarationView {
+	h.t.Helper()
+	resp, data := h.do("GET", "/v1/declarations/"+id, traderToken, nil, "")
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("get declaration: HTTP %d: %s", resp.StatusCode, data)
+	}
+	var v hub.DeclarationView
+	if err := json.Unmarshal(data, &v); err != nil {
+		h.t.Fatal(err)
+	}
+	return v
+}
+
+func TestEndToEndCleared(t *testing.T) {
+	h := start(t, nil)
+	events := h.events("HUUNGHI", "EXP-1")
+	v := h.submit(sample(t, nil))
+	if len(v.Messages) != 4 {
+		t.Fatalf("want 4 agency messages, got %d", len(v.Messages))
+	}
+	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
+
+	got := h.view(v.ID)
+	if got.Decision.Status != "CLEARED" {
+		t.Fatalf("decision %s", got.Decision.Status)
+	}
+	var agencies []string
+	for _, m := range got.Messages {
+		agencies = append(agencies, m.Agency)
+		if m.State != "acked" || m.Ack == nil || m.Ack.Status != "ACK" {
+			t.Errorf("%s: state %s ack %+v", m.Agency, m.State, m.Ack)
+		}
+	}
+	slices.Sort(agencies)
+	if got := strings.Join(agencies, ","); got != "borderguard,customs,guangxi,vehicleregistry" {
+		t.Errorf("agencies %s, want all four", got)
+	}
+	// The signed bytes an agency received are retrievable, exactly.
+	resp, body := h.do("GET", "/v1/messages/"+got.Messages[0].ID, operatorToken, nil, "")
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("Signature")) {
+		t.Fatalf("message body: HTTP %d", resp.StatusCode)
+	}
+	// By plate, as a gate would ask.
+	resp, body = h.do("GET", "/v1/decisions?plate=12C-12345", operatorToken, nil, "")
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"CLEARED"`)) {
+		t.Fatalf("decision by plate: HTTP %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestEndToEndRejectedByRegistry(t *testing.T) {
+	h := start(t, nil)
+	events := h.events("HUUNGHI", "EXP-1")
+	v := h.submit(sample(t, func(m map[string]any) {
+		veh := m["vehicle"].(map[string]any)
+		veh["inspectionCertificate"].(map[string]any)["expiresOn"] = "2026-10-31"
+	}))
+	ev := h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "REJECTED" })
+	found := false
+	for _, r := range ev.Decision.Reasons {
+		if r.Agency == "vehicleregistry" && r.Code != "" && strings.Contains(r.EN+r.Code, "INSPECTION") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("REJECTED without the registry's inspection reason: %+v", ev.Decision.Reasons)
+	}
+}
+
+func TestEndToEndPendingOnSilentAgency(t *testing.T) {
+	h := start(t, func(c *sim.Config) {
+		if c.Agency == "guangxi" {
+			c.Mode = "silent"
+		}
+	})
+	events := h.events("HUUNGHI", "EXP-1")
+	v := h.submit(sample(t, nil))
+	ev := h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool {
+		return ev.Decision.Status == "PENDING" && slices.Equal(ev.Decision.Awaiting, []string{"guangxi"})
+	})
+	if len(ev.Decision.Reasons) == 0 {
+		t.Fatalf("PENDING without a reason naming who is awaited")
+	}
+}
