@@ -48,7 +48,7 @@ func (m RebuiltMessage) String() string {
 
 // RebuildReport lists every message.outbound entry in log order.
 type RebuildReport struct {
-	Messages                 []RebuiltMessage
+	Messages                []RebuiltMessage
 	OK, Mismatched, Skipped int
 	// MappingVersionsNeeded lists "agency kind mappingVersion" for messages
 	// skipped because the registry holds another mapping version: check out

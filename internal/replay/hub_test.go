@@ -1,0 +1,470 @@
+package replay_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehub/gatehub/adapters/sim"
+	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/app"
+	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/config"
+	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/outbox"
+	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/replay"
+	"github.com/gatehub/gatehub/internal/sign"
+	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/store/storetest"
+)
+
+const (
+	traderToken   = "dev-trader-0101234567"
+	operatorToken = "dev-operator"
+	repoRoot      = "../.."
+	// workloadSeed fixes the random workload, so a failure can be replayed.
+	workloadSeed = 20261125
+)
+
+// testClock starts at a fixed instant, so that sample dates stay valid, and
+// then advances with real time, so that backoff behaves.
+func testClock() func() time.Time {
+	base := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+	start := time.Now()
+	return func() time.Time { return base.Add(time.Since(start)) }
+}
+
+// settledHooks passes every settled delivery on to the hub and then
+// signals, so the test can wait for the outbox to go quiet without sleeping.
+type settledHooks struct {
+	outbox.Hooks
+	settled chan struct{}
+}
+
+func (h *settledHooks) Committed(ctx context.Context, m *store.Message, r outbox.Result) {
+	h.Hooks.Committed(ctx, m, r)
+	select {
+	case h.settled <- struct{}{}:
+	default: // a signal is already pending; the waiter re-checks the store anyway
+	}
+}
+
+// holdingSender keeps one agency's deliveries from starting until released,
+// so that a cancel finds their messages never attempted (withdrawn) rather
+// than racing the dispatcher.
+type holdingSender struct {
+	outbox.Sender
+	mu      sync.Mutex
+	agency  string
+	release chan struct{}
+}
+
+func (s *holdingSender) hold(agency string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.agency, s.release = agency, make(chan struct{})
+}
+
+func (s *holdingSender) releaseAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.release != nil {
+		close(s.release)
+	}
+	s.agency, s.release = "", nil
+}
+
+func (s *holdingSender) Send(ctx context.Context, m store.Message) outbox.Result {
+	s.mu.Lock()
+	var wait chan struct{}
+	if m.Agency == s.agency {
+		wait = s.release
+	}
+	s.mu.Unlock()
+	if wait != nil {
+		<-wait
+	}
+	return s.Sender.Send(ctx, m)
+}
+
+type harness struct {
+	t       *testing.T
+	app     *app.App
+	url     string
+	settled chan struct{}
+	sender  *holdingSender
+}
+
+// start runs a complete embedded hub with in-process simulators: customs
+// fails each message's first attempt (a retry), borderguard its first
+// three (dead-lettered after two attempts, so operators must act), guangxi
+// never answers, and the vehicle registry NACKs expired inspection
+// certificates.
+func start(t *testing.T) *harness {
+	t.Helper()
+	cfg := config.Default()
+	dir := t.TempDir()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.DataDir = dir
+	cfg.KeysDir = filepath.Join(dir, "keys")
+	cfg.TrustDir = filepath.Join(dir, "trust")
+	cfg.GatesDir = filepath.Join(repoRoot, "deploy/gates")
+	cfg.MappingsDir = filepath.Join(repoRoot, "mappings")
+	cfg.SchemasDir = filepath.Join(repoRoot, "schemas")
+	cfg.TokensFile = filepath.Join(repoRoot, "deploy/tokens.dev.yaml")
+	cfg.Simulators = true
+	cfg.Delivery.Poll = 50 * time.Millisecond
+	cfg.Delivery.BaseBackoff = 10 * time.Millisecond
+	cfg.Delivery.MaxBackoff = 50 * time.Millisecond
+	cfg.Delivery.Timeout = 5 * time.Second
+	cfg.Delivery.MaxAttempts = 2
+	// One HTTP call per attempt (0 would mean the client's default of 3),
+	// so the simulators' FailFirst counts the hub's attempts.
+	cfg.Delivery.InCallRetries = -1
+	cfg.RateLimit.Rate = 0
+	cfg.CheckpointEvery = 0
+	cfg.PublicURL = "http://127.0.0.1:0"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	configure := func(c *sim.Config) {
+		switch c.Agency {
+		case "customs":
+			c.FailFirst = 1
+		case "borderguard":
+			c.FailFirst = 3
+		case "guangxi":
+			c.Mode = sim.ModeSilent
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: testClock(), ConfigureSimulator: configure})
+	if err != nil {
+		cancel()
+		t.Fatalf("assemble hub: %v", err)
+	}
+	h := &harness{t: t, app: a, url: a.URL(), settled: make(chan struct{}, 1)}
+	a.Dispatcher.Hooks = &settledHooks{Hooks: a.Dispatcher.Hooks, settled: h.settled}
+	h.sender = &holdingSender{Sender: a.Dispatcher.Sender}
+	a.Dispatcher.Sender = h.sender
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("hub run: %v", err)
+		}
+	})
+	// Registered last so it runs first: a held delivery would block shutdown.
+	t.Cleanup(h.sender.releaseAll)
+	return h
+}
+
+func (h *harness) do(method, path, token string, body []byte) []byte {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.url+path, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if resp.StatusCode/100 != 2 {
+		h.t.Fatalf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, data)
+	}
+	return data
+}
+
+func (h *harness) messages(state string) []store.Message {
+	h.t.Helper()
+	var out []store.Message
+	err := h.app.Store.WithTx(context.Background(), func(tx store.Tx) error {
+		var err error
+		out, err = tx.ListMessages(context.Background(), store.MessageFilter{State: state})
+		return err
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// quiesce waits until no message is pending: every delivery has settled as
+// sent, acked, nacked or dead. Each settle signals, and only a settle can
+// take the last pending message out of pending, so checking after each
+// signal cannot miss the moment.
+func (h *harness) quiesce() {
+	h.t.Helper()
+	guard := time.After(60 * time.Second) // against hanging, not for synchronisation
+	for len(h.messages(store.StatePending)) > 0 {
+		select {
+		case <-h.settled:
+		case <-guard:
+			h.t.Fatalf("outbox still has pending messages after 60s: %+v", h.messages(store.StatePending))
+		}
+	}
+}
+
+// declaration is one trader's declaration as a JSON object the workload
+// edits; plate numbers keep trucks apart.
+func declaration(t *testing.T, n int, expiredInspection bool) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "conformance-tests/declarations/huu-nghi-export.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	veh := m["vehicle"].(map[string]any)
+	veh["plateVN"] = fmt.Sprintf("12C-%05d", 20000+n)
+	veh["plateCN"] = fmt.Sprintf("桂A%05d", 20000+n)
+	if expiredInspection {
+		veh["inspectionCertificate"].(map[string]any)["expiresOn"] = "2026-10-31"
+	}
+	return m
+}
+
+func encode(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type truck struct {
+	id   string
+	body map[string]any
+}
+
+func (h *harness) submit(tr *truck) {
+	var v hub.DeclarationView
+	if err := json.Unmarshal(h.do("POST", "/v1/declarations", traderToken, encode(h.t, tr.body)), &v); err != nil {
+		h.t.Fatal(err)
+	}
+	tr.id = v.ID
+}
+
+// amend changes one thing about the truck, chosen by rng: a different
+// agency's content each time, so amendments supersede different messages.
+func (h *harness) amend(tr *truck, rng *rand.Rand) {
+	veh := tr.body["vehicle"].(map[string]any)
+	switch rng.IntN(3) {
+	case 0: // renewed inspection certificate: the registry's content
+		veh["inspectionCertificate"].(map[string]any)["expiresOn"] = "2027-09-30"
+	case 1: // more packages: customs and the Chinese side
+		c := tr.body["consignments"].([]any)[0].(map[string]any)
+		c["packages"] = 1200 + rng.IntN(100) + 1
+	case 2: // another driver's border pass: the border guard
+		d := tr.body["drivers"].([]any)[0].(map[string]any)
+		d["borderPass"].(map[string]any)["number"] = fmt.Sprintf("GT-LS-%04d", rng.IntN(10000))
+	}
+	h.do("PUT", "/v1/declarations/"+tr.id, traderToken, encode(h.t, tr.body))
+}
+
+func (h *harness) cancel(tr *truck) {
+	h.do("POST", "/v1/declarations/"+tr.id+"/cancel", traderToken, []byte(`{"reason":"trip called off"}`))
+}
+
+// operate redrives or cancels dead-lettered messages; the first dead
+// message is always redriven and the second always cancelled, so both paths
+// run whatever the seed.
+func (h *harness) operate(rng *rand.Rand) {
+	for i, m := range h.messages(store.StateDead) {
+		switch {
+		case i == 0 || (i > 1 && rng.IntN(2) == 0):
+			h.do("POST", "/v1/admin/outbox/"+m.ID+"/redrive", operatorToken, nil)
+		case i == 1 || rng.IntN(2) == 0:
+			h.do("POST", "/v1/admin/outbox/"+m.ID+"/cancel", operatorToken, nil)
+		}
+	}
+}
+
+// TestReplayMatchesLiveHub runs a randomized workload through a real hub,
+// exports and verifies its audit log, and checks that replaying the archive
+// gives exactly the hub's live state, also once written into a fresh store,
+// and that every signed outbound message rebuilds byte for byte.
+func TestReplayMatchesLiveHub(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a hub with four agency simulators")
+	}
+	h := start(t)
+	rng := rand.New(rand.NewPCG(workloadSeed, 0))
+	ctx := context.Background()
+
+	trucks := make([]*truck, 14)
+	for i := range trucks {
+		// The first truck's inspection certificate is always expired, so a
+		// NACK happens whatever the seed.
+		trucks[i] = &truck{body: declaration(t, i, i == 0 || rng.IntN(4) == 0)}
+		h.submit(trucks[i])
+	}
+	h.quiesce()
+
+	// Operators act on dead letters while traders amend and cancel, in a
+	// random order and without waiting in between.
+	h.operate(rng)
+	for _, i := range rng.Perm(len(trucks)) {
+		switch r := rng.IntN(10); {
+		case i == 0 || r < 4:
+			h.amend(trucks[i], rng)
+		case i == 1 || r < 6:
+			h.cancel(trucks[i])
+		}
+	}
+	h.quiesce()
+	h.operate(rng)
+	h.quiesce()
+
+	// Cancelled before any attempt: held customs deliveries make sure these
+	// two trucks' customs messages are withdrawn, not sent a cancel.
+	h.sender.hold("customs")
+	held := []*truck{{body: declaration(t, 100, false)}, {body: declaration(t, 101, false)}}
+	for _, tr := range held {
+		h.submit(tr)
+		h.cancel(tr)
+	}
+	h.sender.releaseAll()
+	h.quiesce()
+
+	// Export with the hub's trust store, as `gatehubctl audit export` does.
+	certs := map[string][]*x509.Certificate{}
+	for _, p := range h.app.Trust.Participants() {
+		certs[p] = h.app.Trust.All(p)
+	}
+	var buf bytes.Buffer
+	if _, err := audit.Export(ctx, h.app.Store, store.AuditFilter{}, certs, h.app.Hub.Clock(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	a, err := audit.ReadArchive(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyXML := archiveVerifier(a)
+	rep := a.Verify(verifyXML)
+	if !rep.OK() || rep.SignaturesChecked == 0 {
+		t.Fatalf("archive does not verify: %+v", rep.Problems)
+	}
+	covered(t, a.Entries)
+
+	reg, err := mapping.Load(filepath.Join(repoRoot, "mappings"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks := &ack.Reader{Verifier: archiveSignVerifier(a), Mappings: reg}
+	replayed, err := replay.FromEntries(a.Entries, acks.Read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := replay.FromStore(ctx, h.app.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live.Messages) == 0 || len(live.Declarations) != len(trucks)+len(held) {
+		t.Fatalf("live state has %d declarations and %d messages", len(live.Declarations), len(live.Messages))
+	}
+	for _, d := range replay.Diff(replayed, live) {
+		t.Errorf("replayed vs live: %s", d)
+	}
+
+	restored, err := replay.Restore(ctx, storetest.OpenSQLite(t), a.Entries, acks.Read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range replay.Diff(restored, live) {
+		t.Errorf("restored store vs live: %s", d)
+	}
+
+	rb, err := replay.Rebuild(ctx, a.Entries, reg, verifyXML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outbound := 0
+	for _, e := range a.Entries {
+		if e.Kind == audit.KindMessageOutbound {
+			outbound++
+		}
+	}
+	if rb.OK != outbound || len(rb.Messages) != outbound {
+		for _, m := range rb.Messages {
+			if m.Outcome != replay.RebuildOK {
+				t.Errorf("rebuild: %s", m)
+			}
+		}
+		t.Fatalf("rebuild: %d of %d messages ok", rb.OK, outbound)
+	}
+}
+
+// covered fails unless the workload reached every path the replay must
+// handle; a change in the hub or the seed that skips one would otherwise
+// let this test pass without proving much.
+func covered(t *testing.T, entries []store.AuditEntry) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, e := range entries {
+		seen[e.Kind]++
+		if e.Kind == audit.KindDeliveryAttempt {
+			var p struct{ State string }
+			if json.Unmarshal(e.Payload, &p) == nil {
+				seen["attempt->"+p.State]++
+			}
+		}
+	}
+	for _, k := range []string{
+		audit.KindDeclarationAccepted, audit.KindDeclarationAmended, audit.KindDeclarationCancelled,
+		audit.KindMessageSuperseded, audit.KindMessageWithdrawn, audit.KindAckInbound, audit.KindDecision,
+		audit.KindOperatorRedrive, audit.KindOperatorCancel,
+		"attempt->pending", "attempt->sent", "attempt->dead",
+	} {
+		if seen[k] == 0 {
+			t.Errorf("workload never produced %s", k)
+		}
+	}
+	t.Logf("audit entries by kind: %v", seen)
+}
+
+func archiveSignVerifier(a *audit.Archive) *sign.Verifier {
+	ts := pki.NewTrustStore()
+	for p, list := range a.Certs {
+		for _, c := range list {
+			ts.Add(p, c, time.Time{}, time.Time{})
+		}
+	}
+	return sign.NewVerifier(ts)
+}
+
+// archiveVerifier checks XML signatures with the archive's certificates.
+func archiveVerifier(a *audit.Archive) audit.XMLVerifier {
+	v := archiveSignVerifier(a)
+	return func(participant string, xml []byte, at time.Time) error {
+		_, err := v.Verify(participant, xml, at)
+		return err
+	}
+}
