@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -614,6 +615,9 @@ func ClaimAll(t testing.TB, stores []store.Store, workers int, now time.Time, ba
 		wg      sync.WaitGroup
 		errs    = make(chan error, workers)
 		release = make(chan struct{})
+		// A store that ignores leases would hand out messages forever;
+		// the first duplicate stops every worker.
+		failed atomic.Bool
 	)
 	for w := range workers {
 		s := stores[w%len(stores)]
@@ -622,7 +626,7 @@ func ClaimAll(t testing.TB, stores []store.Store, workers int, now time.Time, ba
 		go func() {
 			defer wg.Done()
 			<-release // start together to maximise contention
-			for {
+			for !failed.Load() {
 				var got []store.Message
 				err := s.WithTx(context.Background(), func(tx store.Tx) error {
 					var err error
@@ -640,6 +644,7 @@ func ClaimAll(t testing.TB, stores []store.Store, workers int, now time.Time, ba
 				for _, m := range got {
 					if prev, ok := owners[m.ID]; ok {
 						dupes = append(dupes, fmt.Sprintf("%s to %s and %s", m.ID, prev, owner))
+						failed.Store(true)
 					}
 					owners[m.ID] = owner
 				}
