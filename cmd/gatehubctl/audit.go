@@ -206,7 +206,3 @@ func auditFind(ctx context.Context, args []string, out io.Writer) error {
 	}
 	return printJSON(out, res)
 }
-
-func auditReplay(ctx context.Context, args []string, out io.Writer) error {
-	return errors.New("audit replay: not available yet")
-}
