@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -17,9 +18,11 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
+	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/problem"
 	"github.com/gatehub/gatehub/internal/ratelimit"
@@ -134,7 +137,7 @@ func (s *Server) requestContext(next http.Handler) http.Handler {
 					problem.Write(rec, problem.Internal())
 				}
 			}
-			route := r.Pattern
+			route := rec.route
 			if route == "" {
 				route = "unmatched"
 			}
@@ -150,6 +153,11 @@ func (s *Server) requestContext(next http.Handler) http.Handler {
 
 func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux sets the matched pattern on its copy of the request, which
+		// the outer logging middleware never sees: hand it back.
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.route = rt.Method + " " + rt.Pattern
+		}
 		var p auth.Principal
 		if len(rt.Roles) > 0 {
 			var ok bool
@@ -203,11 +211,22 @@ func (s *Server) log() *slog.Logger {
 // writeError maps domain errors to problem documents.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		p       *problem.Problem
-		refused *hub.RefusedError
+		p        *problem.Problem
+		refused  *hub.RefusedError
+		badValue *mapping.ValueError
 	)
 	switch {
 	case errors.As(err, &p):
+	case errors.As(err, &badValue) && badValue.Pointer != "":
+		// Valid in general, but an agency this crossing goes to needs the
+		// field or cannot carry its value: the trader can fix that.
+		name, _ := clearance.AgencyName(badValue.Agency)
+		fe := problem.FieldError{Pointer: badValue.Pointer, Code: "required", Detail: "required by " + name + " for this crossing"}
+		if !badValue.Missing {
+			fe.Code, fe.Detail = "unsupported", fmt.Sprintf("not accepted by %s: %s", name, badValue.Reason)
+		}
+		p = problem.Validation([]problem.FieldError{fe})
+		p.Status = http.StatusUnprocessableEntity
 	case errors.As(err, &refused):
 		status := http.StatusUnprocessableEntity
 		switch refused.Code {
@@ -248,6 +267,7 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	route  string // "METHOD pattern" of the matched route
 }
 
 func (r *statusRecorder) WriteHeader(code int) {

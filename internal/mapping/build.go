@@ -167,6 +167,7 @@ func toGeneric(v any) (any, error) {
 type frame struct {
 	item  any
 	index int
+	ptr   string // JSON pointer of item in the declaration, when it comes from one
 }
 
 func (m *mappingFile) build(in input) (*etree.Document, error) {
@@ -219,7 +220,7 @@ func (m *mappingFile) applyRule(ctx *etree.Element, ru *rule, in input, fr *fram
 		total := 0
 		for i, it := range items {
 			el := createElem(ctx, ru.elems)
-			n, err := m.apply(el, ru.children, in, &frame{item: it, index: i + 1})
+			n, err := m.apply(el, ru.children, in, &frame{item: it, index: i + 1, ptr: pointerOf(ru.each, fr) + "/" + strconv.Itoa(i)})
 			if err != nil {
 				return 0, err
 			}
@@ -254,7 +255,10 @@ func (m *mappingFile) applyRule(ctx *etree.Element, ru *rule, in input, fr *fram
 		if src == "" {
 			src = "const"
 		}
-		return 0, m.ruleErr(ru, "required value %s is empty", src)
+		return 0, &ValueError{
+			Agency: m.agency, Kind: m.kind, File: ru.file, Line: ru.line, Rule: ru.rawPath,
+			Source: src, Pointer: pointerOf(strings.Split(src, "|")[0], fr), Missing: true,
+		}
 	}
 	written := 0
 	if ru.source != "" {
@@ -301,7 +305,11 @@ func (m *mappingFile) value(ru *rule, in input, fr *frame) (string, error) {
 	for _, t := range ru.transforms {
 		var err error
 		if s, err = t.forward(s); err != nil {
-			return "", m.ruleErr(ru, "transform %s: %v", t.name, err)
+			return "", &ValueError{
+				Agency: m.agency, Kind: m.kind, File: ru.file, Line: ru.line, Rule: ru.rawPath,
+				Source: ru.source, Pointer: pointerOf(strings.Split(ru.source, "|")[0], fr),
+				Reason: fmt.Sprintf("transform %s: %v", t.name, err),
+			}
 		}
 	}
 	return s, nil
@@ -391,4 +399,43 @@ func findOrCreate(ctx *etree.Element, elems []string) *etree.Element {
 		cur = found
 	}
 	return cur
+}
+
+// ValueError is a rule that could not use its source value: a required
+// value is empty (Missing), or a transform refused it (an unknown code, a
+// malformed date). The declaration passed validation, but this agency's
+// format cannot carry the value; when Pointer names a declaration field the
+// trader can fix it, so callers turn it into a field error there.
+type ValueError struct {
+	Agency, Kind string
+	File         string
+	Line         int
+	Rule         string
+	Source       string
+	Pointer      string // RFC 6901 pointer into the declaration JSON; empty when not from it
+	Missing      bool
+	Reason       string // why a present value was refused
+}
+
+func (e *ValueError) Error() string {
+	if e.Missing {
+		return fmt.Sprintf("mapping %s:%d rule %q: required value %s is empty", e.File, e.Line, e.Rule, e.Source)
+	}
+	return fmt.Sprintf("mapping %s:%d rule %q: %s", e.File, e.Line, e.Rule, e.Reason)
+}
+
+// pointerOf turns a source path into a JSON pointer into the declaration:
+// "declaration.vehicle.plateCN" → "/vehicle/plateCN", "item.hsCode" inside
+// an each over consignments → "/consignments/0/hsCode". Sources that are
+// not the declaration (message, gate, ack) have no pointer.
+func pointerOf(src string, fr *frame) string {
+	switch {
+	case strings.HasPrefix(src, "declaration."):
+		return "/" + strings.ReplaceAll(strings.TrimPrefix(src, "declaration."), ".", "/")
+	case src == "item" && fr != nil && fr.ptr != "":
+		return fr.ptr
+	case strings.HasPrefix(src, "item.") && fr != nil && fr.ptr != "":
+		return fr.ptr + "/" + strings.ReplaceAll(strings.TrimPrefix(src, "item."), ".", "/")
+	}
+	return ""
 }
