@@ -24,7 +24,7 @@ func gatesValidate(_ context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New("usage: gatehubctl gates validate FILE.yaml...")
+		return errors.New("usage: gatehubctl gates validate FILE.yaml [FILE.yaml ...]")
 	}
 	var gates []*gate.Gate
 	failed := false

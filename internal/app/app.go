@@ -220,6 +220,12 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		}
 	}
 
+	// Persist what we trust, so that offline tools (audit export, verify)
+	// see the same certificates the hub used.
+	if err := a.Trust.Save(cfg.TrustDir); err != nil {
+		return nil, fmt.Errorf("save trust store: %w", err)
+	}
+
 	a.Metrics = metrics.New()
 	a.Hub = &hub.Hub{
 		Store: a.Store, Gates: registry, Mappings: maps, Schemas: a.schemas, Signer: signer,

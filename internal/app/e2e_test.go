@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehub/gatehub/adapters/gatedevice"
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/config"
@@ -280,5 +282,79 @@ func TestEndToEndPendingOnSilentAgency(t *testing.T) {
 	})
 	if len(ev.Decision.Reasons) == 0 {
 		t.Fatalf("PENDING without a reason naming who is awaited")
+	}
+}
+
+func TestEndToEndAgencyNeedsField(t *testing.T) {
+	h := start(t, nil)
+	body := sample(t, func(m map[string]any) {
+		delete(m["consignments"].([]any)[1].(map[string]any), "descriptionCN")
+	})
+	resp, data := h.do("POST", "/v1/declarations", traderToken, body, "application/json")
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("want 422, got %d: %s", resp.StatusCode, data)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("content type %q", ct)
+	}
+	if !bytes.Contains(data, []byte(`"pointer":"/consignments/1/descriptionCN"`)) || !bytes.Contains(data, []byte("Guangxi")) {
+		t.Fatalf("problem does not name the field and agency: %s", data)
+	}
+	// Nothing was written: the trader's list is still empty.
+	resp, data = h.do("GET", "/v1/declarations", traderToken, nil, "")
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(data, []byte(`"declarations": []`)) {
+		t.Fatalf("a refused declaration left state behind: %s", data)
+	}
+}
+
+func TestEndToEndLane(t *testing.T) {
+	h := start(t, nil)
+	events := h.events("HUUNGHI", "EXP-1")
+	v := h.submit(sample(t, nil))
+	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
+
+	keys := map[string]ed25519.PublicKey{h.app.LaneKey.KeyID: h.app.LaneKey.Key.Public().(ed25519.PublicKey)}
+	tests := []struct {
+		name, token, body string
+		action, reason    string
+	}{
+		{"plate read", "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12c 12345","confidence":0.97}`, "OPEN", ""},
+		{"weight within tolerance", "dev-HUUNGHI-EXP-1-scale", `{"kind":"weight","weightKg":38500}`, "OPEN", ""},
+		{"overweight", "dev-HUUNGHI-EXP-1-scale", `{"kind":"weight","weightKg":41000}`, "KEEP-CLOSED", "41,000 kg"},
+		{"unknown truck", "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"99Z-99999","confidence":0.99}`, "KEEP-CLOSED", "no declaration"},
+		{"QR of the declaration", "dev-HUUNGHI-EXP-1-qr", `{"kind":"qr","code":"` + v.ID + `"}`, "OPEN", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, data := h.do("POST", "/v1/devices/readings", tc.token, []byte(tc.body), "application/json")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("HTTP %d: %s", resp.StatusCode, data)
+			}
+			var ans hub.LaneAnswer
+			if err := json.Unmarshal(data, &ans); err != nil {
+				t.Fatal(err)
+			}
+			if ans.Action != tc.action || !strings.Contains(ans.ReasonEN, tc.reason) {
+				t.Fatalf("got %s %q, want %s containing %q", ans.Action, ans.ReasonEN, tc.action, tc.reason)
+			}
+			if ans.DeclarationID == "" {
+				if ans.Token != "" {
+					t.Fatalf("an answer about no declaration carries a token")
+				}
+				return
+			}
+			d, err := gatedevice.Verify(keys, ans.Token, h.app.Hub.Clock())
+			if err != nil {
+				t.Fatalf("signed decision does not verify: %v", err)
+			}
+			if d.Action != tc.action || d.Lane != "EXP-1" {
+				t.Fatalf("token says %s for %s", d.Action, d.Lane)
+			}
+		})
+	}
+	// A device of another lane cannot read this lane's stream.
+	resp, _ := h.do("GET", "/v1/gates/HUUNGHI/lanes/EXP-1/events", "dev-HUUNGHI-EXP-2-camera", nil, "")
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-lane stream: HTTP %d", resp.StatusCode)
 	}
 }

@@ -70,7 +70,7 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 			changed = append(changed, agency)
 			continue
 		}
-		hash, err := h.contentHash(d, agency, KindAmend, nil, mapping.Envelope{DeclarationID: id, Version: version, Sender: Participant, Receiver: agency, CreatedAt: now}, g)
+		hash, err := h.contentHash(d, agency, KindAmend, nil, mapping.Envelope{MessageID: prev.ID, DeclarationID: id, Version: version, Sender: Participant, Receiver: agency, CreatedAt: now}, g)
 		if err != nil {
 			return nil, err
 		}

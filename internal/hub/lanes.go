@@ -85,7 +85,8 @@ type LaneAnswer struct {
 	ExpiresAt     time.Time          `json:"expiresAt"`
 	// Token is the signed form of this answer (see adapters/gatedevice):
 	// the barrier controller opens only on a token it verified itself.
-	Token string `json:"token"`
+	// Answers that match no declaration carry none.
+	Token string `json:"token,omitempty"`
 }
 
 // LaneSigner signs lane decisions for devices.
@@ -190,10 +191,12 @@ func (h *Hub) LaneReading(ctx context.Context, dev DeviceRef, r Reading) (*LaneA
 				VI: "không tìm thấy tờ khai cho phương tiện này tại cửa khẩu",
 			}}}
 		} else {
-			veh.declID = d.ID
-			if veh.plate == "" {
-				veh.plate = plateOf(d)
+			if veh.plate != d.PlateVN && veh.plate != d.PlateCN {
+				// The QR code names another truck than the one the camera saw
+				// last: the driver presenting it is the truck now in the lane.
+				*veh = laneVehicle{at: now, plate: plateOf(d)}
 			}
+			veh.declID = d.ID
 			in, err := h.loadClearance(ctx, tx, d.ID)
 			if err != nil {
 				return err
@@ -211,7 +214,10 @@ func (h *Hub) LaneReading(ctx context.Context, dev DeviceRef, r Reading) (*LaneA
 			ttl = 2 * time.Minute
 		}
 		ans.ExpiresAt = now.Add(ttl)
-		if h.LaneSigner != nil {
+		// Only an answer about a declaration is signed: a barrier stays
+		// closed without a token anyway, and the token format binds every
+		// decision to a declaration version.
+		if h.LaneSigner != nil && ans.DeclarationID != "" {
 			tok, err := gatedevice.Sign(h.LaneSigner.Key, h.LaneSigner.KeyID, gatedevice.Decision{
 				Gate: dev.Gate, Lane: dev.Lane, DeclarationID: ans.DeclarationID, Version: ans.Version, Plate: ans.Plate,
 				Action: ans.Action, ReasonEN: ans.ReasonEN, ReasonVI: ans.ReasonVI, IssuedAt: now, ExpiresAt: ans.ExpiresAt,
