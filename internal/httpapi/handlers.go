@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -488,7 +489,43 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request, _ auth.Princi
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	out := make([]AuditEntryView, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, auditView(e))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+}
+
+// AuditEntryView is an audit entry as auditors read it: JSON payloads
+// inline, XML payloads as text, hashes in hex (the form the archive and
+// gatehubctl audit verify print).
+type AuditEntryView struct {
+	Seq           int64           `json:"seq"`
+	Time          time.Time       `json:"time"`
+	Kind          string          `json:"kind"`
+	Actor         string          `json:"actor"`
+	DeclarationID string          `json:"declarationId,omitempty"`
+	MessageID     string          `json:"messageId,omitempty"`
+	Agency        string          `json:"agency,omitempty"`
+	Plate         string          `json:"plate,omitempty"`
+	Payload       json.RawMessage `json:"payload,omitempty"`
+	PayloadXML    string          `json:"payloadXML,omitempty"`
+	PrevHash      string          `json:"prevHash"`
+	Hash          string          `json:"hash"`
+}
+
+func auditView(e store.AuditEntry) AuditEntryView {
+	v := AuditEntryView{
+		Seq: e.Seq, Time: e.Time, Kind: e.Kind, Actor: e.Actor, DeclarationID: e.DeclarationID,
+		MessageID: e.MessageID, Agency: e.Agency, Plate: e.Plate,
+		PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash),
+	}
+	if json.Valid(e.Payload) {
+		v.Payload = json.RawMessage(e.Payload)
+	} else {
+		v.PayloadXML = string(e.Payload)
+	}
+	return v
 }
 
 func jsonStrict(data []byte, v any) error {

@@ -19,7 +19,6 @@ import (
 	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/problem"
-	"github.com/gatehub/gatehub/internal/store"
 )
 
 // The OpenAPI document is decoded generically: the test follows $refs
@@ -392,7 +391,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Reason", reflect.TypeFor[clearance.Reason](), true},
 		{"Problem", reflect.TypeFor[problem.Problem](), true},
 		{"FieldError", reflect.TypeFor[problem.FieldError](), true},
-		{"AuditEntry", reflect.TypeFor[store.AuditEntry](), true},
+		{"AuditEntry", reflect.TypeFor[AuditEntryView](), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.schema, func(t *testing.T) {
