@@ -134,10 +134,25 @@ func LoadTrustStore(dir string) (*TrustStore, error) {
 	}
 	ts := NewTrustStore()
 	for _, pe := range entries {
-		if !pe.IsDir() {
+		participant := pe.Name()
+		// Kubernetes Secret and ConfigMap volumes hold the real files in a
+		// timestamped "..2026_…" directory behind a "..data" symlink, and
+		// expose each entry as a symlink into it: skip the dot entries and
+		// follow the symlinks.
+		if strings.HasPrefix(participant, ".") {
 			continue
 		}
-		participant := pe.Name()
+		isDir := pe.IsDir()
+		if pe.Type()&os.ModeSymlink != 0 {
+			fi, err := os.Stat(filepath.Join(dir, participant))
+			if err != nil {
+				return nil, fmt.Errorf("load trust store: %w", err)
+			}
+			isDir = fi.IsDir()
+		}
+		if !isDir {
+			continue
+		}
 		if err := ValidParticipant(participant); err != nil {
 			return nil, fmt.Errorf("load trust store %s: %w", dir, err)
 		}
