@@ -186,6 +186,9 @@ type Tx interface {
 	// UpdateMessage writes the mutable delivery fields (State, Attempts,
 	// NextAttemptAt, LastError, LeaseOwner, LeaseUntil, SentAt, AckDeadline, UpdatedAt).
 	UpdateMessage(ctx context.Context, m *Message) error
+	// CountMessages returns how many messages each (agency, state) pair
+	// holds; pairs with none are absent. It feeds the outbox depth gauge.
+	CountMessages(ctx context.Context) (map[[2]string]int, error)
 
 	InsertAck(ctx context.Context, a *Ack) error // ErrConflict if the message already has an ACK
 	GetAck(ctx context.Context, messageID string) (*Ack, error)

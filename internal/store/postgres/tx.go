@@ -352,6 +352,27 @@ func (t *tx) UpdateMessage(ctx context.Context, m *store.Message) error {
 	return updated(tag, "update message %s", m.ID)
 }
 
+func (t *tx) CountMessages(ctx context.Context) (map[[2]string]int, error) {
+	rows, err := t.tx.Query(ctx, `SELECT agency, state, count(*) FROM messages GROUP BY agency, state`)
+	if err != nil {
+		return nil, wrap(err, "count messages")
+	}
+	defer rows.Close()
+	out := map[[2]string]int{}
+	for rows.Next() {
+		var agency, state string
+		var n int
+		if err := rows.Scan(&agency, &state, &n); err != nil {
+			return nil, wrap(err, "count messages")
+		}
+		out[[2]string{agency, state}] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "count messages")
+	}
+	return out, nil
+}
+
 func (t *tx) InsertAck(ctx context.Context, a *store.Ack) error {
 	if a.ReceivedAt.IsZero() {
 		a.ReceivedAt = now()

@@ -332,6 +332,27 @@ func (t *tx) UpdateMessage(ctx context.Context, m *store.Message) error {
 	return mustAffect(res, "sqlite: update message %s", m.ID)
 }
 
+func (t *tx) CountMessages(ctx context.Context) (map[[2]string]int, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT agency, state, count(*) FROM messages GROUP BY agency, state`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: count messages: %w", err)
+	}
+	defer rows.Close()
+	out := map[[2]string]int{}
+	for rows.Next() {
+		var agency, state string
+		var n int
+		if err := rows.Scan(&agency, &state, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: count messages: %w", err)
+		}
+		out[[2]string{agency, state}] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: count messages: %w", err)
+	}
+	return out, nil
+}
+
 func (t *tx) InsertAck(ctx context.Context, a *store.Ack) error {
 	if a.ReceivedAt.IsZero() {
 		a.ReceivedAt = now()

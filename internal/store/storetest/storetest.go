@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Idempotency", testIdempotency},
 		{"Messages", testMessages},
 		{"ListMessages", testListMessages},
+		{"CountMessages", testCountMessages},
 		{"ClaimDue", testClaimDue},
 		{"ClaimDueLimitAndOrder", testClaimDueLimit},
 		{"ClaimDueConcurrent", testClaimDueConcurrent},
@@ -501,6 +502,48 @@ func testListMessages(t *testing.T, s store.Store) {
 			})
 		})
 	}
+}
+
+func testCountMessages(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	count := func() map[[2]string]int {
+		var got map[[2]string]int
+		inTx(t, s, func(tx store.Tx) error {
+			var err error
+			got, err = tx.CountMessages(ctx)
+			return err
+		})
+		return got
+	}
+	equal(t, "empty store", count(), map[[2]string]int{})
+
+	mustInsertDecls(t, s, decl("D1", 1, "T", "", "", at(0)), decl("D2", 1, "T", "", "", at(0)))
+	mustInsertMsgs(t, s,
+		msg("A", "D1", 1, "customs", store.StatePending, at(0)),
+		msg("B", "D2", 1, "customs", store.StatePending, at(time.Second)),
+		msg("C", "D1", 1, "customs", store.StateDead, at(2*time.Second)),
+		msg("E", "D1", 1, "guangxi", store.StateAcked, at(3*time.Second)),
+		msg("F", "D2", 1, "guangxi", store.StateAcked, at(4*time.Second)),
+		msg("G", "D2", 1, "borderguard", store.StateSent, at(5*time.Second)),
+	)
+	equal(t, "counts", count(), map[[2]string]int{
+		{"customs", store.StatePending}: 2, {"customs", store.StateDead}: 1,
+		{"guangxi", store.StateAcked}: 2, {"borderguard", store.StateSent}: 1,
+	})
+
+	// A state change moves a message from one count to another.
+	inTx(t, s, func(tx store.Tx) error {
+		m, err := tx.GetMessage(ctx, "A")
+		if err != nil {
+			return err
+		}
+		m.State = store.StateSent
+		return tx.UpdateMessage(ctx, m)
+	})
+	equal(t, "after update", count(), map[[2]string]int{
+		{"customs", store.StatePending}: 1, {"customs", store.StateSent}: 1, {"customs", store.StateDead}: 1,
+		{"guangxi", store.StateAcked}: 2, {"borderguard", store.StateSent}: 1,
+	})
 }
 
 // claimFixture stores one message per ClaimDue case, relative to now.
