@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,9 @@ type Metrics struct {
 	httpRequests    *prometheus.CounterVec
 	httpLatency     *prometheus.HistogramVec
 	laneDecisions   *prometheus.CounterVec
+
+	countsMu sync.Mutex
+	counted  map[[2]string]int // pairs SetMessageCounts has reported
 }
 
 // New registers every collector, plus the Go runtime and process collectors.
@@ -110,10 +114,23 @@ func (m *Metrics) HTTPRequest(route string, code int, d time.Duration) {
 }
 
 // SetMessageCounts replaces the per agency/state gauge with a fresh count
-// from the store.
+// from the store. A pair counted before but absent now is set to 0 rather
+// than the gauge being reset first: a scrape running concurrently would
+// otherwise see an empty outbox, and a drained queue should read 0, not
+// vanish from the alert expression.
 func (m *Metrics) SetMessageCounts(counts map[[2]string]int) {
-	m.messages.Reset()
+	m.countsMu.Lock()
+	defer m.countsMu.Unlock()
+	seen := make(map[[2]string]int, len(counts))
 	for k, n := range counts {
 		m.messages.WithLabelValues(k[0], k[1]).Set(float64(n))
+		seen[k] = n
 	}
+	for k := range m.counted {
+		if _, ok := seen[k]; !ok {
+			m.messages.WithLabelValues(k[0], k[1]).Set(0)
+			seen[k] = 0
+		}
+	}
+	m.counted = seen
 }
