@@ -264,7 +264,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	a.Server = &httpapi.Server{
 		Hub: a.Hub, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
-		Ready: a.ready,
+		Ready: a.ready, BeforeScrape: a.refreshMessageCounts,
 		OnGateApplied: func(_ context.Context, g *gate.Gate) error {
 			a.Log.Info("gate configuration applied", "gate", g.Code)
 			return nil
@@ -357,7 +357,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer stop()
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		_ = a.Dispatcher.Run(runCtx)
@@ -365,6 +365,10 @@ func (a *App) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.checkpoints(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.messageCounts(runCtx)
 	}()
 	go func() {
 		var err error
@@ -434,4 +438,41 @@ func (a *App) checkpoints(ctx context.Context) {
 			a.Log.Error("audit checkpoint", "err", err)
 		}
 	}
+}
+
+// messageCountsEvery is how often the per agency/state message gauge is
+// recounted between scrapes.
+const messageCountsEvery = 5 * time.Second
+
+// messageCounts keeps the gatehub_messages gauge (outbox depth, dead
+// letters, unanswered messages) current. Scrapes refresh it too; the loop
+// covers registries read in-process and surfaces a failing count in the log
+// even when nobody scrapes.
+func (a *App) messageCounts(ctx context.Context) {
+	t := time.NewTicker(messageCountsEvery)
+	defer t.Stop()
+	for {
+		a.refreshMessageCounts(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *App) refreshMessageCounts(ctx context.Context) {
+	var counts map[[2]string]int
+	err := a.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		counts, err = tx.CountMessages(ctx)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			a.Log.Warn("count messages for metrics", "err", err)
+		}
+		return
+	}
+	a.Metrics.SetMessageCounts(counts)
 }

@@ -49,6 +49,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, _ auth.Principa
 	if s.Metrics == nil {
 		return problem.NotFound("metrics are disabled")
 	}
+	if s.BeforeScrape != nil {
+		s.BeforeScrape(r.Context())
+	}
 	s.Metrics.Handler().ServeHTTP(w, r)
 	return nil
 }

@@ -47,6 +47,9 @@ type Server struct {
 	// OnGateApplied is called after a gate configuration was applied, so the
 	// caller can persist it (optional).
 	OnGateApplied func(ctx context.Context, g *gate.Gate) error
+	// BeforeScrape refreshes gauges read from the store (optional), so a
+	// scrape reports the outbox as it is, not as of the last refresh.
+	BeforeScrape func(ctx context.Context)
 }
 
 // Route is one registered endpoint. Roles empty means unauthenticated.
