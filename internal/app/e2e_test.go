@@ -48,6 +48,18 @@ type harness struct {
 // loopback HTTP. configure adjusts each simulator (mode, failures).
 func start(t *testing.T, configure func(*sim.Config)) *harness {
 	t.Helper()
+	return startWith(t, setup{simulator: configure})
+}
+
+// setup adjusts a test hub beyond the defaults of start.
+type setup struct {
+	simulator func(*sim.Config)    // each simulator's configuration
+	config    func(*config.Config) // the hub's, after the test defaults
+	now       func() time.Time     // the clock of hub and simulators; testClock() when nil
+}
+
+func startWith(t *testing.T, su setup) *harness {
+	t.Helper()
 	cfg := config.Default()
 	dir := t.TempDir()
 	cfg.Addr = "127.0.0.1:0"
@@ -66,12 +78,19 @@ func start(t *testing.T, configure func(*sim.Config)) *harness {
 	cfg.RateLimit.Rate = 0
 	cfg.CheckpointEvery = 0
 	cfg.PublicURL = "http://127.0.0.1:0"
+	if su.config != nil {
+		su.config(&cfg)
+	}
+	now := su.now
+	if now == nil {
+		now = testClock()
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: testClock(), ConfigureSimulator: configure})
+	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: now, ConfigureSimulator: su.simulator})
 	if err != nil {
 		cancel()
 		t.Fatalf("assemble hub: %v", err)
