@@ -37,6 +37,14 @@ type credential struct {
 func NewSet(gates ...*Gate) (*Set, error) {
 	s := &Set{gates: map[string]*Gate{}}
 	var errs []error
+	// Conflicts between gates are located in the file of the gate that
+	// comes second, like a duplicate inside one file, so a refused apply
+	// points the province at the line to change.
+	var conflicts []Issue
+	conflict := func(g *Gate, path, format string, args ...any) {
+		p := g.at(path)
+		conflicts = append(conflicts, Issue{File: g.Source, Line: p.Line, Col: p.Col, Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
 	tokenOwner := map[[32]byte]string{}
 	certOwner := map[[32]byte]string{}
 	for _, g := range gates {
@@ -49,7 +57,7 @@ func NewSet(gates ...*Gate) (*Set, error) {
 			continue
 		}
 		if prev, dup := s.gates[g.Code]; dup {
-			errs = append(errs, fmt.Errorf("%s: gate code %q already defined in %s", where(g), g.Code, where(prev)))
+			conflict(g, "code", "gate code %q already defined in %s", g.Code, where(prev))
 			continue
 		}
 		s.gates[g.Code] = g
@@ -60,21 +68,25 @@ func NewSet(gates ...*Gate) (*Set, error) {
 				d := &l.Devices[j]
 				c := credential{dev: d, lane: l, gate: g}
 				id := g.Code + "/" + l.ID + "/" + d.ID
+				dp := fmt.Sprintf("lanes[%d].devices[%d]", i, j)
 				c.token = mustDigest(d.TokenSHA256)
 				if prev, dup := tokenOwner[c.token]; dup {
-					errs = append(errs, fmt.Errorf("%s: device %s shares its token with %s", where(g), id, prev))
+					conflict(g, dp+".tokenSHA256", "device %s shares its token with %s", id, prev)
 				}
 				tokenOwner[c.token] = id
 				if d.CertFingerprint != "" {
 					c.cert, c.hasCert = mustDigest(d.CertFingerprint), true
 					if prev, dup := certOwner[c.cert]; dup {
-						errs = append(errs, fmt.Errorf("%s: device %s shares its certificate with %s", where(g), id, prev))
+						conflict(g, dp+".certFingerprint", "device %s shares its certificate with %s", id, prev)
 					}
 					certOwner[c.cert] = id
 				}
 				s.creds = append(s.creds, c)
 			}
 		}
+	}
+	if len(conflicts) > 0 {
+		errs = append(errs, &ConfigError{Issues: conflicts})
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("gate set: %w", errors.Join(errs...))
