@@ -390,11 +390,7 @@ func (s *Server) applyGate(w http.ResponseWriter, r *http.Request, p auth.Princi
 	if err != nil {
 		return problem.TooLarge(1 << 20)
 	}
-	g, err := gate.Parse(code+".yaml", data)
-	if err == nil && g.Code != code {
-		err = fmt.Errorf("%s.yaml: gate code %q does not match the URL's %q", code, g.Code, code)
-	}
-	if err != nil {
+	refuse := func(err error) error {
 		pr := problem.New(http.StatusUnprocessableEntity, "Invalid gate configuration", "the running configuration is unchanged")
 		pr.Type = "/problems/gate-config"
 		var ce *gate.ConfigError
@@ -408,7 +404,21 @@ func (s *Server) applyGate(w http.ResponseWriter, r *http.Request, p auth.Princi
 		s.Hub.RecordRefusal(r.Context(), audit.KindConfigRefused, p.String(), map[string]any{"gate": code, "problem": pr})
 		return pr
 	}
+	g, err := gate.Parse(code+".yaml", data)
+	if err == nil && g.Code != code {
+		err = fmt.Errorf("%s.yaml: gate code %q does not match the URL's %q", code, g.Code, code)
+	}
+	if err != nil {
+		return refuse(err)
+	}
 	if err := s.Hub.ApplyGate(r.Context(), actor(p), g, data); err != nil {
+		// A file valid on its own can still clash with the other gates
+		// (a device credential already used elsewhere): that is the
+		// province's to fix, like any other invalid file.
+		var ce *gate.ConfigError
+		if errors.As(err, &ce) {
+			return refuse(err)
+		}
 		return err
 	}
 	if s.OnGateApplied != nil {
