@@ -16,7 +16,7 @@ import (
 	"github.com/gatehub/gatehub/internal/auth"
 )
 
-const adminToken = "dev-admin"
+const adminDevToken = "dev-admin"
 
 // huunghiWith returns the shipped Hữu Nghị gate file after edit.
 func huunghiWith(t *testing.T, edit func(string) string) []byte {
@@ -145,7 +145,7 @@ func TestGateConfigHotReloadUnderTraffic(t *testing.T) {
 	stop := make(chan struct{})
 	wait := traffic(h, stop)
 	put := func(code string, body []byte) (*http.Response, []byte) {
-		return h.call(t, "PUT", "/v1/admin/gates/"+code, adminToken, body, http.Header{"Content-Type": {"application/yaml"}})
+		return h.call(t, "PUT", "/v1/admin/gates/"+code, adminDevToken, body, http.Header{"Content-Type": {"application/yaml"}})
 	}
 	valid := huunghiWith(t, chain(tolerance("5"), exp3("EXP-3")))
 	resp, data := put("HUUNGHI", valid)
