@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"tokens hash":     {"print the SHA-256 line for a bearer token, for tokens files and gate files", tokensHash},
 		"decision verify": {"verify a signed lane decision token offline (device vendors)", decisionVerify},
 		"audit export":    {"write a self-contained archive of the audit log", auditExport},
+		"audit archive":   {"archive the oldest entries, verify the archive, then remove them from the hot store", auditArchive},
 		"audit verify":    {"verify an audit archive offline: chain, checkpoints, XML signatures", auditVerify},
 		"audit find":      {"search the audit log of a running hub", auditFind},
 		"audit replay":    {"rebuild state from an archive and diff it against a running hub or another archive", auditReplay},

@@ -21,6 +21,7 @@ const (
 	KindConfigRefused        = "config.refused"
 	KindAuthRefused          = "auth.refused"
 	KindLaneDecision         = "lane.decision"
+	KindAuditArchived        = "audit.archived" // Payload: {fromSeq, toSeq, headHash, archiveSHA256} of entries moved out of the hot store
 )
 
 // HubParticipant is the participant name of the hub itself: it signs

@@ -203,6 +203,11 @@ type Tx interface {
 	// AppendAudit inserts e with e.Seq already set to head+1 by the caller.
 	AppendAudit(ctx context.Context, e *AuditEntry) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) // ascending Seq
+	// PruneAudit deletes the entries with Seq <= throughSeq once they are
+	// archived elsewhere, and returns how many it deleted. It refuses
+	// (ErrConflict) to delete the head entry: the next append continues the
+	// chain from it, which is what links the next archive to the last one.
+	PruneAudit(ctx context.Context, throughSeq int64) (int64, error)
 	InsertCheckpoint(ctx context.Context, c *AuditCheckpoint) error
 	ListCheckpoints(ctx context.Context, fromSeq, toSeq int64) ([]AuditCheckpoint, error)
 }

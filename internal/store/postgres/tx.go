@@ -532,3 +532,20 @@ func (t *tx) ListCheckpoints(ctx context.Context, fromSeq, toSeq int64) ([]store
 	}
 	return out, nil
 }
+
+// PruneAudit deletes archived entries but never the head. It takes the
+// head lock so that it cannot race an appender.
+func (t *tx) PruneAudit(ctx context.Context, throughSeq int64) (int64, error) {
+	head, _, err := t.AuditHead(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if throughSeq >= head {
+		return 0, fmt.Errorf("postgres: prune audit through %d: the head entry %d must stay: %w", throughSeq, head, store.ErrConflict)
+	}
+	tag, err := t.tx.Exec(ctx, `DELETE FROM audit_log WHERE seq <= $1`, throughSeq)
+	if err != nil {
+		return 0, wrap(err, "prune audit")
+	}
+	return tag.RowsAffected(), nil
+}

@@ -569,3 +569,23 @@ func mustAffect(res sql.Result, format string, args ...any) error {
 	}
 	return nil
 }
+
+// PruneAudit deletes archived entries but never the head.
+func (t *tx) PruneAudit(ctx context.Context, throughSeq int64) (int64, error) {
+	var head int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_log`).Scan(&head); err != nil {
+		return 0, fmt.Errorf("sqlite: prune audit: %w", err)
+	}
+	if throughSeq >= head {
+		return 0, fmt.Errorf("sqlite: prune audit through %d: the head entry %d must stay: %w", throughSeq, head, store.ErrConflict)
+	}
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM audit_log WHERE seq <= ?`, throughSeq)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune audit: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune audit: %w", err)
+	}
+	return n, nil
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Audit", testAudit},
 		{"AuditFilters", testAuditFilters},
 		{"AuditConcurrentAppends", testAuditConcurrent},
+		{"AuditPrune", testAuditPrune},
 		{"Checkpoints", testCheckpoints},
 	}
 	for _, tc := range tests {
@@ -1080,4 +1081,53 @@ func testCheckpoints(t *testing.T, s store.Store) {
 			})
 		})
 	}
+}
+
+// testAuditPrune: archived entries can leave the hot store, the head never
+// does, and appending continues the chain from it.
+func testAuditPrune(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var head store.AuditEntry
+	inTx(t, s, func(tx store.Tx) error {
+		for i := range 5 {
+			e, err := appendNext(ctx, tx, store.AuditEntry{Time: at(time.Duration(i) * time.Second), Kind: "k", Payload: []byte{byte(i)}})
+			if err != nil {
+				return err
+			}
+			head = e
+		}
+		return nil
+	})
+	inTx(t, s, func(tx store.Tx) error {
+		for _, through := range []int64{5, 6} {
+			if _, err := tx.PruneAudit(ctx, through); !errors.Is(err, store.ErrConflict) {
+				t.Errorf("prune through %d (head 5): err = %v, want ErrConflict", through, err)
+			}
+		}
+		n, err := tx.PruneAudit(ctx, 3)
+		if err != nil {
+			return err
+		}
+		equal(t, "pruned", n, int64(3))
+		got, err := tx.ListAudit(ctx, store.AuditFilter{})
+		if err != nil {
+			return err
+		}
+		if len(got) != 2 || got[0].Seq != 4 || got[1].Seq != 5 {
+			t.Errorf("after prune: %d entries, want seq 4 and 5", len(got))
+		}
+		seq, hash, err := tx.AuditHead(ctx)
+		if err != nil {
+			return err
+		}
+		equal(t, "head seq after prune", seq, int64(5))
+		equal(t, "head hash after prune", hash, head.Hash)
+		next, err := appendNext(ctx, tx, store.AuditEntry{Time: at(time.Minute), Kind: "k"})
+		if err != nil {
+			return err
+		}
+		equal(t, "next seq", next.Seq, int64(6))
+		equal(t, "next prev hash", next.PrevHash, head.Hash)
+		return nil
+	})
 }

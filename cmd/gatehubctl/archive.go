@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/store"
+)
+
+// auditArchive moves the oldest part of the log out of the hot store: it
+// exports the entries up to -through-seq, verifies the archive it wrote
+// (chain, checkpoints, every XML signature), and only then deletes those
+// entries, logging that it did so. The head entry always stays, so the
+// next archive names the hash this one ends with and `audit verify
+// -previous` checks the link.
+func auditArchive(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("audit archive", flag.ContinueOnError)
+	sf := addStoreFlags(fs)
+	trustDir := fs.String("trust", envOr("GATEHUB_TRUST_DIR", "data/trust"), "trust store whose certificates go into the archive")
+	through := fs.Int64("through-seq", 0, "last entry to archive and remove (must be below the head)")
+	outFile := fs.String("out", "", "archive file to write (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *outFile == "" || *through < 1 {
+		return errors.New("usage: gatehubctl audit archive -through-seq N -out FILE.tar.gz")
+	}
+	ts, err := pki.LoadTrustStore(*trustDir)
+	if err != nil {
+		return err
+	}
+	certs := map[string][]*x509.Certificate{}
+	for _, p := range ts.Participants() {
+		certs[p] = ts.All(p)
+	}
+	st, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	m, data, err := archiveRange(ctx, st, *through, certs)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*outFile, data, 0o640); err != nil {
+		return err
+	}
+	pruned, err := pruneArchived(ctx, st, m, data)
+	if err != nil {
+		return fmt.Errorf("archive %s written and verified, but the hot store was not pruned: %w", *outFile, err)
+	}
+	fmt.Fprintf(out, "archived entries %d..%d to %s (head %x); removed %d from the hot store\n",
+		m.FromSeq, m.ToSeq, *outFile, []byte(m.HeadHash), pruned)
+	return nil
+}
+
+// archiveRange exports everything still in the store up to through and
+// verifies the result before anyone relies on it.
+func archiveRange(ctx context.Context, st store.Store, through int64, certs map[string][]*x509.Certificate) (*audit.Manifest, []byte, error) {
+	var head int64
+	if err := st.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		head, _, err = tx.AuditHead(ctx)
+		return err
+	}); err != nil {
+		return nil, nil, fmt.Errorf("audit head: %w", err)
+	}
+	if through >= head {
+		return nil, nil, fmt.Errorf("-through-seq %d: the log's head is entry %d, which must stay in the hot store", through, head)
+	}
+	var buf bytes.Buffer
+	m, err := audit.Export(ctx, st, store.AuditFilter{ToSeq: through}, certs, time.Now(), &buf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("export: %w", err)
+	}
+	a, err := audit.ReadArchive(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read back archive: %w", err)
+	}
+	if rep := a.Verify(archiveVerifier(a)); len(rep.Problems) > 0 {
+		return nil, nil, fmt.Errorf("the archive does not verify, nothing removed: %s", rep.Problems[0].Error())
+	}
+	return m, buf.Bytes(), nil
+}
+
+// pruneArchived removes the archived entries and logs the archive's
+// identity in the same transaction, so the log itself says where its
+// beginning went.
+func pruneArchived(ctx context.Context, st store.Store, m *audit.Manifest, data []byte) (int64, error) {
+	sum := sha256.Sum256(data)
+	payload, err := json.Marshal(map[string]any{
+		"fromSeq": m.FromSeq, "toSeq": m.ToSeq, "headHash": hex.EncodeToString(m.HeadHash),
+		"archiveSHA256": hex.EncodeToString(sum[:]),
+	})
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = st.WithTx(ctx, func(tx store.Tx) error {
+		if err := audit.Append(ctx, tx, &store.AuditEntry{
+			Time: time.Now(), Kind: audit.KindAuditArchived, Actor: "gatehubctl", Payload: payload,
+		}); err != nil {
+			return err
+		}
+		var err error
+		n, err = tx.PruneAudit(ctx, m.ToSeq)
+		return err
+	})
+	return n, err
+}
