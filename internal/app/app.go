@@ -203,7 +203,10 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		endpoints[name] = hub.Endpoint{Spec: specs[name], URL: url}
 	}
 	if cfg.Simulators {
-		a.Simulators, err = sim.StartAll(ctx, sim.Options{
+		// Not bound to ctx: the simulators are agencies the dispatcher may
+		// still be talking to while Run shuts down; they close with the
+		// other resources, after in-flight deliveries settled.
+		a.Simulators, err = sim.StartAll(context.WithoutCancel(ctx), sim.Options{
 			Addr: cfg.SimulatorAddr, Registry: maps, Validator: a.schemas, Trust: a.Trust,
 			KeysDir: filepath.Join(cfg.DataDir, "simulator-keys"), CallbackURL: publicURL,
 			Mode: cfg.SimulatorMode, Delay: cfg.SimulatorDelay, Now: now, Configure: opt.ConfigureSimulator,
@@ -262,9 +265,13 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		}
 		return "", false
 	}
+	// Live event streams end when graceful shutdown starts (devices
+	// reconnect elsewhere with Last-Event-ID); other requests may finish.
+	streams, endStreams := context.WithCancel(context.Background())
+	a.closers = append(a.closers, func() error { endStreams(); return nil })
 	a.Server = &httpapi.Server{
 		Hub: a.Hub, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
-		Ready: a.ready, BeforeScrape: a.refreshMessageCounts,
+		Ready: a.ready, BeforeScrape: a.refreshMessageCounts, Streams: streams,
 		OnGateApplied: func(_ context.Context, g *gate.Gate) error {
 			a.Log.Info("gate configuration applied", "gate", g.Code)
 			return nil
@@ -276,6 +283,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 	}
+	a.http.RegisterOnShutdown(endStreams)
 	if cfg.TLS.CertFile != "" {
 		tc, err := tlsConfig(cfg.TLS)
 		if err != nil {
