@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/ack"
@@ -235,6 +236,15 @@ func (h *Hub) Committed(ctx context.Context, m *store.Message, r outbox.Result) 
 	if fx != nil {
 		h.apply(ctx, fx)
 	}
+	level := slog.LevelInfo
+	if r.Outcome != outbox.Delivered {
+		level = slog.LevelWarn
+	}
+	h.log().LogAttrs(ctx, level, "delivery attempt",
+		slog.String("message_id", m.ID), slog.String("declaration_id", m.DeclarationID),
+		slog.String("agency", m.Agency), slog.String("kind", m.Kind), slog.Int("attempt", m.Attempts),
+		slog.String("outcome", r.Outcome.String()), slog.Int("status", r.Status), slog.String("state", m.State),
+		slog.String("error", m.LastError), slog.Duration("duration", r.Duration))
 	if h.Metrics != nil {
 		h.Metrics.DeliveryAttempt(m.Agency, r.Outcome.String(), r.Duration)
 		if m.State == store.StateDead {
