@@ -139,6 +139,7 @@ func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency str
 }
 
 func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw []byte, refused *RefusedError) {
+	h.log().WarnContext(ctx, "ack refused", "agency", agency, "message_id", messageID, "code", refused.Code, "reason", refused.Reason)
 	err := h.inTx(ctx, func(tx store.Tx, _ *effects) error {
 		return h.appendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindAckRefused, Actor: agency, Agency: agency, MessageID: messageID,
