@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -462,6 +463,13 @@ func (s *Server) laneEvents(w http.ResponseWriter, r *http.Request, p auth.Princ
 	hb := s.Heartbeat
 	if hb <= 0 {
 		hb = 15 * time.Second
+	}
+	if s.Streams != nil {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(s.Streams, cancel)
+		defer stop()
+		r = r.WithContext(ctx)
 	}
 	return fanout.ServeSSE(w, r, s.Bus, hub.LaneTopic(g, l), hb)
 }

@@ -50,6 +50,11 @@ type Server struct {
 	// BeforeScrape refreshes gauges read from the store (optional), so a
 	// scrape reports the outbox as it is, not as of the last refresh.
 	BeforeScrape func(ctx context.Context)
+	// Streams, when set, ends every live event stream once it is done. The
+	// HTTP server's graceful shutdown waits for active requests, and a
+	// stream never finishes on its own: without this, every shutdown would
+	// sit out its whole grace period while a lane is subscribed.
+	Streams context.Context
 }
 
 // Route is one registered endpoint. Roles empty means unauthenticated.
