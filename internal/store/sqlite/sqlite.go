@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/store"
@@ -36,11 +37,34 @@ var schemaFS embed.FS
 // The cost is that reads do not run in parallel, which is acceptable for a
 // gate hub's volume; Postgres is the answer for more.
 //
-// Because of the single connection, fn passed to WithTx must not call WithTx
-// again: it would wait forever for the connection it is holding.
+// Group commit: with synchronous(FULL) every COMMIT waits for an fsync of
+// the WAL (milliseconds on real disks), and with one connection that wait
+// serialises everything. So WithTx calls that arrive while a commit is in
+// progress are run together by one committer goroutine, each fn in its own
+// SAVEPOINT inside one BEGIN IMMEDIATE transaction, and committed with one
+// fsync. Nothing is weakened: a WithTx call returns nil only after the
+// COMMIT that contains its writes is durable; a fn that fails (or panics)
+// is rolled back to its savepoint and leaves no trace, the others are
+// unaffected; if the group's transaction itself fails (COMMIT, or an error
+// that made SQLite abandon the transaction), every fn of the group gets the
+// error and none of their writes exist. A fn sees the writes of the fns run
+// before it in its group, which is exactly what it would see had they
+// committed first: they commit together or not at all.
+//
+// Because of the single connection (and the single committer), fn passed
+// to WithTx must not call WithTx again: it would wait forever.
 type Store struct {
 	db *sql.DB
+
+	reqs chan *txRequest
+	quit chan struct{}
+	loop sync.WaitGroup
+	stop sync.Once
 }
+
+// maxGroup bounds how many transactions share one commit, so a burst cannot
+// make the first caller of a group wait without limit.
+const maxGroup = 64
 
 var _ store.Store = (*Store)(nil)
 
@@ -75,6 +99,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.reqs, s.quit = make(chan *txRequest), make(chan struct{})
+	s.loop.Add(1)
+	go s.committer()
 	return s, nil
 }
 
@@ -86,37 +113,168 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
+// Close stops the committer (a group in progress finishes) and closes the
+// database. WithTx after Close fails.
 func (s *Store) Close() error {
+	s.stop.Do(func() {
+		if s.quit != nil {
+			close(s.quit)
+			s.loop.Wait()
+		}
+	})
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
 }
 
-// WithTx runs fn in one IMMEDIATE transaction. SQLite never reports
-// serialization failures to a lone writer, so fn runs exactly once.
-func (s *Store) WithTx(ctx context.Context, fn func(store.Tx) error) (err error) {
-	sqlTx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
+// WithTx runs fn in an IMMEDIATE transaction, possibly together with other
+// callers' fns in one group commit (see Store). SQLite never reports
+// serialization failures to a lone writer, so fn runs exactly once; a
+// context that ends before fn started means fn does not run at all.
+func (s *Store) WithTx(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = sqlTx.Rollback()
-			panic(p)
+	r := &txRequest{ctx: ctx, fn: fn, done: make(chan txOutcome, 1)}
+	select {
+	case s.reqs <- r:
+	case <-s.quit:
+		return errors.New("sqlite: begin: store is closed")
+	case <-ctx.Done():
+		return fmt.Errorf("sqlite: begin: %w", ctx.Err())
+	}
+	// Once handed over, the committer decides: wait for the outcome even if
+	// ctx ends, so a caller never returns before its commit is settled.
+	o := <-r.done
+	if o.panicked {
+		panic(o.panicValue)
+	}
+	return o.err
+}
+
+type txRequest struct {
+	ctx  context.Context
+	fn   func(store.Tx) error
+	done chan txOutcome
+}
+
+type txOutcome struct {
+	err        error
+	panicked   bool
+	panicValue any
+}
+
+// committer runs groups until Close: it takes one request (waiting), then
+// every request that is already waiting, up to maxGroup, in one
+// transaction.
+func (s *Store) committer() {
+	defer s.loop.Done()
+	for {
+		select {
+		case r := <-s.reqs:
+			s.runGroup(r)
+		case <-s.quit:
+			return
 		}
-	}()
-	if err := fn(&tx{tx: sqlTx}); err != nil {
+	}
+}
+
+func (s *Store) runGroup(first *txRequest) {
+	ctx := context.Background() // the group's transaction belongs to no single caller
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		first.done <- txOutcome{err: fmt.Errorf("sqlite: begin: %w", err)}
+		return
+	}
+	var members []*txRequest // fns that succeeded, waiting for the commit
+	fail := func(err error) {
 		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			return errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rbErr))
+			err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rbErr))
 		}
-		return err
+		for _, m := range members {
+			m.done <- txOutcome{err: err}
+		}
+	}
+	for r, n := first, 1; r != nil; n++ {
+		ok, err := runMember(ctx, sqlTx, r)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if ok {
+			members = append(members, r)
+		}
+		r = nil
+		if n < maxGroup {
+			select {
+			case r = <-s.reqs:
+			default:
+			}
+		}
+	}
+	if len(members) == 0 {
+		_ = sqlTx.Rollback()
+		return
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
+		err = fmt.Errorf("sqlite: commit: %w", err)
+		for _, m := range members {
+			m.done <- txOutcome{err: err}
+		}
+		return
 	}
-	return nil
+	for _, m := range members {
+		m.done <- txOutcome{}
+	}
+}
+
+// runMember runs one fn inside its own savepoint. ok: fn succeeded and
+// waits for the commit. A failed or panicking fn is rolled back to its
+// savepoint and answered at once. A non-nil error means the group's
+// transaction is no longer usable (SQLite abandoned it, e.g. after an
+// interrupted statement); r has then been answered with that error too.
+func runMember(ctx context.Context, sqlTx *sql.Tx, r *txRequest) (ok bool, groupErr error) {
+	if err := r.ctx.Err(); err != nil {
+		r.done <- txOutcome{err: fmt.Errorf("sqlite: begin: %w", err)}
+		return false, nil
+	}
+	if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT member"); err != nil {
+		err = fmt.Errorf("sqlite: savepoint: %w", err)
+		r.done <- txOutcome{err: err}
+		return false, err
+	}
+	var o txOutcome
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				o.panicked, o.panicValue = true, p
+			}
+		}()
+		o.err = r.fn(&tx{tx: sqlTx})
+	}()
+	if o.err == nil && !o.panicked {
+		if _, err := sqlTx.ExecContext(ctx, "RELEASE member"); err != nil {
+			err = fmt.Errorf("sqlite: release savepoint: %w", err)
+			r.done <- txOutcome{err: err}
+			return false, err
+		}
+		return true, nil
+	}
+	_, err := sqlTx.ExecContext(ctx, "ROLLBACK TO member")
+	if err == nil {
+		_, err = sqlTx.ExecContext(ctx, "RELEASE member")
+	}
+	if err != nil {
+		err = fmt.Errorf("sqlite: rollback to savepoint: %w", err)
+		if !o.panicked {
+			o.err = errors.Join(o.err, err)
+		}
+		r.done <- o
+		return false, err
+	}
+	r.done <- o
+	return false, nil
 }
 
 type migration struct {
