@@ -175,6 +175,9 @@ type Tx interface {
 	InsertIdempotency(ctx context.Context, i *Idempotency) error // ErrConflict if (Trader, Key) exists
 
 	InsertMessage(ctx context.Context, m *Message) error
+	// GetMessage returns one message; no other transaction can change it
+	// until this one ends, so reading it, deciding and UpdateMessage is safe
+	// against concurrent writers (Postgres: FOR UPDATE).
 	GetMessage(ctx context.Context, id string) (*Message, error)
 	MessagesForDeclaration(ctx context.Context, declarationID string) ([]Message, error) // all versions, by CreatedAt
 	ListMessages(ctx context.Context, f MessageFilter) ([]Message, error)

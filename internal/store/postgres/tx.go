@@ -261,8 +261,15 @@ func (t *tx) InsertMessage(ctx context.Context, m *store.Message) error {
 	return inserted(tag, "insert message %s", m.ID)
 }
 
+// GetMessage locks the row until the transaction ends. Every caller reads
+// the message to write it back (dispatcher settle, ACK, operator redrive and
+// cancel, amendment); at READ COMMITTED two such transactions would both
+// read the old row and the later UPDATE would silently undo the earlier one
+// (an async ACK committed "acked", then the dispatcher's settle wrote
+// "sent" over it and the truck waited forever). SQLite needs no lock: its
+// transactions are serialized by BEGIN IMMEDIATE.
 func (t *tx) GetMessage(ctx context.Context, id string) (*store.Message, error) {
-	m, err := scanMsg(t.tx.QueryRow(ctx, `SELECT `+msgCols+` FROM messages WHERE id = $1`, id))
+	m, err := scanMsg(t.tx.QueryRow(ctx, `SELECT `+msgCols+` FROM messages WHERE id = $1 FOR UPDATE`, id))
 	if err != nil {
 		return nil, wrap(err, "message %s", id)
 	}
