@@ -193,7 +193,12 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	publicURL := cfg.PublicURL
 	if strings.HasSuffix(publicURL, ":0") || opt.Listener != nil {
-		publicURL = "http://" + a.listener.Addr().String()
+		// Agencies call back on this URL: it must name the scheme we serve.
+		scheme := "http"
+		if cfg.TLS.CertFile != "" {
+			scheme = "https"
+		}
+		publicURL = scheme + "://" + a.listener.Addr().String()
 	}
 	a.Config.PublicURL = publicURL
 
