@@ -261,8 +261,12 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	authn := auth.NewAuthenticator(tokens, registry)
 	authn.AgencyCerts = func(fp string) (string, bool) {
+		// Only certificates trusted now: a certificate retired by a key
+		// rotation stays in the store to verify old signatures, but must
+		// not open a new session.
+		now := a.Hub.Clock()
 		for _, p := range a.Trust.Participants() {
-			for _, c := range a.Trust.All(p) {
+			for _, c := range a.Trust.Certificates(p, now) {
 				if pki.Fingerprint(c) == fp && p != hub.Participant {
 					return p, true
 				}
