@@ -240,8 +240,15 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust), Mappings: maps}, Bus: a.bus,
 		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey,
 	}
+	inCallRetries := cfg.Delivery.InCallRetries
+	if inCallRetries == 0 {
+		// In the configuration 0 means no in-call retries (the default is
+		// set by config.Default); RetryOptions reads 0 as "use its default"
+		// and wants a negative number for none.
+		inCallRetries = -1
+	}
 	client := agency.NewRetryingClient(agency.RetryOptions{
-		MaxRetries: cfg.Delivery.InCallRetries, Base: &http.Client{Timeout: cfg.Delivery.Timeout},
+		MaxRetries: inCallRetries, Base: &http.Client{Timeout: cfg.Delivery.Timeout},
 	})
 	a.Dispatcher = &outbox.Dispatcher{
 		Store: a.Store, Hooks: a.Hub,
