@@ -193,7 +193,7 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 		if prev.Kind == KindCancel {
 			continue
 		}
-		if prev.State == store.StatePending && prev.Attempts == 0 || prev.State == store.StateCancelled {
+		if neverSent(prev, now) || prev.State == store.StateCancelled {
 			withdraw = append(withdraw, prev.ID)
 			continue
 		}
@@ -219,6 +219,11 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 				return fmt.Errorf("load message %s: %w", mid, err)
 			}
 			if m.State == store.StatePending {
+				if !neverSent(m, now) {
+					// Claimed since the cancellation was prepared: it may reach
+					// the agency, which then needs a cancel message.
+					return fmt.Errorf("%w: message %s to %s is being delivered; retry the cancellation", ErrConflict, m.ID, m.Agency)
+				}
 				m.State, m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = store.StateCancelled, "", time.Time{}, now
 				if err := tx.UpdateMessage(ctx, m); err != nil {
 					return fmt.Errorf("withdraw message %s: %w", mid, err)
@@ -242,6 +247,14 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 		return nil, err
 	}
 	return h.View(ctx, id)
+}
+
+// neverSent reports whether m certainly never reached its agency: pending,
+// never attempted, and not leased by a dispatcher that may be sending it
+// right now. Only such a message may be withdrawn without a cancel message.
+func neverSent(m *store.Message, now time.Time) bool {
+	inFlight := m.LeaseOwner != "" && m.LeaseUntil.After(now)
+	return m.State == store.StatePending && m.Attempts == 0 && !inFlight
 }
 
 // latestPerAgency returns, per agency, the newest message that is not
