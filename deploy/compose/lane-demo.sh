@@ -4,16 +4,16 @@
 #   1. a trader submits a declaration to hub 1;
 #   2. the agencies (agencysim) receive the signed messages and call back
 #      with signed ACKs; the script polls the decision until CLEARED;
-#   3. the lane's barrier listens to the lane's event stream on hub 2;
-#   4. the plate camera and the weighbridge report to hub 2 (another
-#      instance: the declaration is found through the shared database, and
-#      the lane decision reaches the barrier's stream through Redis);
-#   5. the signed lane decision is verified offline as a barrier controller
-#      would (gatehubctl decision verify), when the lane public key is there.
+#   3. gatesim plays the lane's devices against hub 2 (another instance:
+#      the declaration is found through the shared database, and the lane
+#      decision reaches the barrier's stream through Redis): the barrier
+#      listens to the lane's event stream, the plate camera and the
+#      weighbridge report, and the barrier verifies the signed lane
+#      decision with the lane public key before it opens.
 #
-# It stands in for gate devices until a device simulator exists. The tokens
-# are the DEVELOPMENT tokens of deploy/tokens.dev.yaml and deploy/gates/.
-# Needs bash, curl, sed, date, od (all in the gatehub image).
+# The tokens are the DEVELOPMENT tokens of deploy/tokens.dev.yaml and
+# deploy/gates/. Needs bash, curl, sed, date, od and gatesim (all in the
+# gatehub image).
 set -euo pipefail
 
 HUB_URL=${HUB_URL:-http://hub-1:8080}
@@ -92,35 +92,7 @@ for i in $(seq "$TIMEOUT"); do
 done
 [ "$status" = CLEARED ] || { echo "not cleared after ${TIMEOUT}s" >&2; exit 1; }
 
-log "3. barrier subscribes to the lane's events on $HUB2_URL"
-events=$(mktemp)
-curl -sS -N --max-time 15 -H "Authorization: Bearer $BARRIER_TOKEN" \
-  "$HUB2_URL/v1/gates/$GATE/lanes/$LANE/events" >"$events" 2>/dev/null &
-stream=$!
-sleep 1
-
-log "4. plate camera and weighbridge report to $HUB2_URL"
-curl -fsS -X POST "$HUB2_URL/v1/devices/readings" \
-  -H "Authorization: Bearer $CAMERA_TOKEN" -H 'Content-Type: application/json' \
-  --data-binary "{\"kind\":\"plate\",\"plate\":\"$plate_vn\",\"confidence\":0.97}" | field action
-answer=$(curl -fsS -X POST "$HUB2_URL/v1/devices/readings" \
-  -H "Authorization: Bearer $SCALE_TOKEN" -H 'Content-Type: application/json' \
-  --data-binary "{\"kind\":\"weight\",\"plate\":\"$plate_vn\",\"weightKg\":38120}")
-printf '%s\n' "$answer"
-action=$(printf '%s' "$answer" | field action)
-token=$(printf '%s' "$answer" | field token)
-
-sleep 2
-kill "$stream" 2>/dev/null || true
-wait "$stream" 2>/dev/null || true
-log "events the barrier received"
-grep -E '^(id|event):' "$events" || echo "(none)"
-rm -f "$events"
-
-if [ -n "$token" ] && [ -r "$LANE_PUBLIC_KEY" ]; then
-  log "5. barrier controller verifies the signed lane decision"
-  gatehubctl decision verify -keys "$LANE_PUBLIC_KEY" "$token"
-fi
-
-log "barrier: $action"
-[ "$action" = OPEN ]
+log "3. the lane's devices on $HUB2_URL (gatesim)"
+exec gatesim -hub "$HUB2_URL" -gate "$GATE" -lane "$LANE" -plate "$plate_vn" -weight 38120 \
+  -camera-token "$CAMERA_TOKEN" -scale-token "$SCALE_TOKEN" -barrier-token "$BARRIER_TOKEN" \
+  -keys "$LANE_PUBLIC_KEY" -timeout "${TIMEOUT}s"
