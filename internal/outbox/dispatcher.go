@@ -183,7 +183,17 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 
 func (d *Dispatcher) deliver(ctx context.Context, m store.Message) error {
 	start := d.Now()
-	r := d.Sender.Send(ctx, m)
+	sendCtx := ctx
+	if !m.LeaseUntil.IsZero() {
+		// The attempt must end when its lease does: after that another
+		// instance may claim the message and send the same attempt again.
+		// The transport's own bounds (agency timeout, in-call retries and
+		// their waits) can be far longer than the lease.
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithTimeout(ctx, m.LeaseUntil.Sub(start))
+		defer cancel()
+	}
+	r := d.Sender.Send(sendCtx, m)
 	if r.Duration == 0 {
 		r.Duration = d.Now().Sub(start)
 	}
