@@ -252,7 +252,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	})
 	a.Dispatcher = &outbox.Dispatcher{
 		Store: a.Store, Hooks: a.Hub,
-		Sender: &hub.Sender{Transport: agency.NewTransport(client), Endpoints: endpoints, Now: now},
+		Sender: &hub.Sender{Transport: agency.NewTransport(client), Endpoints: endpoints, Now: now, Hub: a.Hub},
 		Policy: outbox.Policy{
 			MaxAttempts: cfg.Delivery.MaxAttempts, MaxAge: cfg.Delivery.MaxAge,
 			BaseBackoff: cfg.Delivery.BaseBackoff, MaxBackoff: cfg.Delivery.MaxBackoff, Jitter: jitter(),

@@ -22,6 +22,9 @@ type Sender struct {
 	Transport *agency.Transport
 	Endpoints map[string]Endpoint
 	Now       func() time.Time
+	// Hub, when set, reads a synchronous ACK as soon as it arrives, before
+	// the transaction that records the attempt (Hub.VerifyAck). Optional.
+	Hub *Hub
 }
 
 // Send implements outbox.Sender.
@@ -40,6 +43,9 @@ func (s *Sender) Send(ctx context.Context, m store.Message) outbox.Result {
 		r.Outcome = outbox.Delivered
 		if !resp.Async {
 			r.Body = resp.Body
+			if s.Hub != nil && len(r.Body) > 0 {
+				s.Hub.VerifyAck(m, r.Body)
+			}
 		}
 	case agency.Permanent:
 		r.Outcome = outbox.Permanent

@@ -49,8 +49,9 @@ type Hub struct {
 
 	lanes lanes
 
-	mu      sync.Mutex
-	settled map[string]*effects // see pendingEffects
+	mu       sync.Mutex
+	settled  map[string]*effects     // see pendingEffects
+	verified map[string]*verifiedAck // see VerifyAck
 }
 
 func (h *Hub) now() time.Time {
