@@ -62,7 +62,7 @@ type AckView struct {
 // View returns the current state of declaration id.
 func (h *Hub) View(ctx context.Context, id string) (*DeclarationView, error) {
 	var v *DeclarationView
-	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+	err := h.readTx(ctx, func(tx store.Tx) error {
 		var err error
 		v, err = h.view(ctx, tx, id)
 		return err
@@ -106,7 +106,7 @@ func (h *Hub) view(ctx context.Context, tx store.Tx, id string) (*DeclarationVie
 // newest first.
 func (h *Hub) ViewsByPlate(ctx context.Context, plate string, limit int) ([]DeclarationView, error) {
 	var out []DeclarationView
-	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+	err := h.readTx(ctx, func(tx store.Tx) error {
 		ds, err := tx.DeclarationsByPlate(ctx, plate, limit)
 		if err != nil {
 			return fmt.Errorf("look up plate %s: %w", plate, err)
@@ -127,7 +127,7 @@ func (h *Hub) ViewsByPlate(ctx context.Context, plate string, limit int) ([]Decl
 // ListDeclarations lists the latest versions, newest first; trader "" = all.
 func (h *Hub) ListDeclarations(ctx context.Context, trader string, limit int) ([]store.Declaration, error) {
 	var out []store.Declaration
-	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+	err := h.readTx(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.ListDeclarations(ctx, trader, limit)
 		return err
@@ -138,7 +138,7 @@ func (h *Hub) ListDeclarations(ctx context.Context, trader string, limit int) ([
 // Message returns one stored message, signed body included.
 func (h *Hub) Message(ctx context.Context, id string) (*store.Message, error) {
 	var m *store.Message
-	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+	err := h.readTx(ctx, func(tx store.Tx) error {
 		var err error
 		m, err = tx.GetMessage(ctx, id)
 		return err
@@ -147,4 +147,20 @@ func (h *Hub) Message(ctx context.Context, id string) (*store.Message, error) {
 		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
 	}
 	return m, err
+}
+
+// readStore is a store that can run read-only transactions apart from the
+// writers (the embedded store: parallel WAL readers instead of a place in
+// the single writer's queue).
+type readStore interface {
+	WithReadTx(ctx context.Context, fn func(store.Tx) error) error
+}
+
+// readTx runs fn, which only reads, in a read-only transaction when the
+// store offers one, else in an ordinary one.
+func (h *Hub) readTx(ctx context.Context, fn func(store.Tx) error) error {
+	if r, ok := h.Store.(readStore); ok {
+		return r.WithReadTx(ctx, fn)
+	}
+	return h.Store.WithTx(ctx, fn)
 }

@@ -107,3 +107,31 @@ func TestGroupCommitCancelledBeforeStart(t *testing.T) {
 		t.Fatalf("err = %v, ran = %v", err, ran)
 	}
 }
+
+// TestReadTx: a read transaction sees what was committed and refuses to
+// write.
+func TestReadTx(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WithTx(ctx, func(tx store.Tx) error {
+		return tx.InsertDeclaration(ctx, &store.Declaration{ID: "D1", Version: 1, CreatedAt: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err = s.WithReadTx(ctx, func(tx store.Tx) error {
+		if _, err := tx.LatestDeclaration(ctx, "D1"); err != nil {
+			return fmt.Errorf("committed declaration not visible: %w", err)
+		}
+		if err := tx.InsertDeclaration(ctx, &store.Declaration{ID: "D2", Version: 1, CreatedAt: time.Now()}); err == nil {
+			t.Error("a read transaction wrote")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

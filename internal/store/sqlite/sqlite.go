@@ -55,6 +55,10 @@ var schemaFS embed.FS
 // to WithTx must not call WithTx again: it would wait forever.
 type Store struct {
 	db *sql.DB
+	// ro is a small pool of query_only connections for WithReadTx: in WAL
+	// mode readers see the last committed state and run in parallel with
+	// each other and with the writer.
+	ro *sql.DB
 
 	reqs chan *txRequest
 	quit chan struct{}
@@ -99,6 +103,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	rq := url.Values{}
+	rq.Add("_pragma", "busy_timeout(10000)")
+	rq.Add("_pragma", "foreign_keys(1)")
+	rq.Add("_pragma", "query_only(1)")
+	ro, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
+	}
+	ro.SetMaxOpenConns(readConns)
+	ro.SetMaxIdleConns(readConns)
+	s.ro = ro
 	s.reqs, s.quit = make(chan *txRequest), make(chan struct{})
 	s.loop.Add(1)
 	go s.committer()
@@ -122,6 +138,9 @@ func (s *Store) Close() error {
 			s.loop.Wait()
 		}
 	})
+	if s.ro != nil {
+		_ = s.ro.Close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
@@ -151,6 +170,26 @@ func (s *Store) WithTx(ctx context.Context, fn func(store.Tx) error) error {
 		panic(o.panicValue)
 	}
 	return o.err
+}
+
+// readConns is the size of the read-only pool.
+const readConns = 4
+
+// WithReadTx runs fn in a read-only transaction on a connection of its own:
+// it sees everything committed before it began, never waits for the
+// writer's commit, and any write fn attempts fails (query_only). For
+// callers that only read (lookups, views).
+func (s *Store) WithReadTx(ctx context.Context, fn func(store.Tx) error) (err error) {
+	sqlTx, err := s.ro.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin read: %w", err)
+	}
+	defer func() {
+		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) && err == nil {
+			err = fmt.Errorf("sqlite: end read: %w", rbErr)
+		}
+	}()
+	return fn(&tx{tx: sqlTx})
 }
 
 type txRequest struct {
