@@ -5,6 +5,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -95,9 +96,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetConnMaxIdleTime(0)
 
 	s := &Store{db: db}
-	if err := s.Ping(ctx); err != nil {
+	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("sqlite: ping: %w", err)
 	}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
@@ -121,9 +122,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers (on a reader: the writer's
+// connection belongs to the committer).
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
+	if err := s.ro.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
 	}
 	return nil
@@ -206,39 +208,135 @@ type txOutcome struct {
 
 // committer runs groups until Close: it takes one request (waiting), then
 // every request that is already waiting, up to maxGroup, in one
-// transaction.
+// transaction. It owns the write connection and its prepared statements.
 func (s *Store) committer() {
 	defer s.loop.Done()
+	w := &writer{db: s.db}
+	defer w.close()
 	for {
 		select {
 		case r := <-s.reqs:
-			s.runGroup(r)
+			s.runGroup(w, r)
 		case <-s.quit:
 			return
 		}
 	}
 }
 
-func (s *Store) runGroup(first *txRequest) {
+// maxStmts bounds the prepared-statement cache (a few queries are built
+// dynamically).
+const maxStmts = 128
+
+// writer is the single write connection, held by the committer for the
+// life of the store, with the statements prepared on it: modernc.org/sqlite
+// otherwise prepares every statement anew, which was a fifth of the
+// committer's CPU. Only the committer goroutine touches it.
+type writer struct {
+	db    *sql.DB
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+func (w *writer) open(ctx context.Context) error {
+	if w.conn != nil {
+		return nil
+	}
+	c, err := w.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	w.conn, w.stmts = c, map[string]*sql.Stmt{}
+	return nil
+}
+
+func (w *writer) close() {
+	for _, st := range w.stmts {
+		_ = st.Close()
+	}
+	if w.conn != nil {
+		_ = w.conn.Close()
+	}
+	w.conn, w.stmts = nil, nil
+}
+
+// exec runs a transaction-control statement; a connection database/sql
+// has given up on is dropped so the next group starts on a fresh one.
+func (w *writer) exec(ctx context.Context, q string) error {
+	_, err := w.conn.ExecContext(ctx, q)
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
+		w.close()
+	}
+	return err
+}
+
+func (w *writer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.stmts) >= maxStmts {
+		for k, old := range w.stmts {
+			_ = old.Close()
+			delete(w.stmts, k)
+			break
+		}
+	}
+	w.stmts[q] = st
+	return st, nil
+}
+
+func (w *writer) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (w *writer) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (w *writer) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		return w.conn.QueryRowContext(ctx, q, args...) // reports the same error through Scan
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (s *Store) runGroup(w *writer, first *txRequest) {
 	ctx := context.Background() // the group's transaction belongs to no single caller
-	sqlTx, err := s.db.BeginTx(ctx, nil)
+	err := w.open(ctx)
+	if err == nil {
+		err = w.exec(ctx, "BEGIN IMMEDIATE")
+	}
 	if err != nil {
 		first.done <- txOutcome{err: fmt.Errorf("sqlite: begin: %w", err)}
 		return
 	}
 	var members []*txRequest // fns that succeeded, waiting for the commit
-	fail := func(err error) {
-		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+	rollback := func(err error) error {
+		// Harmless when SQLite already abandoned the transaction.
+		if rbErr := w.exec(ctx, "ROLLBACK"); rbErr != nil && !strings.Contains(rbErr.Error(), "no transaction is active") {
 			err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rbErr))
 		}
-		for _, m := range members {
-			m.done <- txOutcome{err: err}
-		}
+		return err
 	}
 	for r, n := first, 1; r != nil; n++ {
-		ok, err := runMember(ctx, sqlTx, r)
+		ok, err := runMember(ctx, w, r)
 		if err != nil {
-			fail(err)
+			err = rollback(err)
+			for _, m := range members {
+				m.done <- txOutcome{err: err}
+			}
 			return
 		}
 		if ok {
@@ -253,11 +351,11 @@ func (s *Store) runGroup(first *txRequest) {
 		}
 	}
 	if len(members) == 0 {
-		_ = sqlTx.Rollback()
+		_ = rollback(nil)
 		return
 	}
-	if err := sqlTx.Commit(); err != nil {
-		err = fmt.Errorf("sqlite: commit: %w", err)
+	if err := w.exec(ctx, "COMMIT"); err != nil {
+		err = rollback(fmt.Errorf("sqlite: commit: %w", err))
 		for _, m := range members {
 			m.done <- txOutcome{err: err}
 		}
@@ -273,12 +371,12 @@ func (s *Store) runGroup(first *txRequest) {
 // savepoint and answered at once. A non-nil error means the group's
 // transaction is no longer usable (SQLite abandoned it, e.g. after an
 // interrupted statement); r has then been answered with that error too.
-func runMember(ctx context.Context, sqlTx *sql.Tx, r *txRequest) (ok bool, groupErr error) {
+func runMember(ctx context.Context, w *writer, r *txRequest) (ok bool, groupErr error) {
 	if err := r.ctx.Err(); err != nil {
 		r.done <- txOutcome{err: fmt.Errorf("sqlite: begin: %w", err)}
 		return false, nil
 	}
-	if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT member"); err != nil {
+	if err := w.exec(ctx, "SAVEPOINT member"); err != nil {
 		err = fmt.Errorf("sqlite: savepoint: %w", err)
 		r.done <- txOutcome{err: err}
 		return false, err
@@ -290,19 +388,19 @@ func runMember(ctx context.Context, sqlTx *sql.Tx, r *txRequest) (ok bool, group
 				o.panicked, o.panicValue = true, p
 			}
 		}()
-		o.err = r.fn(&tx{tx: sqlTx})
+		o.err = r.fn(&tx{tx: w})
 	}()
 	if o.err == nil && !o.panicked {
-		if _, err := sqlTx.ExecContext(ctx, "RELEASE member"); err != nil {
+		if err := w.exec(ctx, "RELEASE member"); err != nil {
 			err = fmt.Errorf("sqlite: release savepoint: %w", err)
 			r.done <- txOutcome{err: err}
 			return false, err
 		}
 		return true, nil
 	}
-	_, err := sqlTx.ExecContext(ctx, "ROLLBACK TO member")
+	err := w.exec(ctx, "ROLLBACK TO member")
 	if err == nil {
-		_, err = sqlTx.ExecContext(ctx, "RELEASE member")
+		err = w.exec(ctx, "RELEASE member")
 	}
 	if err != nil {
 		err = fmt.Errorf("sqlite: rollback to savepoint: %w", err)

@@ -13,7 +13,14 @@ import (
 )
 
 type tx struct {
-	tx *sql.Tx
+	tx querier // the group's writer connection, or a read-only transaction
+}
+
+// querier is what tx needs from database/sql: *sql.Tx and *writer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 var _ store.Tx = (*tx)(nil)
