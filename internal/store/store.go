@@ -127,6 +127,17 @@ type AuditCheckpoint struct {
 	CreatedAt time.Time
 }
 
+// GateConfig is a gate file applied at run time. It overrides the shipped
+// file of the same gate code on every instance and across restarts.
+// Version counts the applications of that gate, starting at 1.
+type GateConfig struct {
+	Code      string
+	YAML      []byte
+	Version   int64
+	AppliedBy string
+	AppliedAt time.Time
+}
+
 // MessageFilter selects messages for operator listings. Zero fields match all.
 type MessageFilter struct {
 	State         string
@@ -212,6 +223,11 @@ type Tx interface {
 	// chain from it, which is what links the next archive to the last one.
 	PruneAudit(ctx context.Context, throughSeq int64) (int64, error)
 	InsertCheckpoint(ctx context.Context, c *AuditCheckpoint) error
+
+	// PutGateConfig stores c as the current file of its gate, setting
+	// c.Version to the previous version + 1.
+	PutGateConfig(ctx context.Context, c *GateConfig) error
+	ListGateConfigs(ctx context.Context) ([]GateConfig, error) // by code
 	ListCheckpoints(ctx context.Context, fromSeq, toSeq int64) ([]AuditCheckpoint, error)
 }
 

@@ -556,3 +556,40 @@ func (t *tx) PruneAudit(ctx context.Context, throughSeq int64) (int64, error) {
 	}
 	return tag.RowsAffected(), nil
 }
+
+// PutGateConfig upserts the gate's current file, counting versions.
+func (t *tx) PutGateConfig(ctx context.Context, c *store.GateConfig) error {
+	if c.AppliedAt.IsZero() {
+		c.AppliedAt = now()
+	}
+	err := t.tx.QueryRow(ctx, `INSERT INTO gate_configs (code, yaml, version, applied_by, applied_at)
+		VALUES ($1, $2, 1, $3, $4)
+		ON CONFLICT (code) DO UPDATE SET yaml = excluded.yaml, version = gate_configs.version + 1,
+			applied_by = excluded.applied_by, applied_at = excluded.applied_at
+		RETURNING version`, c.Code, c.YAML, c.AppliedBy, ts(c.AppliedAt)).Scan(&c.Version)
+	if err != nil {
+		return wrap(err, "put gate config %s", c.Code)
+	}
+	return nil
+}
+
+// ListGateConfigs returns every applied gate file, by code.
+func (t *tx) ListGateConfigs(ctx context.Context) ([]store.GateConfig, error) {
+	rows, err := t.tx.Query(ctx, `SELECT code, yaml, version, applied_by, applied_at FROM gate_configs ORDER BY code`)
+	if err != nil {
+		return nil, wrap(err, "list gate configs")
+	}
+	defer rows.Close()
+	var out []store.GateConfig
+	for rows.Next() {
+		var c store.GateConfig
+		if err := rows.Scan(&c.Code, &c.YAML, &c.Version, &c.AppliedBy, nullTime{&c.AppliedAt}); err != nil {
+			return nil, wrap(err, "list gate configs")
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "list gate configs")
+	}
+	return out, nil
+}

@@ -596,3 +596,40 @@ func (t *tx) PruneAudit(ctx context.Context, throughSeq int64) (int64, error) {
 	}
 	return n, nil
 }
+
+// PutGateConfig upserts the gate's current file, counting versions.
+func (t *tx) PutGateConfig(ctx context.Context, c *store.GateConfig) error {
+	if c.AppliedAt.IsZero() {
+		c.AppliedAt = now()
+	}
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO gate_configs (code, yaml, version, applied_by, applied_at)
+		VALUES (?, ?, 1, ?, ?)
+		ON CONFLICT (code) DO UPDATE SET yaml = excluded.yaml, version = gate_configs.version + 1,
+			applied_by = excluded.applied_by, applied_at = excluded.applied_at
+		RETURNING version`, c.Code, c.YAML, c.AppliedBy, ts(c.AppliedAt)).Scan(&c.Version)
+	if err != nil {
+		return fmt.Errorf("sqlite: put gate config %s: %w", c.Code, err)
+	}
+	return nil
+}
+
+// ListGateConfigs returns every applied gate file, by code.
+func (t *tx) ListGateConfigs(ctx context.Context) ([]store.GateConfig, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT code, yaml, version, applied_by, applied_at FROM gate_configs ORDER BY code`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list gate configs: %w", err)
+	}
+	defer rows.Close()
+	var out []store.GateConfig
+	for rows.Next() {
+		var c store.GateConfig
+		if err := rows.Scan(&c.Code, &c.YAML, &c.Version, &c.AppliedBy, nullTime{&c.AppliedAt}); err != nil {
+			return nil, fmt.Errorf("sqlite: list gate configs: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list gate configs: %w", err)
+	}
+	return out, nil
+}

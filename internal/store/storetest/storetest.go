@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditFilters", testAuditFilters},
 		{"AuditConcurrentAppends", testAuditConcurrent},
 		{"AuditPrune", testAuditPrune},
+		{"GateConfigs", testGateConfigs},
 		{"Checkpoints", testCheckpoints},
 	}
 	for _, tc := range tests {
@@ -1128,6 +1129,43 @@ func testAuditPrune(t *testing.T, s store.Store) {
 		}
 		equal(t, "next seq", next.Seq, int64(6))
 		equal(t, "next prev hash", next.PrevHash, head.Hash)
+		return nil
+	})
+}
+
+func testGateConfigs(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	inTx(t, s, func(tx store.Tx) error {
+		got, err := tx.ListGateConfigs(ctx)
+		if err != nil {
+			return err
+		}
+		equal(t, "empty", len(got), 0)
+		for i, c := range []store.GateConfig{
+			{Code: "TANTHANH", YAML: []byte("code: TANTHANH\n"), AppliedBy: "admin:a", AppliedAt: at(0)},
+			{Code: "HUUNGHI", YAML: []byte("code: HUUNGHI\n# v1\n"), AppliedBy: "admin:a", AppliedAt: at(time.Second)},
+			{Code: "HUUNGHI", YAML: []byte("code: HUUNGHI\n# v2\n"), AppliedBy: "admin:b", AppliedAt: at(2 * time.Second)},
+		} {
+			if err := tx.PutGateConfig(ctx, &c); err != nil {
+				return err
+			}
+			want := int64(1)
+			if i == 2 {
+				want = 2
+			}
+			equal(t, "version of "+c.Code, c.Version, want)
+		}
+		got, err = tx.ListGateConfigs(ctx)
+		if err != nil {
+			return err
+		}
+		if len(got) != 2 || got[0].Code != "HUUNGHI" || got[1].Code != "TANTHANH" {
+			t.Fatalf("listed %+v", got)
+		}
+		equal(t, "latest yaml", string(got[0].YAML), "code: HUUNGHI\n# v2\n")
+		equal(t, "latest version", got[0].Version, int64(2))
+		equal(t, "applied by", got[0].AppliedBy, "admin:b")
+		equal(t, "applied at", got[0].AppliedAt, store.Truncate(at(2*time.Second)))
 		return nil
 	})
 }
