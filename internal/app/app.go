@@ -78,6 +78,8 @@ type App struct {
 	bus      fanout.Bus
 	schemas  *schema.Validator
 	closers  []func() error
+
+	gatesSynced chan struct{}
 }
 
 // Options lets tests inject what production derives from the environment.
@@ -92,7 +94,7 @@ type Options struct {
 
 // New builds the hub. Nothing is served until Run.
 func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error) {
-	a := &App{Config: cfg, Log: opt.Log}
+	a := &App{Config: cfg, Log: opt.Log, gatesSynced: make(chan struct{}, 16)}
 	if a.Log == nil {
 		a.Log = slog.Default()
 	}
@@ -261,6 +263,11 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Workers: cfg.Delivery.Workers, Poll: cfg.Delivery.Poll, Now: now, Log: a.Log,
 	}
 	a.Hub.Wake = a.Dispatcher.Wake
+	// Gate files applied at run time (on this or another instance, before
+	// this start) override the shipped ones.
+	if err := a.Hub.SyncGates(ctx); err != nil {
+		a.Log.Error("stored gate configuration not installed; the shipped file stays", "err", err)
+	}
 
 	tokens, err := loadTokens(cfg.TokensFile)
 	if err != nil {
@@ -381,7 +388,21 @@ func (a *App) Run(ctx context.Context) error {
 	defer stop()
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
-	wg.Add(3)
+	gateEvents, err := a.bus.Subscribe(runCtx, hub.GateConfigTopic, "")
+	if err != nil && runCtx.Err() == nil {
+		// Not fatal: the periodic sync in watchGates still installs applied
+		// gates and retries the subscription.
+		a.Log.Error("subscribe to gate configuration events", "err", err)
+	}
+	// Whatever was applied between New and the subscription.
+	if err := a.Hub.SyncGates(runCtx); err != nil {
+		a.Log.Error("stored gate configuration not installed", "err", err)
+	}
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		a.watchGates(runCtx, gateEvents)
+	}()
 	go func() {
 		defer wg.Done()
 		_ = a.Dispatcher.Run(runCtx)
@@ -500,3 +521,39 @@ func (a *App) refreshMessageCounts(ctx context.Context) {
 	}
 	a.Metrics.SetMessageCounts(counts)
 }
+
+// watchGates installs gate files applied on any instance. The event only
+// says that something changed; the store says what, so a lost or repeated
+// event does no harm, and a slow periodic sync catches up after a Redis
+// outage that dropped events.
+func (a *App) watchGates(ctx context.Context, events <-chan fanout.Event) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if events == nil {
+				events, _ = a.bus.Subscribe(ctx, hub.GateConfigTopic, "")
+			}
+		case _, ok := <-events:
+			if !ok {
+				// The bus dropped us (Redis reconnect, overflow): sync now and
+				// try to subscribe again; on failure the ticker retries.
+				events, _ = a.bus.Subscribe(ctx, hub.GateConfigTopic, "")
+			}
+		}
+		if err := a.Hub.SyncGates(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Error("stored gate configuration not installed", "err", err)
+		}
+		select {
+		case a.gatesSynced <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// GatesSynced receives after each time this instance re-read the stored
+// gate files because of an event or its periodic sync (tests wait on it).
+func (a *App) GatesSynced() <-chan struct{} { return a.gatesSynced }

@@ -49,9 +49,10 @@ type Hub struct {
 
 	lanes lanes
 
-	mu       sync.Mutex
-	settled  map[string]*effects     // see pendingEffects
-	verified map[string]*verifiedAck // see VerifyAck
+	mu           sync.Mutex
+	settled      map[string]*effects     // see pendingEffects
+	gateVersions map[string]int64        // applied gate files installed here, by code
+	verified     map[string]*verifiedAck // see VerifyAck
 }
 
 func (h *Hub) now() time.Time {

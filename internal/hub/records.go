@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,23 +40,111 @@ func (h *Hub) RecordRefusal(ctx context.Context, kind, actor string, detail any)
 }
 
 // ApplyGate validates and installs one gate's configuration in the running
-// hub, logging the exact file in the audit log. An invalid gate never
-// replaces a valid one.
+// hub, stores it so that every instance and every restart uses it, and logs
+// the exact file in the audit log. An invalid gate, or one whose devices
+// clash with another gate's, never replaces a valid one.
 func (h *Hub) ApplyGate(ctx context.Context, actor Actor, g *gate.Gate, source []byte) error {
-	return h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+	if err := h.checkReplacement(g); err != nil {
+		return err
+	}
+	var version int64
+	err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindConfigApply, Actor: actor.String(), Payload: auditJSON(map[string]string{"gate": g.Code, "yaml": string(source)}),
 		}); err != nil {
 			return err
 		}
-		// Installed inside the transaction so that a failed audit append
-		// leaves the old configuration running; Apply itself cannot fail
-		// after validation except for an invalid gate.
-		if _, err := h.Gates.Apply(g); err != nil {
-			return fmt.Errorf("apply gate %s: %w", g.Code, err)
+		c := &store.GateConfig{Code: g.Code, YAML: source, AppliedBy: actor.String(), AppliedAt: h.now()}
+		if err := tx.PutGateConfig(ctx, c); err != nil {
+			return fmt.Errorf("store gate %s: %w", g.Code, err)
 		}
+		version = c.Version
+		// Other instances reload from the store when they hear of it.
+		fx.publish(GateConfigTopic, "gate-applied", map[string]any{"gate": g.Code, "version": c.Version})
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// Installed only once stored: a failed commit leaves the old
+	// configuration running here as everywhere else.
+	if _, err := h.Gates.Apply(g); err != nil {
+		return fmt.Errorf("apply gate %s: %w", g.Code, err)
+	}
+	h.noteGateVersion(g.Code, version)
+	return nil
+}
+
+// GateConfigTopic carries "gate-applied" events between instances.
+const GateConfigTopic = "config/gates"
+
+// checkReplacement reports whether g can replace (or join) the current
+// gates: the set re-validates every gate and the uniqueness of device
+// credentials across gates.
+func (h *Hub) checkReplacement(g *gate.Gate) error {
+	cur := h.Gates.Current()
+	var gates []*gate.Gate
+	for _, code := range cur.Codes() {
+		if code == g.Code {
+			continue
+		}
+		other, _ := cur.Gate(code)
+		gates = append(gates, other)
+	}
+	// Last, so that a clash is reported at the new file's line.
+	if _, err := gate.NewSet(append(gates, g)...); err != nil {
+		return fmt.Errorf("apply gate %s: %w", g.Code, err)
+	}
+	return nil
+}
+
+// SyncGates installs every stored gate file newer than what this instance
+// runs: at start (over the shipped files) and whenever another instance
+// announces an applied gate. A stored file that no longer validates (the
+// validation rules got stricter) is reported and skipped, never installed.
+func (h *Hub) SyncGates(ctx context.Context) error {
+	var cfgs []store.GateConfig
+	if err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		cfgs, err = tx.ListGateConfigs(ctx)
+		return err
+	}); err != nil {
+		return fmt.Errorf("list applied gates: %w", err)
+	}
+	var errs []error
+	for _, c := range cfgs {
+		if c.Version <= h.gateVersion(c.Code) {
+			continue
+		}
+		g, err := gate.Parse(c.Code+".yaml", c.YAML)
+		if err == nil {
+			_, err = h.Gates.Apply(g)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("applied gate %s v%d: %w", c.Code, c.Version, err))
+			continue
+		}
+		h.noteGateVersion(c.Code, c.Version)
+		h.log().Info("gate configuration installed", "gate", c.Code, "version", c.Version, "applied_by", c.AppliedBy)
+	}
+	return errors.Join(errs...)
+}
+
+func (h *Hub) gateVersion(code string) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.gateVersions[code]
+}
+
+func (h *Hub) noteGateVersion(code string, v int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gateVersions == nil {
+		h.gateVersions = map[string]int64{}
+	}
+	if v > h.gateVersions[code] {
+		h.gateVersions[code] = v
+	}
 }
 
 // AuditFind returns audit entries matching f, oldest first.
