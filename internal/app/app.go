@@ -398,10 +398,14 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Hub.SyncGates(runCtx); err != nil {
 		a.Log.Error("stored gate configuration not installed", "err", err)
 	}
-	wg.Add(4)
+	wg.Add(5)
 	go func() {
 		defer wg.Done()
 		a.watchGates(runCtx, gateEvents)
+	}()
+	go func() {
+		defer wg.Done()
+		a.resendOverdue(runCtx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -557,3 +561,28 @@ func (a *App) watchGates(ctx context.Context, events <-chan fanout.Event) {
 // GatesSynced receives after each time this instance re-read the stored
 // gate files because of an event or its periodic sync (tests wait on it).
 func (a *App) GatesSynced() <-chan struct{} { return a.gatesSynced }
+
+// resendOverdue periodically sends again what agencies have not answered
+// in time (hub.ResendOverdue).
+func (a *App) resendOverdue(ctx context.Context) {
+	every := a.Config.ResendOverdueEvery
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := a.Hub.ResendOverdue(ctx, 100)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.Log.Error("resend overdue messages", "err", err)
+		case n > 0:
+			a.Log.Warn("resending messages whose ACK is overdue", "count", n)
+		}
+	}
+}

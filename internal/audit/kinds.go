@@ -11,6 +11,7 @@ const (
 	KindMessageOutbound      = "message.outbound"   // Payload: the signed XML sent, signer "hub"
 	KindMessageSuperseded    = "message.superseded" // an amendment replaced the message
 	KindMessageWithdrawn     = "message.withdrawn"  // cancelled before it ever left the hub
+	KindMessageResent        = "message.resent"     // re-queued because its ACK is overdue; same id, same bytes
 	KindAckInbound           = "ack.inbound"        // Payload: the signed XML received, signer Agency
 	KindAckRefused           = "ack.refused"
 	KindDecision             = "decision"

@@ -48,8 +48,11 @@ type Config struct {
 	TLS       TLS       `yaml:"tls"`
 
 	CheckpointEvery time.Duration `yaml:"checkpointEvery"` // signed audit checkpoints
-	ShutdownGrace   time.Duration `yaml:"shutdownGrace"`
-	LogFormat       string        `yaml:"logFormat"` // json | text
+	// ResendOverdueEvery is how often delivered messages whose ACK is
+	// overdue are sent again (same id, same bytes); 0 disables.
+	ResendOverdueEvery time.Duration `yaml:"resendOverdueEvery"`
+	ShutdownGrace      time.Duration `yaml:"shutdownGrace"`
+	LogFormat          string        `yaml:"logFormat"` // json | text
 }
 
 // Delivery tunes the outbox.
@@ -97,10 +100,11 @@ func Default() Config {
 			MaxAttempts: 12, MaxAge: time.Hour, BaseBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute,
 			Workers: 8, Batch: 32, Lease: 2 * time.Minute, Poll: time.Second, Timeout: 20 * time.Second, InCallRetries: 2,
 		},
-		RateLimit:       RateLimit{Rate: 50, Burst: 100},
-		CheckpointEvery: time.Minute,
-		ShutdownGrace:   30 * time.Second,
-		LogFormat:       "json",
+		RateLimit:          RateLimit{Rate: 50, Burst: 100},
+		CheckpointEvery:    time.Minute,
+		ResendOverdueEvery: 30 * time.Second,
+		ShutdownGrace:      30 * time.Second,
+		LogFormat:          "json",
 	}
 }
 
@@ -194,6 +198,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 	dur("GATEHUB_DELIVERY_TIMEOUT", &c.Delivery.Timeout)
 	num("GATEHUB_DELIVERY_IN_CALL_RETRIES", &c.Delivery.InCallRetries)
 	dur("GATEHUB_CHECKPOINT_EVERY", &c.CheckpointEvery)
+	dur("GATEHUB_RESEND_OVERDUE_EVERY", &c.ResendOverdueEvery)
 	for _, a := range Agencies {
 		if v := env("GATEHUB_AGENCY_" + strings.ToUpper(a) + "_URL"); v != "" {
 			if c.AgencyURLs == nil {

@@ -170,7 +170,9 @@ func (h *Hub) Settled(ctx context.Context, tx store.Tx, m *store.Message, r outb
 	}
 	fx := &effects{}
 	if m.State == store.StateSent {
-		if g, ok := h.Gates.Current().Gate(d.Gate); ok {
+		// The deadline runs from the first delivery: a resend after it
+		// passed (ResendOverdue) does not make the agency less late.
+		if g, ok := h.Gates.Current().Gate(d.Gate); ok && m.AckDeadline.IsZero() {
 			m.AckDeadline = m.SentAt.Add(g.AckDeadline(m.Agency))
 			if err := tx.UpdateMessage(ctx, m); err != nil {
 				return fmt.Errorf("set ack deadline of %s: %w", m.ID, err)

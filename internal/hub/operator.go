@@ -85,3 +85,62 @@ func (h *Hub) operate(ctx context.Context, actor Actor, messageID, kind string, 
 	})
 	return out, err
 }
+
+// ResendOverdue re-queues, under the same message id and the same signed
+// bytes, every delivered message whose agency has not answered within the
+// gate's ACK deadline since its last delivery. An agency that lost the
+// message or its answer (an async callback that gave up while the hub was
+// down) answers a resend with its original ACK, so a truck is never left
+// waiting on an answer nobody will send. The ACK deadline itself stays at
+// the first delivery's, so the decision keeps naming the agency overdue.
+func (h *Hub) ResendOverdue(ctx context.Context, limit int) (int, error) {
+	now := h.now()
+	n := 0
+	err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		n = 0
+		overdue, err := tx.ListMessages(ctx, store.MessageFilter{State: store.StateSent, OverdueAt: now, Limit: limit})
+		if err != nil {
+			return fmt.Errorf("list overdue messages: %w", err)
+		}
+		for _, o := range overdue {
+			m, err := tx.GetMessage(ctx, o.ID) // locks the row on Postgres: one instance resends
+			if err != nil {
+				return fmt.Errorf("load message %s: %w", o.ID, err)
+			}
+			if m.State != store.StateSent {
+				continue
+			}
+			d, err := tx.LatestDeclaration(ctx, m.DeclarationID)
+			if err != nil {
+				return fmt.Errorf("load declaration %s: %w", m.DeclarationID, err)
+			}
+			g, ok := h.Gates.Current().Gate(d.Gate)
+			if !ok {
+				continue
+			}
+			period := g.AckDeadline(m.Agency)
+			if period <= 0 || now.Sub(m.SentAt) < period {
+				continue // delivered again recently: give the agency a full period
+			}
+			from := m.SentAt
+			m.State, m.NextAttemptAt, m.UpdatedAt = store.StatePending, now, now
+			if err := tx.UpdateMessage(ctx, m); err != nil {
+				return fmt.Errorf("re-queue message %s: %w", m.ID, err)
+			}
+			if err := h.appendAudit(ctx, tx, store.AuditEntry{
+				Kind: audit.KindMessageResent, Actor: Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
+				Agency: m.Agency, Plate: plateOf(d),
+				Payload: auditJSON(map[string]any{"ackDeadline": m.AckDeadline, "lastSentAt": from}),
+			}); err != nil {
+				return err
+			}
+			n++
+		}
+		fx.wake = n > 0
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

@@ -165,6 +165,8 @@ func (r *replayer) apply(e *store.AuditEntry) error {
 		return r.setState(e, store.StateSuperseded)
 	case audit.KindMessageWithdrawn:
 		return r.setState(e, store.StateCancelled)
+	case audit.KindMessageResent:
+		return r.setState(e, store.StatePending)
 	case audit.KindOperatorRedrive, audit.KindOperatorCancel:
 		m, err := r.message(e)
 		if err != nil {
