@@ -3,7 +3,7 @@ GO ?= go
 export HUB_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export HUB_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test vet lint fuzz bench build
+.PHONY: run test vet lint fuzz bench bench-go build
 
 # Run the whole hub on this machine: embedded store, in-process simulators.
 run:
@@ -32,5 +32,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/sign/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadArchive$$' -fuzztime $(FUZZTIME) ./internal/audit/
 
+# Side-by-side measurements on this machine, written to docs/BENCHMARKS.md
+# (signing bound, ours vs xmlsec1, end to end on SQLite and Postgres, plate
+# lookups). A few minutes; Postgres from HUB_TEST_DATABASE_URL.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/sign/ ./internal/store/... ./internal/bench/...
+	$(GO) run ./internal/bench/cmd/benchreport -out docs/BENCHMARKS.md
+
+# The same measurements as go test benchmarks, plus the package micro-benchmarks.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/sign/ ./internal/store/...
+	$(GO) test -run '^$$' -bench . -benchtime 100x -timeout 30m ./internal/bench/

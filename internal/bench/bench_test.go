@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/store/storetest"
+)
+
+func root(tb testing.TB) string {
+	tb.Helper()
+	r, err := RepoRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+func fixture(tb testing.TB, alg pki.Algorithm) *Fixture {
+	tb.Helper()
+	f, err := NewFixture(root(tb), alg)
+	if err != nil {
+		tb.Fatalf("fixture: %v", err)
+	}
+	return f
+}
+
+var algs = []pki.Algorithm{pki.RSA2048, pki.ECDSAP256}
+
+// BenchmarkSigningBound: raw private-key operations per second, on one
+// core and on all of them. RSA-2048 on all cores ÷ 4 is the end-to-end
+// signing bound.
+func BenchmarkSigningBound(b *testing.B) {
+	for _, alg := range algs {
+		b.Run(string(alg)+"/1core", func(b *testing.B) { RawSign(b, alg, false) })
+		b.Run(string(alg)+"/allcores", func(b *testing.B) { RawSign(b, alg, true) })
+	}
+}
+
+func BenchmarkSignPath(b *testing.B) {
+	for _, alg := range algs {
+		b.Run(string(alg), func(b *testing.B) { SignPath(b, fixture(b, alg)) })
+	}
+}
+
+func BenchmarkVerifyPath(b *testing.B) {
+	for _, alg := range algs {
+		b.Run(string(alg), func(b *testing.B) { VerifyPath(b, fixture(b, alg)) })
+	}
+}
+
+// BenchmarkXmlsec1 runs the xmlsec1 CLI once per operation; "start" is
+// `xmlsec1 --version`, the process start cost to subtract for a per-op
+// comparison with BenchmarkSignPath/BenchmarkVerifyPath.
+func BenchmarkXmlsec1(b *testing.B) {
+	for _, alg := range algs {
+		b.Run(string(alg), func(b *testing.B) {
+			x, err := NewXmlsec1(fixture(b, alg), b.TempDir())
+			if errors.Is(err, ErrNoXmlsec1) {
+				if os.Getenv("CI") == "true" {
+					b.Fatal(err)
+				}
+				b.Skip(err)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			for name, op := range map[string]func() error{"start": x.Start, "sign": x.Sign, "verify": x.Verify} {
+				b.Run(name, func(b *testing.B) {
+					for b.Loop() {
+						if err := op(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkEndToEnd: declarations POSTed over loopback HTTP and processed
+// until CLEARED (4 mapped, XSD-validated, signed messages committed with
+// the declaration, delivered to the in-process simulators, their signed
+// ACKs verified). Use -benchtime Nx (e.g. 200x): N is the number of
+// declarations per sub-benchmark.
+func BenchmarkEndToEnd(b *testing.B) {
+	for _, st := range []string{"sqlite", "postgres"} {
+		b.Run(st, func(b *testing.B) {
+			var h *Hub
+			var err error
+			if st == "sqlite" {
+				h, err = StartHub(root(b), b.TempDir(), "")
+			} else {
+				h, err = StartHub(root(b), b.TempDir(), storetest.PostgresDSN(b))
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				if err := h.Close(); err != nil {
+					b.Error(err)
+				}
+			})
+			// Warm up: keys loaded, connections open, caches filled.
+			if _, err := h.RunEndToEnd(context.Background(), 16, 8); err != nil {
+				b.Fatal(err)
+			}
+			for _, c := range []int{1, 8, 64} {
+				b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
+					n := max(b.N, c)
+					b.ResetTimer()
+					r, err := h.RunEndToEnd(context.Background(), n, c)
+					b.StopTimer()
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(r.PerSecond, "decl/s")
+					rs, polls := h.WatchStats()
+					b.Logf("%d declarations at c=%d: %.1f decl/s (stream resumed %d times, %d fallback polls)", r.N, c, r.PerSecond, rs, polls)
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkPlateLookup: GET /v1/decisions?plate=… at 1k and 5k requests/s
+// offered (open loop), against a hub holding a few hundred cleared
+// declarations. Each sub-benchmark runs b.N requests (bounded to 10 s).
+func BenchmarkPlateLookup(b *testing.B) {
+	h, err := StartHub(root(b), b.TempDir(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = h.Close() })
+	if _, err := h.RunEndToEnd(context.Background(), 200, 16); err != nil {
+		b.Fatal(err)
+	}
+	plates := h.Plates(200)
+	for _, rate := range []float64{1000, 5000} {
+		b.Run(fmt.Sprintf("%.0frps", rate), func(b *testing.B) {
+			r := h.RunPlateLookup(context.Background(), plates, rate, b.N, 10*time.Second)
+			if r.Errors > 0 {
+				b.Fatalf("%d of %d lookups failed, first: %s", r.Errors, r.Sent, r.FirstErr)
+			}
+			b.ReportMetric(r.PerSecond, "req/s")
+			b.ReportMetric(float64(r.P50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(r.P99.Microseconds())/1000, "p99-ms")
+		})
+	}
+}
+
+// TestHubClears is the harness's own check: one declaration through the
+// embedded hub reaches CLEARED and its plate answers.
+func TestHubClears(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a whole hub")
+	}
+	h, err := StartHub(root(t), t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := h.RunEndToEnd(ctx, 3, 2); err != nil {
+		t.Fatal(err)
+	}
+	r := h.RunPlateLookup(ctx, h.Plates(3), 100, 20, 5*time.Second)
+	if r.OK != 20 {
+		t.Fatalf("lookups: %+v", r)
+	}
+}
