@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -60,50 +59,11 @@ type setup struct {
 
 func startWith(t *testing.T, su setup) *harness {
 	t.Helper()
-	cfg := config.Default()
-	dir := t.TempDir()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.DataDir = dir
-	cfg.KeysDir = filepath.Join(dir, "keys")
-	cfg.TrustDir = filepath.Join(dir, "trust")
-	cfg.GatesDir = filepath.Join(repoRoot, "deploy/gates")
-	cfg.MappingsDir = filepath.Join(repoRoot, "mappings")
-	cfg.SchemasDir = filepath.Join(repoRoot, "schemas")
-	cfg.TokensFile = filepath.Join(repoRoot, "deploy/tokens.dev.yaml")
-	cfg.Simulators = true
-	cfg.Delivery.Poll = 50 * time.Millisecond
-	cfg.Delivery.BaseBackoff = 20 * time.Millisecond
-	cfg.Delivery.MaxBackoff = 100 * time.Millisecond
-	cfg.Delivery.Timeout = 5 * time.Second
-	cfg.RateLimit.Rate = 0
-	cfg.CheckpointEvery = 0
-	cfg.PublicURL = "http://127.0.0.1:0"
+	cfg := baseConfig(t)
 	if su.config != nil {
 		su.config(&cfg)
 	}
-	now := su.now
-	if now == nil {
-		now = testClock()
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: now, ConfigureSimulator: su.simulator})
-	if err != nil {
-		cancel()
-		t.Fatalf("assemble hub: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("hub run: %v", err)
-		}
-	})
-	return &harness{t: t, app: a, url: a.URL()}
+	return launch(t, cfg, app.Options{Now: su.now, ConfigureSimulator: su.simulator}).harness
 }
 
 func (h *harness) do(method, path, token string, body []byte, contentType string) (*http.Response, []byte) {

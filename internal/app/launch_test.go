@@ -8,50 +8,22 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/app"
+	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
 )
 
-// baseConfig is the e2e harness configuration (embedded store, in-process
-// simulators, fast polling, no rate limit) in a fresh directory, for tests
-// that need to change it before the hub starts.
-func baseConfig(t *testing.T) config.Config {
-	t.Helper()
-	cfg := config.Default()
-	dir := t.TempDir()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.DataDir = dir
-	cfg.KeysDir = filepath.Join(dir, "keys")
-	cfg.TrustDir = filepath.Join(dir, "trust")
-	cfg.GatesDir = filepath.Join(repoRoot, "deploy/gates")
-	cfg.MappingsDir = filepath.Join(repoRoot, "mappings")
-	cfg.SchemasDir = filepath.Join(repoRoot, "schemas")
-	cfg.TokensFile = filepath.Join(repoRoot, "deploy/tokens.dev.yaml")
-	cfg.Simulators = true
-	cfg.Delivery.Poll = 50 * time.Millisecond
-	cfg.Delivery.BaseBackoff = 20 * time.Millisecond
-	cfg.Delivery.MaxBackoff = 100 * time.Millisecond
-	cfg.Delivery.Timeout = 5 * time.Second
-	cfg.RateLimit.Rate = 0
-	cfg.CheckpointEvery = 0
-	cfg.PublicURL = "http://127.0.0.1:0"
-	return cfg
-}
+// baseConfig is the e2e harness configuration in a fresh directory, for
+// tests that need to change it before the hub starts.
+func baseConfig(t *testing.T) config.Config { return apptest.Config(t, repoRoot) }
 
-func testLog() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLog() *slog.Logger { return apptest.Log() }
 
 // instance is a running hub whose end the test controls.
 type instance struct {

@@ -3,9 +3,9 @@ package app_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"path/filepath"
 	"testing"
 
 	"github.com/gatehub/gatehub/adapters/sim"

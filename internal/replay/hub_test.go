@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -19,8 +18,8 @@ import (
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/app"
+	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/audit"
-	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/outbox"
@@ -115,32 +114,14 @@ type harness struct {
 // certificates.
 func start(t *testing.T) *harness {
 	t.Helper()
-	cfg := config.Default()
-	dir := t.TempDir()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.DataDir = dir
-	cfg.KeysDir = filepath.Join(dir, "keys")
-	cfg.TrustDir = filepath.Join(dir, "trust")
-	cfg.GatesDir = filepath.Join(repoRoot, "deploy/gates")
-	cfg.MappingsDir = filepath.Join(repoRoot, "mappings")
-	cfg.SchemasDir = filepath.Join(repoRoot, "schemas")
-	cfg.TokensFile = filepath.Join(repoRoot, "deploy/tokens.dev.yaml")
-	cfg.Simulators = true
-	cfg.Delivery.Poll = 50 * time.Millisecond
+	cfg := apptest.Config(t, repoRoot)
 	cfg.Delivery.BaseBackoff = 10 * time.Millisecond
 	cfg.Delivery.MaxBackoff = 50 * time.Millisecond
-	cfg.Delivery.Timeout = 5 * time.Second
 	cfg.Delivery.MaxAttempts = 2
 	// One HTTP call per attempt (0 would mean the client's default of 3),
 	// so the simulators' FailFirst counts the hub's attempts.
 	cfg.Delivery.InCallRetries = -1
-	cfg.RateLimit.Rate = 0
-	cfg.CheckpointEvery = 0
-	cfg.PublicURL = "http://127.0.0.1:0"
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
+	log := apptest.Log()
 	configure := func(c *sim.Config) {
 		switch c.Agency {
 		case "customs":

@@ -1,0 +1,50 @@
+// Package apptest gives tests one definition of a test hub's configuration:
+// the repository's own data files (gates, mappings, schemas, dev tokens), a
+// fresh data directory, in-process simulators, fast polling and backoff, no
+// rate limit and no periodic checkpoints.
+package apptest
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehub/gatehub/internal/config"
+)
+
+// Config returns that configuration; repoRoot is the repository root as
+// seen from the calling test's package directory.
+func Config(t testing.TB, repoRoot string) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	dir := t.TempDir()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.PublicURL = "http://127.0.0.1:0"
+	cfg.DataDir = dir
+	cfg.KeysDir = filepath.Join(dir, "keys")
+	cfg.TrustDir = filepath.Join(dir, "trust")
+	cfg.GatesDir = filepath.Join(repoRoot, "deploy/gates")
+	cfg.MappingsDir = filepath.Join(repoRoot, "mappings")
+	cfg.SchemasDir = filepath.Join(repoRoot, "schemas")
+	cfg.TokensFile = filepath.Join(repoRoot, "deploy/tokens.dev.yaml")
+	cfg.Simulators = true
+	cfg.Delivery.Poll = 50 * time.Millisecond
+	cfg.Delivery.BaseBackoff = 20 * time.Millisecond
+	cfg.Delivery.MaxBackoff = 100 * time.Millisecond
+	cfg.Delivery.Timeout = 5 * time.Second
+	cfg.RateLimit.Rate = 0
+	cfg.CheckpointEvery = 0
+	return cfg
+}
+
+// Log discards the hub's log unless the test runs verbose, where warnings
+// and errors help explain a failure.
+func Log() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
