@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
-	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -37,13 +36,9 @@ func auditArchive(ctx context.Context, args []string, out io.Writer) error {
 	if *outFile == "" || *through < 1 {
 		return errors.New("usage: gatehubctl audit archive -through-seq N -out FILE.tar.gz")
 	}
-	ts, err := pki.LoadTrustStore(*trustDir)
+	certs, err := trustedCerts(*trustDir)
 	if err != nil {
 		return err
-	}
-	certs := map[string][]*x509.Certificate{}
-	for _, p := range ts.Participants() {
-		certs[p] = ts.All(p)
 	}
 	st, err := sf.open(ctx)
 	if err != nil {

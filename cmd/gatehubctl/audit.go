@@ -88,13 +88,9 @@ func auditExport(ctx context.Context, args []string, out io.Writer) error {
 	if f.To, err = parseTimeFlag("to", *to); err != nil {
 		return err
 	}
-	ts, err := pki.LoadTrustStore(*trustDir)
+	certs, err := trustedCerts(*trustDir)
 	if err != nil {
 		return err
-	}
-	certs := map[string][]*x509.Certificate{}
-	for _, p := range ts.Participants() {
-		certs[p] = ts.All(p)
 	}
 	st, err := sf.open(ctx)
 	if err != nil {
@@ -205,4 +201,18 @@ func auditFind(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	return printJSON(out, res)
+}
+
+// trustedCerts is every certificate of a trust store directory, by
+// participant: what an archive carries so that it verifies offline.
+func trustedCerts(dir string) (map[string][]*x509.Certificate, error) {
+	ts, err := pki.LoadTrustStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	certs := map[string][]*x509.Certificate{}
+	for _, p := range ts.Participants() {
+		certs[p] = ts.All(p)
+	}
+	return certs, nil
 }

@@ -466,19 +466,8 @@ func (a *App) close() {
 // checkpoints signs the audit chain head periodically, so an auditor can
 // prove the log was not truncated or rewritten after the fact.
 func (a *App) checkpoints(ctx context.Context) {
-	every := a.Config.CheckpointEvery
-	if every <= 0 {
-		return
-	}
 	cp := audit.NewCheckpointer(a.Identity.Key, pki.Fingerprint(a.Identity.Cert))
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, a.Config.CheckpointEvery, func() {
 		err := a.Store.WithTx(ctx, func(tx store.Tx) error {
 			_, err := cp.Checkpoint(ctx, tx, a.Hub.Clock())
 			return err
@@ -486,6 +475,23 @@ func (a *App) checkpoints(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			a.Log.Error("audit checkpoint", "err", err)
 		}
+	})
+}
+
+// every runs fn each period until ctx ends; a period <= 0 disables it.
+func every(ctx context.Context, period time.Duration, fn func()) {
+	if period <= 0 {
+		return
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fn()
 	}
 }
 
@@ -565,18 +571,7 @@ func (a *App) GatesSynced() <-chan struct{} { return a.gatesSynced }
 // resendOverdue periodically sends again what agencies have not answered
 // in time (hub.ResendOverdue).
 func (a *App) resendOverdue(ctx context.Context) {
-	every := a.Config.ResendOverdueEvery
-	if every <= 0 {
-		return
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, a.Config.ResendOverdueEvery, func() {
 		n, err := a.Hub.ResendOverdue(ctx, 100)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -584,5 +579,5 @@ func (a *App) resendOverdue(ctx context.Context) {
 		case n > 0:
 			a.Log.Warn("resending messages whose ACK is overdue", "count", n)
 		}
-	}
+	})
 }

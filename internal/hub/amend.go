@@ -21,22 +21,8 @@ import (
 // submit. An amendment that changes nothing for anybody is still a new
 // version, and says so in the audit log.
 func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.Declaration) (*DeclarationView, error) {
-	var (
-		cur     *clearanceInput
-		allMsgs []store.Message
-	)
-	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
-		var err error
-		if cur, err = h.loadClearance(ctx, tx, id); err != nil {
-			return err
-		}
-		allMsgs, err = tx.MessagesForDeclaration(ctx, id)
-		return err
-	})
+	cur, allMsgs, err := h.current(ctx, actor, id)
 	if err != nil {
-		return nil, err
-	}
-	if err := authorizeTrader(actor, cur.decl); err != nil {
 		return nil, err
 	}
 	if cur.decl.Status == StatusCancelled {
@@ -159,22 +145,8 @@ func (h *Hub) supersede(ctx context.Context, tx store.Tx, d *store.Declaration, 
 // Cancel withdraws a declaration: every agency that may have received a
 // message gets a cancel message; messages never sent are simply cancelled.
 func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*DeclarationView, error) {
-	var (
-		cur     *clearanceInput
-		allMsgs []store.Message
-	)
-	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
-		var err error
-		if cur, err = h.loadClearance(ctx, tx, id); err != nil {
-			return err
-		}
-		allMsgs, err = tx.MessagesForDeclaration(ctx, id)
-		return err
-	})
+	cur, allMsgs, err := h.current(ctx, actor, id)
 	if err != nil {
-		return nil, err
-	}
-	if err := authorizeTrader(actor, cur.decl); err != nil {
 		return nil, err
 	}
 	if cur.decl.Status == StatusCancelled {
@@ -255,6 +227,31 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 func neverSent(m *store.Message, now time.Time) bool {
 	inFlight := m.LeaseOwner != "" && m.LeaseUntil.After(now)
 	return m.State == store.StatePending && m.Attempts == 0 && !inFlight
+}
+
+// current loads what an amendment or a cancellation starts from: the
+// declaration's current version and all its messages, refusing a trader
+// who does not own it.
+func (h *Hub) current(ctx context.Context, actor Actor, id string) (*clearanceInput, []store.Message, error) {
+	var (
+		cur  *clearanceInput
+		msgs []store.Message
+	)
+	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		if cur, err = h.loadClearance(ctx, tx, id); err != nil {
+			return err
+		}
+		msgs, err = tx.MessagesForDeclaration(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := authorizeTrader(actor, cur.decl); err != nil {
+		return nil, nil, err
+	}
+	return cur, msgs, nil
 }
 
 // latestPerAgency returns, per agency, the newest message that is not
