@@ -233,16 +233,10 @@ func neverSent(m *store.Message, now time.Time) bool {
 // declaration's current version and all its messages, refusing a trader
 // who does not own it.
 func (h *Hub) current(ctx context.Context, actor Actor, id string) (*clearanceInput, []store.Message, error) {
-	var (
-		cur  *clearanceInput
-		msgs []store.Message
-	)
+	var cur *clearanceInput
 	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
 		var err error
-		if cur, err = h.loadClearance(ctx, tx, id); err != nil {
-			return err
-		}
-		msgs, err = tx.MessagesForDeclaration(ctx, id)
+		cur, err = h.loadClearance(ctx, tx, id)
 		return err
 	})
 	if err != nil {
@@ -251,7 +245,7 @@ func (h *Hub) current(ctx context.Context, actor Actor, id string) (*clearanceIn
 	if err := authorizeTrader(actor, cur.decl); err != nil {
 		return nil, nil, err
 	}
-	return cur, msgs, nil
+	return cur, cur.msgs, nil
 }
 
 // latestPerAgency returns, per agency, the newest message that is not

@@ -20,6 +20,7 @@ type clearanceInput struct {
 	body     declaration.Declaration
 	required []string
 	current  map[string]*store.Message // latest live message per agency
+	msgs     []store.Message           // every message of the declaration, by CreatedAt
 	statuses []clearance.AgencyStatus
 }
 
@@ -39,6 +40,7 @@ func (h *Hub) loadClearance(ctx context.Context, tx store.Tx, id string) (*clear
 	if err != nil {
 		return nil, fmt.Errorf("load messages of %s: %w", id, err)
 	}
+	in.msgs = msgs
 	for i := range msgs {
 		m := &msgs[i]
 		if m.State == store.StateSuperseded || m.Kind == KindCancel {

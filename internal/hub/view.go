@@ -84,11 +84,7 @@ func (h *Hub) view(ctx context.Context, tx store.Tx, id string) (*DeclarationVie
 		// Derived afresh rather than read back: "overdue" depends on the clock.
 		Decision: clearance.Decide(in.required, in.statuses, d.Status == StatusCancelled, now),
 	}
-	msgs, err := tx.MessagesForDeclaration(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("load messages of %s: %w", id, err)
-	}
-	v.Messages = MessageViews(msgs, now)
+	v.Messages = MessageViews(in.msgs, now)
 	for i := range v.Messages {
 		mv := &v.Messages[i]
 		a, err := tx.GetAck(ctx, mv.ID)
