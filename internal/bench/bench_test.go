@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/storetest"
 )
 
@@ -84,21 +85,36 @@ func BenchmarkXmlsec1(b *testing.B) {
 	}
 }
 
-// BenchmarkEndToEnd: declarations POSTed over loopback HTTP and processed
-// until CLEARED (4 mapped, XSD-validated, signed messages committed with
-// the declaration, delivered to the in-process simulators, their signed
-// ACKs verified). Use -benchtime Nx (e.g. 200x): N is the number of
-// declarations per sub-benchmark.
+// BenchmarkAccept: the accept path end to end. Declarations POSTed over
+// loopback HTTP until the hub answered 201: 4 mapped, XSD-validated, signed
+// messages committed durably with the declaration and the audit entries.
+// Delivery is switched off (AcceptOnly). Use -benchtime Nx (e.g. 300x): N
+// is the number of declarations per sub-benchmark.
+func BenchmarkAccept(b *testing.B) {
+	benchmarkEndToEnd(b, AcceptOnly)
+}
+
+// BenchmarkEndToEnd: the full round trip. Declarations POSTed over loopback
+// HTTP and processed until CLEARED (4 mapped, XSD-validated, signed
+// messages committed with the declaration, delivered to the in-process
+// simulators, their signed ACKs verified). Use -benchtime Nx (e.g. 200x):
+// N is the number of declarations per sub-benchmark.
 func BenchmarkEndToEnd(b *testing.B) {
+	benchmarkEndToEnd(b, RoundTrip)
+}
+
+func benchmarkEndToEnd(b *testing.B, mode Mode) {
+	run := (*Hub).RunEndToEnd
+	if mode == AcceptOnly {
+		run = (*Hub).RunAccept
+	}
 	for _, st := range []string{"sqlite", "postgres"} {
 		b.Run(st, func(b *testing.B) {
-			var h *Hub
-			var err error
-			if st == "sqlite" {
-				h, err = StartHub(root(b), b.TempDir(), "")
-			} else {
-				h, err = StartHub(root(b), b.TempDir(), storetest.PostgresDSN(b))
+			dsn := ""
+			if st == "postgres" {
+				dsn = storetest.PostgresDSN(b)
 			}
+			h, err := StartHubMode(root(b), b.TempDir(), dsn, mode)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -108,14 +124,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 				}
 			})
 			// Warm up: keys loaded, connections open, caches filled.
-			if _, err := h.RunEndToEnd(context.Background(), 16, 8); err != nil {
+			if _, err := run(h, context.Background(), 16, 8); err != nil {
 				b.Fatal(err)
 			}
 			for _, c := range []int{1, 8, 64} {
 				b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
 					n := max(b.N, c)
 					b.ResetTimer()
-					r, err := h.RunEndToEnd(context.Background(), n, c)
+					r, err := run(h, context.Background(), n, c)
 					b.StopTimer()
 					if err != nil {
 						b.Fatal(err)
@@ -174,5 +190,43 @@ func TestHubClears(t *testing.T) {
 	r := h.RunPlateLookup(ctx, h.Plates(3), 100, 20, 5*time.Second)
 	if r.OK != 20 {
 		t.Fatalf("lookups: %+v", r)
+	}
+}
+
+// TestHubAcceptsWithoutDelivering: a hub started AcceptOnly answers 201 and
+// never delivers — its messages stay pending.
+func TestHubAcceptsWithoutDelivering(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a whole hub")
+	}
+	h, err := StartHubMode(root(t), t.TempDir(), "", AcceptOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := h.RunAccept(ctx, 4, 2); err != nil {
+		t.Fatal(err)
+	}
+	id, err := h.Submit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // a delivering hub would have sent by now
+	v, err := h.App.Hub.View(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Messages) != MessagesPerDeclaration {
+		t.Fatalf("%d messages, want %d", len(v.Messages), MessagesPerDeclaration)
+	}
+	for _, m := range v.Messages {
+		if m.State != store.StatePending || m.Attempts != 0 {
+			t.Errorf("%s message %s after %d attempts, want pending, none (nothing delivered)", m.Agency, m.State, m.Attempts)
+		}
+	}
+	if err := h.SubmitAndClear(ctx); err == nil {
+		t.Error("SubmitAndClear on an AcceptOnly hub: no error")
 	}
 }

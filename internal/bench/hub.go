@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,7 +39,7 @@ type Hub struct {
 	App    *app.App
 	URL    string
 	Client *http.Client
-	root   string
+	sample []byte       // SampleDeclaration(root, 0): the body Submit varies
 	next   atomic.Int64 // declarations submitted, for distinct plates
 
 	cancel  context.CancelFunc
@@ -47,9 +48,32 @@ type Hub struct {
 	cleanup []func()
 }
 
-// StartHub starts a hub on dataDir. databaseURL "" uses the embedded SQLite
-// store; otherwise Postgres at that DSN.
+// Mode says how far a hub started for a benchmark processes a declaration.
+type Mode int
+
+const (
+	// RoundTrip: the dispatcher delivers the messages to the in-process
+	// simulators as soon as they are committed, and their signed ACKs come
+	// back (the full round trip until CLEARED).
+	RoundTrip Mode = iota
+	// AcceptOnly: delivery is switched off, so only the accept path runs —
+	// map, XSD-validate, sign the 4 messages and commit them durably with
+	// the declaration and the audit entries. The hub's Wake hook is unset
+	// and the dispatcher's poll interval is a day, so no committed message
+	// is claimed, sent or settled during the run: the hub does no work
+	// beyond the accept path (the idle simulators are never called).
+	AcceptOnly
+)
+
+// StartHub starts a hub on dataDir that delivers (RoundTrip).
+// databaseURL "" uses the embedded SQLite store; otherwise Postgres at that
+// DSN.
 func StartHub(root, dataDir, databaseURL string) (*Hub, error) {
+	return StartHubMode(root, dataDir, databaseURL, RoundTrip)
+}
+
+// StartHubMode starts a hub on dataDir in mode.
+func StartHubMode(root, dataDir, databaseURL string, mode Mode) (*Hub, error) {
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.PublicURL = "http://127.0.0.1:0"
@@ -69,6 +93,9 @@ func StartHub(root, dataDir, databaseURL string) (*Hub, error) {
 	cfg.Delivery.BaseBackoff = 20 * time.Millisecond
 	cfg.Delivery.MaxBackoff = 200 * time.Millisecond
 	cfg.Delivery.Timeout = 30 * time.Second
+	if mode == AcceptOnly {
+		cfg.Delivery.Poll = 24 * time.Hour
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: Clock()})
@@ -76,13 +103,29 @@ func StartHub(root, dataDir, databaseURL string) (*Hub, error) {
 		cancel()
 		return nil, fmt.Errorf("assemble hub: %w", err)
 	}
-	h := &Hub{App: a, URL: a.URL(), root: root, cancel: cancel, done: make(chan error, 1),
+	if mode == AcceptOnly {
+		a.Hub.Wake = nil
+	}
+	sample, err := SampleDeclaration(root, 0)
+	if err == nil && bytes.Count(sample, []byte(Plate(0))) != 1 {
+		err = fmt.Errorf("sample declaration: plate %s not found exactly once", Plate(0))
+	}
+	if err != nil {
+		a.Close()
+		cancel()
+		return nil, err
+	}
+	h := &Hub{App: a, URL: a.URL(), sample: sample, cancel: cancel, done: make(chan error, 1),
 		Client: &http.Client{Transport: &http.Transport{
 			MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute,
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		}}}
 	go func() { h.done <- a.Run(ctx) }()
-	h.cleared = watchCleared(ctx, a.Hub, hub.LaneTopic("HUUNGHI", "EXP-1"))
+	if mode == RoundTrip {
+		// Not in AcceptOnly: following the decision stream is client work on
+		// the cores the hub is measured on, and nothing is awaited there.
+		h.cleared = watchCleared(ctx, a.Hub, hub.LaneTopic("HUUNGHI", "EXP-1"))
+	}
 	return h, nil
 }
 
@@ -201,11 +244,9 @@ func (w *clearedWatch) wait(ctx context.Context, id string) error {
 // trader and returns its id once the hub answered 201: the declaration and
 // its four signed messages are committed.
 func (h *Hub) Submit(ctx context.Context) (string, error) {
-	i := int(h.next.Add(1))
-	body, err := SampleDeclaration(h.root, i)
-	if err != nil {
-		return "", err
-	}
+	// The sample with its plate replaced, without a JSON round trip: the
+	// client shares the cores with the hub it measures.
+	body := bytes.Replace(h.sample, []byte(Plate(0)), []byte(Plate(int(h.next.Add(1)))), 1)
 	req, err := http.NewRequestWithContext(ctx, "POST", h.URL+"/v1/declarations", bytes.NewReader(body))
 	if err != nil {
 		return "", err
@@ -236,6 +277,9 @@ func (h *Hub) Submit(ctx context.Context) (string, error) {
 // WatchStats reports how often the decision stream had to be resumed and
 // how often a waiter fell back to asking the hub.
 func (h *Hub) WatchStats() (resubscribes, polls int64) {
+	if h.cleared == nil {
+		return 0, 0
+	}
 	return h.cleared.Resubscribes.Load() - 1, h.cleared.Polls.Load()
 }
 
@@ -246,6 +290,9 @@ func (h *Hub) Submitted() int { return int(h.next.Load()) }
 // dispatcher delivered its four messages to the simulators, their signed
 // ACKs were verified and the decision is CLEARED.
 func (h *Hub) SubmitAndClear(ctx context.Context) error {
+	if h.cleared == nil {
+		return errors.New("SubmitAndClear on a hub that does not deliver (AcceptOnly)")
+	}
 	id, err := h.Submit(ctx)
 	if err != nil {
 		return err
@@ -274,6 +321,34 @@ func (h *Hub) RunEndToEnd(ctx context.Context, n, conc int) (EndToEndResult, err
 		g.Go(func() error {
 			for left.Add(-1) >= 0 {
 				if err := h.SubmitAndClear(ctx); err != nil {
+					cancel()
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	el := time.Since(start)
+	return EndToEndResult{N: n, Concurrency: conc, Elapsed: el, PerSecond: float64(n) / el.Seconds()}, err
+}
+
+// RunAccept submits n declarations over HTTP from conc concurrent clients,
+// each submitting the next as soon as the hub answered 201 for the previous
+// one (the declaration, its 4 signed messages and the audit entries are
+// durably committed), and returns the rate of declarations accepted. Run it
+// on a hub started AcceptOnly, or delivery competes for the cores.
+func (h *Hub) RunAccept(ctx context.Context, n, conc int) (EndToEndResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	var left atomic.Int64
+	left.Store(int64(n))
+	var g waitGroupErr
+	start := time.Now()
+	for range conc {
+		g.Go(func() error {
+			for left.Add(-1) >= 0 {
+				if _, err := h.Submit(ctx); err != nil {
 					cancel()
 					return err
 				}
@@ -408,14 +483,14 @@ func PostgresSchema(ctx context.Context, base string) (dsn string, drop func(), 
 	return u.String(), drop, nil
 }
 
-// StartPostgresHub starts a hub on a fresh schema of the database at base;
-// Close drops the schema.
-func StartPostgresHub(root, dataDir, base string) (*Hub, error) {
+// StartPostgresHub starts a hub in mode on a fresh schema of the database
+// at base; Close drops the schema.
+func StartPostgresHub(root, dataDir, base string, mode Mode) (*Hub, error) {
 	dsn, drop, err := PostgresSchema(context.Background(), base)
 	if err != nil {
 		return nil, err
 	}
-	h, err := StartHub(root, dataDir, dsn)
+	h, err := StartHubMode(root, dataDir, dsn, mode)
 	if err != nil {
 		drop()
 		return nil, err
