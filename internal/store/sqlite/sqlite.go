@@ -84,6 +84,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// FULL: a committed declaration or ACK answer must survive power loss,
 	// not only a process crash.
 	q.Add("_pragma", "synchronous(FULL)")
+	// Each member of a commit group runs in a SAVEPOINT, and SQLite keeps
+	// the pages a savepoint changes in a sub-journal so that ROLLBACK TO can
+	// restore them; by default in a temporary file, one pwrite per page, all
+	// in the serial section. That journal only serves rolling back inside
+	// the open transaction and is never part of what is durable (the WAL and
+	// its fsync at COMMIT are), so it can live in memory.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	dsn := "file:" + path + "?" + q.Encode()
 
 	db, err := sql.Open("sqlite", dsn)
