@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -297,6 +298,15 @@ func (x *Xmlsec1) Verify() error {
 
 // Start runs `xmlsec1 --version`: process start alone.
 func (x *Xmlsec1) Start() error { return x.run("--version") }
+
+// ProcessCPU is the user and system CPU time this process has used so far.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // Loop runs op n times and returns the time per operation.
 func Loop(n int, op func() error) (time.Duration, error) {

@@ -130,6 +130,7 @@ func benchmarkEndToEnd(b *testing.B, mode Mode) {
 			for _, c := range []int{1, 8, 64} {
 				b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
 					n := max(b.N, c)
+					cpu0 := ProcessCPU()
 					b.ResetTimer()
 					r, err := run(h, context.Background(), n, c)
 					b.StopTimer()
@@ -137,6 +138,10 @@ func benchmarkEndToEnd(b *testing.B, mode Mode) {
 						b.Fatal(err)
 					}
 					b.ReportMetric(r.PerSecond, "decl/s")
+					// CPU of this process (hub and clients) per declaration:
+					// unlike the rate, it hardly moves when other jobs share
+					// the cores, so it is what to compare before/after.
+					b.ReportMetric(float64((ProcessCPU()-cpu0).Microseconds())/1000/float64(n), "cpu-ms/decl")
 					rs, polls := h.WatchStats()
 					b.Logf("%d declarations at c=%d: %.1f decl/s (stream resumed %d times, %d fallback polls)", r.N, c, r.PerSecond, rs, polls)
 				})
