@@ -15,6 +15,7 @@ import (
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/ids"
 	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -91,9 +92,15 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 	now := h.now()
 	id := ids.Declaration(now)
 	agencies := g.RequiredAgencies(d.Direction, d.CargoKind)
+	// The mapping reads the declaration as the JSON just encoded: convert
+	// it once for all agencies.
+	in, err := mapping.Prepare(json.RawMessage(body))
+	if err != nil {
+		return nil, false, fmt.Errorf("prepare declaration for mapping: %w", err)
+	}
 	msgs := make([]*builtMessage, 0, len(agencies))
 	for _, agency := range agencies {
-		m, err := h.buildMessage(d, id, 1, agency, KindSubmit, "", "", g, now)
+		m, err := h.buildMessage(in, id, 1, agency, KindSubmit, "", "", g, now)
 		if err != nil {
 			return nil, false, err
 		}
@@ -191,8 +198,10 @@ func (h *Hub) insertMessages(ctx context.Context, tx store.Tx, d *store.Declarat
 }
 
 // buildMessage maps, validates and signs one agency message. It signs once:
-// the stored bytes are what every delivery attempt sends.
-func (h *Hub) buildMessage(d *declaration.Declaration, declID string, version int, agency, kind, prevID, reason string, g *gate.Gate, now time.Time) (*builtMessage, error) {
+// the stored bytes are what every delivery attempt sends. d is the
+// declaration as mapping.Registry.Build takes it (a *declaration.Declaration,
+// or mapping.Prepared when several messages are built from one).
+func (h *Hub) buildMessage(d any, declID string, version int, agency, kind, prevID, reason string, g *gate.Gate, now time.Time) (*builtMessage, error) {
 	env := mapping.Envelope{
 		MessageID: ids.Message(), Kind: kind, PreviousMessageID: prevID, Sender: Participant,
 		Receiver: agency, DeclarationID: declID, Version: version, CreatedAt: now, Reason: reason,
@@ -205,7 +214,9 @@ func (h *Hub) buildMessage(d *declaration.Declaration, declID string, version in
 	if err != nil {
 		return nil, err
 	}
-	unsigned, err := doc.WriteToBytes()
+	// Serialised once, as the signer writes it: the schema checks the very
+	// bytes that get signed and sent.
+	unsigned, err := sign.Serialise(doc)
 	if err != nil {
 		return nil, fmt.Errorf("serialise %s %s: %w", agency, kind, err)
 	}
@@ -214,7 +225,7 @@ func (h *Hub) buildMessage(d *declaration.Declaration, declID string, version in
 		// never something to send to an agency.
 		return nil, fmt.Errorf("%s %s message fails %s: %w", agency, kind, info.SchemaFile, err)
 	}
-	signed, err := h.Signer.Sign(doc)
+	signed, err := h.Signer.SignSerialised(unsigned)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s %s: %w", agency, kind, err)
 	}
@@ -264,7 +275,7 @@ type BuildRecord struct {
 // declaration, independent of envelope and message kind, so an amendment can
 // tell which agencies' content actually changed. It is always computed from
 // the submit form; cancel messages carry no content.
-func (h *Hub) contentHash(d *declaration.Declaration, agency, kind string, doc *etree.Document, env mapping.Envelope, g *gate.Gate) (string, error) {
+func (h *Hub) contentHash(d any, agency, kind string, doc *etree.Document, env mapping.Envelope, g *gate.Gate) (string, error) {
 	if kind == KindCancel {
 		return "", nil
 	}

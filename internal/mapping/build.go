@@ -136,6 +136,22 @@ func newInput(decl any, env Envelope, gate map[string]any, ack map[string]any) (
 	return in, nil
 }
 
+// Prepared is a declaration already converted to the form Build reads; see
+// Prepare.
+type Prepared struct{ v any }
+
+// Prepare converts decl (a struct, a map or raw JSON) once for several
+// Build calls: Build(…, p, …) gives what Build(…, decl, …) gives, without
+// converting the declaration again for every agency. Build does not modify
+// it, so one Prepared may be used concurrently.
+func Prepare(decl any) (Prepared, error) {
+	v, err := toGeneric(decl)
+	if err != nil {
+		return Prepared{}, fmt.Errorf("declaration: %w", err)
+	}
+	return Prepared{v}, nil
+}
+
 // toGeneric round-trips v through JSON so structs, maps and raw JSON are all
 // read the same way, by JSON field name; numbers stay exact as json.Number.
 func toGeneric(v any) (any, error) {
@@ -144,6 +160,8 @@ func toGeneric(v any) (any, error) {
 	}
 	var b []byte
 	switch x := v.(type) {
+	case Prepared:
+		return x.v, nil
 	case json.RawMessage:
 		b = x
 	case []byte:

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -220,21 +221,18 @@ func loggedSignature(logged []byte) (*etree.Element, error) {
 
 // SignedForm serialises doc with sig appended as the last child of its root
 // exactly as sign.Signer.Sign serialises a signed message: the root is
-// written with canonical text and attribute escaping, read back (so the
-// tree is what a receiver parses), the signature appended, and the result
-// written after an XML declaration with the same escaping. sig is copied;
-// neither argument is modified. sign.Signer does not expose this step
-// separately (it computes the signature in between), so it is reproduced
-// here; TestRebuild* compares against real signed messages to keep the two
-// in step.
+// written by sign.Serialise (canonical text and attribute escaping), read
+// back (so the tree is what a receiver parses), the signature appended, and
+// the result written after an XML declaration with the same escaping. sig
+// is copied; neither argument is modified. sign.Signer does not expose the
+// last steps separately (it computes the signature in between), so they are
+// reproduced here; TestRebuild* compares against real signed messages to
+// keep the two in step.
 func SignedForm(doc *etree.Document, sig *etree.Element) ([]byte, error) {
 	if doc == nil || doc.Root() == nil {
 		return nil, errors.New("rebuilt document has no root element")
 	}
-	tmp := etree.NewDocument()
-	faithful(tmp)
-	tmp.SetRoot(doc.Root().Copy())
-	raw, err := tmp.WriteToBytes()
+	raw, err := sign.Serialise(doc)
 	if err != nil {
 		return nil, fmt.Errorf("serialise rebuilt message: %w", err)
 	}

@@ -102,24 +102,52 @@ func (s *Signer) Certificate() *x509.Certificate { return s.id.Cert }
 // not modified. Nodes outside the root element (comments, processing
 // instructions, DOCTYPE) are dropped: only the element tree is a message.
 func (s *Signer) Sign(doc *etree.Document) ([]byte, error) {
+	raw, err := Serialise(doc)
+	if err != nil {
+		return nil, err
+	}
+	return s.SignSerialised(raw)
+}
+
+// Serialise writes the root element of doc (nothing outside it) with the
+// escaping Sign uses, without an XML declaration: the unsigned form of the
+// message Sign would produce from doc. doc is not modified. A caller that
+// needs the bytes too (to validate them against the schema) serialises once
+// and passes them to SignSerialised.
+func Serialise(doc *etree.Document) ([]byte, error) {
 	if doc == nil || doc.Root() == nil {
 		return nil, errors.New("sign: document has no root element")
 	}
-	// Serialise and re-read before digesting so the signed tree is exactly
-	// what a receiver's parser will see (line-end normalisation, merged
-	// text nodes, escaping): the digest must be over the bytes we send.
-	tmp := etree.NewDocument()
-	faithful(tmp)
-	tmp.SetRoot(doc.Root().Copy())
-	raw, err := tmp.WriteToBytes()
-	if err != nil {
-		return nil, fmt.Errorf("sign: serialise: %w", err)
-	}
+	var buf bytes.Buffer
+	// What a document holding only this root writes (etree writes an
+	// element the same way whatever its parent), without copying the tree.
+	doc.Root().WriteTo(&buf, &faithfulSettings)
+	return buf.Bytes(), nil
+}
+
+// faithfulSettings are the write settings faithful sets.
+var faithfulSettings = func() etree.WriteSettings {
+	d := etree.NewDocument()
+	faithful(d)
+	return d.WriteSettings
+}()
+
+// SignSerialised signs a message given as Serialise wrote it; Sign(doc) is
+// SignSerialised(Serialise(doc)). raw is read back and the tree a receiver's
+// parser will see is what gets digested and written out, so bytes from
+// elsewhere are signed exactly as they parse (only the root element is kept).
+func (s *Signer) SignSerialised(raw []byte) ([]byte, error) {
+	// Re-read before digesting so the signed tree is exactly what a
+	// receiver's parser will see (line-end normalisation, merged text
+	// nodes, escaping): the digest must be over the bytes we send.
 	norm := etree.NewDocument()
 	if err := norm.ReadFromBytes(raw); err != nil {
 		return nil, fmt.Errorf("sign: re-read: %w", err)
 	}
 	root := norm.Root()
+	if root == nil {
+		return nil, errors.New("sign: document has no root element")
+	}
 	if countSignatures(root) > 0 {
 		return nil, errors.New("sign: document already contains a ds:Signature")
 	}
