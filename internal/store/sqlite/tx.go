@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -14,6 +15,13 @@ import (
 
 type tx struct {
 	tx querier // the group's writer connection, or a read-only transaction
+
+	// head is the audit entry this transaction appended last (nil: none
+	// yet). The transaction holds SQLite's write lock, so nothing else can
+	// extend the chain until it ends: AuditHead answers from it instead of
+	// querying again for each entry of a declaration. The tx of a group
+	// member dies with the member, rolled back or not.
+	head *store.AuditEntry
 }
 
 // querier is what tx needs from database/sql: *sql.Tx and *writer.
@@ -414,6 +422,9 @@ func (t *tx) GetDecision(ctx context.Context, declarationID string, version int)
 // AuditHead needs no explicit lock: the IMMEDIATE transaction already holds
 // SQLite's single write lock until it ends.
 func (t *tx) AuditHead(ctx context.Context) (int64, []byte, error) {
+	if t.head != nil {
+		return t.head.Seq, bytes.Clone(t.head.Hash), nil
+	}
 	var seq int64
 	var hash []byte
 	err := t.tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
@@ -436,10 +447,15 @@ func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 		ON CONFLICT DO NOTHING`,
 		e.Seq, ts(e.Time), e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate,
 		e.Payload, e.PrevHash, e.Hash, e.Seq)
+	t.head = nil
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit %d: %w", e.Seq, err)
 	}
-	return mustInsert(res, "sqlite: append audit %d", e.Seq)
+	if err := mustInsert(res, "sqlite: append audit %d", e.Seq); err != nil {
+		return err
+	}
+	t.head = &store.AuditEntry{Seq: e.Seq, Hash: bytes.Clone(e.Hash)}
+	return nil
 }
 
 // ListAudit: seq bounds are inclusive; the time range is [From, To).
