@@ -195,6 +195,7 @@ func (h *Hub) LaneReading(ctx context.Context, dev DeviceRef, r Reading) (*LaneA
 				// The QR code names another truck than the one the camera saw
 				// last: the driver presenting it is the truck now in the lane.
 				*veh = laneVehicle{at: now, plate: plateOf(d)}
+				ans.WeightKg = 0
 			}
 			veh.declID = d.ID
 			in, err := h.loadClearance(ctx, tx, d.ID)
