@@ -40,7 +40,7 @@ func ReadHeader(root *etree.Element) (Envelope, error) {
 
 // headerFields names the header children of one format.
 type headerFields struct {
-	messageID                                          string // the value, not a name: it may come from an attribute
+	messageID                                        string // the value, not a name: it may come from an attribute
 	sender, receiver, declaration, version, previous string
 }
 
