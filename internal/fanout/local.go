@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // item is an event with its id already parsed, so the per-subscriber
@@ -19,6 +20,19 @@ type subscriber struct {
 	// lost Redis subscription). live is never closed, so a concurrent
 	// publisher can never send on a closed channel.
 	done chan struct{}
+	// covered is the last id of the replay this subscriber was given: live
+	// events up to it are duplicates and are not buffered at all, so the
+	// events still in flight when a dropped device resumes cannot fill its
+	// buffer and drop it again.
+	covered atomic.Pointer[eventID]
+}
+
+// coverThrough records the end of the replay handed to s.
+func (s *subscriber) coverThrough(replay []item) {
+	if len(replay) > 0 {
+		id := replay[len(replay)-1].id
+		s.covered.Store(&id)
+	}
 }
 
 // registry fans events out to the in-process subscribers of each topic. Both
@@ -71,6 +85,9 @@ func (r *registry) deliver(it item) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for s := range r.topics[it.ev.Topic] {
+		if c := s.covered.Load(); c != nil && !c.less(it.id) {
+			continue
+		}
 		select {
 		case s.live <- it:
 		default:

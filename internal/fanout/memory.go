@@ -85,6 +85,7 @@ func (m *Memory) Subscribe(ctx context.Context, topic, lastEventID string) (<-ch
 	if r := m.topics[topic]; r != nil && wantReplay {
 		replay = r.after(after)
 	}
+	s.coverThrough(replay)
 	m.mu.Unlock()
 
 	out := make(chan Event)

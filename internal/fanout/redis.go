@@ -127,6 +127,7 @@ func (b *Redis) Subscribe(ctx context.Context, topic, lastEventID string) (<-cha
 			b.reg.remove(topic, s)
 			return nil, err
 		}
+		s.coverThrough(replay)
 	}
 	out := make(chan Event)
 	go pump(ctx, s, replay, out, func() { b.reg.remove(topic, s) })
