@@ -311,26 +311,7 @@ type EndToEndResult struct {
 // clients, each waiting for CLEARED before it submits the next, and
 // returns the rate of declarations accepted and fully processed.
 func (h *Hub) RunEndToEnd(ctx context.Context, n, conc int) (EndToEndResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	var left atomic.Int64
-	left.Store(int64(n))
-	var g waitGroupErr
-	start := time.Now()
-	for range conc {
-		g.Go(func() error {
-			for left.Add(-1) >= 0 {
-				if err := h.SubmitAndClear(ctx); err != nil {
-					cancel()
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	err := g.Wait()
-	el := time.Since(start)
-	return EndToEndResult{N: n, Concurrency: conc, Elapsed: el, PerSecond: float64(n) / el.Seconds()}, err
+	return run(ctx, n, conc, h.SubmitAndClear)
 }
 
 // RunAccept submits n declarations over HTTP from conc concurrent clients,
@@ -339,6 +320,15 @@ func (h *Hub) RunEndToEnd(ctx context.Context, n, conc int) (EndToEndResult, err
 // durably committed), and returns the rate of declarations accepted. Run it
 // on a hub started AcceptOnly, or delivery competes for the cores.
 func (h *Hub) RunAccept(ctx context.Context, n, conc int) (EndToEndResult, error) {
+	return run(ctx, n, conc, func(ctx context.Context) error {
+		_, err := h.Submit(ctx)
+		return err
+	})
+}
+
+// run performs one declaration n times from conc concurrent clients and
+// returns the rate; the first failure stops every client.
+func run(ctx context.Context, n, conc int, one func(context.Context) error) (EndToEndResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	var left atomic.Int64
@@ -348,7 +338,7 @@ func (h *Hub) RunAccept(ctx context.Context, n, conc int) (EndToEndResult, error
 	for range conc {
 		g.Go(func() error {
 			for left.Add(-1) >= 0 {
-				if _, err := h.Submit(ctx); err != nil {
+				if err := one(ctx); err != nil {
 					cancel()
 					return err
 				}
