@@ -27,6 +27,11 @@ const (
 // agency key, unreadable). The error text says why.
 var ErrRefused = errors.New("ack refused")
 
+// ErrSignature is the refusal of an ACK whose signature does not verify
+// against the certificates of the agency it claims to come from. It wraps
+// ErrRefused.
+var ErrSignature = fmt.Errorf("%w: signature", ErrRefused)
+
 // Reader verifies and reads ACKs.
 type Reader struct {
 	Verifier *sign.Verifier
@@ -43,7 +48,7 @@ func (r *Reader) Read(agency string, raw []byte, at time.Time) (mapping.AckField
 	}
 	el, err := r.Verifier.Verify(agency, raw, at)
 	if err != nil {
-		return mapping.AckFields{}, fmt.Errorf("%w: signature of %s: %v", ErrRefused, agency, err)
+		return mapping.AckFields{}, fmt.Errorf("%w of %s: %v", ErrSignature, agency, err)
 	}
 	f, err := r.Mappings.ParseAck(agency, el)
 	if err != nil {

@@ -40,11 +40,7 @@ func (h *Hub) HandleAck(ctx context.Context, agency string, raw []byte) (*AckRes
 	now := h.now()
 	f, err := h.Acks.Read(agency, raw, now)
 	if err != nil {
-		code := "unreadable"
-		if errors.Is(err, ack.ErrRefused) && bytes.Contains([]byte(err.Error()), []byte("signature")) {
-			code = "signature"
-		}
-		refused := &RefusedError{Code: code, Reason: err.Error()}
+		refused := readRefusal(err)
 		h.logRefusedAck(ctx, agency, "", raw, refused)
 		return nil, refused
 	}
@@ -139,19 +135,40 @@ func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency str
 }
 
 func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw []byte, refused *RefusedError) {
-	h.log().WarnContext(ctx, "ack refused", "agency", agency, "message_id", messageID, "code", refused.Code, "reason", refused.Reason)
-	err := h.inTx(ctx, func(tx store.Tx, _ *effects) error {
-		return h.appendAudit(ctx, tx, store.AuditEntry{
-			Kind: audit.KindAckRefused, Actor: agency, Agency: agency, MessageID: messageID,
-			Payload: auditJSON(map[string]string{"code": refused.Code, "reason": refused.Reason, "body": base64.StdEncoding.EncodeToString(raw)}),
-		})
+	err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		return h.auditRefusedAck(ctx, tx, fx, agency, messageID, "", raw, refused)
 	})
 	if err != nil {
 		h.log().Error("audit refused ack", "agency", agency, "err", err)
 	}
-	if h.Metrics != nil {
-		h.Metrics.AckRefused(agency, refused.Code)
+}
+
+// auditRefusedAck logs a refused ACK, with its reason and exact bytes, in
+// the audit log inside tx; the service log line and the metric follow the
+// commit.
+func (h *Hub) auditRefusedAck(ctx context.Context, tx store.Tx, fx *effects, agency, messageID, declarationID string, raw []byte, refused *RefusedError) error {
+	if err := h.appendAudit(ctx, tx, store.AuditEntry{
+		Kind: audit.KindAckRefused, Actor: agency, Agency: agency, MessageID: messageID, DeclarationID: declarationID,
+		Payload: auditJSON(map[string]string{"code": refused.Code, "reason": refused.Reason, "body": base64.StdEncoding.EncodeToString(raw)}),
+	}); err != nil {
+		return err
 	}
+	fx.observed = append(fx.observed, func() {
+		h.log().WarnContext(ctx, "ack refused", "agency", agency, "message_id", messageID, "code", refused.Code, "reason", refused.Reason)
+		if h.Metrics != nil {
+			h.Metrics.AckRefused(agency, refused.Code)
+		}
+	})
+	return nil
+}
+
+// readRefusal classifies an error of ack.Reader.Read.
+func readRefusal(err error) *RefusedError {
+	code := "unreadable"
+	if errors.Is(err, ack.ErrSignature) {
+		code = "signature"
+	}
+	return &RefusedError{Code: code, Reason: err.Error()}
 }
 
 // Settled implements outbox.Hooks: it runs in the transaction that records a
@@ -202,15 +219,12 @@ func (h *Hub) settleSyncAck(ctx context.Context, tx store.Tx, fx *effects, m *st
 	case err == nil:
 	case errors.As(err, &refused):
 	case errors.Is(err, ack.ErrRefused):
-		refused = &RefusedError{Code: "signature", Reason: err.Error()}
+		refused = readRefusal(err)
 	default:
 		return err
 	}
 	if refused != nil {
-		if err := h.appendAudit(ctx, tx, store.AuditEntry{
-			Kind: audit.KindAckRefused, Actor: m.Agency, Agency: m.Agency, MessageID: m.ID, DeclarationID: m.DeclarationID,
-			Payload: auditJSON(map[string]string{"code": refused.Code, "reason": refused.Reason, "body": base64.StdEncoding.EncodeToString(raw)}),
-		}); err != nil {
+		if err := h.auditRefusedAck(ctx, tx, fx, m.Agency, m.ID, m.DeclarationID, raw, refused); err != nil {
 			return err
 		}
 		if _, err := h.decide(ctx, tx, fx, m.DeclarationID); err != nil {
