@@ -57,6 +57,22 @@ func (h *Hub) loadClearance(ctx context.Context, tx store.Tx, id string) (*clear
 			in.required = append(in.required, agency)
 		}
 	}
+	if err := in.collectStatuses(func(messageID string) (*store.Ack, error) {
+		a, err := tx.GetAck(ctx, messageID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return a, err
+	}); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// collectStatuses fills in.statuses from in.current, asking ack for the
+// answer of each acknowledged or refused message (nil: none stored).
+func (in *clearanceInput) collectStatuses(ack func(messageID string) (*store.Ack, error)) error {
+	in.statuses = in.statuses[:0]
 	for _, agency := range in.required {
 		m, ok := in.current[agency]
 		if !ok {
@@ -67,9 +83,9 @@ func (h *Hub) loadClearance(ctx context.Context, tx store.Tx, id string) (*clear
 			LastError: m.LastError, AckDeadline: m.AckDeadline,
 		}
 		if m.State == store.StateNacked || m.State == store.StateAcked {
-			a, err := tx.GetAck(ctx, m.ID)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, fmt.Errorf("load ack of %s: %w", m.ID, err)
+			a, err := ack(m.ID)
+			if err != nil {
+				return fmt.Errorf("load ack of %s: %w", m.ID, err)
 			}
 			if a != nil {
 				st.ReasonCode, st.ReasonText = a.ReasonCode, a.ReasonText
@@ -77,7 +93,7 @@ func (h *Hub) loadClearance(ctx context.Context, tx store.Tx, id string) (*clear
 		}
 		in.statuses = append(in.statuses, st)
 	}
-	return in, nil
+	return nil
 }
 
 // decide re-derives the clearance decision of a declaration's current
@@ -88,18 +104,28 @@ func (h *Hub) decide(ctx context.Context, tx store.Tx, fx *effects, id string) (
 	if err != nil {
 		return nil, err
 	}
+	return h.decideFrom(ctx, tx, fx, in, false)
+}
+
+// decideFrom is decide for a declaration whose records the caller holds.
+// first says that no decision was ever stored for this version (the
+// transaction just created it), which saves looking for one.
+func (h *Hub) decideFrom(ctx context.Context, tx store.Tx, fx *effects, in *clearanceInput, first bool) (*clearance.Decision, error) {
+	id := in.decl.ID
 	now := h.now()
 	dec := clearance.Decide(in.required, in.statuses, in.decl.Status == StatusCancelled, now)
 	detail, err := decisionDetail(dec)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := tx.GetDecision(ctx, id, in.decl.Version)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("load decision: %w", err)
-	}
-	if prev != nil && prev.Status == dec.Status && string(prev.Detail) == string(detail) {
-		return &dec, nil
+	if !first {
+		prev, err := tx.GetDecision(ctx, id, in.decl.Version)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("load decision: %w", err)
+		}
+		if prev != nil && prev.Status == dec.Status && string(prev.Detail) == string(detail) {
+			return &dec, nil
+		}
 	}
 	rec := &store.Decision{DeclarationID: id, Version: in.decl.Version, Status: dec.Status, Detail: detail, DecidedAt: now}
 	if err := tx.PutDecision(ctx, rec); err != nil {

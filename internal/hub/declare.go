@@ -1,12 +1,15 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -111,6 +114,23 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 		PlateVN: d.Vehicle.PlateVN, PlateCN: d.Vehicle.PlateCN, Status: StatusActive,
 		Body: body, IdempotencyKey: req.IdempotencyKey, CreatedAt: now,
 	}
+	// What the transaction writes is all there is to know about the new
+	// declaration: decide on it and answer from these records instead of
+	// reading them back.
+	fresh := &clearanceInput{decl: rec, body: *d, required: agencies, current: map[string]*store.Message{}}
+	for _, m := range msgs {
+		fresh.msgs = append(fresh.msgs, *m.msg)
+	}
+	// The order the store lists them in, so the answer reads like a GET.
+	slices.SortFunc(fresh.msgs, func(a, b store.Message) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	for i := range fresh.msgs {
+		fresh.current[fresh.msgs[i].Agency] = &fresh.msgs[i]
+	}
+	if err := fresh.collectStatuses(func(string) (*store.Ack, error) { return nil, nil }); err != nil {
+		return nil, false, err
+	}
 	err = h.inTx(ctx, func(tx store.Tx, fx *effects) error {
 		if req.IdempotencyKey != "" {
 			err := tx.InsertIdempotency(ctx, &store.Idempotency{Trader: trader, Key: req.IdempotencyKey, RequestHash: reqHash, DeclarationID: id, CreatedAt: now})
@@ -130,7 +150,7 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 			return err
 		}
 		fx.wake = true
-		_, err := h.decide(ctx, tx, fx, id)
+		_, err := h.decideFrom(ctx, tx, fx, fresh, true)
 		return err
 	})
 	if errors.Is(err, store.ErrConflict) && req.IdempotencyKey != "" {
@@ -150,8 +170,7 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 			h.Metrics.MessageCreated(m.msg.Agency, m.msg.Kind)
 		}
 	}
-	v, err := h.View(ctx, id)
-	return v, true, err
+	return renderView(fresh, nil, h.now()), true, nil
 }
 
 func (h *Hub) idempotent(ctx context.Context, trader, key, reqHash string) (string, bool, error) {

@@ -75,7 +75,22 @@ func (h *Hub) view(ctx context.Context, tx store.Tx, id string) (*DeclarationVie
 	if err != nil {
 		return nil, err
 	}
-	now := h.now()
+	acks := map[string]*store.Ack{}
+	for _, m := range in.msgs {
+		a, err := tx.GetAck(ctx, m.ID)
+		switch {
+		case err == nil:
+			acks[m.ID] = a
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("load ack of %s: %w", m.ID, err)
+		}
+	}
+	return renderView(in, acks, h.now()), nil
+}
+
+// renderView is the view of the records in in, with acks the answers
+// stored for its messages, by message id.
+func renderView(in *clearanceInput, acks map[string]*store.Ack, now time.Time) *DeclarationView {
 	d := in.decl
 	v := &DeclarationView{
 		ID: d.ID, Version: d.Version, Status: d.Status, TraderTaxCode: d.TraderTaxCode, Gate: d.Gate, Lane: d.Lane,
@@ -87,15 +102,11 @@ func (h *Hub) view(ctx context.Context, tx store.Tx, id string) (*DeclarationVie
 	v.Messages = MessageViews(in.msgs, now)
 	for i := range v.Messages {
 		mv := &v.Messages[i]
-		a, err := tx.GetAck(ctx, mv.ID)
-		switch {
-		case err == nil:
+		if a, ok := acks[mv.ID]; ok {
 			mv.Ack = &AckView{AckID: a.AckID, Status: a.Status, ReasonCode: a.ReasonCode, ReasonText: a.ReasonText, ReceivedAt: a.ReceivedAt}
-		case !errors.Is(err, store.ErrNotFound):
-			return nil, fmt.Errorf("load ack of %s: %w", mv.ID, err)
 		}
 	}
-	return v, nil
+	return v
 }
 
 // ViewsByPlate returns the declarations whose VN or CN plate is plate,
