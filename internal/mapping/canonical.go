@@ -4,7 +4,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
@@ -44,26 +43,15 @@ func Canonical(doc *etree.Document) ([]byte, error) {
 		return nil, errors.New("canonical: document has no root element")
 	}
 	root := doc.Root()
-	w := canonWriters.Get().(*canonWriter)
-	defer w.release()
+	// A typical message's fingerprint fits; append grows it for the rest.
+	w := &canonWriter{buf: make([]byte, 0, 4<<10)}
 
 	w.buf = appendName(append(w.buf, '<'), root.Space, canonicalRoot)
 	w.rootAttrs(root.Attr)
 	w.buf = append(w.buf, '>')
-	var kept []bool // only for stale indices, see replayRemovals
-	for i, t := range root.Child {
-		if t.Index() != i {
-			kept = replayRemovals(root)
-			break
-		}
-	}
 	envelopeDone := false
-	for i, t := range root.Child {
-		if kept != nil {
-			if !kept[i] {
-				continue
-			}
-		} else if c, ok := t.(*etree.Element); ok {
+	for _, t := range root.Child {
+		if c, ok := t.(*etree.Element); ok {
 			if isSignature(c, root) {
 				continue
 			}
@@ -76,16 +64,13 @@ func Canonical(doc *etree.Document) ([]byte, error) {
 	}
 	w.buf = appendName(append(w.buf, '<', '/'), root.Space, canonicalRoot)
 	w.buf = append(w.buf, '>')
-	// The caller owns the result: hand out an exact-size copy and keep the
-	// grown buffer for the next message.
-	return slices.Clone(w.buf), nil
+	return w.buf, nil
 }
 
 // isSignature reports whether c, a child element of root, is a ds:Signature.
 // Its prefix is resolved on c and then on root's namespace declarations, and
 // no further: the fingerprint was defined on a detached copy of the root, so
-// declarations above it never counted. root is nil for a child the copy had
-// already detached (see replayRemovals), which saw only its own.
+// declarations above it never counted.
 func isSignature(c, root *etree.Element) bool {
 	if c.Tag != "Signature" {
 		return false
@@ -99,9 +84,6 @@ func isSignature(c, root *etree.Element) bool {
 			return a.Value == xmldsigNS
 		}
 	}
-	if root == nil {
-		return false
-	}
 	// The copy re-created root's declarations with CreateAttr, which keeps
 	// the last of duplicates.
 	uri := ""
@@ -113,69 +95,10 @@ func isSignature(c, root *etree.Element) bool {
 	return uri == xmldsigNS
 }
 
-// replayRemovals says which of root's child tokens the content keeps when
-// their recorded indices are stale (Child edited by hand without
-// ReindexChildren; etree's own API keeps them right). The fingerprint was
-// defined by removing the envelope and signatures from a copy with
-// RemoveChild, which goes by the recorded index and can so remove another
-// token, or none; stored fingerprints depend on which.
-func replayRemovals(root *etree.Element) []bool {
-	n := len(root.Child)
-	index := make([]int, n) // the copy's recorded index of root.Child[k]
-	order := make([]int, n) // the copy's children, as positions in root.Child
-	kept := make([]bool, n)
-	for k, t := range root.Child {
-		index[k], order[k], kept[k] = t.Index(), k, true
-	}
-	envelopeDone := false
-	for k, t := range root.Child {
-		c, ok := t.(*etree.Element)
-		if !ok {
-			continue
-		}
-		var ns *etree.Element
-		if kept[k] {
-			ns = root
-		}
-		if !isSignature(c, ns) {
-			if envelopeDone {
-				continue
-			}
-			envelopeDone = true
-		}
-		i := index[k]
-		if !kept[k] || i >= len(order) {
-			continue // RemoveChild of a detached token, or past the end: no-op
-		}
-		for j := i + 1; j < len(order); j++ {
-			index[order[j]] = j - 1
-		}
-		kept[order[i]] = false
-		order = append(order[:i], order[i+1:]...)
-	}
-	return kept
-}
-
-// canonWriter is pooled: a message's fingerprint is taken on every accept,
-// and the buffer grows to a message's size once rather than per call.
+// canonWriter appends the fingerprint of one message.
 type canonWriter struct {
 	buf   []byte
 	attrs []*etree.Attr // sort scratch, reused by one element at a time
-}
-
-var canonWriters = sync.Pool{New: func() any { return new(canonWriter) }}
-
-// maxPooledBuf keeps one huge message from pinning its buffer in the pool.
-const maxPooledBuf = 64 << 10
-
-func (w *canonWriter) release() {
-	if cap(w.buf) > maxPooledBuf {
-		w.buf = nil
-	}
-	w.buf = w.buf[:0]
-	clear(w.attrs[:cap(w.attrs)])
-	w.attrs = w.attrs[:0]
-	canonWriters.Put(w)
 }
 
 func (w *canonWriter) token(t etree.Token) {
