@@ -305,6 +305,27 @@ type EndToEndResult struct {
 	N, Concurrency int
 	Elapsed        time.Duration
 	PerSecond      float64
+	// CPU is the process's CPU time (user + system) during the run: with
+	// Elapsed it tells how many cores the run kept busy, and per
+	// declaration how much work one costs, which moves far less than the
+	// rate when other jobs share the cores.
+	CPU time.Duration
+}
+
+// CPUPerDeclaration is the process CPU time one declaration cost.
+func (r EndToEndResult) CPUPerDeclaration() time.Duration {
+	if r.N == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.N)
+}
+
+// Cores is how many cores the run kept busy on average.
+func (r EndToEndResult) Cores() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return r.CPU.Seconds() / r.Elapsed.Seconds()
 }
 
 // RunEndToEnd submits n declarations over HTTP from conc concurrent
@@ -334,7 +355,7 @@ func run(ctx context.Context, n, conc int, one func(context.Context) error) (End
 	var left atomic.Int64
 	left.Store(int64(n))
 	var g waitGroupErr
-	start := time.Now()
+	start, cpu0 := time.Now(), ProcessCPU()
 	for range conc {
 		g.Go(func() error {
 			for left.Add(-1) >= 0 {
@@ -347,8 +368,8 @@ func run(ctx context.Context, n, conc int, one func(context.Context) error) (End
 		})
 	}
 	err := g.Wait()
-	el := time.Since(start)
-	return EndToEndResult{N: n, Concurrency: conc, Elapsed: el, PerSecond: float64(n) / el.Seconds()}, err
+	el, cpu := time.Since(start), ProcessCPU()-cpu0
+	return EndToEndResult{N: n, Concurrency: conc, Elapsed: el, PerSecond: float64(n) / el.Seconds(), CPU: cpu}, err
 }
 
 // LookupResult is one open-loop run of plate lookups.
