@@ -18,6 +18,14 @@
 // canonical bytes and so never contains a comment that could split a text
 // node, and one algorithm instead of two keeps the allow-list minimal.
 //
+// How a message is signed: Prepare writes the root element directly in
+// exclusive canonical form wherever the canonical writer (canonical.go)
+// can, so the Reference digest is simply the SHA-256 of the bytes that are
+// schema-validated and sent; SignUnsigned signs the fixed-shape SignedInfo
+// and splices the ds:Signature in before the root's end tag, without
+// parsing or copying the message. A tree the writer does not take is
+// written faithfully and digested as it re-parses, by goxmldsig.
+//
 // ECDSA signature values follow XML-DSig (XML Signature 1.1
 // §6.4.3): the fixed-size concatenation r||s, not ASN.1 DER. goxmldsig works
 // in DER on both sides, so this package converts at the boundary; this is
@@ -25,13 +33,13 @@
 package sign
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -58,9 +66,10 @@ const (
 // Signer signs documents on behalf of one participant. It holds no mutable
 // state and is safe for concurrent use.
 type Signer struct {
-	id     *pki.Identity
-	key    crypto.Signer // RSA key as is, ECDSA key wrapped to emit r||s
-	method string
+	id      *pki.Identity
+	key     crypto.Signer // RSA key as is, ECDSA key wrapped to emit r||s
+	method  string
+	certB64 string // the certificate as KeyInfo carries it, encoded once
 }
 
 // NewSigner checks that the identity's key is one the profile allows
@@ -73,7 +82,7 @@ func NewSigner(id *pki.Identity) (*Signer, error) {
 	if eq, ok := id.Key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(id.Cert.PublicKey) {
 		return nil, fmt.Errorf("new signer %s: certificate does not match key", id.Participant)
 	}
-	s := &Signer{id: id}
+	s := &Signer{id: id, certB64: base64.StdEncoding.EncodeToString(id.Cert.Raw)}
 	switch pub := id.Key.Public().(type) {
 	case *rsa.PublicKey:
 		if pub.N.BitLen() < minRSAKeyBits {
@@ -101,28 +110,27 @@ func (s *Signer) Certificate() *x509.Certificate { return s.id.Cert }
 // enveloped signature appended as the last child of the root element. doc is
 // not modified. Nodes outside the root element (comments, processing
 // instructions, DOCTYPE) are dropped: only the element tree is a message.
+// It is SignUnsigned(Prepare(doc)); a caller that needs the unsigned bytes
+// too (to validate them against the schema) calls the two itself.
 func (s *Signer) Sign(doc *etree.Document) ([]byte, error) {
-	raw, err := Serialise(doc)
+	u, err := Prepare(doc)
 	if err != nil {
 		return nil, err
 	}
-	return s.SignSerialised(raw)
+	return s.SignUnsigned(u)
 }
 
-// Serialise writes the root element of doc (nothing outside it) with the
-// escaping Sign uses, without an XML declaration: the unsigned form of the
-// message Sign would produce from doc. doc is not modified. A caller that
-// needs the bytes too (to validate them against the schema) serialises once
-// and passes them to SignSerialised.
+// Serialise writes the root element of doc (nothing outside it) without an
+// XML declaration, exactly as Prepare(doc).Bytes(): the unsigned form of
+// the message Sign produces from doc, in exclusive canonical form when the
+// canonical writer handles the tree. doc is not modified. Audit replay
+// compares it byte for byte with logged messages.
 func Serialise(doc *etree.Document) ([]byte, error) {
 	if doc == nil || doc.Root() == nil {
 		return nil, errors.New("sign: document has no root element")
 	}
-	var buf bytes.Buffer
-	// What a document holding only this root writes (etree writes an
-	// element the same way whatever its parent), without copying the tree.
-	doc.Root().WriteTo(&buf, &faithfulSettings)
-	return buf.Bytes(), nil
+	raw, _, _, _ := serialise(doc.Root())
+	return raw, nil
 }
 
 // faithfulSettings are the write settings faithful sets.
@@ -132,55 +140,27 @@ var faithfulSettings = func() etree.WriteSettings {
 	return d.WriteSettings
 }()
 
-// SignSerialised signs a message given as Serialise wrote it; Sign(doc) is
-// SignSerialised(Serialise(doc)). raw is read back and the tree a receiver's
-// parser will see is what gets digested and written out, so bytes from
-// elsewhere are signed exactly as they parse (only the root element is kept).
+// SignSerialised signs a message given as bytes, for instance as Serialise
+// wrote them. raw is read back and the tree a receiver's parser will see is
+// what gets serialised (canonically when possible), digested and signed, so
+// bytes from elsewhere are signed exactly as they parse; only the root
+// element is kept. Bytes cannot be trusted to be canonical, hence the
+// re-read; for a tree the canonical writer handles,
+// SignSerialised(Serialise(doc)) equals Sign(doc), because canonical bytes
+// re-read and written canonically are the same bytes.
 func (s *Signer) SignSerialised(raw []byte) ([]byte, error) {
-	// Re-read before digesting so the signed tree is exactly what a
-	// receiver's parser will see (line-end normalisation, merged text
-	// nodes, escaping): the digest must be over the bytes we send.
 	norm := etree.NewDocument()
 	if err := norm.ReadFromBytes(raw); err != nil {
 		return nil, fmt.Errorf("sign: re-read: %w", err)
 	}
-	root := norm.Root()
-	if root == nil {
+	if norm.Root() == nil {
 		return nil, errors.New("sign: document has no root element")
 	}
-	if countSignatures(root) > 0 {
-		return nil, errors.New("sign: document already contains a ds:Signature")
-	}
-
-	ctx, err := dsig.NewSigningContext(s.key, [][]byte{s.id.Cert.Raw})
+	u, err := prepare(norm.Root())
 	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
+		return nil, err
 	}
-	ctx.Hash = crypto.SHA256
-	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
-	// An empty id attribute name matches no attribute, which makes
-	// goxmldsig always emit Reference URI="" (whole document).
-	ctx.IdAttribute = ""
-	if err := ctx.SetSignatureMethod(s.method); err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	// goxmldsig canonicalises the element it digests in place (exc-c14n
-	// pushes namespace declarations down to their users); digest a copy so
-	// the message keeps the form it was authored in.
-	sig, err := ctx.ConstructSignature(root.Copy(), true)
-	if err != nil {
-		return nil, fmt.Errorf("sign as %s: %w", s.id.Participant, err)
-	}
-	root.AddChild(sig)
-	out := etree.NewDocument()
-	faithful(out)
-	out.CreateProcInst("xml", xmlDeclInstruct)
-	out.SetRoot(root)
-	var buf bytes.Buffer
-	if _, err := out.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("sign: serialise signed document: %w", err)
-	}
-	return buf.Bytes(), nil
+	return s.SignUnsigned(u)
 }
 
 // faithful makes etree escape the characters an XML parser would otherwise
