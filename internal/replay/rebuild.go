@@ -61,8 +61,7 @@ type RebuildReport struct {
 // the log recorded before it — the message.built record (agency, kind,
 // envelope, mapping version, gate context) and the declaration JSON of the
 // recorded version — appends the logged ds:Signature and serialises the
-// result the way internal/sign does (or did before it wrote canonical form:
-// see LegacySignedForm). The message is ok when that gives the
+// result the way internal/sign does. The message is ok when that gives the
 // logged bytes exactly and the logged signature verifies over them, by
 // "hub" at the entry's time, through verify. So an auditor sees that each
 // signed message says what the declaration said, through the recorded
@@ -178,15 +177,8 @@ func rebuildOne(e *store.AuditEntry, built map[string]hub.BuildRecord, decls map
 		return res
 	}
 	if !bytes.Equal(rebuilt, e.Payload) {
-		// Messages signed before the signer wrote canonical form may be
-		// in the form it wrote then; both are exact functions of the
-		// rebuilt message and the logged signature.
-		legacy, lerr := LegacySignedForm(doc, sig)
-		if lerr != nil || !bytes.Equal(legacy, e.Payload) {
-			res.Detail = firstDifference(e.Payload, rebuilt)
-			return res
-		}
-		rebuilt = legacy
+		res.Detail = firstDifference(e.Payload, rebuilt)
+		return res
 	}
 	if verify != nil {
 		if err := verify(hub.Participant, rebuilt, e.Time); err != nil {
@@ -246,47 +238,6 @@ func SignedForm(doc *etree.Document, sig *etree.Element) ([]byte, error) {
 		return nil, fmt.Errorf("serialise rebuilt message: %w", err)
 	}
 	return out, nil
-}
-
-// LegacySignedForm is the signed form sign.Signer wrote before it wrote
-// messages in canonical form and spliced the signature in: the root written
-// with canonical text and attribute escaping, read back (so the tree is what
-// a receiver parses), the signature appended, and the result written after
-// an XML declaration with the same escaping. For every message the shipped
-// mappings build the two forms are the same bytes (internal/sign tests
-// check this); they differ only for trees whose faithful form was not
-// already canonical (attribute order, namespace declarations, empty
-// elements). sig is copied; neither argument is modified.
-func LegacySignedForm(doc *etree.Document, sig *etree.Element) ([]byte, error) {
-	if doc == nil || doc.Root() == nil {
-		return nil, errors.New("rebuilt document has no root element")
-	}
-	var raw bytes.Buffer
-	unsigned := etree.NewDocument()
-	faithful(unsigned)
-	doc.Root().WriteTo(&raw, &unsigned.WriteSettings)
-	norm := etree.NewDocument()
-	if err := norm.ReadFromBytes(raw.Bytes()); err != nil {
-		return nil, fmt.Errorf("re-read rebuilt message: %w", err)
-	}
-	root := norm.Root()
-	root.AddChild(sig.Copy())
-	out := etree.NewDocument()
-	faithful(out)
-	out.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	out.SetRoot(root)
-	var buf bytes.Buffer
-	if _, err := out.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("serialise rebuilt message: %w", err)
-	}
-	return buf.Bytes(), nil
-}
-
-// faithful matches sign's write settings: CR in text and tab, CR and LF in
-// attribute values escaped, so parsing gives back the same tree.
-func faithful(doc *etree.Document) {
-	doc.WriteSettings.CanonicalText = true
-	doc.WriteSettings.CanonicalAttrVal = true
 }
 
 // firstDifference names the first line where the logged and the rebuilt
