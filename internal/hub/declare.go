@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -108,6 +109,7 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 			return nil, false, err
 		}
 		msgs = append(msgs, m)
+		runtime.Gosched()
 	}
 	rec := &store.Declaration{
 		ID: id, Version: 1, TraderTaxCode: trader, Gate: d.Gate, Lane: d.Lane,
@@ -233,18 +235,18 @@ func (h *Hub) buildMessage(d any, declID string, version int, agency, kind, prev
 	if err != nil {
 		return nil, err
 	}
-	// Serialised once, as the signer writes it: the schema checks the very
-	// bytes that get signed and sent.
-	unsigned, err := sign.Serialise(doc)
+	// Serialised once, in the form the signer signs: the schema checks the
+	// very bytes that get signed and sent.
+	unsigned, err := sign.Prepare(doc)
 	if err != nil {
 		return nil, fmt.Errorf("serialise %s %s: %w", agency, kind, err)
 	}
-	if err := h.Schemas.Validate(info.SchemaFile, unsigned); err != nil {
+	if err := h.Schemas.Validate(info.SchemaFile, unsigned.Bytes()); err != nil {
 		// Our own mapping produced invalid XML: a bug or a bad mapping file,
 		// never something to send to an agency.
 		return nil, fmt.Errorf("%s %s message fails %s: %w", agency, kind, info.SchemaFile, err)
 	}
-	signed, err := h.Signer.SignSerialised(unsigned)
+	signed, err := h.Signer.SignUnsigned(unsigned)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s %s: %w", agency, kind, err)
 	}
