@@ -98,11 +98,7 @@ func TestRealAgencyMessages(t *testing.T) {
 	}
 	t.Cleanup(xsd.Close)
 	for _, alg := range []pki.Algorithm{pki.RSA2048, pki.ECDSAP256} {
-		id := newIdentity(t, "hub", alg, t0, tExpiry)
-		s := newSigner(t, id)
-		ts := pki.NewTrustStore()
-		ts.Add("hub", id.Cert, t0, tExpiry)
-		v := NewVerifier(ts)
+		id, s, v := hubPair(t, alg)
 		for _, m := range msgs {
 			t.Run(string(alg)+"/"+m.name, func(t *testing.T) {
 				u, err := Prepare(m.doc)

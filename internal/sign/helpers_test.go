@@ -67,6 +67,16 @@ func newSigner(t testing.TB, id *pki.Identity) *Signer {
 	return s
 }
 
+// hubPair returns a fresh "hub" identity of alg, its signer, and a verifier
+// that trusts it for [t0, tExpiry).
+func hubPair(t testing.TB, alg pki.Algorithm) (*pki.Identity, *Signer, *Verifier) {
+	t.Helper()
+	id := newIdentity(t, "hub", alg, t0, tExpiry)
+	ts := pki.NewTrustStore()
+	ts.Add("hub", id.Cert, t0, tExpiry)
+	return id, newSigner(t, id), NewVerifier(ts)
+}
+
 // xmlsec1Path returns the xmlsec1 binary, the independent oracle. In CI it
 // must be present; elsewhere the oracle tests are skipped with a message.
 func xmlsec1Path(t testing.TB) string {

@@ -177,11 +177,7 @@ func TestOracleOnVariedContent(t *testing.T) {
 		"root with ID":      `<a ID="x1" Id="x2"><b>1</b></a>`,
 	}
 	for _, alg := range []pki.Algorithm{pki.RSA2048, pki.ECDSAP256} {
-		id := newIdentity(t, "hub", alg, t0, tExpiry)
-		s := newSigner(t, id)
-		ts := pki.NewTrustStore()
-		ts.Add("hub", id.Cert, t0, tExpiry)
-		v := NewVerifier(ts)
+		id, s, v := hubPair(t, alg)
 		for name, d := range docs {
 			t.Run(string(alg)+"/"+name, func(t *testing.T) {
 				signed, err := s.Sign(parseDoc(t, d))

@@ -35,11 +35,7 @@ func TestSerialiseIsTheFormSignWrites(t *testing.T) {
 		// an empty-element root tag.
 		{"empty root, fallback", `<a xmlns="rel"/>`, false},
 	}
-	id := newIdentity(t, "hub", pki.RSA2048, t0, tExpiry)
-	s := newSigner(t, id)
-	ts := pki.NewTrustStore()
-	ts.Add("hub", id.Cert, t0, tExpiry)
-	v := NewVerifier(ts)
+	_, s, v := hubPair(t, pki.RSA2048)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			doc := parseDoc(t, tt.doc)
