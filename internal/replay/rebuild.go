@@ -221,9 +221,8 @@ func loggedSignature(logged []byte) (*etree.Element, error) {
 
 // SignedForm serialises doc with sig appended as the last child of its root
 // exactly as sign.Signer.Sign writes a signed message: the XML declaration,
-// then sign.Prepare(doc).Bytes() (the form sign.Serialise gives) with sig,
-// written by etree, spliced in before the root's end tag. sig is not
-// modified, nor is doc. TestRebuild* compares against real signed messages
+// then sign.Prepare(doc).Bytes() with sig, written by etree, spliced in
+// before the root's end tag. sig is not modified, nor is doc. TestRebuild* compares against real signed messages
 // to keep the two in step.
 func SignedForm(doc *etree.Document, sig *etree.Element) ([]byte, error) {
 	if doc == nil || doc.Root() == nil {

@@ -107,7 +107,7 @@ func (k nullKey) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
 // BenchmarkSignXMLWork compares the sign path without the key operation:
 // "legacy" is the path before messages were written canonically
 // (faithful write, re-read, copy, goxmldsig signature, signed tree written
-// again), "prepared" is Serialise-equivalent Prepare then SignUnsigned.
+// again), "prepared" is Prepare then SignUnsigned.
 func BenchmarkSignXMLWork(b *testing.B) {
 	s := newSigner(b, newIdentity(b, "hub", pki.RSA2048, t0, tExpiry))
 	s.key = nullKey{s.key}

@@ -120,48 +120,12 @@ func (s *Signer) Sign(doc *etree.Document) ([]byte, error) {
 	return s.SignUnsigned(u)
 }
 
-// Serialise writes the root element of doc (nothing outside it) without an
-// XML declaration, exactly as Prepare(doc).Bytes(): the unsigned form of
-// the message Sign produces from doc, in exclusive canonical form when the
-// canonical writer handles the tree. doc is not modified. Audit replay
-// compares it byte for byte with logged messages.
-func Serialise(doc *etree.Document) ([]byte, error) {
-	if doc == nil || doc.Root() == nil {
-		return nil, errors.New("sign: document has no root element")
-	}
-	raw, _, _, _ := serialise(doc.Root())
-	return raw, nil
-}
-
 // faithfulSettings are the write settings faithful sets.
 var faithfulSettings = func() etree.WriteSettings {
 	d := etree.NewDocument()
 	faithful(d)
 	return d.WriteSettings
 }()
-
-// SignSerialised signs a message given as bytes, for instance as Serialise
-// wrote them. raw is read back and the tree a receiver's parser will see is
-// what gets serialised (canonically when possible), digested and signed, so
-// bytes from elsewhere are signed exactly as they parse; only the root
-// element is kept. Bytes cannot be trusted to be canonical, hence the
-// re-read; for a tree the canonical writer handles,
-// SignSerialised(Serialise(doc)) equals Sign(doc), because canonical bytes
-// re-read and written canonically are the same bytes.
-func (s *Signer) SignSerialised(raw []byte) ([]byte, error) {
-	norm := etree.NewDocument()
-	if err := norm.ReadFromBytes(raw); err != nil {
-		return nil, fmt.Errorf("sign: re-read: %w", err)
-	}
-	if norm.Root() == nil {
-		return nil, errors.New("sign: document has no root element")
-	}
-	u, err := prepare(norm.Root())
-	if err != nil {
-		return nil, err
-	}
-	return s.SignUnsigned(u)
-}
 
 // faithful makes etree escape the characters an XML parser would otherwise
 // normalise away (CR in text; tab, CR and LF in attribute values), so the

@@ -79,7 +79,7 @@ func prepare(root *etree.Element) (*Unsigned, error) {
 	}
 
 	// Fallback: digest the tree a receiver's parser makes of raw (line
-	// ends, merged text nodes, escaping), as SignSerialised always did.
+	// ends, merged text nodes, escaping), as the signer always did.
 	norm := etree.NewDocument()
 	if err := norm.ReadFromBytes(raw); err != nil {
 		return nil, fmt.Errorf("sign: re-read: %w", err)
