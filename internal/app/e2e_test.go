@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -223,9 +224,27 @@ func TestEndToEndCleared(t *testing.T) {
 		t.Fatalf("message body: HTTP %d", resp.StatusCode)
 	}
 	// By plate, as a gate would ask.
-	resp, body = h.do("GET", "/v1/decisions?plate=12C-12345", operatorToken, nil, "")
-	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"CLEARED"`)) {
-		t.Fatalf("decision by plate: HTTP %d %s", resp.StatusCode, body)
+	h.checkDecisionByPlate("12C-12345", got)
+}
+
+// checkDecisionByPlate asks for the decisions by plate, as a gate does, and
+// checks that the newest is the one the declaration's view gives.
+func (h *harness) checkDecisionByPlate(plate string, want hub.DeclarationView) {
+	h.t.Helper()
+	resp, body := h.do("GET", "/v1/decisions?plate="+plate, operatorToken, nil, "")
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("decision by plate: HTTP %d %s", resp.StatusCode, body)
+	}
+	got := decodeJSON[struct{ Decisions []hub.PlateDecision }](h.t, body).Decisions
+	if len(got) == 0 {
+		h.t.Fatalf("no decision for plate %s: %s", plate, body)
+	}
+	d := got[0]
+	// Both are derived afresh at their own instant.
+	d.Decision.DecidedAt, want.Decision.DecidedAt = time.Time{}, time.Time{}
+	if d.DeclarationID != want.ID || d.Version != want.Version || d.Gate != want.Gate || d.Lane != want.Lane ||
+		d.Status != want.Status || !reflect.DeepEqual(d.Decision, want.Decision) {
+		h.t.Fatalf("decision by plate %+v\nwant that of the declaration %+v", d, want.Decision)
 	}
 }
 
@@ -246,6 +265,7 @@ func TestEndToEndRejectedByRegistry(t *testing.T) {
 	if !found {
 		t.Fatalf("REJECTED without the registry's inspection reason: %+v", ev.Decision.Reasons)
 	}
+	h.checkDecisionByPlate("12C-12345", h.view(v.ID))
 }
 
 func TestEndToEndPendingOnSilentAgency(t *testing.T) {

@@ -208,24 +208,16 @@ func (s *Server) decisionsByPlate(w http.ResponseWriter, r *http.Request, p auth
 	if plate == "" {
 		return problem.Validation([]problem.FieldError{{Pointer: "", Code: "required", Detail: "query parameter plate is required"}})
 	}
-	views, err := s.Hub.ViewsByPlate(r.Context(), declaration.NormalizePlate(plate), limitParam(r, 5, 50))
+	decisions, err := s.Hub.DecisionsByPlate(r.Context(), declaration.NormalizePlate(plate), limitParam(r, 5, 50))
 	if err != nil {
 		return err
 	}
-	type item struct {
-		DeclarationID string `json:"declarationId"`
-		Version       int    `json:"version"`
-		Gate          string `json:"gate"`
-		Lane          string `json:"lane,omitempty"`
-		Status        string `json:"status"`
-		Decision      any    `json:"decision"`
-	}
-	out := []item{}
-	for _, v := range views {
-		if p.Role == auth.RoleDevice && v.Gate != p.Gate {
+	out := []hub.PlateDecision{}
+	for _, d := range decisions {
+		if p.Role == auth.RoleDevice && d.Gate != p.Gate {
 			continue // a device sees its own gate only
 		}
-		out = append(out, item{v.ID, v.Version, v.Gate, v.Lane, v.Status, v.Decision})
+		out = append(out, d)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"plate": declaration.NormalizePlate(plate), "decisions": out})
 }

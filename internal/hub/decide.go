@@ -32,6 +32,12 @@ func (h *Hub) loadClearance(ctx context.Context, tx store.Tx, id string) (*clear
 	if err != nil {
 		return nil, fmt.Errorf("load declaration %s: %w", id, err)
 	}
+	return h.clearanceOf(ctx, tx, d)
+}
+
+// clearanceOf is loadClearance for the current version d, already read.
+func (h *Hub) clearanceOf(ctx context.Context, tx store.Tx, d *store.Declaration) (*clearanceInput, error) {
+	id := d.ID
 	in := &clearanceInput{decl: d, current: map[string]*store.Message{}}
 	if err := json.Unmarshal(d.Body, &in.body); err != nil {
 		return nil, fmt.Errorf("decode stored declaration %s v%d: %w", id, d.Version, err)

@@ -171,3 +171,42 @@ func (h *Hub) readTx(ctx context.Context, fn func(store.Tx) error) error {
 	}
 	return h.Store.WithTx(ctx, fn)
 }
+
+// PlateDecision is the clearance decision of one declaration found by plate.
+type PlateDecision struct {
+	DeclarationID string             `json:"declarationId"`
+	Version       int                `json:"version"`
+	Gate          string             `json:"gate"`
+	Lane          string             `json:"lane,omitempty"`
+	Status        string             `json:"status"`
+	Decision      clearance.Decision `json:"decision"`
+}
+
+// DecisionsByPlate returns the decisions, as of now, of the declarations
+// whose VN or CN plate is plate, newest first. It reads only what a
+// decision needs (no message bodies rendered, no ACK per message), as gate
+// devices and operators ask it at every truck.
+func (h *Hub) DecisionsByPlate(ctx context.Context, plate string, limit int) ([]PlateDecision, error) {
+	var out []PlateDecision
+	err := h.readTx(ctx, func(tx store.Tx) error {
+		ds, err := tx.DeclarationsByPlate(ctx, plate, limit)
+		if err != nil {
+			return fmt.Errorf("look up plate %s: %w", plate, err)
+		}
+		out = make([]PlateDecision, 0, len(ds))
+		now := h.now()
+		for i := range ds {
+			d := &ds[i]
+			in, err := h.clearanceOf(ctx, tx, d)
+			if err != nil {
+				return err
+			}
+			out = append(out, PlateDecision{
+				DeclarationID: d.ID, Version: d.Version, Gate: d.Gate, Lane: d.Lane, Status: d.Status,
+				Decision: clearance.Decide(in.required, in.statuses, d.Status == StatusCancelled, now),
+			})
+		}
+		return nil
+	})
+	return out, err
+}
