@@ -198,7 +198,7 @@ func (h *Hub) LaneReading(ctx context.Context, dev DeviceRef, r Reading) (*LaneA
 				ans.WeightKg = 0
 			}
 			veh.declID = d.ID
-			in, err := h.loadClearance(ctx, tx, d.ID)
+			in, err := h.clearanceOf(ctx, tx, d)
 			if err != nil {
 				return err
 			}

@@ -64,17 +64,18 @@ func (h *Hub) View(ctx context.Context, id string) (*DeclarationView, error) {
 	var v *DeclarationView
 	err := h.readTx(ctx, func(tx store.Tx) error {
 		var err error
-		v, err = h.view(ctx, tx, id)
+		in, err := h.loadClearance(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		v, err = h.view(ctx, tx, in)
 		return err
 	})
 	return v, err
 }
 
-func (h *Hub) view(ctx context.Context, tx store.Tx, id string) (*DeclarationView, error) {
-	in, err := h.loadClearance(ctx, tx, id)
-	if err != nil {
-		return nil, err
-	}
+// view renders in with the ACKs stored for its messages.
+func (h *Hub) view(ctx context.Context, tx store.Tx, in *clearanceInput) (*DeclarationView, error) {
 	acks := map[string]*store.Ack{}
 	for _, m := range in.msgs {
 		a, err := tx.GetAck(ctx, m.ID)
@@ -119,8 +120,12 @@ func (h *Hub) ViewsByPlate(ctx context.Context, plate string, limit int) ([]Decl
 			return fmt.Errorf("look up plate %s: %w", plate, err)
 		}
 		out = out[:0]
-		for _, d := range ds {
-			v, err := h.view(ctx, tx, d.ID)
+		for i := range ds {
+			in, err := h.clearanceOf(ctx, tx, &ds[i])
+			if err != nil {
+				return err
+			}
+			v, err := h.view(ctx, tx, in)
 			if err != nil {
 				return err
 			}
