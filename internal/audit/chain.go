@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/store"
@@ -42,27 +43,31 @@ func truncTime(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
-// canonicalEntry encodes e as described in the package documentation.
-// PrevHash and Hash are not part of it: PrevHash is chained in by
-// EntryHash, Hash is the result.
-func canonicalEntry(e *store.AuditEntry) []byte {
-	n := 4 + len(EntryEncoding) + 8 + 8 + 6*4 + 8 +
-		len(e.Kind) + len(e.Actor) + len(e.DeclarationID) + len(e.MessageID) +
-		len(e.Agency) + len(e.Plate) + len(e.Payload)
-	b := make([]byte, 0, n)
-	b = appendString(b, EntryEncoding)
-	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
-	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMicro()))
-	for _, s := range []string{e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate} {
-		b = appendString(b, s)
+// writeCanonical writes canonical(e), as described in the package
+// documentation, to w. PrevHash and Hash are not part of it: PrevHash is
+// chained in by EntryHash, Hash is the result. It streams the fields
+// instead of building the encoding first: the payload of a signed message
+// would otherwise be copied once more for every entry, inside the commit.
+func writeCanonical(w io.Writer, e *store.AuditEntry) {
+	var b [8]byte
+	writeString(w, EntryEncoding)
+	binary.BigEndian.PutUint64(b[:], uint64(e.Seq))
+	w.Write(b[:])
+	binary.BigEndian.PutUint64(b[:], uint64(e.Time.UnixMicro()))
+	w.Write(b[:])
+	for _, s := range [...]string{e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate} {
+		writeString(w, s)
 	}
-	b = binary.BigEndian.AppendUint64(b, uint64(len(e.Payload)))
-	return append(b, e.Payload...)
+	binary.BigEndian.PutUint64(b[:], uint64(len(e.Payload)))
+	w.Write(b[:])
+	w.Write(e.Payload)
 }
 
-func appendString(b []byte, s string) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
+func writeString(w io.Writer, s string) {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(len(s)))
+	w.Write(b[:])
+	io.WriteString(w, s)
 }
 
 // EntryHash returns SHA-256(prev || canonical(e)). It ignores e.PrevHash and
@@ -70,7 +75,7 @@ func appendString(b []byte, s string) []byte {
 func EntryHash(prev []byte, e *store.AuditEntry) []byte {
 	h := sha256.New()
 	h.Write(prev)
-	h.Write(canonicalEntry(e))
+	writeCanonical(h, e)
 	return h.Sum(nil)
 }
 
@@ -188,4 +193,9 @@ func short(h []byte) string {
 		s = s[:16] + "…"
 	}
 	return s
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
 }
