@@ -108,7 +108,7 @@ func newInput(decl any, env Envelope, gate map[string]any, ack map[string]any) (
 	if err != nil {
 		return nil, fmt.Errorf("declaration: %w", err)
 	}
-	g, err := toGeneric(gate)
+	g, err := genericContext(gate)
 	if err != nil {
 		return nil, fmt.Errorf("gate: %w", err)
 	}
@@ -179,6 +179,22 @@ func toGeneric(v any) (any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// genericContext is toGeneric for a gate context. A flat map of strings
+// (what gate.Gate.Context gives) already is in generic form and is used as
+// it is, since Build only reads it: the JSON round trip would otherwise run
+// for every message built.
+func genericContext(m map[string]any) (any, error) {
+	if m == nil {
+		return nil, nil
+	}
+	for _, v := range m {
+		if _, ok := v.(string); !ok {
+			return toGeneric(m)
+		}
+	}
+	return m, nil
 }
 
 // frame is the per-item state inside each.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -402,6 +403,36 @@ func TestCanonical(t *testing.T) {
 			}
 			if bytes.Equal(c1, c5) {
 				t.Fatal("VIN change not seen")
+			}
+		})
+	}
+}
+
+// TestGenericContextAsJSON: the shortcut for flat string maps gives what the
+// JSON round trip gives, and anything else still takes the round trip.
+func TestGenericContextAsJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   map[string]any
+	}{
+		{"nil", nil},
+		{"empty", map[string]any{}},
+		{"strings", map[string]any{"code": "HUUNGHI", "counterpartNameCN": "友谊关", "empty": ""}},
+		{"number", map[string]any{"code": "HUUNGHI", "lanes": 4}},
+		{"nested", map[string]any{"code": "HUUNGHI", "counterpart": map[string]string{"name": "Youyiguan"}}},
+		{"nil value", map[string]any{"code": nil}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := genericContext(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := toGeneric(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("genericContext = %#v, JSON round trip = %#v", got, want)
 			}
 		})
 	}
