@@ -57,10 +57,11 @@ var schemaFS embed.FS
 // to WithTx must not call WithTx again: it would wait forever.
 type Store struct {
 	db *sql.DB
-	// ro is a small pool of query_only connections for WithReadTx: in WAL
-	// mode readers see the last committed state and run in parallel with
-	// each other and with the writer.
-	ro *sql.DB
+	// ro holds the query_only connections of the read sessions, lent out
+	// by readers to WithReadTx: in WAL mode readers see the last committed
+	// state and run in parallel with each other and with the writer.
+	ro      *sql.DB
+	readers chan *session
 	// ck is the checkpointer's connection.
 	ck *sql.DB
 
@@ -144,6 +145,10 @@ func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*St
 	ro.SetMaxOpenConns(readConns)
 	ro.SetMaxIdleConns(readConns)
 	s.ro = ro
+	s.readers = make(chan *session, readConns)
+	for range readConns {
+		s.readers <- &session{db: ro}
+	}
 	cq := url.Values{}
 	cq.Add("_pragma", "busy_timeout(10000)")
 	ck, err := sql.Open("sqlite", "file:"+path+"?"+cq.Encode())
@@ -164,7 +169,8 @@ func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*St
 // Ping checks that the database answers (on a reader: the writer's
 // connection belongs to the committer).
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.ro.PingContext(ctx); err != nil {
+	err := s.withReader(ctx, func(r *session) error { return r.conn.PingContext(ctx) })
+	if err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
 	}
 	return nil
@@ -177,6 +183,10 @@ func (s *Store) Close() error {
 		if s.quit != nil {
 			close(s.quit)
 			s.loop.Wait()
+		}
+		// Waits for read transactions still running.
+		for range cap(s.readers) {
+			(<-s.readers).close()
 		}
 	})
 	if s.ro != nil {
@@ -223,17 +233,41 @@ const readConns = 4
 // it sees everything committed before it began, never waits for the
 // writer's commit, and any write fn attempts fails (query_only). For
 // callers that only read (lookups, views).
-func (s *Store) WithReadTx(ctx context.Context, fn func(store.Tx) error) (err error) {
-	sqlTx, err := s.ro.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin read: %w", err)
-	}
-	defer func() {
-		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) && err == nil {
-			err = fmt.Errorf("sqlite: end read: %w", rbErr)
+func (s *Store) WithReadTx(ctx context.Context, fn func(store.Tx) error) error {
+	return s.withReader(ctx, func(r *session) (err error) {
+		if err := r.exec(ctx, "BEGIN"); err != nil {
+			return fmt.Errorf("sqlite: begin read: %w", err)
 		}
-	}()
-	return fn(&tx{tx: sqlTx})
+		defer func() {
+			// Not ctx: the transaction must end even when ctx has. A
+			// connection that cannot end it (fn left rows open) is dropped:
+			// lent out again it would read an old snapshot forever and keep
+			// checkpoints from reclaiming the WAL.
+			rbErr := r.exec(context.Background(), "ROLLBACK")
+			if rbErr != nil && !strings.Contains(rbErr.Error(), "no transaction is active") {
+				r.close()
+				if err == nil {
+					err = fmt.Errorf("sqlite: end read: %w", rbErr)
+				}
+			}
+		}()
+		return fn(&tx{tx: r})
+	})
+}
+
+// withReader lends fn a read session with its connection open.
+func (s *Store) withReader(ctx context.Context, fn func(*session) error) error {
+	var r *session
+	select {
+	case r = <-s.readers:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { s.readers <- r }()
+	if err := r.open(ctx); err != nil {
+		return err
+	}
+	return fn(r)
 }
 
 // checkpointEvery is how often the checkpointer copies the WAL into the
@@ -294,7 +328,7 @@ type txOutcome struct {
 // transaction. It owns the write connection and its prepared statements.
 func (s *Store) committer() {
 	defer s.loop.Done()
-	w := &writer{db: s.db}
+	w := &session{db: s.db}
 	defer w.close()
 	for {
 		select {
@@ -310,17 +344,20 @@ func (s *Store) committer() {
 // dynamically).
 const maxStmts = 128
 
-// writer is the single write connection, held by the committer for the
-// life of the store, with the statements prepared on it: modernc.org/sqlite
-// otherwise prepares every statement anew, which was a fifth of the
-// committer's CPU. Only the committer goroutine touches it.
-type writer struct {
+// session is a connection held for the life of the store, with the
+// statements prepared on it: modernc.org/sqlite otherwise prepares every
+// statement anew, which was a fifth of the committer's CPU and, on the read
+// side, half of a plate lookup's. The committer owns the write session;
+// read sessions are lent to one WithReadTx at a time. Transactions are
+// plain BEGIN/COMMIT statements on the connection, since a statement
+// prepared on a *sql.Conn is prepared again inside a *sql.Tx.
+type session struct {
 	db    *sql.DB
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
 }
 
-func (w *writer) open(ctx context.Context) error {
+func (w *session) open(ctx context.Context) error {
 	if w.conn != nil {
 		return nil
 	}
@@ -332,7 +369,7 @@ func (w *writer) open(ctx context.Context) error {
 	return nil
 }
 
-func (w *writer) close() {
+func (w *session) close() {
 	for _, st := range w.stmts {
 		_ = st.Close()
 	}
@@ -344,7 +381,7 @@ func (w *writer) close() {
 
 // exec runs a transaction-control statement; a connection database/sql
 // has given up on is dropped so the next group starts on a fresh one.
-func (w *writer) exec(ctx context.Context, q string) error {
+func (w *session) exec(ctx context.Context, q string) error {
 	_, err := w.conn.ExecContext(ctx, q)
 	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
 		w.close()
@@ -352,7 +389,7 @@ func (w *writer) exec(ctx context.Context, q string) error {
 	return err
 }
 
-func (w *writer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+func (w *session) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := w.stmts[q]; ok {
 		return st, nil
 	}
@@ -371,7 +408,7 @@ func (w *writer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-func (w *writer) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (w *session) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	st, err := w.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -379,7 +416,7 @@ func (w *writer) ExecContext(ctx context.Context, q string, args ...any) (sql.Re
 	return st.ExecContext(ctx, args...)
 }
 
-func (w *writer) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (w *session) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := w.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -387,7 +424,7 @@ func (w *writer) QueryContext(ctx context.Context, q string, args ...any) (*sql.
 	return st.QueryContext(ctx, args...)
 }
 
-func (w *writer) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+func (w *session) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
 	st, err := w.stmt(ctx, q)
 	if err != nil {
 		return w.conn.QueryRowContext(ctx, q, args...) // reports the same error through Scan
@@ -395,7 +432,7 @@ func (w *writer) QueryRowContext(ctx context.Context, q string, args ...any) *sq
 	return st.QueryRowContext(ctx, args...)
 }
 
-func (s *Store) runGroup(w *writer, first *txRequest) {
+func (s *Store) runGroup(w *session, first *txRequest) {
 	ctx := context.Background() // the group's transaction belongs to no single caller
 	err := w.open(ctx)
 	if err == nil {
@@ -454,7 +491,7 @@ func (s *Store) runGroup(w *writer, first *txRequest) {
 // savepoint and answered at once. A non-nil error means the group's
 // transaction is no longer usable (SQLite abandoned it, e.g. after an
 // interrupted statement); r has then been answered with that error too.
-func runMember(ctx context.Context, w *writer, r *txRequest) (ok bool, groupErr error) {
+func runMember(ctx context.Context, w *session, r *txRequest) (ok bool, groupErr error) {
 	if err := r.ctx.Err(); err != nil {
 		r.done <- txOutcome{err: fmt.Errorf("sqlite: begin: %w", err)}
 		return false, nil

@@ -14,7 +14,7 @@ import (
 )
 
 type tx struct {
-	tx querier // the group's writer connection, or a read-only transaction
+	tx querier // the group's write session, or a read session inside BEGIN
 
 	// head is the audit entry this transaction appended last (nil: none
 	// yet). The transaction holds SQLite's write lock, so nothing else can
@@ -24,7 +24,7 @@ type tx struct {
 	head *store.AuditEntry
 }
 
-// querier is what tx needs from database/sql: *sql.Tx and *writer.
+// querier is what tx needs from database/sql; *session has it.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
