@@ -81,7 +81,7 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 	reqHash := hashHex(body)
 	trader := d.Trader.TaxCode
 	if req.IdempotencyKey != "" {
-		if id, found, err := h.idempotent(ctx, trader, req.IdempotencyKey, reqHash); err != nil || found {
+		if id, found, err := h.idempotent(ctx, h.readTx, trader, req.IdempotencyKey, reqHash); err != nil || found {
 			if err != nil {
 				return nil, false, err
 			}
@@ -160,8 +160,11 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 		return err
 	})
 	if errors.Is(err, store.ErrConflict) && req.IdempotencyKey != "" {
-		// A concurrent request with the same key won the race: answer as it did.
-		id, found, ierr := h.idempotent(ctx, trader, req.IdempotencyKey, reqHash)
+		// A concurrent request with the same key won the race: answer as it
+		// did. Through the writer, not a reader: the winner may share our
+		// commit group, and its row is only visible to readers once that
+		// group has committed, which a later group's transaction follows.
+		id, found, ierr := h.idempotent(ctx, h.Store.WithTx, trader, req.IdempotencyKey, reqHash)
 		if ierr != nil || !found {
 			return nil, false, fmt.Errorf("%w: %v", ErrConflict, err)
 		}
@@ -179,9 +182,10 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 	return renderView(fresh, nil, h.now()), true, nil
 }
 
-func (h *Hub) idempotent(ctx context.Context, trader, key, reqHash string) (string, bool, error) {
+// idempotent looks up an Idempotency-Key in a transaction run by inTx.
+func (h *Hub) idempotent(ctx context.Context, inTx func(context.Context, func(store.Tx) error) error, trader, key, reqHash string) (string, bool, error) {
 	var rec *store.Idempotency
-	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+	err := inTx(ctx, func(tx store.Tx) error {
 		var err error
 		rec, err = tx.GetIdempotency(ctx, trader, key)
 		return err

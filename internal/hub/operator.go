@@ -14,7 +14,7 @@ import (
 // OverdueAt for messages whose ACK deadline passed).
 func (h *Hub) Outbox(ctx context.Context, f store.MessageFilter) ([]store.Message, error) {
 	var out []store.Message
-	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+	err := h.readTx(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.ListMessages(ctx, f)
 		return err

@@ -150,7 +150,9 @@ func (h *Hub) noteGateVersion(code string, v int64) {
 // AuditFind returns audit entries matching f, oldest first.
 func (h *Hub) AuditFind(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
 	var out []store.AuditEntry
-	err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+	// A reader: an auditor's search may scan much of the log, and in the
+	// writer's queue it would hold up every commit meanwhile.
+	err := h.readTx(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.ListAudit(ctx, f)
 		return err
