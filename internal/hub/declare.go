@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
@@ -102,18 +103,11 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 	if err != nil {
 		return nil, false, fmt.Errorf("prepare declaration for mapping: %w", err)
 	}
-	msgs := make([]*builtMessage, 0, len(agencies))
-	for _, agency := range agencies {
-		m, err := h.buildMessage(in, id, 1, agency, KindSubmit, "", "", g, now)
-		if err != nil {
-			return nil, false, err
-		}
-		msgs = append(msgs, m)
-		// Signing is seconds of CPU per second under load, and the commit
-		// everyone waits for runs on one goroutine that gives up its core
-		// at each fsync: yielding between messages lets it back on within
-		// about one signature instead of a scheduler time slice.
-		runtime.Gosched()
+	msgs, err := h.buildAll(agencies, func(agency string) (*builtMessage, error) {
+		return h.buildMessage(in, id, 1, agency, KindSubmit, "", "", g, now)
+	})
+	if err != nil {
+		return nil, false, err
 	}
 	rec := &store.Declaration{
 		ID: id, Version: 1, TraderTaxCode: trader, Gate: d.Gate, Lane: d.Lane,
@@ -224,6 +218,39 @@ func (h *Hub) insertMessages(ctx context.Context, tx store.Tx, d *store.Declarat
 		}
 	}
 	return nil
+}
+
+// buildAll builds one message per agency. The messages are independent:
+// while fewer submits are building than there are cores, it builds them
+// side by side, so a lone declaration uses every core instead of one and
+// its trader waits for about one signature instead of four. Under load
+// every core already has a submit of its own, and one goroutine per
+// message would only add scheduling; there it builds them in turn, and
+// yields after each so the committer, back from an fsync, gets a core
+// within about one signature rather than a scheduler time slice.
+// Messages come back in agency order; the error is the first agency's.
+func (h *Hub) buildAll(agencies []string, build func(agency string) (*builtMessage, error)) ([]*builtMessage, error) {
+	msgs := make([]*builtMessage, len(agencies))
+	errs := make([]error, len(agencies))
+	defer h.building.Add(-1)
+	if h.building.Add(1) < int64(runtime.GOMAXPROCS(0)) {
+		var wg sync.WaitGroup
+		for i, agency := range agencies {
+			wg.Go(func() { msgs[i], errs[i] = build(agency) })
+		}
+		wg.Wait()
+	} else {
+		for i, agency := range agencies {
+			msgs[i], errs[i] = build(agency)
+			runtime.Gosched()
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return msgs, nil
 }
 
 // buildMessage maps, validates and signs one agency message. It signs once:

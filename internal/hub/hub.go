@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/ack"
@@ -48,6 +49,9 @@ type Hub struct {
 	LaneSigner *LaneSigner
 
 	lanes lanes
+	// building counts submits building their messages right now (see
+	// buildAll).
+	building atomic.Int64
 
 	mu           sync.Mutex
 	settled      map[string]*effects     // see pendingEffects
