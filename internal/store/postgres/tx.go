@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,16 @@ import (
 
 type tx struct {
 	tx pgx.Tx
+
+	// head is the audit entry this transaction appended last (nil: none
+	// yet). Appending takes the audit head lock, held until the
+	// transaction ends, so nothing else can extend the chain meanwhile:
+	// AuditHead answers from it instead of two more round trips for each
+	// entry, all of them inside the section that the lock serialises
+	// across every instance. Kept only once this transaction holds the
+	// lock (locked).
+	head   *store.AuditEntry
+	locked bool
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -435,9 +446,13 @@ func (t *tx) GetDecision(ctx context.Context, declarationID string, version int)
 // another, blocks here until the first commits, and because READ COMMITTED
 // takes a new snapshot per statement it then reads the head just written.
 func (t *tx) AuditHead(ctx context.Context) (int64, []byte, error) {
+	if t.head != nil {
+		return t.head.Seq, bytes.Clone(t.head.Hash), nil
+	}
 	if _, err := t.tx.Exec(ctx, `SELECT id FROM audit_head_lock WHERE id = 1 FOR UPDATE`); err != nil {
 		return 0, nil, wrap(err, "lock audit head")
 	}
+	t.locked = true
 	var seq int64
 	var hash []byte
 	err := t.tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
@@ -461,10 +476,17 @@ func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 		ON CONFLICT DO NOTHING`,
 		e.Seq, ts(e.Time), e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate,
 		e.Payload, e.PrevHash, e.Hash)
+	t.head = nil
 	if err != nil {
 		return wrap(err, "append audit %d", e.Seq)
 	}
-	return inserted(tag, "append audit %d", e.Seq)
+	if err := inserted(tag, "append audit %d", e.Seq); err != nil {
+		return err
+	}
+	if t.locked {
+		t.head = &store.AuditEntry{Seq: e.Seq, Hash: bytes.Clone(e.Hash)}
+	}
+	return nil
 }
 
 // ListAudit: seq bounds are inclusive; the time range is [From, To).

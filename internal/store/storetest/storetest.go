@@ -983,8 +983,11 @@ func testAuditFilters(t *testing.T, s store.Store) {
 	}
 }
 
+// testAuditConcurrent: concurrent transactions, each appending several
+// entries as a submit does (the head the store answers after its own
+// append must still be the chain's), never fork or gap the chain.
 func testAuditConcurrent(t *testing.T, s store.Store) {
-	const workers, each = 8, 15
+	const workers, each, perTx = 8, 15, 3
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	release := make(chan struct{})
@@ -995,10 +998,15 @@ func testAuditConcurrent(t *testing.T, s store.Store) {
 			<-release
 			for i := range each {
 				err := s.WithTx(context.Background(), func(tx store.Tx) error {
-					_, err := appendNext(context.Background(), tx, store.AuditEntry{
-						Time: time.Now(), Kind: "concurrent", Actor: fmt.Sprintf("w%d", w),
-						Payload: fmt.Appendf(nil, "w%d-%d", w, i)})
-					return err
+					for k := range perTx {
+						_, err := appendNext(context.Background(), tx, store.AuditEntry{
+							Time: time.Now(), Kind: "concurrent", Actor: fmt.Sprintf("w%d", w),
+							Payload: fmt.Appendf(nil, "w%d-%d-%d", w, i, k)})
+						if err != nil {
+							return err
+						}
+					}
+					return nil
 				})
 				if err != nil {
 					errs <- fmt.Errorf("worker %d append %d: %w", w, i, err)
@@ -1018,8 +1026,8 @@ func testAuditConcurrent(t *testing.T, s store.Store) {
 		if err != nil {
 			return err
 		}
-		if len(got) != workers*each {
-			t.Fatalf("%d entries, want %d", len(got), workers*each)
+		if len(got) != workers*each*perTx {
+			t.Fatalf("%d entries, want %d", len(got), workers*each*perTx)
 		}
 		var prev []byte
 		for i, e := range got {
