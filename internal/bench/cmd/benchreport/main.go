@@ -32,7 +32,7 @@ func main() {
 	testing.Init()
 	out := flag.String("out", "docs/BENCHMARKS.md", "report file, relative to the module root")
 	benchtime := flag.Duration("benchtime", 2*time.Second, "duration of each micro-benchmark")
-	acceptN := flag.Int("accept", 600, "declarations per accept-path run (at least the concurrency)")
+	acceptN := flag.Int("accept", 1500, "declarations per accept-path run (at least the concurrency)")
 	e2eN := flag.Int("e2e", 150, "declarations per round-trip run until CLEARED (at least the concurrency)")
 	xmlsecN := flag.Int("xmlsec", 100, "operations in each timed loop of the sign/verify comparison")
 	lookupDur := flag.Duration("lookup", 5*time.Second, "time bound of each plate lookup run")
