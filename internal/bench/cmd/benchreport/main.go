@@ -45,12 +45,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	r := &report{root: root}
-	r.run(*acceptN, *e2eN, *xmlsecN, *lookupDur, *dbURL)
 	path := *out
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(root, path)
 	}
+	r := &report{root: root, out: path}
+	r.run(*acceptN, *e2eN, *xmlsecN, *lookupDur, *dbURL)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		log.Fatal(err)
 	}
@@ -62,6 +62,7 @@ func main() {
 
 type report struct {
 	root      string
+	out       string // the report file: its own changes do not make the commit "uncommitted"
 	loadStart string
 	start     time.Time
 	took      time.Duration
@@ -272,13 +273,17 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func gitCommit(root string) string {
+func gitCommit(root, report string) string {
 	out, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
 	c := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+	status := []string{"-C", root, "status", "--porcelain", "--untracked-files=no"}
+	if rel, err := filepath.Rel(root, report); err == nil && filepath.IsLocal(rel) {
+		status = append(status, "--", ".", ":(exclude)"+filepath.ToSlash(rel))
+	}
+	if st, err := exec.Command("git", status...).Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
 		c += " (with uncommitted changes)"
 	}
 	return c
@@ -305,7 +310,7 @@ func (r *report) render() []byte {
 	p("| machine | %d cores (nproc), %s, %s RAM, %s/%s |", runtime.NumCPU(), cpu, mem, runtime.GOOS, runtime.GOARCH)
 	p("| load average (1, 5, 15 min) | %s at the start, %s at the end: other jobs share these cores, so rates move between runs; the ratios within one run are what to compare |", r.loadStart, loadavg())
 	p("| Go | %s |", runtime.Version())
-	p("| commit | %s |", gitCommit(r.root))
+	p("| commit | %s |", gitCommit(r.root, r.out))
 	p("| command | `make bench` |")
 	p("| date | %s, took %v |", r.start.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second))
 	p("")
