@@ -255,7 +255,12 @@ func TestEndToEndRejectedByRegistry(t *testing.T) {
 		veh := m["vehicle"].(map[string]any)
 		veh["inspectionCertificate"].(map[string]any)["expiresOn"] = "2026-10-31"
 	}))
-	ev := h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "REJECTED" })
+	// The registry's NACK rejects at once; the decision settles when the
+	// other agencies have answered too, and only a settled decision reads
+	// the same through the declaration and through the plate.
+	ev := h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool {
+		return ev.Decision.Status == "REJECTED" && len(ev.Decision.Awaiting) == 0
+	})
 	found := false
 	for _, r := range ev.Decision.Reasons {
 		if r.Agency == "vehicleregistry" && r.Code != "" && strings.Contains(r.EN+r.Code, "INSPECTION") {
