@@ -85,6 +85,48 @@ func EntryHash(prev []byte, e *store.AuditEntry) []byte {
 // caller sets Time; Append keeps it in UTC at microsecond precision and
 // assigns Seq, PrevHash and Hash.
 func Append(ctx context.Context, tx store.Tx, e *store.AuditEntry) error {
+	return AppendAll(ctx, tx, []*store.AuditEntry{e})
+}
+
+// AppendAll is Append for several entries, in order, reading the head once
+// and storing them together: the head lock is held from the read to the
+// end of the transaction, so the less happens between the two, the less
+// other appenders wait. Nothing is stored if any entry is refused.
+func AppendAll(ctx context.Context, tx store.Tx, es []*store.AuditEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	for _, e := range es {
+		if err := checkEntry(e); err != nil {
+			return err
+		}
+	}
+	seq, head, err := tx.AuditHead(ctx)
+	if err != nil {
+		return fmt.Errorf("audit append %s: read head: %w", es[0].Kind, err)
+	}
+	if err := checkHead(seq, head); err != nil {
+		return fmt.Errorf("audit append %s: %w", es[0].Kind, err)
+	}
+	for _, e := range es {
+		seq++
+		e.Seq = seq
+		e.Time = truncTime(e.Time)
+		e.PrevHash = bytes.Clone(head)
+		e.Hash = EntryHash(e.PrevHash, e)
+		head = e.Hash
+	}
+	if err := tx.AppendAudit(ctx, es...); err != nil {
+		if len(es) == 1 {
+			return fmt.Errorf("audit append %s seq %d: %w", es[0].Kind, es[0].Seq, err)
+		}
+		return fmt.Errorf("audit append %s… seq %d-%d: %w", es[0].Kind, es[0].Seq, seq, err)
+	}
+	return nil
+}
+
+// checkEntry refuses what an auditor could not use.
+func checkEntry(e *store.AuditEntry) error {
 	if e == nil {
 		return errors.New("audit append: nil entry")
 	}
@@ -103,20 +145,6 @@ func Append(ctx context.Context, tx store.Tx, e *store.AuditEntry) error {
 		if len(e.Payload) == 0 {
 			return fmt.Errorf("audit append %s: signed XML payload required", e.Kind)
 		}
-	}
-	seq, head, err := tx.AuditHead(ctx)
-	if err != nil {
-		return fmt.Errorf("audit append %s: read head: %w", e.Kind, err)
-	}
-	if err := checkHead(seq, head); err != nil {
-		return fmt.Errorf("audit append %s: %w", e.Kind, err)
-	}
-	e.Seq = seq + 1
-	e.Time = truncTime(e.Time)
-	e.PrevHash = bytes.Clone(head)
-	e.Hash = EntryHash(e.PrevHash, e)
-	if err := tx.AppendAudit(ctx, e); err != nil {
-		return fmt.Errorf("audit append %s seq %d: %w", e.Kind, e.Seq, err)
 	}
 	return nil
 }

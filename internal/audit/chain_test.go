@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -148,6 +149,45 @@ func TestAppend(t *testing.T) {
 	appendN(t, st, 1, t0)
 	if err := VerifyChain(nil, 1, st.entries); err != nil {
 		t.Fatalf("VerifyChain after rollback: %v", err)
+	}
+}
+
+// TestAppendAllChainsAsAppend: entries appended together get the seqs,
+// links and hashes they would get appended one by one, and a run with one
+// refused entry stores nothing.
+func TestAppendAllChainsAsAppend(t *testing.T) {
+	ctx := context.Background()
+	entries := func() []*store.AuditEntry {
+		var out []*store.AuditEntry
+		for i := range 5 {
+			out = append(out, &store.AuditEntry{Kind: KindDecision, Time: t0.Add(time.Duration(i) * time.Millisecond),
+				DeclarationID: "D1", Payload: []byte{byte(i)}})
+		}
+		return out
+	}
+	for _, before := range []int{0, 3} {
+		t.Run(fmt.Sprintf("after %d entries", before), func(t *testing.T) {
+			one, all := &memStore{}, &memStore{}
+			appendN(t, one, before, t0)
+			appendN(t, all, before, t0)
+			for _, e := range entries() {
+				if err := one.WithTx(ctx, func(tx store.Tx) error { return Append(ctx, tx, e) }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := all.WithTx(ctx, func(tx store.Tx) error { return AppendAll(ctx, tx, entries()) }); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(all.entries, one.entries) {
+				t.Fatalf("appended together:\n%+v\none by one:\n%+v", all.entries, one.entries)
+			}
+			bad := entries()
+			bad[3].Kind = ""
+			err := all.WithTx(ctx, func(tx store.Tx) error { return AppendAll(ctx, tx, bad) })
+			if err == nil || len(all.entries) != before+5 {
+				t.Fatalf("a run with an entry without kind: err %v, %d entries; want a refusal and %d", err, len(all.entries), before+5)
+			}
+		})
 	}
 }
 

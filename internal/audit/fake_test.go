@@ -51,11 +51,16 @@ func (t *memTx) AuditHead(context.Context) (int64, []byte, error) {
 	return last.Seq, bytes.Clone(last.Hash), nil
 }
 
-func (t *memTx) AppendAudit(_ context.Context, e *store.AuditEntry) error {
-	if e.Seq != int64(len(t.s.entries))+1 {
+func (t *memTx) AppendAudit(_ context.Context, es ...*store.AuditEntry) error {
+	if err := store.CheckAuditRun(es); err != nil {
+		return err
+	}
+	if es[0].Seq != int64(len(t.s.entries))+1 {
 		return store.ErrConflict
 	}
-	t.s.entries = append(t.s.entries, cloneEntry(*e))
+	for _, e := range es {
+		t.s.entries = append(t.s.entries, cloneEntry(*e))
+	}
 	return nil
 }
 

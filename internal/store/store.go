@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -214,8 +215,10 @@ type Tx interface {
 	// holds a lock on the chain head until the transaction ends, so
 	// concurrent appenders serialize.
 	AuditHead(ctx context.Context) (seq int64, hash []byte, err error)
-	// AppendAudit inserts e with e.Seq already set to head+1 by the caller.
-	AppendAudit(ctx context.Context, e *AuditEntry) error
+	// AppendAudit inserts es in order, their Seqs already set by the caller
+	// to head+1, head+2, …; ErrConflict if es[0] does not follow the head.
+	// All or none are inserted while the caller holds the head (AuditHead).
+	AppendAudit(ctx context.Context, es ...*AuditEntry) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) // ascending Seq
 	// PruneAudit deletes the entries with Seq <= throughSeq once they are
 	// archived elsewhere, and returns how many it deleted. It refuses
@@ -240,4 +243,22 @@ func Truncate(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC().Truncate(time.Microsecond)
+}
+
+// CheckAuditRun reports whether es can be appended as one run: at least one
+// entry, none nil, Seqs consecutive. Stores call it before inserting, so a
+// run they insert is never partly refused.
+func CheckAuditRun(es []*AuditEntry) error {
+	if len(es) == 0 {
+		return errors.New("no entries")
+	}
+	for i, e := range es {
+		if e == nil {
+			return fmt.Errorf("entry %d is nil", i)
+		}
+		if i > 0 && e.Seq != es[i-1].Seq+1 {
+			return fmt.Errorf("seq %d follows %d", e.Seq, es[i-1].Seq)
+		}
+	}
+	return nil
 }

@@ -465,26 +465,46 @@ func (t *tx) AuditHead(ctx context.Context) (int64, []byte, error) {
 	return seq, hash, nil
 }
 
-// AppendAudit inserts only if e.Seq extends the chain by exactly one, so a
-// caller that skipped AuditHead gets ErrConflict instead of a gap.
-func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
+// AppendAudit inserts only if es[0].Seq extends the chain by exactly one,
+// so a caller that skipped AuditHead gets ErrConflict instead of a gap. The
+// entries of a transaction go in one statement, as arrays: each round trip
+// here is spent holding the head lock that every instance's appends wait on.
+func (t *tx) AppendAudit(ctx context.Context, es ...*store.AuditEntry) error {
+	if err := store.CheckAuditRun(es); err != nil {
+		return fmt.Errorf("postgres: append audit: %w", err)
+	}
+	first, last := es[0], es[len(es)-1]
+	n := len(es)
+	texts := func() []string { return make([]string, n) }
+	blobs := func() [][]byte { return make([][]byte, n) }
+	seqs, times := make([]int64, n), make([]*time.Time, n)
+	kinds, actors, decls, msgs, agencies, plates := texts(), texts(), texts(), texts(), texts(), texts()
+	payloads, prevs, hashes := blobs(), blobs(), blobs()
+	for i, e := range es {
+		seqs[i] = e.Seq
+		if !e.Time.IsZero() {
+			tm := store.Truncate(e.Time)
+			times[i] = &tm
+		}
+		kinds[i], actors[i], decls[i], msgs[i], agencies[i], plates[i] = e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate
+		payloads[i], prevs[i], hashes[i] = e.Payload, e.PrevHash, e.Hash
+	}
 	tag, err := t.tx.Exec(ctx, `INSERT INTO audit_log (seq, time, kind, actor, declaration_id,
 		message_id, agency, plate, payload, prev_hash, hash)
-		SELECT $1::bigint, $2::timestamptz, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
-			$9::bytea, $10::bytea, $11::bytea
-		WHERE $1::bigint = (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
+		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+			$7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::bytea[])
+		WHERE $12::bigint = (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
 		ON CONFLICT DO NOTHING`,
-		e.Seq, ts(e.Time), e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate,
-		e.Payload, e.PrevHash, e.Hash)
+		seqs, times, kinds, actors, decls, msgs, agencies, plates, payloads, prevs, hashes, first.Seq)
 	t.head = nil
 	if err != nil {
-		return wrap(err, "append audit %d", e.Seq)
+		return wrap(err, "append audit %d-%d", first.Seq, last.Seq)
 	}
-	if err := inserted(tag, "append audit %d", e.Seq); err != nil {
-		return err
+	if got := tag.RowsAffected(); got != int64(n) {
+		return wrap(store.ErrConflict, "append audit %d-%d: %d of %d inserted", first.Seq, last.Seq, got, n)
 	}
 	if t.locked {
-		t.head = &store.AuditEntry{Seq: e.Seq, Hash: bytes.Clone(e.Hash)}
+		t.head = &store.AuditEntry{Seq: last.Seq, Hash: bytes.Clone(last.Hash)}
 	}
 	return nil
 }

@@ -437,25 +437,71 @@ func (t *tx) AuditHead(ctx context.Context) (int64, []byte, error) {
 	return seq, hash, nil
 }
 
-// AppendAudit inserts only if e.Seq extends the chain by exactly one, so a
-// caller that skipped AuditHead gets ErrConflict instead of a gap.
-func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO audit_log (seq, time, kind, actor, declaration_id,
-		message_id, agency, plate, payload, prev_hash, hash)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-		WHERE ? = (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
-		ON CONFLICT DO NOTHING`,
-		e.Seq, ts(e.Time), e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate,
-		e.Payload, e.PrevHash, e.Hash, e.Seq)
+// AppendAudit inserts only if es[0].Seq extends the chain by exactly one,
+// so a caller that skipped AuditHead gets ErrConflict instead of a gap. The
+// entries of a transaction go in as few statements as SQLite's limit on
+// bound variables allows: each statement is work in the serial section.
+func (t *tx) AppendAudit(ctx context.Context, es ...*store.AuditEntry) error {
+	if err := store.CheckAuditRun(es); err != nil {
+		return fmt.Errorf("sqlite: append audit: %w", err)
+	}
 	t.head = nil
-	if err != nil {
-		return fmt.Errorf("sqlite: append audit %d: %w", e.Seq, err)
+	for len(es) > 0 {
+		n := min(len(es), auditRowsPerInsert)
+		if err := t.appendAudit(ctx, es[:n]); err != nil {
+			return err
+		}
+		es = es[n:]
 	}
-	if err := mustInsert(res, "sqlite: append audit %d", e.Seq); err != nil {
-		return err
-	}
-	t.head = &store.AuditEntry{Seq: e.Seq, Hash: bytes.Clone(e.Hash)}
 	return nil
+}
+
+// auditRowsPerInsert keeps an insert under SQLite's default of 32766 bound
+// variables (11 per row).
+const auditRowsPerInsert = 256
+
+func (t *tx) appendAudit(ctx context.Context, es []*store.AuditEntry) error {
+	first, last := es[0], es[len(es)-1]
+	q := auditInsert(len(es))
+	args := make([]any, 0, 11*len(es)+1)
+	for _, e := range es {
+		args = append(args, e.Seq, ts(e.Time), e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate,
+			e.Payload, e.PrevHash, e.Hash)
+	}
+	args = append(args, first.Seq)
+	res, err := t.tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit %d-%d: %w", first.Seq, last.Seq, err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit %d-%d: %w", first.Seq, last.Seq, err)
+	}
+	if n != int64(len(es)) {
+		return fmt.Errorf("sqlite: append audit %d-%d: %d of %d inserted: %w", first.Seq, last.Seq, n, len(es), store.ErrConflict)
+	}
+	t.head = &store.AuditEntry{Seq: last.Seq, Hash: bytes.Clone(last.Hash)}
+	return nil
+}
+
+// auditInsert is the insert of n entries. The WHERE keeps a run that does
+// not continue the head out of the log (the WHERE also lets SQLite parse
+// ON CONFLICT after a SELECT).
+func auditInsert(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_log (seq, time, kind, actor, declaration_id,
+		message_id, agency, plate, payload, prev_hash, hash)
+		SELECT * FROM (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(`)
+		WHERE ? = (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
+		ON CONFLICT DO NOTHING`)
+	return b.String()
 }
 
 // ListAudit: seq bounds are inclusive; the time range is [From, To).

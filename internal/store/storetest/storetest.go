@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Decisions", testDecisions},
 		{"Audit", testAudit},
 		{"AuditFilters", testAuditFilters},
+		{"AuditRuns", testAuditRuns},
 		{"AuditConcurrentAppends", testAuditConcurrent},
 		{"AuditPrune", testAuditPrune},
 		{"GateConfigs", testGateConfigs},
@@ -924,6 +925,75 @@ func testAudit(t *testing.T, s store.Store) {
 			return err
 		}
 		equal(t, "entries", got, stored)
+		return nil
+	})
+}
+
+// testAuditRuns: several entries appended in one call go in whole, in
+// order, and become the head; a run that is not consecutive, is empty or
+// does not continue the head goes in not at all.
+func testAuditRuns(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	run := func(seq int64, n int) []*store.AuditEntry {
+		var out []*store.AuditEntry
+		for i := range n {
+			out = append(out, &store.AuditEntry{Seq: seq + int64(i), Time: at(time.Duration(i) * time.Second),
+				Kind: "run", DeclarationID: "D", Payload: []byte{byte(i)}, Hash: []byte{byte(seq) + byte(i)}})
+		}
+		return out
+	}
+	inTx(t, s, func(tx store.Tx) error {
+		if _, err := appendNext(ctx, tx, store.AuditEntry{Time: at(0), Kind: "first"}); err != nil {
+			return err
+		}
+		for _, tc := range []struct {
+			name     string
+			es       []*store.AuditEntry
+			conflict bool // ErrConflict rather than any refusal
+		}{
+			{"empty", nil, false},
+			{"gap inside", append(run(2, 2), run(5, 1)...), false},
+			{"repeated seq inside", append(run(2, 2), run(3, 1)...), false},
+			{"nil entry", []*store.AuditEntry{run(2, 1)[0], nil}, false},
+			{"does not continue the head", run(3, 3), true},
+			{"rewinds the head", run(1, 3), true},
+		} {
+			err := tx.AppendAudit(ctx, tc.es...)
+			if err == nil || (tc.conflict && !errors.Is(err, store.ErrConflict)) {
+				t.Errorf("%s: err = %v, want a refusal (ErrConflict: %v)", tc.name, err, tc.conflict)
+			}
+			if seq, _, err := tx.AuditHead(ctx); err != nil || seq != 1 {
+				t.Errorf("%s: head seq = %d, %v after a refused run; want 1", tc.name, seq, err)
+			}
+		}
+		// Many more than a statement would carry on SQLite.
+		if err := tx.AppendAudit(ctx, run(2, 600)...); err != nil {
+			return fmt.Errorf("run of 600: %w", err)
+		}
+		seq, hash, err := tx.AuditHead(ctx)
+		if err != nil {
+			return err
+		}
+		equal(t, "head seq after the run", seq, int64(601))
+		equal(t, "head hash after the run", hash, run(2, 600)[599].Hash)
+		return nil
+	})
+	inTx(t, s, func(tx store.Tx) error {
+		got, err := tx.ListAudit(ctx, store.AuditFilter{FromSeq: 2})
+		if err != nil {
+			return err
+		}
+		want := run(2, 600)
+		if len(got) != len(want) {
+			t.Fatalf("%d entries stored, want %d", len(got), len(want))
+		}
+		for i := range got {
+			w := *want[i]
+			w.Time = store.Truncate(w.Time)
+			if !reflect.DeepEqual(got[i], w) {
+				t.Fatalf("entry %d = %+v, want %+v", i, got[i], w)
+			}
+		}
 		return nil
 	})
 }
