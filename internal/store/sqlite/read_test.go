@@ -17,11 +17,7 @@ import (
 // must on a connection the store keeps.)
 func TestReadSessionsSeeLaterCommits(t *testing.T) {
 	ctx := context.Background()
-	s, err := open(ctx, filepath.Join(t.TempDir(), "hub.db"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openQuiet(t)
 	endings := []struct {
 		name string
 		fn   func(tx *tx) error
@@ -68,11 +64,7 @@ func TestReadSessionsSeeLaterCommits(t *testing.T) {
 // instead of waiting for one.
 func TestReadWaitEndsWithContext(t *testing.T) {
 	ctx := context.Background()
-	s, err := open(ctx, filepath.Join(t.TempDir(), "hub.db"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openQuiet(t)
 	holding, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, readConns)
 	for range readConns {
@@ -101,4 +93,16 @@ func TestReadWaitEndsWithContext(t *testing.T) {
 	if err := s.Ping(ctx); err != nil {
 		t.Errorf("ping after the holders returned: %v", err)
 	}
+}
+
+// openQuiet opens a store in a test directory whose checkpointer does not
+// tick during the test; closed when the test ends.
+func openQuiet(t *testing.T) *Store {
+	t.Helper()
+	s, err := open(context.Background(), filepath.Join(t.TempDir(), "hub.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
