@@ -20,7 +20,7 @@ type tx struct {
 	tx pgx.Tx
 
 	// head is the audit entry this transaction appended last (nil: none
-	// yet). Appending takes the audit head lock, held until the
+	// yet). AuditHead takes the audit head lock, held until the
 	// transaction ends, so nothing else can extend the chain meanwhile:
 	// AuditHead answers from it instead of two more round trips for each
 	// entry, all of them inside the section that the lock serialises

@@ -240,8 +240,8 @@ func (s *Store) WithReadTx(ctx context.Context, fn func(store.Tx) error) error {
 		}
 		defer func() {
 			// Not ctx: the transaction must end even when ctx has. A
-			// connection that cannot end it (fn left rows open) is dropped:
-			// lent out again it would read an old snapshot forever and keep
+			// connection on which it cannot be ended is dropped: lent out
+			// again it would read an old snapshot forever and keep
 			// checkpoints from reclaiming the WAL.
 			rbErr := r.exec(context.Background(), "ROLLBACK")
 			if rbErr != nil && !strings.Contains(rbErr.Error(), "no transaction is active") {
