@@ -28,6 +28,12 @@ func TestReadSessionsSeeLaterCommits(t *testing.T) {
 			_, err := t.tx.QueryContext(ctx, `SELECT no_such_column FROM declarations`)
 			return err
 		}},
+		{"reads with a context that has ended", func(t *tx) error {
+			ended, cancel := context.WithCancel(ctx)
+			cancel()
+			_, err := t.LatestDeclaration(ended, "D")
+			return err
+		}},
 		{"tries to write", func(t *tx) error {
 			return t.InsertDeclaration(ctx, &store.Declaration{ID: "W", Version: 1})
 		}},
