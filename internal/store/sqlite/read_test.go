@@ -112,3 +112,21 @@ func openQuiet(t *testing.T) *Store {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// Reads after Close fail at once instead of waiting for a session that
+// will never come back.
+func TestReadAfterClose(t *testing.T) {
+	s, err := open(context.Background(), filepath.Join(t.TempDir(), "hub.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WithReadTx(context.Background(), func(store.Tx) error { return nil }); err == nil {
+		t.Error("read after Close: no error")
+	}
+	if err := s.Ping(context.Background()); err == nil {
+		t.Error("ping after Close: no error")
+	}
+}

@@ -260,6 +260,9 @@ func (s *Store) withReader(ctx context.Context, fn func(*session) error) error {
 	var r *session
 	select {
 	case r = <-s.readers:
+	case <-s.quit:
+		// Close has taken (or is taking) every session for good.
+		return errors.New("sqlite: store is closed")
 	case <-ctx.Done():
 		return ctx.Err()
 	}
