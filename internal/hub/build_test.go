@@ -3,6 +3,7 @@ package hub
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gatehub/gatehub/internal/store"
@@ -61,4 +62,28 @@ func TestBuildAllSameInBothModes(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A panic while building side by side reaches the caller, where the HTTP
+// layer recovers it, instead of ending the process from a goroutine.
+func TestBuildAllPanicReachesCaller(t *testing.T) {
+	h := &Hub{}
+	h.building.Store(-1 << 20) // side by side
+	defer func() {
+		p := recover()
+		msg, _ := p.(string)
+		if !strings.Contains(msg, "building the guangxi message: mapping bug") {
+			t.Errorf("recovered %v, want the guangxi panic", p)
+		}
+		if h.building.Load() != -1<<20 {
+			t.Errorf("building = %d after the panic, want it restored", h.building.Load())
+		}
+	}()
+	_, _ = h.buildAll([]string{"customs", "guangxi"}, func(agency string) (*builtMessage, error) {
+		if agency == "guangxi" {
+			panic("mapping bug")
+		}
+		return &builtMessage{msg: &store.Message{Agency: agency}}, nil
+	})
+	t.Error("buildAll returned instead of panicking")
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -234,11 +235,27 @@ func (h *Hub) buildAll(agencies []string, build func(agency string) (*builtMessa
 	errs := make([]error, len(agencies))
 	defer h.building.Add(-1)
 	if h.building.Add(1) < int64(runtime.GOMAXPROCS(0)) {
+		// A panic stays the request's, as when built in turn (the HTTP
+		// layer answers 500 and logs it): in a goroutine of its own it
+		// would end the process.
+		panics := make([]any, len(agencies))
 		var wg sync.WaitGroup
 		for i, agency := range agencies {
-			wg.Go(func() { msgs[i], errs[i] = build(agency) })
+			wg.Go(func() {
+				defer func() {
+					if p := recover(); p != nil {
+						panics[i] = fmt.Sprintf("building the %s message: %v\n%s", agency, p, debug.Stack())
+					}
+				}()
+				msgs[i], errs[i] = build(agency)
+			})
 		}
 		wg.Wait()
+		for _, p := range panics {
+			if p != nil {
+				panic(p)
+			}
+		}
 	} else {
 		for i, agency := range agencies {
 			msgs[i], errs[i] = build(agency)
