@@ -63,12 +63,20 @@ func (h *Hub) clearanceOf(ctx context.Context, tx store.Tx, d *store.Declaration
 			in.required = append(in.required, agency)
 		}
 	}
+	// The ACKs of all its messages in one query, once one is needed.
+	var acks map[string]store.Ack
 	if err := in.collectStatuses(func(messageID string) (*store.Ack, error) {
-		a, err := tx.GetAck(ctx, messageID)
-		if errors.Is(err, store.ErrNotFound) {
+		if acks == nil {
+			var err error
+			if acks, err = tx.AcksForDeclaration(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+		a, ok := acks[messageID]
+		if !ok {
 			return nil, nil
 		}
-		return a, err
+		return &a, nil
 	}); err != nil {
 		return nil, err
 	}

@@ -76,15 +76,13 @@ func (h *Hub) View(ctx context.Context, id string) (*DeclarationView, error) {
 
 // view renders in with the ACKs stored for its messages.
 func (h *Hub) view(ctx context.Context, tx store.Tx, in *clearanceInput) (*DeclarationView, error) {
-	acks := map[string]*store.Ack{}
-	for _, m := range in.msgs {
-		a, err := tx.GetAck(ctx, m.ID)
-		switch {
-		case err == nil:
-			acks[m.ID] = a
-		case !errors.Is(err, store.ErrNotFound):
-			return nil, fmt.Errorf("load ack of %s: %w", m.ID, err)
-		}
+	stored, err := tx.AcksForDeclaration(ctx, in.decl.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load acks of %s: %w", in.decl.ID, err)
+	}
+	acks := make(map[string]*store.Ack, len(stored))
+	for id, a := range stored {
+		acks[id] = &a
 	}
 	return renderView(in, acks, h.now()), nil
 }

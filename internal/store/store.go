@@ -191,7 +191,10 @@ type Tx interface {
 	// until this one ends, so reading it, deciding and UpdateMessage is safe
 	// against concurrent writers (Postgres: FOR UPDATE).
 	GetMessage(ctx context.Context, id string) (*Message, error)
-	MessagesForDeclaration(ctx context.Context, declarationID string) ([]Message, error) // all versions, by CreatedAt
+	// MessagesForDeclaration lists all versions' messages by CreatedAt,
+	// without their bytes (Body nil): the lists serve state and decisions;
+	// GetMessage and ClaimDue give the bytes.
+	MessagesForDeclaration(ctx context.Context, declarationID string) ([]Message, error)
 	ListMessages(ctx context.Context, f MessageFilter) ([]Message, error)
 	// ClaimDue leases up to limit Pending messages whose NextAttemptAt <= now
 	// and whose lease is free or expired, setting LeaseOwner and LeaseUntil.
@@ -207,6 +210,9 @@ type Tx interface {
 
 	InsertAck(ctx context.Context, a *Ack) error // ErrConflict if the message already has an ACK
 	GetAck(ctx context.Context, messageID string) (*Ack, error)
+	// AcksForDeclaration returns the ACKs stored for the declaration's
+	// messages, by message id, without their XML (Raw nil).
+	AcksForDeclaration(ctx context.Context, declarationID string) (map[string]Ack, error)
 
 	PutDecision(ctx context.Context, d *Decision) error // upsert on (DeclarationID, Version)
 	GetDecision(ctx context.Context, declarationID string, version int) (*Decision, error)

@@ -235,6 +235,10 @@ const msgCols = `id, declaration_id, version, agency, kind, previous_id, mapping
 	content_hash, body, state, attempts, next_attempt_at, last_error, lease_owner, lease_until,
 	sent_at, ack_deadline, created_at, updated_at`
 
+// msgColsNoBody is msgCols with NULL for the body, for lists that do not
+// need the bytes.
+var msgColsNoBody = strings.Replace(msgCols, "content_hash, body,", "content_hash, NULL::bytea,", 1)
+
 func scanMsg(row pgx.Row) (store.Message, error) {
 	var m store.Message
 	err := row.Scan(&m.ID, &m.DeclarationID, &m.Version, &m.Agency, &m.Kind, &m.PreviousID,
@@ -288,7 +292,7 @@ func (t *tx) GetMessage(ctx context.Context, id string) (*store.Message, error) 
 }
 
 func (t *tx) MessagesForDeclaration(ctx context.Context, declarationID string) ([]store.Message, error) {
-	out, err := t.queryMsgs(ctx, `SELECT `+msgCols+` FROM messages
+	out, err := t.queryMsgs(ctx, `SELECT `+msgColsNoBody+` FROM messages
 		WHERE declaration_id = $1 ORDER BY created_at, id`, declarationID)
 	if err != nil {
 		return nil, wrap(err, "messages of declaration %s", declarationID)
@@ -414,6 +418,29 @@ func (t *tx) GetAck(ctx context.Context, messageID string) (*store.Ack, error) {
 		return nil, wrap(err, "ack for %s", messageID)
 	}
 	return &a, nil
+}
+
+func (t *tx) AcksForDeclaration(ctx context.Context, declarationID string) (map[string]store.Ack, error) {
+	rows, err := t.tx.Query(ctx, `SELECT a.message_id, a.agency, a.ack_id, a.status, a.reason_code,
+		a.reason_text, a.received_at FROM acks a JOIN messages m ON m.id = a.message_id
+		WHERE m.declaration_id = $1`, declarationID)
+	if err != nil {
+		return nil, wrap(err, "acks of declaration %s", declarationID)
+	}
+	defer rows.Close()
+	out := map[string]store.Ack{}
+	for rows.Next() {
+		var a store.Ack
+		if err := rows.Scan(&a.MessageID, &a.Agency, &a.AckID, &a.Status, &a.ReasonCode, &a.ReasonText,
+			nullTime{&a.ReceivedAt}); err != nil {
+			return nil, wrap(err, "acks of declaration %s", declarationID)
+		}
+		out[a.MessageID] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "acks of declaration %s", declarationID)
+	}
+	return out, nil
 }
 
 func (t *tx) PutDecision(ctx context.Context, d *store.Decision) error {

@@ -199,6 +199,10 @@ const msgCols = `id, declaration_id, version, agency, kind, previous_id, mapping
 	content_hash, body, state, attempts, next_attempt_at, last_error, lease_owner, lease_until,
 	sent_at, ack_deadline, created_at, updated_at`
 
+// msgColsNoBody is msgCols with NULL for the body, for lists that do not
+// need the bytes (scanMsg reads both).
+var msgColsNoBody = strings.Replace(msgCols, "content_hash, body,", "content_hash, NULL,", 1)
+
 func scanMsg(sc interface{ Scan(...any) error }) (store.Message, error) {
 	var m store.Message
 	err := sc.Scan(&m.ID, &m.DeclarationID, &m.Version, &m.Agency, &m.Kind, &m.PreviousID,
@@ -249,7 +253,7 @@ func (t *tx) GetMessage(ctx context.Context, id string) (*store.Message, error) 
 }
 
 func (t *tx) MessagesForDeclaration(ctx context.Context, declarationID string) ([]store.Message, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+msgCols+` FROM messages
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+msgColsNoBody+` FROM messages
 		WHERE declaration_id = ? ORDER BY created_at, id`, declarationID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: messages of declaration %s: %w", declarationID, err)
@@ -391,6 +395,29 @@ func (t *tx) GetAck(ctx context.Context, messageID string) (*store.Ack, error) {
 		return nil, notFound(err, "sqlite: ack for %s", messageID)
 	}
 	return &a, nil
+}
+
+func (t *tx) AcksForDeclaration(ctx context.Context, declarationID string) (map[string]store.Ack, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT a.message_id, a.agency, a.ack_id, a.status, a.reason_code,
+		a.reason_text, a.received_at FROM acks a JOIN messages m ON m.id = a.message_id
+		WHERE m.declaration_id = ?`, declarationID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: acks of declaration %s: %w", declarationID, err)
+	}
+	defer rows.Close()
+	out := map[string]store.Ack{}
+	for rows.Next() {
+		var a store.Ack
+		if err := rows.Scan(&a.MessageID, &a.Agency, &a.AckID, &a.Status, &a.ReasonCode, &a.ReasonText,
+			nullTime{&a.ReceivedAt}); err != nil {
+			return nil, fmt.Errorf("sqlite: acks of declaration %s: %w", declarationID, err)
+		}
+		out[a.MessageID] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: acks of declaration %s: %w", declarationID, err)
+	}
+	return out, nil
 }
 
 func (t *tx) PutDecision(ctx context.Context, d *store.Decision) error {

@@ -420,6 +420,10 @@ func testMessages(t *testing.T, s store.Store) {
 		}
 		equal(t, "messages of D1 by CreatedAt", msgIDs(all), []string{"M0", "M1", "M2"})
 		equal(t, "previous id", all[2].PreviousID, "M1")
+		// Everything but the bytes.
+		wantFull := normMsg(*full)
+		wantFull.Body = nil
+		equal(t, "full message in the list", all[1], wantFull)
 		none, err := tx.MessagesForDeclaration(ctx, "nope")
 		if err != nil {
 			t.Fatalf("MessagesForDeclaration: %v", err)
@@ -823,6 +827,17 @@ func testAcks(t *testing.T, s store.Store) {
 		w := want
 		w.ReceivedAt = store.Truncate(w.ReceivedAt)
 		equal(t, "ack (the first one stays)", *got, w)
+		byDecl, err := tx.AcksForDeclaration(ctx, "D")
+		if err != nil {
+			t.Fatalf("AcksForDeclaration: %v", err)
+		}
+		w.Raw = nil
+		equal(t, "acks of D (without their XML)", byDecl, map[string]store.Ack{"M1": w})
+		none, err := tx.AcksForDeclaration(ctx, "other")
+		if err != nil {
+			t.Fatalf("AcksForDeclaration: %v", err)
+		}
+		equal(t, "acks of a declaration without any", len(none), 0)
 		return nil
 	})
 }
