@@ -101,17 +101,17 @@ func FromStore(ctx context.Context, st store.Store) (*State, error) {
 			if err != nil {
 				return fmt.Errorf("messages of %s: %w", d.ID, err)
 			}
+			acks, err := tx.AcksForDeclaration(ctx, d.ID)
+			if err != nil {
+				return fmt.Errorf("acks of %s: %w", d.ID, err)
+			}
 			for _, m := range msgs {
 				sm := Message{
 					ID: m.ID, DeclarationID: m.DeclarationID, Version: m.Version, Agency: m.Agency, Kind: m.Kind,
 					PreviousID: m.PreviousID, State: m.State, Attempts: m.Attempts,
 				}
-				a, err := tx.GetAck(ctx, m.ID)
-				switch {
-				case err == nil:
+				if a, ok := acks[m.ID]; ok {
 					sm.AckStatus, sm.AckReason, sm.AckID = a.Status, a.ReasonCode, a.AckID
-				case !errors.Is(err, store.ErrNotFound):
-					return fmt.Errorf("ack of %s: %w", m.ID, err)
 				}
 				s.Messages[m.ID] = sm
 			}
