@@ -37,7 +37,11 @@ type Config struct {
 
 	// Agency endpoints by agency id. Empty for all = run the simulators.
 	AgencyURLs map[string]string `yaml:"agencyURLs"`
-	// Simulators runs the four agency simulators in-process (demo, tests).
+	// Simulators runs the agency simulators in-process (demo, tests). Left
+	// unset, they run only in the embedded demo setup: no database URL and no
+	// agency endpoint. A production configuration never gets them by
+	// accident, because a hub talking to simulators would clear trucks on
+	// simulated ACKs and trust the simulators' certificates.
 	Simulators     bool          `yaml:"simulators"`
 	SimulatorMode  string        `yaml:"simulatorMode"` // sync | async
 	SimulatorAddr  string        `yaml:"simulatorAddr"`
@@ -53,6 +57,10 @@ type Config struct {
 	ResendOverdueEvery time.Duration `yaml:"resendOverdueEvery"`
 	ShutdownGrace      time.Duration `yaml:"shutdownGrace"`
 	LogFormat          string        `yaml:"logFormat"` // json | text
+
+	// simulatorsSet records that the file or the environment chose
+	// Simulators explicitly, so fill leaves the choice alone.
+	simulatorsSet bool
 }
 
 // Delivery tunes the outbox.
@@ -122,6 +130,10 @@ func Load(path string, env func(string) string) (Config, error) {
 		if err := dec.Decode(&c); err != nil {
 			return c, fmt.Errorf("%s: %w", path, err)
 		}
+		var keys map[string]yaml.Node
+		if err := yaml.Unmarshal(data, &keys); err == nil {
+			_, c.simulatorsSet = keys["simulators"]
+		}
 	}
 	if err := c.applyEnv(env); err != nil {
 		return c, err
@@ -184,6 +196,9 @@ func (c *Config) applyEnv(env func(string) string) error {
 	str("GATEHUB_SIMULATOR_ADDR", &c.SimulatorAddr)
 	dur("GATEHUB_SIMULATOR_DELAY", &c.SimulatorDelay)
 	boolean("GATEHUB_SIMULATORS", &c.Simulators)
+	if env("GATEHUB_SIMULATORS") != "" {
+		c.simulatorsSet = true
+	}
 	str("GATEHUB_TLS_CERT", &c.TLS.CertFile)
 	str("GATEHUB_TLS_KEY", &c.TLS.KeyFile)
 	str("GATEHUB_TLS_CLIENT_CA", &c.TLS.ClientCAFile)
@@ -220,8 +235,11 @@ func (c *Config) fill() {
 	if c.TrustDir == "" {
 		c.TrustDir = c.DataDir + "/trust"
 	}
-	if len(c.AgencyURLs) == 0 {
-		// No agency configured at all: this is the demo/embedded setup.
+	if !c.simulatorsSet && c.DatabaseURL == "" && len(c.AgencyURLs) == 0 {
+		// Embedded store and no agency configured at all: the demo setup
+		// that `gatehubd` with no flags is. Anything else is a deployment,
+		// where missing endpoints are an error (Validate), not a cue to
+		// simulate the agencies.
 		c.Simulators = true
 	}
 	if c.PublicURL == "" {
@@ -257,7 +275,8 @@ func (c Config) Validate() error {
 	if !c.Simulators {
 		for _, a := range Agencies {
 			if c.AgencyURLs[a] == "" {
-				errs = append(errs, "no endpoint for agency "+a+" (GATEHUB_AGENCY_"+strings.ToUpper(a)+"_URL) and simulators are off")
+				errs = append(errs, "no endpoint for agency "+a+" (GATEHUB_AGENCY_"+strings.ToUpper(a)+"_URL): "+
+					"a deployment needs every agency's endpoint; simulators run only in the embedded demo (no database URL, no agency endpoint) or with GATEHUB_SIMULATORS=true")
 			}
 		}
 	}

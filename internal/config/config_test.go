@@ -1,0 +1,71 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The simulators answer ACKs that clear trucks; a deployment must never fall
+// back to them because an endpoint is missing.
+func TestSimulatorsOnlyInTheEmbeddedDemo(t *testing.T) {
+	allURLs := map[string]string{}
+	for _, a := range Agencies {
+		allURLs["GATEHUB_AGENCY_"+strings.ToUpper(a)+"_URL"] = "https://" + a + ".example.test/in"
+	}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	cases := []struct {
+		name           string
+		env            map[string]string
+		file           string
+		wantSimulators bool
+		wantErr        string
+	}{
+		{name: "nothing set: embedded demo", env: nil, wantSimulators: true},
+		{name: "postgres, no endpoints: refused", env: with(nil, "GATEHUB_DATABASE_URL", "postgres://db/gatehub"),
+			wantErr: "a deployment needs every agency's endpoint"},
+		{name: "simulators off, no endpoints: refused", env: with(nil, "GATEHUB_SIMULATORS", "false"),
+			wantErr: "no endpoint for agency customs"},
+		{name: "simulators off in the file, no endpoints: refused", file: "simulators: false\n",
+			wantErr: "no endpoint for agency customs"},
+		{name: "one endpoint only: refused, not simulated", env: with(nil, "GATEHUB_AGENCY_CUSTOMS_URL", "https://c.example.test"),
+			wantErr: "no endpoint for agency borderguard"},
+		{name: "postgres with every endpoint", env: with(allURLs, "GATEHUB_DATABASE_URL", "postgres://db/gatehub"), wantSimulators: false},
+		{name: "postgres with simulators asked for explicitly", env: with(nil, "GATEHUB_DATABASE_URL", "postgres://db/gatehub", "GATEHUB_SIMULATORS", "true"),
+			wantSimulators: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = filepath.Join(t.TempDir(), "gatehub.yaml")
+				if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := Load(path, func(k string) string { return tc.env[k] })
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Load: err %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if c.Simulators != tc.wantSimulators {
+				t.Fatalf("Simulators = %v, want %v", c.Simulators, tc.wantSimulators)
+			}
+		})
+	}
+}
