@@ -23,6 +23,7 @@ import (
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/tracing"
 )
 
 // Errors the HTTP layer maps to status codes.
@@ -198,8 +199,14 @@ func (h *Hub) idempotent(ctx context.Context, inTx func(context.Context, func(st
 }
 
 func (h *Hub) insertMessages(ctx context.Context, tx store.Tx, d *store.Declaration, msgs []*builtMessage) error {
+	// The request that causes the messages travels with them to the agency.
+	requestID, traceID := tracing.RequestID(ctx), ""
+	if t, ok := tracing.FromContext(ctx); ok {
+		traceID = t.TraceIDString()
+	}
 	for _, b := range msgs {
 		m := b.msg
+		m.RequestID, m.TraceID = requestID, traceID
 		if err := tx.InsertMessage(ctx, m); err != nil {
 			return fmt.Errorf("insert %s message: %w", m.Agency, err)
 		}

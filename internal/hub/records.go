@@ -31,11 +31,14 @@ func (h *Hub) KnownAgency(agency string) bool {
 // declaration, invalid configuration) in the audit log. A failure to log is
 // reported in the service log but does not change the answer to the caller.
 func (h *Hub) RecordRefusal(ctx context.Context, kind, actor string, detail any) {
+	if h.Metrics != nil {
+		h.Metrics.Refused(kind)
+	}
 	err := h.inTx(context.WithoutCancel(ctx), func(tx store.Tx, _ *effects) error {
 		return h.appendAudit(ctx, tx, store.AuditEntry{Kind: kind, Actor: actor, Payload: auditJSON(detail)})
 	})
 	if err != nil {
-		h.log().Error("audit refusal", "kind", kind, "err", err)
+		h.log().ErrorContext(ctx, "audit refusal", "kind", kind, "error", err)
 	}
 }
 
