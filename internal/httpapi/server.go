@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
@@ -55,6 +56,9 @@ type Server struct {
 	// stream never finishes on its own: without this, every shutdown would
 	// sit out its whole grace period while a lane is subscribed.
 	Streams context.Context
+
+	logOnce sync.Once
+	logger  *slog.Logger
 }
 
 // Route is one registered endpoint. Roles empty means unauthenticated.
@@ -272,11 +276,18 @@ func (s *Server) refuseAuth(r *http.Request, reason string) {
 	})
 }
 
+// log is Log (or the default logger) with the request id and trace id of
+// the request context added to every line (tracing.LogHandler), whether or
+// not the caller's logger already does it.
 func (s *Server) log() *slog.Logger {
-	if s.Log == nil {
-		return slog.Default()
-	}
-	return s.Log
+	s.logOnce.Do(func() {
+		l := s.Log
+		if l == nil {
+			l = slog.Default()
+		}
+		s.logger = slog.New(tracing.LogHandler(l.Handler()))
+	})
+	return s.logger
 }
 
 // writeError maps domain errors to problem documents.
