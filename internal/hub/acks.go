@@ -140,7 +140,7 @@ func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw [
 		return h.auditRefusedAck(ctx, tx, fx, agency, messageID, "", raw, refused)
 	})
 	if err != nil {
-		h.log().Error("audit refused ack", "agency", agency, "error", err)
+		h.log().ErrorContext(ctx, "audit refused ack", "agency", agency, "error", err)
 	}
 }
 
