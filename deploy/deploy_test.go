@@ -1,5 +1,5 @@
 // Package deploy_test checks the deployment files that no other test
-// exercises: every YAML document under compose/, k8s/ and prometheus/
+// exercises: every YAML document under compose/, k8s/, prometheus/ and grafana/
 // parses, Kubernetes objects are complete and refer to each other
 // consistently, the gate ConfigMap holds exactly deploy/gates/*.yaml, every
 // GATEHUB_* variable set anywhere is one the hub reads, and the Dockerfile
@@ -34,7 +34,7 @@ var update = flag.Bool("update", false, "rewrite generated files (k8s/gates-conf
 func yamlFiles(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	for _, dir := range []string{"compose", "k8s", "prometheus"} {
+	for _, dir := range []string{"compose", "k8s", "prometheus", "grafana"} {
 		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -375,7 +375,7 @@ func TestEnvironmentNames(t *testing.T) {
 func TestCompose(t *testing.T) {
 	doc := documents(t, filepath.Join("compose", "docker-compose.yaml"))[0]
 	services := m(doc["services"])
-	for _, name := range []string{"postgres", "redis", "keys-init", "agencysim", "hub-1", "hub-2", "gatesim", "prometheus"} {
+	for _, name := range []string{"postgres", "redis", "keys-init", "agencysim", "hub-1", "hub-2", "gatesim", "prometheus", "grafana"} {
 		if services[name] == nil {
 			t.Errorf("service %s is missing", name)
 		}
