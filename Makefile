@@ -17,7 +17,9 @@ build:
 	$(GO) build -ldflags "-X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT)" -o bin/ ./cmd/...
 
 # All tests, including the Postgres and Redis ones, the XML/signature oracles
-# (xmllint, xmlsec1), vet, staticcheck and short bounded fuzzing.
+# (xmllint, xmlsec1), the monitoring oracles (promtool: /metrics, alert rules
+# and their tests, the Prometheus configuration, the dashboard queries), vet,
+# staticcheck, go mod tidy and short bounded fuzzing.
 test: vet lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz

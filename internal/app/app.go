@@ -446,7 +446,7 @@ func (a *App) Run(ctx context.Context) error {
 	case serveErr = <-errc:
 	}
 	stopping := time.Now()
-	reason := "signal"
+	reason := "stop requested"
 	if serveErr != nil {
 		reason = "serve failed"
 	} else if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
