@@ -439,6 +439,26 @@ func checkNames(t *testing.T, where, expr string, fams map[string]*family) {
 			}
 		}
 	}
+	// Aggregation labels (by/without/on/ignoring) must be carried by one of
+	// the expression's metrics: a misspelt one silently groups everything.
+	for _, g := range grouping.FindAllString(strLit.ReplaceAllString(expr, `""`), -1) {
+		inner := g[strings.Index(g, "(")+1 : len(g)-1]
+		for _, l := range strings.Split(inner, ",") {
+			l = strings.TrimSpace(l)
+			if l == "" || l == "job" || l == "instance" {
+				continue
+			}
+			found := false
+			for _, sel := range sels {
+				if fam := fams[familyOf(sel.metric, fams)]; fam != nil && slices.Contains(fam.labels[sel.metric], l) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s: no metric of %q has the label %s it groups by", where, expr, l)
+			}
+		}
+	}
 }
 
 // parseSeries reads a promtool series like `name{a="b", c="d"}`.
