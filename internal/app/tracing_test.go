@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/app"
+	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/tracing"
 )
 
@@ -141,6 +142,13 @@ func TestRequestIDReachesTheAgency(t *testing.T) {
 	}
 	if _, ok := delivery["duration_ms"].(float64); !ok {
 		t.Errorf("delivery log without duration_ms: %v", delivery)
+	}
+
+	// Operators find it in the outbox listing.
+	_, data := in.do("GET", "/v1/admin/outbox?agency=customs", operatorToken, nil, "")
+	var list struct{ Messages []hub.MessageView }
+	if err := json.Unmarshal(data, &list); err != nil || len(list.Messages) != 1 || list.Messages[0].RequestID != requestID {
+		t.Errorf("outbox listing %s, want the customs message with requestId %s", data, requestID)
 	}
 
 	if err := in.stop(); err != nil {

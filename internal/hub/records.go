@@ -170,7 +170,7 @@ func MessageViews(msgs []store.Message, now time.Time) []MessageView {
 		mv := MessageView{
 			ID: m.ID, Agency: m.Agency, Kind: m.Kind, Version: m.Version, PreviousID: m.PreviousID, State: m.State,
 			Attempts: m.Attempts, LastError: m.LastError, SentAt: m.SentAt, AckDeadline: m.AckDeadline,
-			MappingVersion: m.MappingVersion, SchemaVersion: m.SchemaVersion, CreatedAt: m.CreatedAt,
+			MappingVersion: m.MappingVersion, SchemaVersion: m.SchemaVersion, CreatedAt: m.CreatedAt, RequestID: m.RequestID,
 			Overdue: m.State == store.StateSent && !m.AckDeadline.IsZero() && now.After(m.AckDeadline),
 		}
 		if m.State == store.StatePending {
