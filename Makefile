@@ -9,11 +9,17 @@ export HUB_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 run:
 	$(GO) run ./cmd/gatehubd
 
+# Binaries stamped with the version (gatehubd -version, gatehub_build_info).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+VERSION_PKG = github.com/gatehub/gatehub/internal/version
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "-X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT)" -o bin/ ./cmd/...
 
 # All tests, including the Postgres and Redis ones, the XML/signature oracles
-# (xmllint, xmlsec1), vet, staticcheck and short bounded fuzzing.
+# (xmllint, xmlsec1), the monitoring oracles (promtool: /metrics, alert rules
+# and their tests, the Prometheus configuration, the dashboard queries), vet,
+# staticcheck, go mod tidy and short bounded fuzzing.
 test: vet lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
@@ -21,7 +27,9 @@ test: vet lint
 vet:
 	$(GO) vet ./...
 
+# go.mod must say what the code imports (direct vs indirect) and nothing else.
 lint:
+	$(GO) mod tidy -diff
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 

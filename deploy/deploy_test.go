@@ -1,5 +1,5 @@
 // Package deploy_test checks the deployment files that no other test
-// exercises: every YAML document under compose/, k8s/ and prometheus/
+// exercises: every YAML document under compose/, k8s/, prometheus/ and grafana/
 // parses, Kubernetes objects are complete and refer to each other
 // consistently, the gate ConfigMap holds exactly deploy/gates/*.yaml, every
 // GATEHUB_* variable set anywhere is one the hub reads, and the Dockerfile
@@ -34,7 +34,7 @@ var update = flag.Bool("update", false, "rewrite generated files (k8s/gates-conf
 func yamlFiles(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	for _, dir := range []string{"compose", "k8s", "prometheus"} {
+	for _, dir := range []string{"compose", "k8s", "prometheus", "grafana"} {
 		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -375,7 +375,7 @@ func TestEnvironmentNames(t *testing.T) {
 func TestCompose(t *testing.T) {
 	doc := documents(t, filepath.Join("compose", "docker-compose.yaml"))[0]
 	services := m(doc["services"])
-	for _, name := range []string{"postgres", "redis", "keys-init", "agencysim", "hub-1", "hub-2", "gatesim", "prometheus"} {
+	for _, name := range []string{"postgres", "redis", "keys-init", "agencysim", "hub-1", "hub-2", "gatesim", "prometheus", "grafana"} {
 		if services[name] == nil {
 			t.Errorf("service %s is missing", name)
 		}
@@ -496,6 +496,79 @@ func TestDockerfile(t *testing.T) {
 	for _, e := range entries {
 		if e.IsDir() && !strings.Contains(df, "./cmd/"+e.Name()) {
 			t.Errorf("cmd/%s is not built into the image", e.Name())
+		}
+	}
+
+	// Every base image is pinned by digest, through the ARG defaults the
+	// FROM lines use (the digests must be refreshed by whoever updates the
+	// bases; see the Dockerfile).
+	args := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^ARG ([A-Z_]+)=(\S*)$`).FindAllStringSubmatch(df, -1) {
+		if _, seen := args[m[1]]; !seen {
+			args[m[1]] = m[2]
+		}
+	}
+	froms := regexp.MustCompile(`(?m)^FROM (\S+)`).FindAllStringSubmatch(df, -1)
+	if len(froms) != 2 {
+		t.Errorf("%d FROM lines, want 2 (build, runtime)", len(froms))
+	}
+	pinned := regexp.MustCompile(`^[a-z0-9./-]+:[a-zA-Z0-9._-]+@sha256:[0-9a-f]{64}$`)
+	for _, f := range froms {
+		image := f[1]
+		if name, ok := strings.CutPrefix(image, "${"); ok {
+			image = args[strings.TrimSuffix(name, "}")]
+		}
+		if !pinned.MatchString(image) {
+			t.Errorf("FROM %s (%s) is not pinned by digest (name:tag@sha256:…)", f[1], image)
+		}
+	}
+
+	// OCI labels, and a version stamp that reaches the version package.
+	for _, label := range []string{"title", "description", "source", "version", "revision", "created"} {
+		if !strings.Contains(df, "org.opencontainers.image."+label+"=") {
+			t.Errorf("no OCI label org.opencontainers.image.%s", label)
+		}
+	}
+	versionSrc, err := os.ReadFile(filepath.Join("..", "internal", "version", "version.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamps := regexp.MustCompile(`-X github\.com/gatehub/gatehub/internal/version\.([a-zA-Z]+)=`).FindAllStringSubmatch(df, -1)
+	if len(stamps) < 2 {
+		t.Errorf("the build does not stamp the version and commit (-ldflags -X …/internal/version.…)")
+	}
+	for _, st := range stamps {
+		if !regexp.MustCompile(`(?m)^\s+` + st[1] + `\s+string\b`).Match(versionSrc) {
+			t.Errorf("-X sets version.%s, which internal/version does not declare as a string variable", st[1])
+		}
+	}
+	if !strings.Contains(df, "/out/gatehubd -version") {
+		t.Errorf("the build does not run gatehubd -version")
+	}
+}
+
+// TestDockerignore: the build context leaves out the repository history,
+// local data and keys, and keeps what the image build needs.
+func TestDockerignore(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patterns := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			patterns[strings.TrimSuffix(strings.TrimPrefix(line, "/"), "/")] = true
+		}
+	}
+	for _, want := range []string{".git", "data", "bin", "*.test"} {
+		if !patterns[want] {
+			t.Errorf(".dockerignore does not exclude %s", want)
+		}
+	}
+	// What the Dockerfile copies or builds must stay in the context.
+	for _, need := range []string{"go.mod", "go.sum", "cmd", "internal", "adapters", "schemas", "mappings", "deploy/gates", "deploy/migrations", "deploy", "."} {
+		if patterns[need] || patterns[need+"/**"] || patterns[need+"/*"] {
+			t.Errorf(".dockerignore excludes %s, which the image build needs", need)
 		}
 	}
 }

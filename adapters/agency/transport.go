@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehub/gatehub/internal/tracing"
 )
 
 // DefaultTimeout bounds one POST when the Spec sets no Timeout.
@@ -77,6 +79,8 @@ func (t *Transport) Post(ctx context.Context, spec Spec, endpoint, messageID str
 	req.Header.Set("Content-Type", ct)
 	req.Header.Set(HeaderIdempotencyKey, messageID)
 	req.Header.Set(HeaderMessageID, messageID)
+	// X-Request-Id and traceparent of the request the message came from.
+	tracing.Inject(ctx, req.Header)
 
 	resp, err := t.client.Do(req)
 	if err != nil {

@@ -49,7 +49,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
-		log.Error("agencysim", "err", err)
+		log.Error("agencysim", "error", err)
 		os.Exit(1)
 	}
 }

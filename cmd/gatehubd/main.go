@@ -17,11 +17,17 @@ import (
 
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/config"
+	"github.com/gatehub/gatehub/internal/version"
 )
 
 func main() {
 	configPath := flag.String("config", "", "YAML configuration file (optional; environment variables GATEHUB_* override it)")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println("gatehubd", version.Get())
+		return
+	}
 	if err := run(*configPath); err != nil {
 		fmt.Fprintln(os.Stderr, "gatehubd:", err)
 		os.Exit(1)

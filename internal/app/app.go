@@ -47,6 +47,8 @@ import (
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
+	"github.com/gatehub/gatehub/internal/tracing"
+	"github.com/gatehub/gatehub/internal/version"
 )
 
 // Specs returns the transport description of every agency adapter.
@@ -98,6 +100,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if a.Log == nil {
 		a.Log = slog.Default()
 	}
+	// Every line logged with a request's context names the request.
+	a.Log = slog.New(tracing.LogHandler(a.Log.Handler()))
 	now := opt.Now
 	if now == nil {
 		now = time.Now
@@ -237,6 +241,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 
 	a.Metrics = metrics.New()
+	a.Metrics.Init(config.Agencies, registry.Current().Codes())
+	a.Metrics.WatchCertificates(a.certificates)
 	a.Hub = &hub.Hub{
 		Store: a.Store, Gates: registry, Mappings: maps, Schemas: a.schemas, Signer: signer,
 		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust), Mappings: maps}, Bus: a.bus,
@@ -266,7 +272,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	// Gate files applied at run time (on this or another instance, before
 	// this start) override the shipped ones.
 	if err := a.Hub.SyncGates(ctx); err != nil {
-		a.Log.Error("stored gate configuration not installed; the shipped file stays", "err", err)
+		a.Log.Error("stored gate configuration not installed; the shipped file stays", "error", err)
 	}
 
 	tokens, err := loadTokens(cfg.TokensFile)
@@ -392,11 +398,11 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil && runCtx.Err() == nil {
 		// Not fatal: the periodic sync in watchGates still installs applied
 		// gates and retries the subscription.
-		a.Log.Error("subscribe to gate configuration events", "err", err)
+		a.Log.Error("subscribe to gate configuration events", "error", err)
 	}
 	// Whatever was applied between New and the subscription.
 	if err := a.Hub.SyncGates(runCtx); err != nil {
-		a.Log.Error("stored gate configuration not installed", "err", err)
+		a.Log.Error("stored gate configuration not installed", "error", err)
 	}
 	wg.Add(5)
 	go func() {
@@ -431,16 +437,30 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		close(errc)
 	}()
-	a.Log.Info("gatehub serving", "url", a.URL(), "instance", a.Config.InstanceID, "simulators", a.Simulators != nil)
+	info := version.Get()
+	a.Log.Info("gatehub serving", "url", a.URL(), "instance", a.Config.InstanceID, "simulators", a.Simulators != nil,
+		"version", info.Version, "commit", info.Commit)
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
+	stopping := time.Now()
+	reason := "stop requested"
+	if serveErr != nil {
+		reason = "serve failed"
+	} else if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		reason = cause.Error()
+	}
+	a.Log.Info("gatehub shutting down", "instance", a.Config.InstanceID, "reason", reason,
+		"grace_ms", a.Config.ShutdownGrace.Milliseconds())
+	defer func() {
+		a.Log.Info("gatehub stopped", "instance", a.Config.InstanceID, "duration_ms", time.Since(stopping).Milliseconds())
+	}()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.Config.ShutdownGrace)
 	defer cancel()
 	if err := a.http.Shutdown(shutdownCtx); err != nil {
-		a.Log.Warn("http shutdown", "err", err)
+		a.Log.Warn("http shutdown did not finish within the grace period", "error", err)
 	}
 	stop()
 	wg.Wait() // the dispatcher finishes and settles its in-flight batch
@@ -459,7 +479,7 @@ func (a *App) Close() { a.close() }
 func (a *App) close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](); err != nil {
-			a.Log.Warn("close", "err", err)
+			a.Log.Warn("close", "error", err)
 		}
 	}
 	a.closers = nil
@@ -482,7 +502,7 @@ func (a *App) checkpoint(ctx context.Context) {
 		return err
 	})
 	if err != nil && ctx.Err() == nil {
-		a.Log.Error("audit checkpoint", "err", err)
+		a.Log.Error("audit checkpoint", "error", err)
 	}
 }
 
@@ -525,19 +545,57 @@ func (a *App) messageCounts(ctx context.Context) {
 }
 
 func (a *App) refreshMessageCounts(ctx context.Context) {
+	// Gates applied since (here or on another instance) get their lane
+	// counters at zero too.
+	a.Metrics.Init(nil, a.Hub.Gates.Current().Codes())
 	var counts map[[2]string]int
+	var oldest map[string]time.Time
 	err := a.Store.WithTx(ctx, func(tx store.Tx) error {
 		var err error
-		counts, err = tx.CountMessages(ctx)
+		if counts, err = tx.CountMessages(ctx); err != nil {
+			return err
+		}
+		oldest, err = tx.OldestPending(ctx)
 		return err
 	})
 	if err != nil {
 		if ctx.Err() == nil {
-			a.Log.Warn("count messages for metrics", "err", err)
+			a.Log.Warn("count messages for metrics", "error", err)
 		}
 		return
 	}
 	a.Metrics.SetMessageCounts(counts)
+	a.Metrics.SetOldestPending(oldest, a.Hub.Clock())
+}
+
+// certificates lists what gatehub_certificate_expiry_timestamp_seconds
+// reports: the hub's signing certificate and, per agency, the trusted
+// certificate whose trust ends last. After a rotation that is the new
+// certificate, so the retired one (kept only to verify old signatures)
+// never raises an alert; an agency whose only certificate expired keeps
+// reporting that past time, so the alert keeps firing until a new one is
+// imported.
+func (a *App) certificates() []metrics.Certificate {
+	out := []metrics.Certificate{{Participant: hub.Participant, Role: "hub", Cert: a.Identity.Cert}}
+	for _, p := range a.Trust.Participants() {
+		if p == hub.Participant {
+			continue
+		}
+		var best metrics.Certificate
+		for _, c := range a.Trust.All(p) {
+			_, until, ok := a.Trust.Window(p, c)
+			if !ok {
+				until = c.NotAfter
+			}
+			if best.Cert == nil || until.After(best.Until) {
+				best = metrics.Certificate{Participant: p, Role: "agency", Cert: c, Until: until}
+			}
+		}
+		if best.Cert != nil {
+			out = append(out, best)
+		}
+	}
+	return out
 }
 
 // watchGates installs gate files applied on any instance. The event only
@@ -563,7 +621,7 @@ func (a *App) watchGates(ctx context.Context, events <-chan fanout.Event) {
 			}
 		}
 		if err := a.Hub.SyncGates(ctx); err != nil && ctx.Err() == nil {
-			a.Log.Error("stored gate configuration not installed", "err", err)
+			a.Log.Error("stored gate configuration not installed", "error", err)
 		}
 		select {
 		case a.gatesSynced <- struct{}{}:
@@ -583,7 +641,7 @@ func (a *App) resendOverdue(ctx context.Context) {
 		n, err := a.Hub.ResendOverdue(ctx, 100)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			a.Log.Error("resend overdue messages", "err", err)
+			a.Log.Error("resend overdue messages", "error", err)
 		case n > 0:
 			a.Log.Warn("resending messages whose ACK is overdue", "count", n)
 		}

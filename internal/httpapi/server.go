@@ -6,14 +6,14 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
@@ -26,6 +26,7 @@ import (
 	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/problem"
 	"github.com/gatehub/gatehub/internal/ratelimit"
+	"github.com/gatehub/gatehub/internal/tracing"
 )
 
 // Server serves the hub's API.
@@ -55,6 +56,9 @@ type Server struct {
 	// stream never finishes on its own: without this, every shutdown would
 	// sit out its whole grace period while a lane is subscribed.
 	Streams context.Context
+
+	logOnce sync.Once
+	logger  *slog.Logger
 }
 
 // Route is one registered endpoint. Roles empty means unauthenticated.
@@ -112,48 +116,110 @@ func (s *Server) Routes() []Route {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.Routes() {
-		mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
+		mux.Handle(rt.Method+" "+rt.Pattern, s.instrument(rt.Pattern, rt.stream(), s.wrap(rt)))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", s.instrument("unmatched", false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.NotFound("no such endpoint: "+r.Method+" "+r.URL.Path))
-	})
+	})))
 	return s.requestContext(mux)
 }
 
-type ctxKey int
+// laneEventsPattern is the live event stream (SSE) of a lane.
+const laneEventsPattern = "/v1/gates/{gate}/lanes/{lane}/events"
 
-const requestIDKey ctxKey = 1
+// stream reports whether the route holds its connection open (SSE).
+func (rt Route) stream() bool { return rt.Pattern == laneEventsPattern }
 
-// requestContext assigns a request id (or keeps the caller's), recovers
-// panics into a problem response and logs every request.
-func (s *Server) requestContext(next http.Handler) http.Handler {
+// instrument counts the route's requests and observes their latency
+// (metrics.InstrumentRoute), with panics recovered inside, so a handler
+// that panics is counted as the 500 its caller receives.
+func (s *Server) instrument(route string, stream bool, h http.Handler) http.Handler {
+	h = s.recoverer(h)
+	if s.Metrics != nil {
+		h = s.Metrics.InstrumentRoute(route, stream, h)
+	}
+	return h
+}
+
+// recoverer turns a panic into a 500 problem (when nothing was written yet)
+// and an error log line naming the request.
+func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if id == "" || len(id) > 64 {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		start := time.Now()
 		defer func() {
 			if v := recover(); v != nil {
-				s.log().Error("panic in handler", "request_id", id, "path", r.URL.Path, "panic", v)
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log().ErrorContext(r.Context(), "panic in handler", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 				if !rec.wrote {
 					problem.Write(rec, problem.Internal())
 				}
 			}
-			route := rec.route
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// requestInfo is what the inner handlers learn about a request that the
+// access log, written by the outermost middleware, reports.
+type requestInfo struct {
+	route     string // matched pattern
+	principal string // who was authenticated, "" when nobody
+}
+
+type infoKey struct{}
+
+func infoOf(r *http.Request) *requestInfo {
+	if ri, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+// requestContext assigns a request id (or keeps the caller's) and a trace
+// context (or continues the caller's traceparent), recovers panics into a
+// problem response and writes the access log line of every request.
+func (s *Server) requestContext(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(tracing.HeaderRequestID)
+		if !tracing.ValidRequestID(id) {
+			id = tracing.NewRequestID()
+		}
+		tr, ok := tracing.ParseTraceparent(r.Header.Get(tracing.HeaderTraceparent))
+		if ok {
+			tr = tr.Child() // this request is a span of the caller's trace
+		} else {
+			tr = tracing.New()
+		}
+		w.Header().Set(tracing.HeaderRequestID, id)
+		w.Header().Set(tracing.HeaderTraceparent, tr.Traceparent())
+		info := &requestInfo{}
+		ctx := tracing.With(context.WithValue(r.Context(), infoKey{}, info), id, tr)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		start := time.Now()
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log().ErrorContext(ctx, "panic in handler", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				if !rec.wrote {
+					problem.Write(rec, problem.Internal())
+				}
+			}
+			route := info.route
 			if route == "" {
 				route = "unmatched"
 			}
-			if s.Metrics != nil {
-				s.Metrics.HTTPRequest(route, rec.status, time.Since(start))
+			principal := info.principal
+			if principal == "" {
+				principal = "anonymous"
 			}
-			s.log().Info("http", "request_id", id, "method", r.Method, "route", route, "path", r.URL.Path,
-				"status", rec.status, "duration_ms", time.Since(start).Milliseconds())
+			s.log().LogAttrs(ctx, slog.LevelInfo, "http",
+				slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status), slog.String("principal", principal), slog.String("remote_addr", r.RemoteAddr),
+				slog.Int64("duration_ms", time.Since(start).Milliseconds()))
 		}()
 		next.ServeHTTP(rec, r.WithContext(ctx))
 	})
@@ -163,9 +229,8 @@ func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux sets the matched pattern on its copy of the request, which
 		// the outer logging middleware never sees: hand it back.
-		if rec, ok := w.(*statusRecorder); ok {
-			rec.route = rt.Method + " " + rt.Pattern
-		}
+		info := infoOf(r)
+		info.route = rt.Pattern
 		var p auth.Principal
 		if len(rt.Roles) > 0 {
 			var ok bool
@@ -178,14 +243,16 @@ func (s *Server) wrap(rt Route) http.Handler {
 			}
 			if !slices.Contains(rt.Roles, p.Role) {
 				s.refuseAuth(r, "role "+p.Role+" may not call "+rt.Method+" "+rt.Pattern)
+				info.principal = p.String()
 				problem.Write(w, problem.Forbidden("role "+p.Role+" may not use this endpoint"))
 				return
 			}
+			info.principal = p.String()
 			if s.Limiter != nil {
 				res, err := s.Limiter.Allow(r.Context(), p.String())
 				if err != nil {
 					// Fail open: a Redis outage must not close every barrier.
-					s.log().Warn("rate limiter unavailable", "err", err)
+					s.log().WarnContext(r.Context(), "rate limiter unavailable", "error", err)
 				} else if !res.Allowed {
 					problem.Write(w, problem.TooManyRequests("request budget of "+p.String()+" exhausted", res.RetryAfter))
 					return
@@ -209,11 +276,18 @@ func (s *Server) refuseAuth(r *http.Request, reason string) {
 	})
 }
 
+// log is Log (or the default logger) with the request id and trace id of
+// the request context added to every line (tracing.LogHandler), whether or
+// not the caller's logger already does it.
 func (s *Server) log() *slog.Logger {
-	if s.Log == nil {
-		return slog.Default()
-	}
-	return s.Log
+	s.logOnce.Do(func() {
+		l := s.Log
+		if l == nil {
+			l = slog.Default()
+		}
+		s.logger = slog.New(tracing.LogHandler(l.Handler()))
+	})
+	return s.logger
 }
 
 // writeError maps domain errors to problem documents.
@@ -256,7 +330,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled):
 		return
 	default:
-		s.log().Error("request failed", "request_id", r.Context().Value(requestIDKey), "path", r.URL.Path, "err", err)
+		s.log().ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", err)
 		p = problem.Internal()
 	}
 	p.Instance = r.URL.Path
@@ -275,7 +349,6 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
-	route  string // "METHOD pattern" of the matched route
 }
 
 func (r *statusRecorder) WriteHeader(code int) {

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/outbox"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/tracing"
 )
 
 // RefusedError explains why an ACK was not accepted. Reason is meant for the
@@ -139,7 +140,7 @@ func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw [
 		return h.auditRefusedAck(ctx, tx, fx, agency, messageID, "", raw, refused)
 	})
 	if err != nil {
-		h.log().Error("audit refused ack", "agency", agency, "err", err)
+		h.log().ErrorContext(ctx, "audit refused ack", "agency", agency, "error", err)
 	}
 }
 
@@ -260,11 +261,24 @@ func (h *Hub) Committed(ctx context.Context, m *store.Message, r outbox.Result) 
 	if r.Outcome != outbox.Delivered {
 		level = slog.LevelWarn
 	}
-	h.log().LogAttrs(ctx, level, "delivery attempt",
+	attrs := []slog.Attr{
 		slog.String("message_id", m.ID), slog.String("declaration_id", m.DeclarationID),
 		slog.String("agency", m.Agency), slog.String("kind", m.Kind), slog.Int("attempt", m.Attempts),
 		slog.String("outcome", r.Outcome.String()), slog.Int("status", r.Status), slog.String("state", m.State),
-		slog.String("error", m.LastError), slog.Duration("duration", r.Duration))
+		slog.Int64("duration_ms", r.Duration.Milliseconds()),
+	}
+	if m.LastError != "" {
+		attrs = append(attrs, slog.String("error", m.LastError))
+	}
+	// The request that created the message, stored with it: the delivery
+	// runs later and elsewhere, outside that request's context.
+	if m.RequestID != "" {
+		attrs = append(attrs, slog.String(tracing.KeyRequestID, m.RequestID))
+	}
+	if m.TraceID != "" {
+		attrs = append(attrs, slog.String(tracing.KeyTraceID, m.TraceID))
+	}
+	h.log().LogAttrs(ctx, level, "delivery attempt", attrs...)
 	if h.Metrics != nil {
 		h.Metrics.DeliveryAttempt(m.Agency, r.Outcome.String(), r.Duration)
 		if m.State == store.StateDead {

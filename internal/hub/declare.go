@@ -23,6 +23,7 @@ import (
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/tracing"
 )
 
 // Errors the HTTP layer maps to status codes.
@@ -110,6 +111,8 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 	if err != nil {
 		return nil, false, err
 	}
+	// Before the answer is built from these very records.
+	stampRequest(ctx, msgs)
 	rec := &store.Declaration{
 		ID: id, Version: 1, TraderTaxCode: trader, Gate: d.Gate, Lane: d.Lane,
 		PlateVN: d.Vehicle.PlateVN, PlateCN: d.Vehicle.PlateCN, Status: StatusActive,
@@ -197,7 +200,20 @@ func (h *Hub) idempotent(ctx context.Context, inTx func(context.Context, func(st
 	return rec.DeclarationID, true, nil
 }
 
+// stampRequest records on each message the request that causes it, so the
+// id travels with the message to its delivery log and to the agency.
+func stampRequest(ctx context.Context, msgs []*builtMessage) {
+	requestID, traceID := tracing.RequestID(ctx), ""
+	if t, ok := tracing.FromContext(ctx); ok {
+		traceID = t.TraceIDString()
+	}
+	for _, b := range msgs {
+		b.msg.RequestID, b.msg.TraceID = requestID, traceID
+	}
+}
+
 func (h *Hub) insertMessages(ctx context.Context, tx store.Tx, d *store.Declaration, msgs []*builtMessage) error {
+	stampRequest(ctx, msgs)
 	for _, b := range msgs {
 		m := b.msg
 		if err := tx.InsertMessage(ctx, m); err != nil {

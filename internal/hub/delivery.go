@@ -8,6 +8,7 @@ import (
 	"github.com/gatehub/gatehub/adapters/agency"
 	"github.com/gatehub/gatehub/internal/outbox"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/tracing"
 )
 
 // Endpoint is where one agency receives messages.
@@ -36,6 +37,12 @@ func (s *Sender) Send(ctx context.Context, m store.Message) outbox.Result {
 		return outbox.Result{Outcome: outbox.Temporary, Err: fmt.Errorf("no endpoint configured for agency %s", m.Agency)}
 	}
 	start := s.Now()
+	// The agency sees the id of the request that caused the message and a
+	// span of its trace (tracing.Inject in the transport), however long after
+	// the request, and on whichever instance, the message goes out.
+	if m.RequestID != "" || m.TraceID != "" {
+		ctx = tracing.With(ctx, m.RequestID, tracing.FromTraceID(m.TraceID))
+	}
 	resp, err := s.Transport.Post(ctx, ep.Spec, ep.URL, m.ID, m.Body)
 	r := outbox.Result{Status: resp.Status, RetryAfter: resp.RetryAfter, Err: err, Duration: s.Now().Sub(start)}
 	switch agency.Classify(resp, err) {

@@ -120,7 +120,7 @@ func (h *Hub) apply(ctx context.Context, fx *effects) {
 		if _, err := h.Bus.Publish(ctx, e.topic, e.typ, e.data); err != nil {
 			// Devices resynchronise by polling the decision; a lost live event
 			// delays a barrier, it does not change what the barrier may do.
-			h.log().Warn("publish event", "topic", e.topic, "type", e.typ, "err", err)
+			h.log().WarnContext(ctx, "publish event", "topic", e.topic, "type", e.typ, "error", err)
 		}
 	}
 	for _, f := range fx.observed {

@@ -31,11 +31,14 @@ func (h *Hub) KnownAgency(agency string) bool {
 // declaration, invalid configuration) in the audit log. A failure to log is
 // reported in the service log but does not change the answer to the caller.
 func (h *Hub) RecordRefusal(ctx context.Context, kind, actor string, detail any) {
+	if h.Metrics != nil {
+		h.Metrics.Refused(kind)
+	}
 	err := h.inTx(context.WithoutCancel(ctx), func(tx store.Tx, _ *effects) error {
 		return h.appendAudit(ctx, tx, store.AuditEntry{Kind: kind, Actor: actor, Payload: auditJSON(detail)})
 	})
 	if err != nil {
-		h.log().Error("audit refusal", "kind", kind, "err", err)
+		h.log().ErrorContext(ctx, "audit refusal", "kind", kind, "error", err)
 	}
 }
 
@@ -167,7 +170,7 @@ func MessageViews(msgs []store.Message, now time.Time) []MessageView {
 		mv := MessageView{
 			ID: m.ID, Agency: m.Agency, Kind: m.Kind, Version: m.Version, PreviousID: m.PreviousID, State: m.State,
 			Attempts: m.Attempts, LastError: m.LastError, SentAt: m.SentAt, AckDeadline: m.AckDeadline,
-			MappingVersion: m.MappingVersion, SchemaVersion: m.SchemaVersion, CreatedAt: m.CreatedAt,
+			MappingVersion: m.MappingVersion, SchemaVersion: m.SchemaVersion, CreatedAt: m.CreatedAt, RequestID: m.RequestID,
 			Overdue: m.State == store.StateSent && !m.AckDeadline.IsZero() && now.After(m.AckDeadline),
 		}
 		if m.State == store.StatePending {

@@ -47,7 +47,10 @@ type MessageView struct {
 	MappingVersion string    `json:"mappingVersion"`
 	SchemaVersion  string    `json:"schemaVersion"`
 	CreatedAt      time.Time `json:"createdAt"`
-	Ack            *AckView  `json:"ack,omitempty"`
+	// RequestID is the X-Request-Id of the API request that created the
+	// message: the key to its delivery log lines and to the agency's logs.
+	RequestID string   `json:"requestId,omitempty"`
+	Ack       *AckView `json:"ack,omitempty"`
 }
 
 // AckView is an agency's answer without its raw bytes.

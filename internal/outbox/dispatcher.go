@@ -113,7 +113,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		n, err := d.RunOnce(context.WithoutCancel(ctx))
 		if err != nil {
-			d.logger().Error("outbox round failed", "err", err)
+			d.logger().Error("outbox round failed", "error", err)
 		}
 		next := poll
 		if n >= d.batch() {

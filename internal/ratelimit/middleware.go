@@ -28,7 +28,7 @@ func Middleware(l Limiter, keyFunc func(*http.Request) string, onLimited func(w 
 			key := keyFunc(r)
 			res, err := l.Allow(r.Context(), key)
 			if err != nil {
-				slog.ErrorContext(r.Context(), "rate limiter failed; allowing request", "key", key, "err", err)
+				slog.ErrorContext(r.Context(), "rate limiter failed; allowing request", "key", key, "error", err)
 				next.ServeHTTP(w, r)
 				return
 			}

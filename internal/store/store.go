@@ -70,6 +70,13 @@ type Message struct {
 	AckDeadline    time.Time // zero until delivered
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// RequestID and TraceID are those of the API request that created the
+	// message (empty for messages created by the hub itself). Every delivery
+	// attempt, however late and on whichever instance, logs them and sends
+	// them to the agency (X-Request-Id, traceparent), so one id follows a
+	// truck from the trader's POST to the agency's logs.
+	RequestID string
+	TraceID   string // W3C trace-id, 32 lower-case hex digits
 }
 
 // Ack is an agency's signed answer to one message.
@@ -207,6 +214,9 @@ type Tx interface {
 	// CountMessages returns how many messages each (agency, state) pair
 	// holds; pairs with none are absent. It feeds the outbox depth gauge.
 	CountMessages(ctx context.Context) (map[[2]string]int, error)
+	// OldestPending returns, per agency, the CreatedAt of its oldest Pending
+	// message; agencies with none are absent. It feeds the outbox age gauge.
+	OldestPending(ctx context.Context) (map[string]time.Time, error)
 
 	InsertAck(ctx context.Context, a *Ack) error // ErrConflict if the message already has an ACK
 	GetAck(ctx context.Context, messageID string) (*Ack, error)

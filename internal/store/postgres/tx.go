@@ -233,7 +233,7 @@ func (t *tx) InsertIdempotency(ctx context.Context, i *store.Idempotency) error 
 
 const msgCols = `id, declaration_id, version, agency, kind, previous_id, mapping_version, schema_version,
 	content_hash, body, state, attempts, next_attempt_at, last_error, lease_owner, lease_until,
-	sent_at, ack_deadline, created_at, updated_at`
+	sent_at, ack_deadline, created_at, updated_at, request_id, trace_id`
 
 // msgColsNoBody is msgCols with NULL for the body, for lists that do not
 // need the bytes.
@@ -244,7 +244,8 @@ func scanMsg(row pgx.Row) (store.Message, error) {
 	err := row.Scan(&m.ID, &m.DeclarationID, &m.Version, &m.Agency, &m.Kind, &m.PreviousID,
 		&m.MappingVersion, &m.SchemaVersion, &m.ContentHash, &m.Body, &m.State, &m.Attempts,
 		nullTime{&m.NextAttemptAt}, &m.LastError, &m.LeaseOwner, nullTime{&m.LeaseUntil},
-		nullTime{&m.SentAt}, nullTime{&m.AckDeadline}, nullTime{&m.CreatedAt}, nullTime{&m.UpdatedAt})
+		nullTime{&m.SentAt}, nullTime{&m.AckDeadline}, nullTime{&m.CreatedAt}, nullTime{&m.UpdatedAt},
+		&m.RequestID, &m.TraceID)
 	return m, err
 }
 
@@ -264,12 +265,12 @@ func (t *tx) InsertMessage(ctx context.Context, m *store.Message) error {
 		m.UpdatedAt = m.CreatedAt
 	}
 	tag, err := t.tx.Exec(ctx, `INSERT INTO messages (`+msgCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 		ON CONFLICT DO NOTHING`,
 		m.ID, m.DeclarationID, m.Version, m.Agency, m.Kind, m.PreviousID, m.MappingVersion,
 		m.SchemaVersion, m.ContentHash, m.Body, m.State, m.Attempts, ts(m.NextAttemptAt),
 		m.LastError, m.LeaseOwner, ts(m.LeaseUntil), ts(m.SentAt), ts(m.AckDeadline),
-		ts(m.CreatedAt), ts(m.UpdatedAt))
+		ts(m.CreatedAt), ts(m.UpdatedAt), m.RequestID, m.TraceID)
 	if err != nil {
 		return wrap(err, "insert message %s", m.ID)
 	}
@@ -391,6 +392,27 @@ func (t *tx) CountMessages(ctx context.Context) (map[[2]string]int, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, wrap(err, "count messages")
+	}
+	return out, nil
+}
+
+func (t *tx) OldestPending(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := t.tx.Query(ctx, `SELECT agency, MIN(created_at) FROM messages WHERE state = $1 GROUP BY agency`, store.StatePending)
+	if err != nil {
+		return nil, wrap(err, "oldest pending messages")
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var agency string
+		var at time.Time
+		if err := rows.Scan(&agency, nullTime{&at}); err != nil {
+			return nil, wrap(err, "oldest pending messages")
+		}
+		out[agency] = at
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "oldest pending messages")
 	}
 	return out, nil
 }

@@ -297,7 +297,7 @@ func (s *Store) checkpointer(period time.Duration) {
 		// A failed checkpoint loses nothing (the frames stay in the WAL and
 		// the next attempt copies them); it is reported once per episode.
 		if err != nil && !failing {
-			slog.Warn("sqlite: checkpoint failed; the WAL keeps growing until one succeeds", "err", err)
+			slog.Warn("sqlite: checkpoint failed; the WAL keeps growing until one succeeds", "error", err)
 		}
 		failing = err != nil
 	}

@@ -197,7 +197,7 @@ func (t *tx) InsertIdempotency(ctx context.Context, i *store.Idempotency) error 
 
 const msgCols = `id, declaration_id, version, agency, kind, previous_id, mapping_version, schema_version,
 	content_hash, body, state, attempts, next_attempt_at, last_error, lease_owner, lease_until,
-	sent_at, ack_deadline, created_at, updated_at`
+	sent_at, ack_deadline, created_at, updated_at, request_id, trace_id`
 
 // msgColsNoBody is msgCols with NULL for the body, for lists that do not
 // need the bytes (scanMsg reads both).
@@ -208,7 +208,8 @@ func scanMsg(sc interface{ Scan(...any) error }) (store.Message, error) {
 	err := sc.Scan(&m.ID, &m.DeclarationID, &m.Version, &m.Agency, &m.Kind, &m.PreviousID,
 		&m.MappingVersion, &m.SchemaVersion, &m.ContentHash, &m.Body, &m.State, &m.Attempts,
 		nullTime{&m.NextAttemptAt}, &m.LastError, &m.LeaseOwner, nullTime{&m.LeaseUntil},
-		nullTime{&m.SentAt}, nullTime{&m.AckDeadline}, nullTime{&m.CreatedAt}, nullTime{&m.UpdatedAt})
+		nullTime{&m.SentAt}, nullTime{&m.AckDeadline}, nullTime{&m.CreatedAt}, nullTime{&m.UpdatedAt},
+		&m.RequestID, &m.TraceID)
 	return m, err
 }
 
@@ -233,11 +234,11 @@ func (t *tx) InsertMessage(ctx context.Context, m *store.Message) error {
 		m.UpdatedAt = m.CreatedAt
 	}
 	res, err := t.tx.ExecContext(ctx, `INSERT INTO messages (`+msgCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		m.ID, m.DeclarationID, m.Version, m.Agency, m.Kind, m.PreviousID, m.MappingVersion,
 		m.SchemaVersion, m.ContentHash, m.Body, m.State, m.Attempts, ts(m.NextAttemptAt),
 		m.LastError, m.LeaseOwner, ts(m.LeaseUntil), ts(m.SentAt), ts(m.AckDeadline),
-		ts(m.CreatedAt), ts(m.UpdatedAt))
+		ts(m.CreatedAt), ts(m.UpdatedAt), m.RequestID, m.TraceID)
 	if err != nil {
 		return fmt.Errorf("sqlite: insert message %s: %w", m.ID, err)
 	}
@@ -368,6 +369,27 @@ func (t *tx) CountMessages(ctx context.Context) (map[[2]string]int, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: count messages: %w", err)
+	}
+	return out, nil
+}
+
+func (t *tx) OldestPending(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT agency, MIN(created_at) FROM messages WHERE state = ? GROUP BY agency`, store.StatePending)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: oldest pending messages: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var agency string
+		var at time.Time
+		if err := rows.Scan(&agency, nullTime{&at}); err != nil {
+			return nil, fmt.Errorf("sqlite: oldest pending messages: %w", err)
+		}
+		out[agency] = at
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: oldest pending messages: %w", err)
 	}
 	return out, nil
 }

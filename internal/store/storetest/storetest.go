@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Messages", testMessages},
 		{"ListMessages", testListMessages},
 		{"CountMessages", testCountMessages},
+		{"OldestPending", testOldestPending},
 		{"ClaimDue", testClaimDue},
 		{"ClaimDueLimitAndOrder", testClaimDueLimit},
 		{"ClaimDueConcurrent", testClaimDueConcurrent},
@@ -391,6 +392,7 @@ func testMessages(t *testing.T, s store.Store) {
 		Body: []byte("<?xml version=\"1.0\"?>\n<Sig>\x00\xff</Sig>"), State: store.StateSent, Attempts: 2,
 		NextAttemptAt: at(time.Second), LastError: "timeout", LeaseOwner: "hub-1", LeaseUntil: at(time.Minute),
 		SentAt: at(2 * time.Second), AckDeadline: at(time.Hour), CreatedAt: at(0), UpdatedAt: at(3 * time.Second),
+		RequestID: "req-7f3a", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
 	}
 	bare := msg("M0", "D1", 1, "guangxi", store.StatePending, at(-time.Second))
 	amend := msg("M2", "D1", 2, "customs", store.StatePending, at(time.Minute))
@@ -551,6 +553,49 @@ func testCountMessages(t *testing.T, s store.Store) {
 		{"customs", store.StatePending}: 1, {"customs", store.StateSent}: 1, {"customs", store.StateDead}: 1,
 		{"guangxi", store.StateAcked}: 2, {"borderguard", store.StateSent}: 1,
 	})
+}
+
+func testOldestPending(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	oldest := func() map[string]time.Time {
+		var got map[string]time.Time
+		inTx(t, s, func(tx store.Tx) error {
+			var err error
+			got, err = tx.OldestPending(ctx)
+			return err
+		})
+		return got
+	}
+	equal(t, "empty store", oldest(), map[string]time.Time{})
+
+	mustInsertDecls(t, s, decl("D1", 1, "T", "", "", at(0)))
+	mustInsertMsgs(t, s,
+		msg("A", "D1", 1, "customs", store.StateDead, at(-time.Hour)), // older, but not pending
+		msg("B", "D1", 1, "customs", store.StatePending, at(time.Second)),
+		msg("C", "D1", 1, "customs", store.StatePending, at(2*time.Second)),
+		msg("E", "D1", 1, "guangxi", store.StateSent, at(0)),
+		msg("F", "D1", 1, "borderguard", store.StatePending, at(5*time.Second)),
+	)
+	equal(t, "oldest pending", oldest(), map[string]time.Time{
+		"customs": store.Truncate(at(time.Second)), "borderguard": store.Truncate(at(5 * time.Second)),
+	})
+
+	// Delivering the oldest makes the next one the oldest; delivering the
+	// last of an agency removes the agency.
+	inTx(t, s, func(tx store.Tx) error {
+		for _, id := range []string{"B", "F"} {
+			m, err := tx.GetMessage(ctx, id)
+			if err != nil {
+				return err
+			}
+			m.State = store.StateSent
+			if err := tx.UpdateMessage(ctx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	equal(t, "after delivery", oldest(), map[string]time.Time{"customs": store.Truncate(at(2 * time.Second))})
 }
 
 // claimFixture stores one message per ClaimDue case, relative to now.
