@@ -127,7 +127,7 @@ func Default() Config {
 			MaxAttempts: 12, MaxAge: time.Hour, BaseBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute,
 			Workers: 8, Batch: 32, Lease: 2 * time.Minute, Poll: time.Second, Timeout: 20 * time.Second, InCallRetries: 2,
 		},
-		RateLimit:          RateLimit{Rate: 50, Burst: 100},
+		RateLimit: RateLimit{Rate: 50, Burst: 100},
 		Limits: Limits{
 			Refusals: Refusals{
 				Window: time.Minute, Detailed: 5,

@@ -514,13 +514,13 @@ func (s *Server) laneEvents(w http.ResponseWriter, r *http.Request, p auth.Princ
 }
 
 // Audit listing bounds: a page holds at most limit entries (1000) and
-// about AuditPageBytes of JSON, whichever comes first; the store is read
-// auditFetch entries at a time, so the hub's memory per request stays near
-// one page whatever the entries hold. A page that stops early names the
-// cursor of the next one.
+// about DefaultAuditPageBytes of JSON (Server.AuditPageBytes), whichever
+// comes first; the store is read auditFetch entries at a time, so the
+// hub's memory per request stays near one page whatever the entries hold.
+// A page that stops early names the cursor of the next one.
 const (
-	AuditPageBytes = 4 << 20
-	auditFetch     = 16
+	DefaultAuditPageBytes = 4 << 20
+	auditFetch            = 16
 )
 
 func (s *Server) auditList(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
@@ -559,6 +559,10 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request, _ auth.Princi
 	}
 	f.FromSeq = max(f.FromSeq, cursor)
 
+	pageBytes := s.AuditPageBytes
+	if pageBytes <= 0 {
+		pageBytes = DefaultAuditPageBytes
+	}
 	page := make([]json.RawMessage, 0, min(limit, 64))
 	size, next := 0, int64(0)
 	for len(page) < limit && next == 0 {
@@ -574,7 +578,7 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request, _ auth.Princi
 			if err != nil {
 				return fmt.Errorf("audit entry %d: %w", e.Seq, err)
 			}
-			if len(page) > 0 && size+len(b) > AuditPageBytes {
+			if len(page) > 0 && size+len(b) > pageBytes {
 				next = e.Seq
 				break
 			}

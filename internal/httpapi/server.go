@@ -41,7 +41,7 @@ type Server struct {
 	// client address and by agency before the body is read.
 	AckPerSource ratelimit.Limiter
 	AckPerAgency ratelimit.Limiter
-	Log     *slog.Logger
+	Log          *slog.Logger
 	// Ready reports whether the hub can serve (store, Redis, signing key).
 	Ready func(ctx context.Context) error
 	// OpenAPI is the API description served at /openapi.yaml.
@@ -55,6 +55,9 @@ type Server struct {
 	// BeforeScrape refreshes gauges read from the store (optional), so a
 	// scrape reports the outbox as it is, not as of the last refresh.
 	BeforeScrape func(ctx context.Context)
+	// AuditPageBytes bounds one page of GET /v1/audit (default
+	// DefaultAuditPageBytes).
+	AuditPageBytes int
 	// Streams, when set, ends every live event stream once it is done. The
 	// HTTP server's graceful shutdown waits for active requests, and a
 	// stream never finishes on its own: without this, every shutdown would

@@ -234,13 +234,7 @@ func (g *Guard) Refused(kind, source, reason string) bool {
 }
 
 func (g *Guard) countOverflowLocked(kind, reason string, now time.Time) {
-	o := g.overflow[kind]
-	if o == nil {
-		o = &window{from: now, to: now.Add(g.cfg.Window), sum: Summary{Kind: kind, Source: OverflowSource, From: now}}
-		g.overflow[kind] = o
-	}
-	o.sum.Count++
-	countReason(&o.sum, reason)
+	g.foldLocked(Summary{Kind: kind, From: now, Count: 1, Reasons: map[string]int{reason: 1}}, now)
 }
 
 func countReason(s *Summary, reason string) {
@@ -295,21 +289,36 @@ func (g *Guard) endLocked(w *window, now time.Time) {
 	}
 	if len(g.ended) >= g.cfg.MaxSources {
 		// Due is not keeping up: fold into the overflow rather than grow.
-		o := g.overflow[w.sum.Kind]
-		if o == nil {
-			o = &window{from: now, to: now.Add(g.cfg.Window), sum: Summary{Kind: w.sum.Kind, Source: OverflowSource, From: w.sum.From}}
-			g.overflow[w.sum.Kind] = o
-		}
-		o.sum.Count += w.sum.Count
-		o.sum.Limited += w.sum.Limited
+		g.foldLocked(w.sum, now)
 		return
 	}
 	g.ended = append(g.ended, w.sum)
 }
 
+// foldLocked adds a source's summary to its kind's overflow summary.
+func (g *Guard) foldLocked(sum Summary, now time.Time) {
+	o := g.overflow[sum.Kind]
+	if o == nil {
+		o = &window{from: sum.From, to: now.Add(g.cfg.Window), sum: Summary{Kind: sum.Kind, Source: OverflowSource, From: sum.From}}
+		g.overflow[sum.Kind] = o
+	}
+	if sum.From.Before(o.sum.From) {
+		o.sum.From = sum.From
+	}
+	o.sum.Count += sum.Count
+	o.sum.Limited += sum.Limited
+	for r, n := range sum.Reasons {
+		for range n {
+			countReason(&o.sum, r)
+		}
+	}
+}
+
 // Due returns the summaries of windows that have ended (all of them when
 // final, at shutdown), for the caller to write to the audit log. Windows
-// whose every refusal got its own entry yield nothing.
+// whose every refusal got its own entry yield nothing. Per-source
+// summaries are entries too: they take from the global budget, and what
+// does not fit is folded into its kind's overflow summary.
 func (g *Guard) Due(final bool) []Summary {
 	now := g.now()
 	g.mu.Lock()
@@ -321,46 +330,23 @@ func (g *Guard) Due(final bool) []Summary {
 		}
 		el = prev
 	}
-	for kind, o := range g.overflow {
-		if final || !now.Before(o.to) {
-			delete(g.overflow, kind)
-			g.endLocked(o, now)
-		}
-	}
-	// Per-source summaries are entries too: they take from the global
-	// budget, and what does not fit is folded into the overflow.
-	var out, folded []Summary
+	var out []Summary
 	for _, sum := range g.ended {
-		if sum.Source == OverflowSource {
-			folded = append(folded, sum)
-			continue
-		}
 		if res, _ := g.global.Allow(context.Background(), ""); res.Allowed {
 			out = append(out, sum)
-			continue
-		}
-		o := g.overflow[sum.Kind]
-		if o == nil {
-			o = &window{from: now, to: now.Add(g.cfg.Window), sum: Summary{Kind: sum.Kind, Source: OverflowSource, From: sum.From}}
-			g.overflow[sum.Kind] = o
-		}
-		o.sum.Count += sum.Count
-		o.sum.Limited += sum.Limited
-		for r, n := range sum.Reasons {
-			for range n {
-				countReason(&o.sum, r)
-			}
+		} else {
+			g.foldLocked(sum, now)
 		}
 	}
 	g.ended = nil
-	if final {
-		for kind, o := range g.overflow {
+	for kind, o := range g.overflow {
+		if final || !now.Before(o.to) {
 			delete(g.overflow, kind)
 			if o.sum.Count > 0 {
 				o.sum.To = now
-				folded = append(folded, o.sum)
+				out = append(out, o.sum)
 			}
 		}
 	}
-	return append(out, folded...)
+	return out
 }
