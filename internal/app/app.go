@@ -312,7 +312,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.closers = append(a.closers, func() error { endStreams(); return nil })
 	a.Server = &httpapi.Server{
 		Hub: a.Hub, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
-		AckPerSource: ackPerSource, AckPerAgency: ackPerAgency,
+		AckPerSource: ackPerSource, AckPerAgency: ackPerAgency, BodyReadTimeout: cfg.Limits.BodyReadTimeout,
+		StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal, StreamsTotal: cfg.Limits.StreamsTotal,
 		Ready: a.ready, BeforeScrape: a.refreshMessageCounts, Streams: streams,
 		OnGateApplied: func(_ context.Context, g *gate.Gate) error {
 			a.Log.Info("gate configuration applied", "gate", g.Code)

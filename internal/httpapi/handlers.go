@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -77,11 +78,15 @@ func requireJSON(r *http.Request) error {
 	return nil
 }
 
-func (s *Server) decode(r *http.Request) (*declaration.Declaration, error) {
+func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*declaration.Declaration, error) {
 	if err := requireJSON(r); err != nil {
 		return nil, err
 	}
-	d, err := declaration.Decode(r.Body, declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Hub.Clock()})
+	body, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	d, err := declaration.Decode(bytes.NewReader(body), declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Hub.Clock()})
 	if err != nil {
 		s.Hub.RecordRefusal(r.Context(), audit.KindDeclarationRefused, r.RemoteAddr, map[string]any{"path": refusal.Short(r.URL.Path, 128), "problem": boundedProblem(problem.From(err))})
 		return nil, err
@@ -119,7 +124,7 @@ func traderOwns(p auth.Principal, d *declaration.Declaration) error {
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	d, err := s.decode(r)
+	d, err := s.decode(w, r)
 	if err != nil {
 		return err
 	}
@@ -273,7 +278,7 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p auth.Princ
 }
 
 func (s *Server) amend(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	d, err := s.decode(r)
+	d, err := s.decode(w, r)
 	if err != nil {
 		return err
 	}
@@ -292,9 +297,9 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, p auth.Principal
 		Reason string `json:"reason"`
 	}
 	if r.ContentLength != 0 {
-		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+		data, err := readBody(w, r)
 		if err != nil {
-			return problem.TooLarge(4096)
+			return err
 		}
 		if len(data) > 0 {
 			if err := jsonStrict(data, &body); err != nil {
@@ -334,13 +339,9 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if mt != "application/xml" && mt != "text/xml" {
 		return problem.UnsupportedMediaType(r.Header.Get("Content-Type"), "application/xml")
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, hub.MaxAckBytes))
+	raw, err := readBody(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return problem.TooLarge(hub.MaxAckBytes)
-		}
-		return problem.MalformedBody("could not read body: " + err.Error())
+		return err
 	}
 	res, err := s.Hub.HandleAck(r.Context(), agency, raw, origin)
 	if err != nil {
@@ -426,9 +427,9 @@ func (s *Server) listGates(w http.ResponseWriter, r *http.Request, _ auth.Princi
 // refused with every error and its line; the running configuration stays.
 func (s *Server) applyGate(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	code := r.PathValue("code")
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	data, err := readBody(w, r)
 	if err != nil {
-		return problem.TooLarge(1 << 20)
+		return err
 	}
 	refuse := func(err error) error {
 		pr := problem.New(http.StatusUnprocessableEntity, "Invalid gate configuration", "the running configuration is unchanged")
@@ -473,9 +474,9 @@ func (s *Server) deviceReading(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err := requireJSON(r); err != nil {
 		return err
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
+	data, err := readBody(w, r)
 	if err != nil {
-		return problem.TooLarge(16 << 10)
+		return err
 	}
 	var in hub.Reading
 	if err := jsonStrict(data, &in); err != nil {
@@ -499,6 +500,18 @@ func (s *Server) laneEvents(w http.ResponseWriter, r *http.Request, p auth.Princ
 	if !s.Gates.Current().KnownLane(g, l) {
 		return problem.NotFound("no lane " + l + " at gate " + g)
 	}
+	perPrincipal, total := s.StreamsPerPrincipal, s.StreamsTotal
+	if perPrincipal <= 0 {
+		perPrincipal = 4
+	}
+	if total <= 0 {
+		total = 2000
+	}
+	release, refused := s.streams.acquire(p.String(), perPrincipal, total)
+	if refused != nil {
+		return refused
+	}
+	defer release()
 	hb := s.Heartbeat
 	if hb <= 0 {
 		hb = 15 * time.Second

@@ -55,6 +55,14 @@ type Server struct {
 	// BeforeScrape refreshes gauges read from the store (optional), so a
 	// scrape reports the outbox as it is, not as of the last refresh.
 	BeforeScrape func(ctx context.Context)
+	// BodyReadTimeout bounds reading one request body (default
+	// DefaultBodyReadTimeout).
+	BodyReadTimeout time.Duration
+	// StreamsPerPrincipal and StreamsTotal bound live event streams open at
+	// once on this instance (defaults 4 and 2000).
+	StreamsPerPrincipal, StreamsTotal int
+	streams                           streamLimits
+
 	// AuditPageBytes bounds one page of GET /v1/audit (default
 	// DefaultAuditPageBytes).
 	AuditPageBytes int
@@ -171,8 +179,12 @@ func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux sets the matched pattern on its copy of the request, which
 		// the outer logging middleware never sees: hand it back.
+		route := rt.Method + " " + rt.Pattern
 		if rec, ok := w.(*statusRecorder); ok {
-			rec.route = rt.Method + " " + rt.Pattern
+			rec.route = route
+		}
+		if !s.limitBody(w, r, route) {
+			return
 		}
 		var p auth.Principal
 		if len(rt.Roles) > 0 {
