@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
@@ -131,9 +132,29 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			// The path exists, the method does not (RFC 9110 15.5.6).
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			problem.Write(w, problem.New(http.StatusMethodNotAllowed, "Method not allowed",
+				r.Method+" is not supported here; use "+strings.Join(allow, " or ")))
+			return
+		}
 		problem.Write(w, problem.NotFound("no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
 	return s.requestContext(mux)
+}
+
+// allowedMethods lists the methods some route serves on r's path, in the
+// order of the Allow header; empty when no route has the path.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 type ctxKey int
@@ -293,9 +314,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	)
 	switch {
 	case errors.As(err, &p):
-	case errors.As(err, &badValue) && badValue.Pointer != "":
+	case errors.As(err, &badValue):
 		// Valid in general, but an agency this crossing goes to needs the
-		// field or cannot carry its value: the trader can fix that.
+		// field or cannot carry its value: the trader can fix that. A value
+		// that is not from the declaration (pointer "": the whole of it)
+		// still cannot be sent; the service log keeps the rule for us.
+		if badValue.Pointer == "" {
+			s.log().Error("mapping refused a value not from the declaration", "request_id", r.Context().Value(requestIDKey), "error", err)
+		}
 		name, _ := clearance.AgencyName(badValue.Agency)
 		fe := problem.FieldError{Pointer: badValue.Pointer, Code: "required", Detail: "required by " + name + " for this crossing"}
 		if !badValue.Missing {
