@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/gatehub/gatehub/internal/hub"
 )
 
 // TestMappingErrorsAre422: a declaration valid in general but lacking
@@ -96,4 +98,64 @@ func TestStrictListParameters(t *testing.T) {
 	if resp, _ := h.do("GET", "/v1/nothing-here", "dev-admin", nil, ""); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown path: HTTP %d, want 404", resp.StatusCode)
 	}
+}
+
+// TestVietnameseProblemsAndReasons: with Accept-Language: vi a refused
+// declaration is explained in Vietnamese only, and a rejection's
+// Vietnamese reason carries the agency's code, not its English text.
+func TestVietnameseProblemsAndReasons(t *testing.T) {
+	h := start(t, nil)
+	req, _ := http.NewRequest("POST", h.url+"/v1/declarations", strings.NewReader(`{"gate":"NOWHERE","vehicle":{"plateVN":"xx"},"colour":"red"}`))
+	req.Header.Set("Authorization", "Bearer "+traderToken)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept-Language", "vi-VN,vi;q=0.9,en;q=0.5")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Title, Detail string
+		Errors        []struct{ Pointer, Code, Detail string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Language") != "vi" || len(p.Errors) < 3 {
+		t.Fatalf("HTTP %d %s %+v", resp.StatusCode, resp.Header.Get("Content-Language"), p)
+	}
+	texts := []string{p.Title, p.Detail}
+	for _, e := range p.Errors {
+		texts = append(texts, e.Detail)
+	}
+	for _, s := range texts {
+		if !hasVietnamese(s) || strings.Contains(s, "must") || strings.Contains(s, "required") || strings.Contains(s, "field") {
+			t.Errorf("not Vietnamese: %q", s)
+		}
+	}
+
+	events := h.events("HUUNGHI", "EXP-1")
+	v := h.submit(sample(t, func(m map[string]any) {
+		m["vehicle"].(map[string]any)["inspectionCertificate"].(map[string]any)["expiresOn"] = "2026-01-31"
+	}))
+	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "REJECTED" })
+	for _, r := range h.view(v.ID).Decision.Reasons {
+		if r.Code != "AGENCY_REJECTED" {
+			continue
+		}
+		if !strings.Contains(r.VI, "VR-INSPECTION-EXPIRED") || !hasVietnamese(r.VI) || strings.Contains(strings.ToLower(r.VI), "certificate") || strings.Contains(strings.ToLower(r.VI), "expired on") {
+			t.Errorf("VI reason %q", r.VI)
+		}
+		return
+	}
+	t.Fatal("no rejection reason")
+}
+
+func hasVietnamese(s string) bool {
+	for _, r := range s {
+		if r > 127 {
+			return true
+		}
+	}
+	return false
 }

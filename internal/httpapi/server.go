@@ -173,7 +173,7 @@ func (s *Server) requestContext(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, lang: problem.Language(r.Header.Get("Accept-Language"))}
 		start := time.Now()
 		defer func() {
 			if v := recover(); v != nil {
@@ -322,10 +322,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if badValue.Pointer == "" {
 			s.log().Error("mapping refused a value not from the declaration", "request_id", r.Context().Value(requestIDKey), "error", err)
 		}
-		name, _ := clearance.AgencyName(badValue.Agency)
-		fe := problem.FieldError{Pointer: badValue.Pointer, Code: "required", Detail: "required by " + name + " for this crossing"}
+		name, nameVI := clearance.AgencyName(badValue.Agency)
+		fe := problem.FieldError{Pointer: badValue.Pointer, Code: "required", Detail: "required by " + name + " for this crossing",
+			DetailVI: "bắt buộc đối với " + nameVI + " cho lượt qua này"}
 		if !badValue.Missing {
 			fe.Code, fe.Detail = "unsupported", fmt.Sprintf("not accepted by %s: %s", name, badValue.Reason)
+			fe.DetailVI = nameVI + " không chấp nhận giá trị này"
 		}
 		p = problem.Validation([]problem.FieldError{fe})
 		p.Status = http.StatusUnprocessableEntity
@@ -341,6 +343,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		p = problem.New(status, "ACK refused", refused.Reason)
 		p.Type = "/problems/ack-refused/" + refused.Code
+		p.DetailVI = "ACK bị từ chối (mã " + refused.Code + ")"
 	case errors.Is(err, hub.ErrNotFound):
 		p = problem.NotFound(err.Error())
 	case errors.Is(err, hub.ErrConflict), errors.Is(err, hub.ErrInvalidState):
@@ -370,7 +373,11 @@ type statusRecorder struct {
 	status int
 	wrote  bool
 	route  string // "METHOD pattern" of the matched route
+	lang   string // of problem documents, from Accept-Language
 }
+
+// Language tells problem.Write which language the client asked for.
+func (r *statusRecorder) Language() string { return r.lang }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if !r.wrote {
