@@ -293,3 +293,34 @@ func TestCompletionAndVersion(t *testing.T) {
 		t.Fatalf("version: %v %q", err, out.String())
 	}
 }
+
+func TestAuditFindFollowsCursors(t *testing.T) {
+	var cursors []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := r.URL.Query().Get("cursor")
+		cursors = append(cursors, c)
+		w.Header().Set("Content-Type", "application/json")
+		if c == "" {
+			_, _ = w.Write([]byte(`{"entries":[{"seq":1,"time":"2026-12-03T08:00:00Z","kind":"auth.refused","actor":"10.0.0.1"}],"nextCursor":"2"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"entries":[{"seq":2,"time":"2026-12-03T08:00:01Z","kind":"decision","actor":"hub"}]}`))
+	}))
+	defer srv.Close()
+	t.Setenv("GATEHUB_URL", srv.URL)
+	var out, errOut bytes.Buffer
+	if err := execute(t.Context(), []string{"audit", "find", "--kind", "auth.refused"}, nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "--cursor 2") || strings.Contains(out.String(), "decision") {
+		t.Fatalf("one page: %s / %s", out.String(), errOut.String())
+	}
+	out.Reset()
+	cursors = nil
+	if err := execute(t.Context(), []string{"audit", "find", "--all"}, nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cursors, ",") != ",2" || !strings.Contains(out.String(), "auth.refused") || !strings.Contains(out.String(), "decision") {
+		t.Fatalf("--all asked %q and printed:\n%s", cursors, out.String())
+	}
+}
