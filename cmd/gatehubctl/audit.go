@@ -28,15 +28,28 @@ import (
 
 // storeFlags are how offline commands reach a hub's store directly.
 type storeFlags struct {
+	fs          *pflag.FlagSet
 	databaseURL *string
 	dataDir     *string
 }
 
 func addStoreFlags(fs *pflag.FlagSet) storeFlags {
 	return storeFlags{
-		databaseURL: fs.String("database-url", os.Getenv("GATEHUB_DATABASE_URL"), "Postgres URL without a password: put the password in GATEHUB_DATABASE_URL, PGPASSWORD or ~/.pgpass (default: GATEHUB_DATABASE_URL, else the embedded store in --data-dir)"),
+		fs: fs,
+		// No default shown: GATEHUB_DATABASE_URL may carry a password, and
+		// --help must not print it.
+		databaseURL: fs.String("database-url", "", "Postgres URL without a password: put the password in GATEHUB_DATABASE_URL, PGPASSWORD or ~/.pgpass (default: GATEHUB_DATABASE_URL, else the embedded store in --data-dir)"),
 		dataDir:     fs.String("data-dir", envOr("GATEHUB_DATA_DIR", "data"), "embedded hub data directory (GATEHUB_DATA_DIR)"),
 	}
+}
+
+// url is the Postgres URL to use: the flag when given (even empty, which
+// forces the embedded store), else GATEHUB_DATABASE_URL.
+func (f storeFlags) url() string {
+	if f.fs.Changed("database-url") {
+		return *f.databaseURL
+	}
+	return os.Getenv("GATEHUB_DATABASE_URL")
 }
 
 const storeEnvHelp = `Environment:
@@ -68,8 +81,8 @@ func (f storeFlags) passwordInArgv(c *cobra.Command) error {
 }
 
 func (f storeFlags) open(ctx context.Context) (store.Store, error) {
-	if *f.databaseURL != "" {
-		return postgres.Open(ctx, *f.databaseURL)
+	if u := f.url(); u != "" {
+		return postgres.Open(ctx, u)
 	}
 	path := filepath.Join(*f.dataDir, "gatehub.db")
 	if _, err := os.Stat(path); err != nil {

@@ -47,6 +47,8 @@ func forbidHub(t *testing.T) *atomic.Int32 {
 // 0 on every command, without touching the hub, stdin or any file.
 func TestHelpOnEveryCommand(t *testing.T) {
 	requests := forbidHub(t)
+	t.Setenv("GATEHUB_DATABASE_URL", "postgres://hub:db-secret-pw@127.0.0.1/hub")
+	t.Setenv("GATEHUB_TOKEN", "token-secret-value")
 	paths := leafCommands(rootCmd(), nil)
 	if len(paths) < 20 {
 		t.Fatalf("only %d commands found", len(paths))
@@ -65,6 +67,9 @@ func TestHelpOnEveryCommand(t *testing.T) {
 				}
 				if strings.Contains(out.String(), auth.HashToken("secret-from-stdin")) {
 					t.Fatal("help hashed stdin")
+				}
+				if strings.Contains(out.String(), "db-secret-pw") || strings.Contains(out.String(), "token-secret-value") {
+					t.Fatal("help shows a secret from the environment")
 				}
 			})
 		}
