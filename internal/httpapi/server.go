@@ -204,9 +204,6 @@ func (s *Server) wrap(rt Route) http.Handler {
 		if rec, ok := w.(*statusRecorder); ok {
 			rec.route = route
 		}
-		if !s.limitBody(w, r, route) {
-			return
-		}
 		var p auth.Principal
 		if len(rt.Roles) > 0 {
 			var ok bool
@@ -232,6 +229,11 @@ func (s *Server) wrap(rt Route) http.Handler {
 				problem.Write(w, problem.Forbidden("role "+p.Role+" may not use this endpoint"))
 				return
 			}
+		}
+		// After authentication: who may not call the route learns that
+		// first, whatever the body.
+		if !s.limitBody(w, r, route) {
+			return
 		}
 		if err := rt.handle(w, r, p); err != nil {
 			s.writeError(w, r, err)
