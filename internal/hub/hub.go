@@ -20,6 +20,7 @@ import (
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/metrics"
+	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/schema"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
@@ -47,6 +48,10 @@ type Hub struct {
 	// LaneSigner signs lane decisions for gate devices. Optional: without
 	// it, answers carry no token and barriers cannot verify them.
 	LaneSigner *LaneSigner
+	// Refusals, when set, decides which refused anonymous requests get an
+	// audit entry of their own and aggregates the rest (see
+	// internal/refusal). Optional: without it every refusal is logged.
+	Refusals *refusal.Guard
 
 	lanes lanes
 	// building counts submits building their messages right now (see
