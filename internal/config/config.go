@@ -53,6 +53,10 @@ type Config struct {
 	ResendOverdueEvery time.Duration `yaml:"resendOverdueEvery"`
 	ShutdownGrace      time.Duration `yaml:"shutdownGrace"`
 	LogFormat          string        `yaml:"logFormat"` // json | text
+	// DiskReserveMB: the embedded store refuses new declarations (507)
+	// once its file system has less free space than this, and settles
+	// what it accepted from the reserve. Not used with Postgres.
+	DiskReserveMB int `yaml:"diskReserveMB"`
 }
 
 // Delivery tunes the outbox.
@@ -105,6 +109,7 @@ func Default() Config {
 		ResendOverdueEvery: 30 * time.Second,
 		ShutdownGrace:      30 * time.Second,
 		LogFormat:          "json",
+		DiskReserveMB:      256,
 	}
 }
 
@@ -198,6 +203,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 	dur("GATEHUB_DELIVERY_TIMEOUT", &c.Delivery.Timeout)
 	num("GATEHUB_DELIVERY_IN_CALL_RETRIES", &c.Delivery.InCallRetries)
 	dur("GATEHUB_CHECKPOINT_EVERY", &c.CheckpointEvery)
+	num("GATEHUB_DISK_RESERVE_MB", &c.DiskReserveMB)
 	dur("GATEHUB_RESEND_OVERDUE_EVERY", &c.ResendOverdueEvery)
 	for _, a := range Agencies {
 		if v := env("GATEHUB_AGENCY_" + strings.ToUpper(a) + "_URL"); v != "" {
@@ -236,6 +242,9 @@ func (c *Config) fill() {
 // Validate checks values that would otherwise fail late.
 func (c Config) Validate() error {
 	var errs []string
+	if c.DiskReserveMB < 0 {
+		errs = append(errs, "diskReserveMB must not be negative")
+	}
 	if c.SimulatorMode != "sync" && c.SimulatorMode != "async" && c.SimulatorMode != "silent" {
 		errs = append(errs, "simulatorMode must be sync, async or silent")
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/problem"
 	"github.com/gatehub/gatehub/internal/ratelimit"
+	"github.com/gatehub/gatehub/internal/store"
 )
 
 // Server serves the hub's API.
@@ -37,8 +38,13 @@ type Server struct {
 	Metrics *metrics.Metrics  // optional
 	Limiter ratelimit.Limiter // optional: per-principal request budget
 	Log     *slog.Logger
-	// Ready reports whether the hub can serve (store, Redis, signing key).
-	Ready func(ctx context.Context) error
+	// Ready reports whether the hub can serve (store, signing key) and
+	// which dependencies are degraded (Redis, disk space).
+	Ready func(ctx context.Context) Readiness
+	// Admit, when set, is asked before a new declaration or amendment is
+	// read: an error (store.ErrNoSpace) refuses it while everything else
+	// (ACKs, deliveries, reads) goes on.
+	Admit func(ctx context.Context) error
 	// OpenAPI is the API description served at /openapi.yaml.
 	OpenAPI []byte
 	// Heartbeat is the SSE comment interval that keeps idle proxies from
@@ -216,6 +222,13 @@ func (s *Server) log() *slog.Logger {
 	return s.Log
 }
 
+// Retry-After of the store's failures: a Postgres restart or failover takes
+// seconds; freeing disk space takes an operator, minutes.
+const (
+	unavailableRetryAfter = 5 * time.Second
+	noSpaceRetryAfter     = 60 * time.Second
+)
+
 // writeError maps domain errors to problem documents.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
@@ -253,6 +266,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p = problem.Conflict(err.Error())
 	case errors.Is(err, hub.ErrUnknownGate):
 		p = problem.Validation([]problem.FieldError{{Pointer: "/gate", Code: "unknown", Detail: err.Error()}})
+	case errors.Is(err, store.ErrNoSpace):
+		s.log().Warn("request refused: disk space low", "request_id", r.Context().Value(requestIDKey), "path", r.URL.Path, "err", err)
+		p = problem.InsufficientStorage("the hub is low on disk space and accepts no new declarations; what it accepted is still delivered", noSpaceRetryAfter)
+	case errors.Is(err, store.ErrUnavailable):
+		s.log().Warn("request failed: store unavailable", "request_id", r.Context().Value(requestIDKey), "path", r.URL.Path, "err", err)
+		p = problem.Unavailable("the hub's store is unavailable; nothing of this request was kept", unavailableRetryAfter)
 	case errors.Is(err, context.Canceled):
 		return
 	default:

@@ -17,6 +17,33 @@ var ErrNotFound = errors.New("not found")
 // ErrConflict is returned when an insert collides with a unique key.
 var ErrConflict = errors.New("conflict")
 
+// ErrUnavailable means the store could not be reached or cannot serve right
+// now (connection refused or lost, the server shutting down, the database
+// file locked or unreadable): the same request may succeed later, unchanged.
+// The HTTP layer answers it with 503 and Retry-After.
+var ErrUnavailable = errors.New("store unavailable")
+
+// ErrNoSpace means the store's disk is full, or its free space is below
+// the reserve kept for settling what was already accepted. The HTTP layer
+// answers it with 507 and Retry-After.
+var ErrNoSpace = errors.New("store out of disk space")
+
+// Unavailable marks err as ErrUnavailable, keeping err in the chain.
+func Unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// NoSpace marks err as ErrNoSpace, keeping err in the chain.
+func NoSpace(err error) error {
+	if err == nil || errors.Is(err, ErrNoSpace) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrNoSpace, err)
+}
+
 // Message states. A message is created Pending; the dispatcher moves it to
 // Sent once the agency accepted the HTTP call; an ACK or NACK moves it to
 // Acked or Nacked. Dead means delivery was given up (dead-letter); Cancelled

@@ -64,6 +64,9 @@ type Store struct {
 	readers chan *session
 	// ck is the checkpointer's connection.
 	ck *sql.DB
+	// probe is Ping's connection: readiness must not queue behind readers
+	// for a read session, which under load it would.
+	probe *sql.DB
 
 	reqs chan *txRequest
 	quit chan struct{}
@@ -159,6 +162,16 @@ func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*St
 	}
 	ck.SetMaxOpenConns(1)
 	s.ck = ck
+	probe, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		db.Close()
+		ro.Close()
+		ck.Close()
+		return nil, fmt.Errorf("sqlite: open %s for probes: %w", path, err)
+	}
+	probe.SetMaxOpenConns(1)
+	probe.SetMaxIdleConns(1)
+	s.probe = probe
 	s.reqs, s.quit = make(chan *txRequest), make(chan struct{})
 	s.loop.Add(2)
 	go s.committer()
@@ -166,12 +179,24 @@ func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*St
 	return s, nil
 }
 
-// Ping checks that the database answers (on a reader: the writer's
-// connection belongs to the committer).
+// pingTimeout bounds one readiness query.
+const pingTimeout = time.Second
+
+// Ping checks that the database file answers a read, on a connection of
+// its own (the writer's belongs to the committer, the read sessions to
+// readers) and within pingTimeout.
 func (s *Store) Ping(ctx context.Context) error {
-	err := s.withReader(ctx, func(r *session) error { return r.conn.PingContext(ctx) })
+	select {
+	case <-s.quit:
+		return errClosed
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	var n int
+	err := s.probe.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n)
 	if err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+		return store.Unavailable(fmt.Errorf("sqlite: ping: %w", err))
 	}
 	return nil
 }
@@ -195,6 +220,9 @@ func (s *Store) Close() error {
 	if s.ck != nil {
 		_ = s.ck.Close()
 	}
+	if s.probe != nil {
+		_ = s.probe.Close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
@@ -206,6 +234,10 @@ func (s *Store) Close() error {
 // serialization failures to a lone writer, so fn runs exactly once; a
 // context that ends before fn started means fn does not run at all.
 func (s *Store) WithTx(ctx context.Context, fn func(store.Tx) error) error {
+	return classify(s.withTx(ctx, fn))
+}
+
+func (s *Store) withTx(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
@@ -213,7 +245,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(store.Tx) error) error {
 	select {
 	case s.reqs <- r:
 	case <-s.quit:
-		return errors.New("sqlite: begin: store is closed")
+		return errClosed
 	case <-ctx.Done():
 		return fmt.Errorf("sqlite: begin: %w", ctx.Err())
 	}
@@ -234,6 +266,10 @@ const readConns = 4
 // writer's commit, and any write fn attempts fails (query_only). For
 // callers that only read (lookups, views).
 func (s *Store) WithReadTx(ctx context.Context, fn func(store.Tx) error) error {
+	return classify(s.withReadTx(ctx, fn))
+}
+
+func (s *Store) withReadTx(ctx context.Context, fn func(store.Tx) error) error {
 	return s.withReader(ctx, func(r *session) (err error) {
 		if err := r.exec(ctx, "BEGIN"); err != nil {
 			return fmt.Errorf("sqlite: begin read: %w", err)
@@ -262,7 +298,7 @@ func (s *Store) withReader(ctx context.Context, fn func(*session) error) error {
 	case r = <-s.readers:
 	case <-s.quit:
 		// Close has taken (or is taking) every session for good.
-		return errors.New("sqlite: store is closed")
+		return errClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
