@@ -134,4 +134,3 @@ func (p *Proxy) Close() error {
 	p.wg.Wait()
 	return nil
 }
-
