@@ -175,6 +175,16 @@ type MessageFilter struct {
 	Limit         int
 }
 
+// ClaimParams are ClaimDueFor's: lease up to Limit due messages of Agency
+// ("" = every agency) to Owner until LeaseUntil, as of Now.
+type ClaimParams struct {
+	Agency     string
+	Now        time.Time
+	Limit      int
+	Owner      string
+	LeaseUntil time.Time
+}
+
 // AuditFilter selects audit entries. Zero fields match all.
 type AuditFilter struct {
 	FromSeq       int64
@@ -228,6 +238,14 @@ type Tx interface {
 	// Concurrent callers (goroutines or processes) never receive the same
 	// message while its lease holds (Postgres: FOR UPDATE SKIP LOCKED).
 	ClaimDue(ctx context.Context, now time.Time, limit int, owner string, leaseUntil time.Time) ([]Message, error)
+	// ClaimDueFor is ClaimDue restricted to one agency (p.Agency; "" = all),
+	// so each agency's delivery lane claims only what it can send now and
+	// one agency's backlog never takes another's turn.
+	ClaimDueFor(ctx context.Context, p ClaimParams) ([]Message, error)
+	// RescheduleAgency makes every Pending, unleased message of agency due
+	// at now (their backoff cut short), for a bulk redrive after an
+	// outage, and returns how many it moved.
+	RescheduleAgency(ctx context.Context, agency string, now time.Time) (int, error)
 	// UpdateMessage writes the mutable delivery fields (State, Attempts,
 	// NextAttemptAt, LastError, LeaseOwner, LeaseUntil, SentAt, AckDeadline, UpdatedAt).
 	UpdateMessage(ctx context.Context, m *Message) error
