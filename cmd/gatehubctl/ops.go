@@ -128,10 +128,32 @@ func outboxAction(action string) func(context.Context, []string, io.Writer) erro
 	}
 }
 
-var (
-	outboxRedrive = outboxAction("redrive")
-	outboxCancel  = outboxAction("cancel")
-)
+var outboxCancel = outboxAction("cancel")
+
+// outboxRedrive re-queues one message, or with -agency every dead message
+// of that agency after its outage (its backoff cut short, its circuit
+// closed): outbox redrive MESSAGE_ID | outbox redrive -agency AGENCY [-limit N].
+func outboxRedrive(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("outbox redrive", flag.ContinueOnError)
+	fs.SetOutput(out)
+	agency := fs.String("agency", "", "redrive every dead message of this agency instead of one message")
+	limit := fs.Int("limit", 200, "with -agency: at most this many dead messages per call (1-1000)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *agency == "" {
+		return outboxAction("redrive")(ctx, fs.Args(), out)
+	}
+	if fs.NArg() != 0 {
+		return errors.New("usage: gatehubctl outbox redrive -agency AGENCY [-limit N]")
+	}
+	var res json.RawMessage
+	path := "/v1/admin/agencies/" + url.PathEscape(*agency) + "/redrive?limit=" + fmt.Sprint(*limit)
+	if err := newHubClient().call(ctx, "POST", path, "", nil, &res); err != nil {
+		return err
+	}
+	return printJSON(out, res)
+}
 
 func tokensHash(_ context.Context, args []string, out io.Writer) error {
 	if len(args) != 1 {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -270,7 +271,11 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		},
 		Owner: cfg.InstanceID, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease,
 		Workers: cfg.Delivery.Workers, Poll: cfg.Delivery.Poll, Now: now, Log: a.Log,
+		// One delivery lane per agency: one agency's outage never delays
+		// another's messages.
+		Agencies: agencyNames(endpoints),
 	}
+	a.Hub.ResetDelivery = a.Dispatcher.ResetBreaker
 	a.Hub.Wake = a.Dispatcher.Wake
 	// Gate files applied at run time (on this or another instance, before
 	// this start) override the shipped ones.
@@ -367,6 +372,15 @@ func tlsConfig(c config.TLS) (*tls.Config, error) {
 		tc.ClientCAs, tc.ClientAuth = pool, tls.VerifyClientCertIfGiven
 	}
 	return tc, nil
+}
+
+func agencyNames(endpoints map[string]hub.Endpoint) []string {
+	names := make([]string, 0, len(endpoints))
+	for name := range endpoints {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // URL is the base URL the hub serves on.

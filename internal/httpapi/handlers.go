@@ -386,6 +386,26 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request, p auth.Principa
 	return writeJSON(w, http.StatusOK, hub.MessageViews([]store.Message{*m}, s.Hub.Clock())[0])
 }
 
+// maxRedrive bounds the dead messages one bulk redrive puts back: each is
+// a transaction of its own, and a request must end in seconds.
+const maxRedrive = 1000
+
+func (s *Server) redriveAgency(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	limit := 200
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxRedrive {
+			return problem.Validation([]problem.FieldError{{Pointer: "", Code: "range", Detail: fmt.Sprintf("query parameter limit must be an integer from 1 to %d", maxRedrive)}})
+		}
+		limit = n
+	}
+	res, err := s.Hub.RedriveAgency(r.Context(), actor(p), r.PathValue("agency"), limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
 func (s *Server) cancelMessage(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	m, err := s.Hub.CancelMessage(r.Context(), actor(p), r.PathValue("id"))
 	if err != nil {

@@ -104,6 +104,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/v1/admin/overdue", []string{op, ad}, s.listOverdue},
 		{"POST", "/v1/admin/outbox/{id}/redrive", []string{op, ad}, s.redrive},
 		{"POST", "/v1/admin/outbox/{id}/cancel", []string{op, ad}, s.cancelMessage},
+		{"POST", "/v1/admin/agencies/{agency}/redrive", []string{op, ad}, s.redriveAgency},
 		{"GET", "/v1/gates", []string{op, ad, au}, s.listGates},
 		{"PUT", "/v1/admin/gates/{code}", []string{ad}, s.applyGate},
 
