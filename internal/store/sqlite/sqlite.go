@@ -68,6 +68,10 @@ type Store struct {
 	// for a read session, which under load it would.
 	probe *sql.DB
 
+	// walLimit is the WAL size in frames above which the checkpointer
+	// truncates it (see checkpointer).
+	walLimit int
+
 	reqs chan *txRequest
 	quit chan struct{}
 	loop sync.WaitGroup
@@ -88,6 +92,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 // open is Open with the checkpointer's period.
 func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*Store, error) {
+	return openWith(ctx, path, checkpointPeriod, walMaxFrames)
+}
+
+// openWith is open with the WAL size (in frames) above which the
+// checkpointer truncates the WAL.
+func openWith(ctx context.Context, path string, checkpointPeriod time.Duration, walLimit int) (*Store, error) {
 	q := url.Values{}
 	q.Set("_txlock", "immediate")
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -116,6 +126,11 @@ func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*St
 	// than the index pages that every commit touches once the log holds a
 	// few days of traffic, and each miss is a pread inside the commit.
 	q.Add("_pragma", "cache_size(-65536)")
+	// A WAL that a checkpoint has reset is cut back to this size instead of
+	// keeping the largest size it ever reached (SQLite reuses the file
+	// rather than shrinking it): a burst must not hold its disk space for
+	// good, least of all on a disk that ran low.
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	dsn := "file:" + path + "?" + q.Encode()
 
 	db, err := sql.Open("sqlite", dsn)
@@ -127,7 +142,7 @@ func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*St
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{db: db}
+	s := &Store{db: db, walLimit: walLimit}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: ping: %w", err)
@@ -314,10 +329,27 @@ func (s *Store) withReader(ctx context.Context, fn func(*session) error) error {
 // a few megabytes, about what SQLite's default threshold of 1000 pages does.
 const checkpointEvery = 250 * time.Millisecond
 
+// walMaxFrames is the WAL size (frames of one 4 KiB page) above which the
+// checkpointer truncates it: 64 MiB, a few seconds of the heaviest commit
+// rate the embedded store sustains.
+const walMaxFrames = 16384
+
+// walSizeLimit is journal_size_limit: what a reset WAL is cut back to.
+const walSizeLimit = 16 << 20
+
 // checkpointer runs a PASSIVE checkpoint every period until Close: it copies
 // what it can without waiting for the writer or for readers, so it never
 // delays a commit; the WAL restarts from its beginning once a checkpoint
 // has caught up and no reader still needs the old frames.
+//
+// Under sustained load that moment may never come: some read session is
+// always inside the WAL, every commit appends, and the WAL grew to 17.5 GB
+// in five minutes, given back only at restart. So once the WAL exceeds
+// walLimit frames, the checkpointer runs a TRUNCATE checkpoint: it waits
+// (busy_timeout) for the writer's current commit and for readers of old
+// frames, copies everything, and truncates the WAL to zero. Commits wait
+// for that copy, a few hundred milliseconds for 64 MiB: the price of a
+// bounded WAL.
 func (s *Store) checkpointer(period time.Duration) {
 	defer s.loop.Done()
 	t := time.NewTicker(period)
@@ -329,9 +361,15 @@ func (s *Store) checkpointer(period time.Duration) {
 		case <-s.quit:
 			return
 		}
-		_, _, err := s.checkpoint(context.Background())
+		frames, _, err := s.checkpoint(context.Background())
+		if err == nil && s.walLimit > 0 && frames > s.walLimit {
+			err = s.truncateWAL(context.Background())
+		}
 		// A failed checkpoint loses nothing (the frames stay in the WAL and
 		// the next attempt copies them); it is reported once per episode.
+		// On a full disk it fails until space returns (the database file
+		// cannot grow); the next one then completes and gives the WAL's
+		// space back.
 		if err != nil && !failing {
 			slog.Warn("sqlite: checkpoint failed; the WAL keeps growing until one succeeds", "err", err)
 		}
@@ -348,6 +386,18 @@ func (s *Store) checkpoint(ctx context.Context) (frames, copied int, err error) 
 		return 0, 0, fmt.Errorf("sqlite: checkpoint: %w", err)
 	}
 	return frames, copied, nil
+}
+
+// truncateWAL runs a TRUNCATE checkpoint (see checkpointer).
+func (s *Store) truncateWAL(ctx context.Context) error {
+	var busy, frames, copied int
+	if err := s.ck.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
+		return fmt.Errorf("sqlite: truncate wal: %w", err)
+	}
+	if busy != 0 {
+		return errors.New("sqlite: truncate wal: readers or the writer stayed busy past busy_timeout")
+	}
+	return nil
 }
 
 type txRequest struct {
