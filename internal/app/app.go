@@ -274,6 +274,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		// One delivery lane per agency: one agency's outage never delays
 		// another's messages.
 		Agencies: agencyNames(endpoints),
+		Breaker:  outbox.BreakerPolicy{Failures: cfg.Delivery.BreakerFailures, Cooldown: cfg.Delivery.BreakerCooldown},
 	}
 	a.Hub.ResetDelivery = a.Dispatcher.ResetBreaker
 	a.Hub.Wake = a.Dispatcher.Wake

@@ -161,7 +161,7 @@ func TestDiskFullOnSmallFileSystem(t *testing.T) {
 	cfg.DataDir = dir
 	cfg.KeysDir, cfg.TrustDir = filepath.Join(dir, "keys"), filepath.Join(dir, "trust")
 	cfg.DiskReserveMB = 16
-	cfg.Delivery.Lease = 2 * time.Second
+	cfg.Delivery.Lease, cfg.Delivery.Timeout = 2*time.Second, time.Second
 	in := launch(t, cfg, app.Options{ConfigureSimulator: func(c *sim.Config) { c.Delay = 400 * time.Millisecond }})
 	h := in.harness
 	events := h.events("HUUNGHI", "EXP-1")

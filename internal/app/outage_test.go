@@ -102,7 +102,7 @@ func TestPostgresOutageAnswers503ThenRecovers(t *testing.T) {
 	cfg.DatabaseURL = dsn
 	// An attempt whose settle failed during the outage is sent again when
 	// its lease expires; keep that within the test's time.
-	cfg.Delivery.Lease = 3 * time.Second
+	cfg.Delivery.Lease, cfg.Delivery.Timeout = 3*time.Second, 2*time.Second
 	h := launch(t, cfg, app.Options{}).harness
 	events := h.events("HUUNGHI", "EXP-1")
 

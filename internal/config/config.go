@@ -71,6 +71,10 @@ type Delivery struct {
 	Poll          time.Duration `yaml:"poll"`
 	Timeout       time.Duration `yaml:"timeout"`       // per HTTP attempt
 	InCallRetries int           `yaml:"inCallRetries"` // go-retryablehttp retries inside one attempt
+	// An agency's delivery circuit opens after BreakerFailures temporary
+	// failures in a row, for BreakerCooldown (doubling on a failed probe).
+	BreakerFailures int           `yaml:"breakerFailures"`
+	BreakerCooldown time.Duration `yaml:"breakerCooldown"`
 }
 
 // RateLimit is the per-principal request budget.
@@ -103,6 +107,7 @@ func Default() Config {
 		Delivery: Delivery{
 			MaxAttempts: 12, MaxAge: time.Hour, BaseBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute,
 			Workers: 8, Batch: 32, Lease: 2 * time.Minute, Poll: time.Second, Timeout: 20 * time.Second, InCallRetries: 2,
+			BreakerFailures: 5, BreakerCooldown: 2 * time.Second,
 		},
 		RateLimit:          RateLimit{Rate: 50, Burst: 100},
 		CheckpointEvery:    time.Minute,
@@ -202,6 +207,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 	dur("GATEHUB_DELIVERY_POLL", &c.Delivery.Poll)
 	dur("GATEHUB_DELIVERY_TIMEOUT", &c.Delivery.Timeout)
 	num("GATEHUB_DELIVERY_IN_CALL_RETRIES", &c.Delivery.InCallRetries)
+	num("GATEHUB_DELIVERY_BREAKER_FAILURES", &c.Delivery.BreakerFailures)
+	dur("GATEHUB_DELIVERY_BREAKER_COOLDOWN", &c.Delivery.BreakerCooldown)
 	dur("GATEHUB_CHECKPOINT_EVERY", &c.CheckpointEvery)
 	num("GATEHUB_DISK_RESERVE_MB", &c.DiskReserveMB)
 	dur("GATEHUB_RESEND_OVERDUE_EVERY", &c.ResendOverdueEvery)
@@ -253,6 +260,9 @@ func (c Config) Validate() error {
 	}
 	if c.Delivery.Workers < 1 {
 		errs = append(errs, "delivery.workers must be at least 1")
+	}
+	if c.Delivery.BreakerFailures < 1 || c.Delivery.BreakerCooldown <= 0 {
+		errs = append(errs, "delivery.breakerFailures must be at least 1 and delivery.breakerCooldown positive")
 	}
 	if c.Delivery.Lease <= c.Delivery.Timeout {
 		errs = append(errs, "delivery.lease must exceed delivery.timeout, or two instances could send the same attempt")
