@@ -277,6 +277,14 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Breaker:  outbox.BreakerPolicy{Failures: cfg.Delivery.BreakerFailures, Cooldown: cfg.Delivery.BreakerCooldown},
 	}
 	a.Hub.ResetDelivery = a.Dispatcher.ResetBreaker
+	if a.Metrics != nil {
+		for _, name := range a.Dispatcher.Agencies {
+			a.Metrics.DeliveryCircuit(name, false) // present from the start, so alerts see the first opening
+		}
+		a.Dispatcher.OnBreaker = func(agency string, _, to outbox.BreakerState) {
+			a.Metrics.DeliveryCircuit(agency, to != outbox.BreakerClosed)
+		}
+	}
 	a.Hub.Wake = a.Dispatcher.Wake
 	// Gate files applied at run time (on this or another instance, before
 	// this start) override the shipped ones.

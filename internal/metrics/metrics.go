@@ -29,6 +29,9 @@ type Metrics struct {
 	httpLatency     *prometheus.HistogramVec
 	laneDecisions   *prometheus.CounterVec
 
+	circuitOnce sync.Once
+	circuit     *prometheus.GaugeVec // see DeliveryCircuit
+
 	countsMu sync.Mutex
 	counted  map[[2]string]int // pairs SetMessageCounts has reported
 }

@@ -135,10 +135,12 @@ func (b *breaker) record(now time.Time, o Outcome) (from, to BreakerState, chang
 }
 
 // reset closes the circuit (an operator redrove the agency after its outage).
-func (b *breaker) reset() {
+func (b *breaker) reset() (from BreakerState) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	from = b.state
 	b.state, b.fails, b.cooldown, b.probing = BreakerClosed, 0, b.p.Cooldown, false
+	return from
 }
 
 func (b *breaker) current() BreakerState {

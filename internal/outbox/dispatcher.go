@@ -128,7 +128,9 @@ func poke(c chan struct{}) {
 func (d *Dispatcher) ResetBreaker(agency string) {
 	d.init()
 	if l, ok := d.lanes[agency]; ok {
-		l.br.reset()
+		if from := l.br.reset(); from != BreakerClosed && d.OnBreaker != nil {
+			d.OnBreaker(agency, from, BreakerClosed)
+		}
 		poke(l.kick)
 	}
 }
