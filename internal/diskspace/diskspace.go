@@ -69,11 +69,7 @@ func (g *Guard) Read() Status {
 	if reserve == 0 {
 		reserve = DefaultReserve
 	}
-	p := g.Probe
-	if p == nil {
-		p = ProbeFunc(statfs)
-	}
-	free, total, err := p.Space(g.Path)
+	free, total, err := g.probe().Space(g.Path)
 	st := Status{Free: free, Total: total, Reserve: reserve, Err: err}
 	if err == nil {
 		st.Low = free < reserve
@@ -82,6 +78,13 @@ func (g *Guard) Read() Status {
 	g.low = st.Low
 	g.mu.Unlock()
 	return st
+}
+
+func (g *Guard) probe() Probe {
+	if g.Probe == nil {
+		return ProbeFunc(statfs)
+	}
+	return g.Probe
 }
 
 // Admit returns an error wrapping store.ErrNoSpace while the free space is
