@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,6 +72,7 @@ type Store struct {
 	// walLimit is the WAL size in frames above which the checkpointer
 	// truncates it (see checkpointer).
 	walLimit int
+	walPath  string
 
 	reqs chan *txRequest
 	quit chan struct{}
@@ -142,7 +144,7 @@ func openWith(ctx context.Context, path string, checkpointPeriod time.Duration, 
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{db: db, walLimit: walLimit}
+	s := &Store{db: db, walLimit: walLimit, walPath: path + "-wal"}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: ping: %w", err)
@@ -388,6 +390,48 @@ func (s *Store) checkpoint(ctx context.Context) (frames, copied int, err error) 
 	return frames, copied, nil
 }
 
+// walFrameBytes is the size of one WAL frame: a 4 KiB page and its header.
+const walFrameBytes = 4096 + 24
+
+// boundWAL is the hard bound behind the checkpointer: when the WAL has
+// grown past twice its limit anyway (the checkpointer's truncation could
+// not get the write lock between commits), the committer stops starting
+// groups until the WAL is truncated, by itself or by the checkpointer
+// whose checkpoint is in progress (SQLite lets one run at a time). Commits
+// wait meanwhile: the back pressure that keeps the WAL within bounds
+// whatever the load. A WAL that cannot be truncated for walStall (a
+// reader stuck in an old snapshot) lets commits go on, reported.
+func (s *Store) boundWAL(w *session) {
+	if s.walLimit <= 0 || w.conn == nil {
+		return
+	}
+	over := func() bool {
+		fi, err := os.Stat(s.walPath)
+		return err == nil && fi.Size() > 2*int64(s.walLimit)*walFrameBytes
+	}
+	deadline := time.Now().Add(walStall)
+	for over() {
+		var busy, frames, copied int
+		err := w.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
+		if err == nil && busy == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			slog.Warn("sqlite: WAL over its bound and not truncated; commits go on", "err", err, "wal", s.walPath)
+			return
+		}
+		select {
+		case <-s.quit:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// walStall bounds how long the committer holds commits back for a WAL
+// truncation.
+const walStall = 10 * time.Second
+
 // truncateWAL runs a TRUNCATE checkpoint (see checkpointer).
 func (s *Store) truncateWAL(ctx context.Context) error {
 	var busy, frames, copied int
@@ -423,6 +467,7 @@ func (s *Store) committer() {
 		select {
 		case r := <-s.reqs:
 			s.runGroup(w, r)
+			s.boundWAL(w)
 		case <-s.quit:
 			return
 		}
