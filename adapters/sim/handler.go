@@ -106,10 +106,10 @@ func (s *Server) attempt(msgID string) (runtimeConfig, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	rec := s.msgs[msgID]
+	rec := s.msgs.get(msgID)
 	if rec == nil {
 		rec = &record{stats: MessageStats{First: now}}
-		s.msgs[msgID] = rec
+		s.msgs.put(msgID, rec)
 	}
 	rec.stats.Attempts++
 	rec.stats.Last = now
@@ -133,7 +133,12 @@ type refusal struct {
 func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusal) {
 	sum := sha256.Sum256(body)
 	s.mu.Lock()
-	rec := s.msgs[msgID]
+	rec := s.msgs.get(msgID)
+	if rec == nil {
+		// Forgotten between attempt and answer under a flood of other ids.
+		rec = &record{stats: MessageStats{First: s.now(), Attempts: 1, Last: s.now()}}
+		s.msgs.put(msgID, rec)
+	}
 	if rec.ack != nil {
 		ack, same := rec.ack, rec.body == sum
 		s.mu.Unlock()
@@ -245,7 +250,7 @@ func (s *Server) buildAck(msgID string, env envelope, v Verdict, now time.Time) 
 func (s *Server) refuse(w http.ResponseWriter, msgID string, status int, code, detail string) {
 	if msgID != "" {
 		s.mu.Lock()
-		if rec := s.msgs[msgID]; rec != nil {
+		if rec := s.msgs.peek(msgID); rec != nil {
 			rec.stats.Refused = code
 		}
 		s.mu.Unlock()
@@ -293,8 +298,9 @@ func (s *Server) scheduleCallback(msgID string, ack []byte, cfg runtimeConfig) {
 		}
 		err := s.postCallback(s.ctx, ack, cfg)
 		s.mu.Lock()
-		rec := s.msgs[msgID]
-		if err != nil {
+		if rec := s.msgs.peek(msgID); rec == nil {
+			// Forgotten meanwhile: nothing to report it on.
+		} else if err != nil {
 			rec.stats.CallbackError = err.Error()
 		} else {
 			rec.stats.Callbacks++

@@ -62,6 +62,10 @@ type Config struct {
 	// seeded with Seed so a failing run can be replayed.
 	FailRate float64
 	Seed     int64
+	// MaxRecords bounds how many message ids the simulator remembers
+	// (statistics and the original signed ACK for resends); the least
+	// recently used are forgotten first. 0 means DefaultMaxRecords.
+	MaxRecords int
 	// RetryAfter, when set, goes with every injected 503.
 	RetryAfter time.Duration
 	// CallbackURL is the hub base URL; async answers go to
@@ -121,7 +125,7 @@ type Server struct {
 	mu   sync.Mutex
 	cfg  runtimeConfig
 	rnd  *rand.Rand
-	msgs map[string]*record
+	msgs *records
 
 	ctx    context.Context // bounds callback goroutines; cancelled by Close
 	cancel context.CancelFunc
@@ -199,7 +203,7 @@ func New(cfg Config, reg *mapping.Registry, val Validator, signer *sign.Signer, 
 			CallbackAttempts: cfg.CallbackAttempts, CallbackBackoff: cfg.CallbackBackoff,
 		},
 		rnd:    rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
-		msgs:   make(map[string]*record),
+		msgs:   newRecords(cfg.MaxRecords),
 		ctx:    ctx,
 		cancel: cancel,
 	}, nil
@@ -228,7 +232,7 @@ func (s *Server) Close() error {
 func (s *Server) Deliveries(messageID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.msgs[messageID]; ok {
+	if r := s.msgs.peek(messageID); r != nil {
 		return r.stats.Attempts
 	}
 	return 0
@@ -238,10 +242,8 @@ func (s *Server) Deliveries(messageID string) int {
 func (s *Server) Stats() map[string]MessageStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]MessageStats, len(s.msgs))
-	for id, r := range s.msgs {
-		out[id] = r.stats
-	}
+	out := make(map[string]MessageStats, s.msgs.len())
+	s.msgs.each(func(id string, r *record) { out[id] = r.stats })
 	return out
 }
 
@@ -249,8 +251,8 @@ func (s *Server) Stats() map[string]MessageStats {
 func (s *Server) Ack(messageID string) ([]byte, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.msgs[messageID]
-	if !ok || r.ack == nil {
+	r := s.msgs.peek(messageID)
+	if r == nil || r.ack == nil {
 		return nil, false
 	}
 	return r.ack, true

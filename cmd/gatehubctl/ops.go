@@ -226,8 +226,35 @@ func outboxActionCmd(action string) *cobra.Command {
 		Args:  exactArgs("MESSAGE_ID"),
 	})
 	format := addOutputFlag(c)
+	var agency *string
+	var limit *int
+	if action == "redrive" {
+		// After an agency's outage its dead letters go back together, its
+		// backoff cut short and its circuit closed.
+		c.Use = "redrive MESSAGE_ID | redrive --agency AGENCY [--limit N]"
+		c.Short = "Re-queue a dead or cancelled message, or every dead message of an agency"
+		c.Args = func(c *cobra.Command, args []string) error {
+			if *agency != "" {
+				if len(args) != 0 {
+					return usagef("redrive takes a MESSAGE_ID or --agency, not both")
+				}
+				return nil
+			}
+			return exactArgs("MESSAGE_ID")(c, args)
+		}
+		agency = c.Flags().String("agency", "", "redrive every dead message of this agency instead of one message")
+		limit = c.Flags().Int("limit", 200, "with --agency: at most this many dead messages per call (1-1000)")
+		_ = c.RegisterFlagCompletionFunc("agency", fixedCompletion(agencies...))
+	}
 	c.RunE = func(c *cobra.Command, args []string) error {
 		var res json.RawMessage
+		if agency != nil && *agency != "" {
+			path := "/v1/admin/agencies/" + url.PathEscape(*agency) + "/redrive?limit=" + fmt.Sprint(*limit)
+			if err := newHubClient().call(c.Context(), "POST", path, "", nil, &res); err != nil {
+				return err
+			}
+			return printJSON(c.OutOrStdout(), res)
+		}
 		if err := newHubClient().call(c.Context(), "POST", "/v1/admin/outbox/"+url.PathEscape(args[0])+"/"+action, "", nil, &res); err != nil {
 			return err
 		}

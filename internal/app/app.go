@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/config"
+	"github.com/gatehub/gatehub/internal/diskspace"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/httpapi"
@@ -83,6 +85,8 @@ type App struct {
 	closers  []func() error
 
 	gatesSynced chan struct{}
+	// disk guards the embedded store's file system; nil with Postgres.
+	disk *diskspace.Guard
 }
 
 // Options lets tests inject what production derives from the environment.
@@ -93,6 +97,8 @@ type Options struct {
 	Listener net.Listener
 	// Configure adjusts each simulator's configuration (tests).
 	ConfigureSimulator func(*sim.Config)
+	// DiskProbe replaces statfs for the embedded store's disk guard (tests).
+	DiskProbe diskspace.Probe
 }
 
 // New builds the hub. Nothing is served until Run.
@@ -129,6 +135,10 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 			return nil, fmt.Errorf("open embedded store: %w", err)
 		}
 		a.Store = st
+		a.disk = &diskspace.Guard{Path: cfg.DataDir, Probe: opt.DiskProbe, Reserve: uint64(cfg.DiskReserveMB) << 20}
+		if cfg.DiskReserveMB == 0 {
+			a.disk = nil // disabled on purpose
+		}
 	}
 	a.closers = append(a.closers, a.Store.Close)
 
@@ -285,6 +295,19 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		},
 		Owner: cfg.InstanceID, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease,
 		Workers: cfg.Delivery.Workers, Poll: cfg.Delivery.Poll, Now: now, Log: a.Log,
+		// One delivery lane per agency: one agency's outage never delays
+		// another's messages.
+		Agencies: agencyNames(endpoints),
+		Breaker:  outbox.BreakerPolicy{Failures: cfg.Delivery.BreakerFailures, Cooldown: cfg.Delivery.BreakerCooldown},
+	}
+	a.Hub.ResetDelivery = a.Dispatcher.ResetBreaker
+	if a.Metrics != nil {
+		for _, name := range a.Dispatcher.Agencies {
+			a.Metrics.DeliveryCircuit(name, false) // present from the start, so alerts see the first opening
+		}
+		a.Dispatcher.OnBreaker = func(agency string, _, to outbox.BreakerState) {
+			a.Metrics.DeliveryCircuit(agency, to != outbox.BreakerClosed)
+		}
 	}
 	a.Hub.Wake = a.Dispatcher.Wake
 	// Gate files applied at run time (on this or another instance, before
@@ -320,7 +343,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Hub: a.Hub, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
 		AckPerSource: ackPerSource, AckPerAgency: ackPerAgency, BodyReadTimeout: cfg.Limits.BodyReadTimeout,
 		StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal, StreamsTotal: cfg.Limits.StreamsTotal,
-		Ready: a.ready, BeforeScrape: a.refreshMessageCounts, Streams: streams,
+		Ready: a.ready, Admit: a.admit, BeforeScrape: a.refreshMessageCounts, Streams: streams,
 		OnGateApplied: func(_ context.Context, g *gate.Gate) error {
 			a.Log.Info("gate configuration applied", "gate", g.Code)
 			return nil
@@ -386,24 +409,57 @@ func tlsConfig(c config.TLS) (*tls.Config, error) {
 	return tc, nil
 }
 
+func agencyNames(endpoints map[string]hub.Endpoint) []string {
+	names := make([]string, 0, len(endpoints))
+	for name := range endpoints {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
 // URL is the base URL the hub serves on.
 func (a *App) URL() string { return a.Config.PublicURL }
 
-func (a *App) ready(ctx context.Context) error {
+// ready reports readiness. Only what makes this instance unable to serve
+// fails it: the store and the signing certificate. Redis is used fail-open
+// (in-process fan-out and rate limits carry on) and one Redis outage is
+// shared by every replica, so failing readiness on it would take them all
+// out of the load balancer at once: it is reported degraded. So is a low
+// disk, which refuses new declarations only (ACKs must still come in).
+func (a *App) ready(ctx context.Context) httpapi.Readiness {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	rd := httpapi.Readiness{Ready: true, Checks: map[string]string{"store": "ok", "signing": "ok"}}
 	if err := a.Store.Ping(ctx); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	if a.redis != nil {
-		if err := a.redis.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("redis: %w", err)
-		}
+		rd.Ready, rd.Checks["store"] = false, err.Error()
 	}
 	if a.Identity.Cert.NotAfter.Before(a.Hub.Clock()) {
-		return errors.New("hub signing certificate expired")
+		rd.Ready, rd.Checks["signing"] = false, "hub signing certificate expired"
 	}
-	return nil
+	if a.redis != nil {
+		rd.Checks["redis"] = "ok"
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			rd.Checks["redis"] = err.Error()
+			rd.Degraded = append(rd.Degraded, "redis")
+		}
+	}
+	if a.disk != nil {
+		st := a.disk.Read()
+		rd.Checks["disk"] = st.String()
+		if st.Low || st.Err != nil {
+			rd.Degraded = append(rd.Degraded, "disk")
+		}
+	}
+	return rd
+}
+
+// admit refuses new declarations while the embedded store's disk is low.
+func (a *App) admit(ctx context.Context) error {
+	if a.disk == nil {
+		return nil
+	}
+	return a.disk.Admit(ctx)
 }
 
 // Run serves HTTP, delivers the outbox and writes audit checkpoints until

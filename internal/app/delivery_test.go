@@ -282,3 +282,72 @@ func TestCancelWhileDelivering(t *testing.T) {
 		t.Fatal("the cancel message never reached the endpoint")
 	}
 }
+
+// After an agency's outage an operator redrives the whole agency at once:
+// every dead-lettered message of that agency (and only of that agency)
+// goes back in the queue under its own id, each with its audit entry, and
+// the declarations held by the outage clear.
+func TestRedriveAgencyAfterOutage(t *testing.T) {
+	const maxAttempts, declarations = 2, 4
+	h := startWith(t, setup{
+		simulator: func(c *sim.Config) {
+			if c.Agency == "guangxi" {
+				c.FailFirst = 1 << 20 // down until reconfigured
+			}
+		},
+		config: func(c *config.Config) {
+			c.Delivery.MaxAttempts, c.Delivery.InCallRetries = maxAttempts, 0
+			// Dead letters quickly: the circuit would otherwise hold the
+			// messages back while the agency is down, as it should.
+			c.Delivery.BreakerFailures = 1000
+		},
+	})
+	events := h.events("HUUNGHI", "EXP-1")
+	var ids []string
+	for i := range declarations {
+		v := h.submit(sample(t, plate(44000+i)))
+		ids = append(ids, v.ID)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, id := range ids {
+		for h.view(id).Decision.Status != "HOLD" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not held by guangxi's outage: %s", id, messageStates(h.view(id)))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	zero := 0
+	if err := h.app.Simulators.Server("guangxi").Reconfigure(sim.Update{FailFirst: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{
+		"/v1/admin/agencies/guangxi/redrive?limit=0": http.StatusBadRequest,
+		"/v1/admin/agencies/nowhere/redrive":         http.StatusNotFound,
+	} {
+		if resp, data := h.do("POST", path, operatorToken, nil, ""); resp.StatusCode != want {
+			t.Errorf("POST %s: HTTP %d %s, want %d", path, resp.StatusCode, data, want)
+		}
+	}
+	if resp, _ := h.do("POST", "/v1/admin/agencies/guangxi/redrive", traderToken, nil, ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("trader redrive: HTTP %d", resp.StatusCode)
+	}
+	resp, data := h.do("POST", "/v1/admin/agencies/guangxi/redrive", operatorToken, nil, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("redrive guangxi: HTTP %d %s", resp.StatusCode, data)
+	}
+	res := decodeJSON[hub.AgencyRedrive](t, data)
+	if len(res.Redriven) != declarations || res.More || res.Agency != "guangxi" {
+		t.Fatalf("redrive: %+v, want %d messages", res, declarations)
+	}
+	views := waitFinal(h, events, ids, 30*time.Second)
+	for _, id := range ids {
+		m := messageOf(t, views[id], "guangxi")
+		if m.State != "acked" || !slices.Contains(res.Redriven, m.ID) {
+			t.Errorf("%s: guangxi message %s %s after the redrive", id, m.ID, m.State)
+		}
+		if n := len(h.audit("kind=operator.redrive&message=" + m.ID)); n != 1 {
+			t.Errorf("%s: %d operator.redrive entries, want 1", m.ID, n)
+		}
+	}
+}

@@ -105,6 +105,9 @@ func StartHubMode(root, dataDir, databaseURL string, mode Mode) (*Hub, error) {
 	}
 	if mode == AcceptOnly {
 		a.Hub.Wake = nil
+		// One claim round at start, then none for a day: per-agency
+		// lanes would go on claiming for as long as they have work.
+		a.Dispatcher.Agencies = nil
 	}
 	sample, err := SampleDeclaration(root, 0)
 	if err == nil && bytes.Count(sample, []byte(Plate(0))) != 1 {

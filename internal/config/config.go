@@ -58,6 +58,10 @@ type Config struct {
 	ResendOverdueEvery time.Duration `yaml:"resendOverdueEvery"`
 	ShutdownGrace      time.Duration `yaml:"shutdownGrace"`
 	LogFormat          string        `yaml:"logFormat"` // json | text
+	// DiskReserveMB: the embedded store refuses new declarations (507)
+	// once its file system has less free space than this, and settles
+	// what it accepted from the reserve. Not used with Postgres.
+	DiskReserveMB int `yaml:"diskReserveMB"`
 
 	// simulatorsSet records that the file or the environment chose
 	// Simulators explicitly, so fill leaves the choice alone.
@@ -76,6 +80,10 @@ type Delivery struct {
 	Poll          time.Duration `yaml:"poll"`
 	Timeout       time.Duration `yaml:"timeout"`       // per HTTP attempt
 	InCallRetries int           `yaml:"inCallRetries"` // go-retryablehttp retries inside one attempt
+	// An agency's delivery circuit opens after BreakerFailures temporary
+	// failures in a row, for BreakerCooldown (doubling on a failed probe).
+	BreakerFailures int           `yaml:"breakerFailures"`
+	BreakerCooldown time.Duration `yaml:"breakerCooldown"`
 }
 
 // RateLimit is the per-principal request budget.
@@ -134,6 +142,7 @@ func Default() Config {
 		Delivery: Delivery{
 			MaxAttempts: 12, MaxAge: time.Hour, BaseBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute,
 			Workers: 8, Batch: 32, Lease: 2 * time.Minute, Poll: time.Second, Timeout: 20 * time.Second, InCallRetries: 2,
+			BreakerFailures: 5, BreakerCooldown: 2 * time.Second,
 		},
 		RateLimit: RateLimit{Rate: 50, Burst: 100},
 		Limits: Limits{
@@ -151,6 +160,7 @@ func Default() Config {
 		ResendOverdueEvery: 30 * time.Second,
 		ShutdownGrace:      30 * time.Second,
 		LogFormat:          "json",
+		DiskReserveMB:      256,
 	}
 }
 
@@ -250,7 +260,10 @@ func (c *Config) applyEnv(env func(string) string) error {
 	dur("GATEHUB_DELIVERY_POLL", &c.Delivery.Poll)
 	dur("GATEHUB_DELIVERY_TIMEOUT", &c.Delivery.Timeout)
 	num("GATEHUB_DELIVERY_IN_CALL_RETRIES", &c.Delivery.InCallRetries)
+	num("GATEHUB_DELIVERY_BREAKER_FAILURES", &c.Delivery.BreakerFailures)
+	dur("GATEHUB_DELIVERY_BREAKER_COOLDOWN", &c.Delivery.BreakerCooldown)
 	dur("GATEHUB_CHECKPOINT_EVERY", &c.CheckpointEvery)
+	num("GATEHUB_DISK_RESERVE_MB", &c.DiskReserveMB)
 	dur("GATEHUB_RESEND_OVERDUE_EVERY", &c.ResendOverdueEvery)
 	for _, a := range Agencies {
 		if v := env("GATEHUB_AGENCY_" + strings.ToUpper(a) + "_URL"); v != "" {
@@ -292,6 +305,9 @@ func (c *Config) fill() {
 // Validate checks values that would otherwise fail late.
 func (c Config) Validate() error {
 	var errs []string
+	if c.DiskReserveMB < 0 {
+		errs = append(errs, "diskReserveMB must not be negative")
+	}
 	if c.SimulatorMode != "sync" && c.SimulatorMode != "async" && c.SimulatorMode != "silent" {
 		errs = append(errs, "simulatorMode must be sync, async or silent")
 	}
@@ -300,6 +316,9 @@ func (c Config) Validate() error {
 	}
 	if c.Delivery.Workers < 1 {
 		errs = append(errs, "delivery.workers must be at least 1")
+	}
+	if c.Delivery.BreakerFailures < 1 || c.Delivery.BreakerCooldown <= 0 {
+		errs = append(errs, "delivery.breakerFailures must be at least 1 and delivery.breakerCooldown positive")
 	}
 	if c.Delivery.Lease <= c.Delivery.Timeout {
 		errs = append(errs, "delivery.lease must exceed delivery.timeout, or two instances could send the same attempt")

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,15 +39,46 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ auth.Principa
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// Readiness is what /readyz reports. Ready false answers 503 (the load
+// balancer takes this instance out); Checks names every dependency's state,
+// "ok" or what is wrong with it, and Degraded lists the checks that failed
+// without making the instance unready (Redis, which the hub uses fail-open;
+// disk space below the reserve, which refuses new declarations only).
+type Readiness struct {
+	Ready    bool
+	Checks   map[string]string
+	Degraded []string
+}
+
+// readinessRetryAfter is the Retry-After of a 503 from /readyz.
+const readinessRetryAfter = 5 * time.Second
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	rd := Readiness{Ready: true}
 	if s.Ready != nil {
-		if err := s.Ready(r.Context()); err != nil {
-			p := problem.New(http.StatusServiceUnavailable, "Not ready", err.Error())
-			problem.Write(w, p)
-			return nil
-		}
+		rd = s.Ready(r.Context())
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	if !rd.Ready {
+		var failing []string
+		for _, k := range slices.Sorted(maps.Keys(rd.Checks)) {
+			if rd.Checks[k] != "ok" && !slices.Contains(rd.Degraded, k) {
+				failing = append(failing, k+": "+rd.Checks[k])
+			}
+		}
+		p := problem.Unavailable(strings.Join(failing, "; "), readinessRetryAfter)
+		p.Title = "Not ready"
+		problem.Write(w, p)
+		return nil
+	}
+	status := "ready"
+	if len(rd.Degraded) > 0 {
+		status = "degraded"
+	}
+	body := map[string]any{"status": status}
+	if rd.Checks != nil {
+		body["checks"] = rd.Checks
+	}
+	return writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
@@ -124,7 +157,18 @@ func traderOwns(p auth.Principal, d *declaration.Declaration) error {
 	return nil
 }
 
+// admit asks Admit (disk space) before new work is read.
+func (s *Server) admit(r *http.Request) error {
+	if s.Admit == nil {
+		return nil
+	}
+	return s.Admit(r.Context())
+}
+
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := s.admit(r); err != nil {
+		return err
+	}
 	d, err := s.decode(w, r)
 	if err != nil {
 		return err
@@ -279,6 +323,9 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p auth.Princ
 }
 
 func (s *Server) amend(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := s.admit(r); err != nil {
+		return err
+	}
 	d, err := s.decode(w, r)
 	if err != nil {
 		return err
@@ -386,6 +433,26 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request, p auth.Principa
 		return err
 	}
 	return writeJSON(w, http.StatusOK, hub.MessageViews([]store.Message{*m}, s.Hub.Clock())[0])
+}
+
+// maxRedrive bounds the dead messages one bulk redrive puts back: each is
+// a transaction of its own, and a request must end in seconds.
+const maxRedrive = 1000
+
+func (s *Server) redriveAgency(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	limit := 200
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxRedrive {
+			return problem.Validation([]problem.FieldError{{Pointer: "", Code: "range", Detail: fmt.Sprintf("query parameter limit must be an integer from 1 to %d", maxRedrive)}})
+		}
+		limit = n
+	}
+	res, err := s.Hub.RedriveAgency(r.Context(), actor(p), r.PathValue("agency"), limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) cancelMessage(w http.ResponseWriter, r *http.Request, p auth.Principal) error {

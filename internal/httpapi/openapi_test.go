@@ -191,6 +191,10 @@ func TestOpenAPIOperations(t *testing.T) {
 				if n == http.StatusTooManyRequests && m(resolve(t, doc, resp)["headers"])["Retry-After"] == nil {
 					t.Errorf("429 without a Retry-After header")
 				}
+				if (n == http.StatusServiceUnavailable || n == http.StatusInsufficientStorage) && hasProblemContent(t, doc, resp) &&
+					m(resolve(t, doc, resp)["headers"])["Retry-After"] == nil {
+					t.Errorf("%d without a Retry-After header", n)
+				}
 				if n == http.StatusUnauthorized && m(resolve(t, doc, resp)["headers"])["WWW-Authenticate"] == nil {
 					t.Errorf("401 without a WWW-Authenticate header")
 				}

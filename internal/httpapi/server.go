@@ -29,6 +29,7 @@ import (
 	"github.com/gatehub/gatehub/internal/ratelimit"
 	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/tracing"
+	"github.com/gatehub/gatehub/internal/store"
 )
 
 // Server serves the hub's API.
@@ -44,8 +45,13 @@ type Server struct {
 	AckPerSource ratelimit.Limiter
 	AckPerAgency ratelimit.Limiter
 	Log          *slog.Logger
-	// Ready reports whether the hub can serve (store, Redis, signing key).
-	Ready func(ctx context.Context) error
+	// Ready reports whether the hub can serve (store, signing key) and
+	// which dependencies are degraded (Redis, disk space).
+	Ready func(ctx context.Context) Readiness
+	// Admit, when set, is asked before a new declaration or amendment is
+	// read: an error (store.ErrNoSpace) refuses it while everything else
+	// (ACKs, deliveries, reads) goes on.
+	Admit func(ctx context.Context) error
 	// OpenAPI is the API description served at /openapi.yaml.
 	OpenAPI []byte
 	// Heartbeat is the SSE comment interval that keeps idle proxies from
@@ -119,6 +125,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/v1/admin/overdue", []string{op, ad}, s.listOverdue},
 		{"POST", "/v1/admin/outbox/{id}/redrive", []string{op, ad}, s.redrive},
 		{"POST", "/v1/admin/outbox/{id}/cancel", []string{op, ad}, s.cancelMessage},
+		{"POST", "/v1/admin/agencies/{agency}/redrive", []string{op, ad}, s.redriveAgency},
 		{"GET", "/v1/gates", []string{op, ad, au}, s.listGates},
 		{"PUT", "/v1/admin/gates/{code}", []string{ad}, s.applyGate},
 
@@ -317,7 +324,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, l ratelimit.Limit
 	}
 	res, err := l.Allow(r.Context(), key)
 	if err != nil {
-		s.log().Warn("rate limiter unavailable", "err", err)
+		s.log().WarnContext(r.Context(), "rate limiter unavailable", "error", err)
 		return true
 	}
 	if !res.Allowed {
@@ -381,6 +388,13 @@ func (s *Server) log() *slog.Logger {
 	return s.logger
 }
 
+// Retry-After of the store's failures: a Postgres restart or failover takes
+// seconds; freeing disk space takes an operator, minutes.
+const (
+	unavailableRetryAfter = 5 * time.Second
+	noSpaceRetryAfter     = 60 * time.Second
+)
+
 // writeError maps domain errors to problem documents.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
@@ -426,6 +440,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p = problem.Conflict(err.Error())
 	case errors.Is(err, hub.ErrUnknownGate):
 		p = problem.Validation([]problem.FieldError{{Pointer: "/gate", Code: "unknown", Detail: err.Error()}})
+	case errors.Is(err, store.ErrNoSpace):
+		s.log().WarnContext(r.Context(), "request refused: disk space low", "path", r.URL.Path, "error", err)
+		p = problem.InsufficientStorage("the hub is low on disk space and accepts no new declarations; what it accepted is still delivered", noSpaceRetryAfter)
+	case errors.Is(err, store.ErrUnavailable):
+		s.log().WarnContext(r.Context(), "request failed: store unavailable", "path", r.URL.Path, "error", err)
+		p = problem.Unavailable("the hub's store is unavailable; nothing of this request was kept", unavailableRetryAfter)
 	case errors.Is(err, context.Canceled):
 		return
 	default:

@@ -166,7 +166,7 @@ func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw [
 			})
 		})
 		if err != nil {
-			h.log().Error("audit refused ack", "agency", agency, "err", err)
+			h.log().Error("audit refused ack", "agency", agency, "error", err)
 			return
 		}
 		h.log().WarnContext(ctx, "ack refused", "agency", agency, "message_id", messageID, "code", refused.Code, "source", origin.Source)

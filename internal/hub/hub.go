@@ -45,6 +45,9 @@ type Hub struct {
 	// Wake is called after a transaction committed new outbound messages, so
 	// the dispatcher need not wait for its next poll. Optional.
 	Wake func()
+	// ResetDelivery closes an agency's delivery circuit (after a bulk
+	// redrive: the operator says the agency is back). Optional.
+	ResetDelivery func(agency string)
 	// LaneSigner signs lane decisions for gate devices. Optional: without
 	// it, answers carry no token and barriers cannot verify them.
 	LaneSigner *LaneSigner

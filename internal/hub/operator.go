@@ -40,6 +40,65 @@ func (h *Hub) Redrive(ctx context.Context, actor Actor, messageID string) (*stor
 	})
 }
 
+// AgencyRedrive is what a bulk redrive of one agency did.
+type AgencyRedrive struct {
+	Agency string `json:"agency"`
+	// Redriven are the dead-lettered messages put back in the queue, due
+	// now with their attempt counts reset (as Redrive does one by one).
+	Redriven []string `json:"redriven"`
+	// Rescheduled counts the pending messages whose backoff was cut
+	// short: due now instead of at their next retry.
+	Rescheduled int `json:"rescheduled"`
+	// More: more dead messages than the limit remain; call again.
+	More bool `json:"more"`
+}
+
+// RedriveAgency is what an operator does once an agency is back after an
+// outage: its dead-lettered messages (up to limit) go back in the queue,
+// its pending ones are due now rather than after their backoff, and its
+// delivery circuit closes. Each redriven message is its own transaction
+// with its own audit entry and decision, exactly as Redrive; a message
+// that changed state meanwhile is skipped.
+func (h *Hub) RedriveAgency(ctx context.Context, actor Actor, agency string, limit int) (*AgencyRedrive, error) {
+	if !h.KnownAgency(agency) {
+		return nil, fmt.Errorf("agency %s: %w", agency, ErrNotFound)
+	}
+	dead, err := h.Outbox(ctx, store.MessageFilter{State: store.StateDead, Agency: agency, Limit: limit + 1})
+	if err != nil {
+		return nil, fmt.Errorf("list dead messages of %s: %w", agency, err)
+	}
+	out := &AgencyRedrive{Agency: agency, Redriven: []string{}}
+	if len(dead) > limit {
+		dead, out.More = dead[:limit], true
+	}
+	for _, m := range dead {
+		if _, err := h.Redrive(ctx, actor, m.ID); err != nil {
+			if errors.Is(err, ErrInvalidState) {
+				continue
+			}
+			return out, err
+		}
+		out.Redriven = append(out.Redriven, m.ID)
+	}
+	// Only the due time changes (no state, no attempt): nothing to log
+	// beyond the attempts that follow.
+	err = h.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		out.Rescheduled, err = tx.RescheduleAgency(ctx, agency, h.now())
+		return err
+	})
+	if err != nil {
+		return out, fmt.Errorf("reschedule %s: %w", agency, err)
+	}
+	if h.ResetDelivery != nil {
+		h.ResetDelivery(agency)
+	}
+	if h.Wake != nil {
+		h.Wake()
+	}
+	return out, nil
+}
+
 // CancelMessage stops delivery of a pending or dead message. The clearance
 // decision turns to HOLD: a required agency will not be asked.
 func (h *Hub) CancelMessage(ctx context.Context, actor Actor, messageID string) (*store.Message, error) {

@@ -58,6 +58,9 @@ type Metrics struct {
 	laneDecisions   *prometheus.CounterVec
 	certs           *certCollector
 
+	circuitOnce sync.Once
+	circuit     *prometheus.GaugeVec // see DeliveryCircuit
+
 	countsMu sync.Mutex
 	counted  map[[2]string]int // pairs SetMessageCounts has reported
 	oldest   map[string]bool   // agencies SetOldestPending has reported

@@ -62,35 +62,100 @@ type Hooks interface {
 }
 
 // Dispatcher claims due messages and delivers them.
+//
+// With Agencies set, Run gives each agency a lane of its own: its own
+// claims (ClaimDueFor), at most Workers attempts in flight, its own circuit
+// breaker, and a claim as soon as one of its attempts ends, so there is no
+// batch that a slow or hung agency holds up for the others. Retries follow
+// the Policy: a lane wakes when the soonest message it rescheduled is due,
+// not at the next poll. Without Agencies, Run claims Batch messages of any
+// agency per round and waits for the round (the behaviour RunOnce steps).
 type Dispatcher struct {
 	Store   store.Store
 	Sender  Sender
 	Hooks   Hooks
 	Policy  Policy
 	Owner   string        // lease owner: instance id, so leases of a crashed instance are recognisable
-	Batch   int           // messages claimed per round
+	Batch   int           // messages claimed per round (RunOnce, and Run without Agencies)
 	Lease   time.Duration // must exceed the longest Send, in-call retries included
-	Workers int
+	Workers int           // attempts in flight: per agency with Agencies, per round without
 	Poll    time.Duration // idle wait when nothing is due and nobody called Wake
 	Now     func() time.Time
 	Log     *slog.Logger
+	// Agencies, when set, are delivered by one lane each (see above).
+	Agencies []string
+	// Breaker tunes each lane's circuit breaker; zero fields take
+	// DefaultBreakerPolicy's.
+	Breaker BreakerPolicy
+	// OnBreaker, when set, is told every change of a lane's circuit
+	// (metrics); it must not block.
+	OnBreaker func(agency string, from, to BreakerState)
 
 	wakeOnce sync.Once
 	wake     chan struct{}
+	lanes    map[string]*lane
 }
 
 func (d *Dispatcher) init() {
-	d.wakeOnce.Do(func() { d.wake = make(chan struct{}, 1) })
+	d.wakeOnce.Do(func() {
+		d.wake = make(chan struct{}, 1)
+		d.lanes = map[string]*lane{}
+		for _, a := range d.Agencies {
+			d.lanes[a] = &lane{agency: a, br: newBreaker(d.Breaker), kick: make(chan struct{}, 1)}
+		}
+	})
 }
 
 // Wake makes a running dispatcher look for due messages now instead of at
 // its next poll; called after a declaration commits its messages.
 func (d *Dispatcher) Wake() {
 	d.init()
+	poke(d.wake)
+	for _, l := range d.lanes {
+		poke(l.kick)
+	}
+}
+
+func poke(c chan struct{}) {
 	select {
-	case d.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
+}
+
+// ResetBreaker closes agency's circuit and makes its lane claim now: an
+// operator who redrives an agency after its outage says it is back.
+func (d *Dispatcher) ResetBreaker(agency string) {
+	d.init()
+	if l, ok := d.lanes[agency]; ok {
+		if from := l.br.reset(); from != BreakerClosed && d.OnBreaker != nil {
+			d.OnBreaker(agency, from, BreakerClosed)
+		}
+		poke(l.kick)
+	}
+}
+
+// BreakerState reports agency's circuit (closed for an agency without a lane).
+func (d *Dispatcher) BreakerState(agency string) BreakerState {
+	d.init()
+	if l, ok := d.lanes[agency]; ok {
+		return l.br.current()
+	}
+	return BreakerClosed
+}
+
+func (d *Dispatcher) poll() time.Duration {
+	if d.Poll <= 0 {
+		return time.Second
+	}
+	return d.Poll
+}
+
+func (d *Dispatcher) lease() time.Duration {
+	if d.Lease <= 0 {
+		return time.Minute
+	}
+	return d.Lease
 }
 
 // Run delivers until ctx ends. In-flight attempts are allowed to finish and
@@ -98,10 +163,19 @@ func (d *Dispatcher) Wake() {
 // would recover.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.init()
-	poll := d.Poll
-	if poll <= 0 {
-		poll = time.Second
+	if len(d.lanes) > 0 {
+		var wg sync.WaitGroup
+		for _, l := range d.lanes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.runLane(ctx, l)
+			}()
+		}
+		wg.Wait()
+		return nil
 	}
+	poll := d.poll()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -147,10 +221,7 @@ func (d *Dispatcher) logger() *slog.Logger {
 // how many messages it claimed.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	now := d.Now()
-	lease := d.Lease
-	if lease <= 0 {
-		lease = time.Minute
-	}
+	lease := d.lease()
 	var claimed []store.Message
 	err := d.Store.WithTx(ctx, func(tx store.Tx) error {
 		var err error
@@ -170,7 +241,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := d.deliver(ctx, m); err != nil {
+			if _, _, err := d.deliver(ctx, m); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -181,7 +252,9 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	return len(claimed), errors.Join(errs...)
 }
 
-func (d *Dispatcher) deliver(ctx context.Context, m store.Message) error {
+// deliver sends m and settles the attempt. It returns the attempt's result
+// and the message as settled (nil when another owner's state won).
+func (d *Dispatcher) deliver(ctx context.Context, m store.Message) (Result, *store.Message, error) {
 	start := d.Now()
 	sendCtx := ctx
 	if !m.LeaseUntil.IsZero() {
@@ -224,12 +297,12 @@ func (d *Dispatcher) deliver(ctx context.Context, m store.Message) error {
 	if err != nil {
 		// The attempt's outcome is lost, not the message: the lease expires and
 		// the same bytes are sent again under the same message id.
-		return fmt.Errorf("settle message %s: %w", m.ID, err)
+		return r, nil, fmt.Errorf("settle message %s: %w", m.ID, err)
 	}
 	if settled != nil && d.Hooks != nil {
 		d.Hooks.Committed(ctx, settled, r)
 	}
-	return nil
+	return r, settled, nil
 }
 
 // apply moves m to the state r calls for.

@@ -15,6 +15,8 @@
 //	/problems/unsupported-media-type  415  wrong Content-Type
 //	/problems/too-many-requests       429  rate limited; Retry-After is set when known
 //	/problems/internal                500  our fault; the detail never carries internals
+//	/problems/unavailable             503  a dependency (the store) cannot serve now; retry after Retry-After
+//	/problems/insufficient-storage    507  the hub's disk is low; new work is refused, retry after Retry-After
 //
 // New with any other status uses "about:blank", as RFC 9457 section 4.2.1
 // prescribes for problems that carry no more meaning than the status code.
@@ -58,6 +60,8 @@ const (
 	TypeUnsupportedMediaType = "/problems/unsupported-media-type"
 	TypeTooManyRequests      = "/problems/too-many-requests"
 	TypeInternal             = "/problems/internal"
+	TypeUnavailable          = "/problems/unavailable"
+	TypeInsufficientStorage  = "/problems/insufficient-storage"
 	TypeBlank                = "about:blank"
 )
 
@@ -188,6 +192,22 @@ func TooManyRequests(detail string, retryAfter time.Duration) *Problem {
 func Internal() *Problem {
 	return typed(TypeInternal, http.StatusInternalServerError, "Internal server error",
 		"the request could not be processed; it has been logged")
+}
+
+// Unavailable reports a dependency that cannot serve now; the same request
+// may succeed after retryAfter. The detail names the dependency, not its error.
+func Unavailable(detail string, retryAfter time.Duration) *Problem {
+	p := typed(TypeUnavailable, http.StatusServiceUnavailable, "Service unavailable", detail)
+	p.RetryAfter = retryAfter
+	return p
+}
+
+// InsufficientStorage reports that the hub refuses new work because its
+// disk is low; what it accepted before is still being settled.
+func InsufficientStorage(detail string, retryAfter time.Duration) *Problem {
+	p := typed(TypeInsufficientStorage, http.StatusInsufficientStorage, "Insufficient storage", detail)
+	p.RetryAfter = retryAfter
+	return p
 }
 
 // From returns the *Problem inside err, or Internal when err is not one,

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,6 +122,14 @@ func start(t *testing.T) *harness {
 	// One HTTP call per attempt (0 would mean the client's default of 3),
 	// so the simulators' FailFirst counts the hub's attempts.
 	cfg.Delivery.InCallRetries = -1
+	// Borderguard fails on purpose so that messages dead-letter for the
+	// operators to act on; its delivery circuit would hold them back
+	// instead, as it should in a real outage.
+	cfg.Delivery.BreakerFailures = 1000
+	// One attempt in flight per agency: a held customs delivery then keeps
+	// the next customs message unclaimed, so that cancelling it withdraws
+	// it (see the held trucks below).
+	cfg.Delivery.Workers = 1
 	log := apptest.Log()
 	configure := func(c *sim.Config) {
 		switch c.Agency {
@@ -270,8 +279,33 @@ func (h *harness) amend(tr *truck, rng *rand.Rand) {
 	h.do("PUT", "/v1/declarations/"+tr.id, traderToken, encode(h.t, tr.body))
 }
 
+// cancel retries, as the API asks a client to, a cancellation that met a
+// message being claimed for delivery meanwhile (409).
 func (h *harness) cancel(tr *truck) {
-	h.do("POST", "/v1/declarations/"+tr.id+"/cancel", traderToken, []byte(`{"reason":"trip called off"}`))
+	h.t.Helper()
+	for range 100 {
+		req, err := http.NewRequest("POST", h.url+"/v1/declarations/"+tr.id+"/cancel", strings.NewReader(`{"reason":"trip called off"}`))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+traderToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode/100 == 2:
+			return
+		case resp.StatusCode == http.StatusConflict && strings.Contains(string(data), "retry the cancellation"):
+			time.Sleep(20 * time.Millisecond)
+		default:
+			h.t.Fatalf("cancel %s: HTTP %d: %s", tr.id, resp.StatusCode, data)
+		}
+	}
+	h.t.Fatalf("cancel %s: still conflicting after 100 tries", tr.id)
 }
 
 // operate redrives or cancels dead-lettered messages; the first dead

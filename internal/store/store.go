@@ -17,6 +17,33 @@ var ErrNotFound = errors.New("not found")
 // ErrConflict is returned when an insert collides with a unique key.
 var ErrConflict = errors.New("conflict")
 
+// ErrUnavailable means the store could not be reached or cannot serve right
+// now (connection refused or lost, the server shutting down, the database
+// file locked or unreadable): the same request may succeed later, unchanged.
+// The HTTP layer answers it with 503 and Retry-After.
+var ErrUnavailable = errors.New("store unavailable")
+
+// ErrNoSpace means the store's disk is full, or its free space is below
+// the reserve kept for settling what was already accepted. The HTTP layer
+// answers it with 507 and Retry-After.
+var ErrNoSpace = errors.New("store out of disk space")
+
+// Unavailable marks err as ErrUnavailable, keeping err in the chain.
+func Unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// NoSpace marks err as ErrNoSpace, keeping err in the chain.
+func NoSpace(err error) error {
+	if err == nil || errors.Is(err, ErrNoSpace) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrNoSpace, err)
+}
+
 // Message states. A message is created Pending; the dispatcher moves it to
 // Sent once the agency accepted the HTTP call; an ACK or NACK moves it to
 // Acked or Nacked. Dead means delivery was given up (dead-letter); Cancelled
@@ -159,6 +186,16 @@ type MessageFilter struct {
 	Limit         int
 }
 
+// ClaimParams are ClaimDueFor's: lease up to Limit due messages of Agency
+// ("" = every agency) to Owner until LeaseUntil, as of Now.
+type ClaimParams struct {
+	Agency     string
+	Now        time.Time
+	Limit      int
+	Owner      string
+	LeaseUntil time.Time
+}
+
 // AuditFilter selects audit entries. Zero fields match all.
 type AuditFilter struct {
 	FromSeq       int64
@@ -212,6 +249,14 @@ type Tx interface {
 	// Concurrent callers (goroutines or processes) never receive the same
 	// message while its lease holds (Postgres: FOR UPDATE SKIP LOCKED).
 	ClaimDue(ctx context.Context, now time.Time, limit int, owner string, leaseUntil time.Time) ([]Message, error)
+	// ClaimDueFor is ClaimDue restricted to one agency (p.Agency; "" = all),
+	// so each agency's delivery lane claims only what it can send now and
+	// one agency's backlog never takes another's turn.
+	ClaimDueFor(ctx context.Context, p ClaimParams) ([]Message, error)
+	// RescheduleAgency makes every Pending, unleased message of agency due
+	// at now (their backoff cut short), for a bulk redrive after an
+	// outage, and returns how many it moved.
+	RescheduleAgency(ctx context.Context, agency string, now time.Time) (int, error)
 	// UpdateMessage writes the mutable delivery fields (State, Attempts,
 	// NextAttemptAt, LastError, LeaseOwner, LeaseUntil, SentAt, AckDeadline, UpdatedAt).
 	UpdateMessage(ctx context.Context, m *Message) error

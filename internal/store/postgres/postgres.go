@@ -37,7 +37,22 @@ const migrationLockClass = 0x6761 // "ga"
 // (a row lock on the chain head).
 type Store struct {
 	pool *pgxpool.Pool
+	// probe serves Ping alone, with one connection of its own: readiness
+	// must say whether Postgres answers, not whether the main pool has a
+	// connection free, which under load it often has not (a readiness
+	// probe that waits in the pool's queue times out and pulls a healthy
+	// hub out of the load balancer).
+	probe *pgxpool.Pool
 }
+
+// pingTimeout bounds one readiness query: Postgres answers SELECT 1 in
+// well under a millisecond when it is up.
+const pingTimeout = time.Second
+
+// connectTimeout bounds dialling Postgres when the DSN does not: without
+// it a blackholed server holds each request for the kernel's TCP timeout
+// (minutes) before it can answer 503.
+const connectTimeout = 5 * time.Second
 
 var _ store.Store = (*Store)(nil)
 
@@ -49,26 +64,40 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse dsn: %w", err)
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	probeCfg := cfg.Copy()
+	probeCfg.MaxConns, probeCfg.MinConns = 1, 0
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: create pool: %w", err)
 	}
-	s := &Store{pool: pool}
-	if err := s.Ping(ctx); err != nil {
+	probe, err := pgxpool.NewWithConfig(ctx, probeCfg)
+	if err != nil {
 		pool.Close()
+		return nil, fmt.Errorf("postgres: create probe pool: %w", err)
+	}
+	s := &Store{pool: pool, probe: probe}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	if err := s.migrate(ctx); err != nil {
-		pool.Close()
-		return nil, err
+		s.Close()
+		return nil, classify(err)
 	}
 	return s, nil
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers a query, on the probe's own
+// connection and within pingTimeout.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	var one int
+	if err := s.probe.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return store.Unavailable(fmt.Errorf("postgres: ping: %w", err))
 	}
 	return nil
 }
@@ -76,6 +105,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes every pooled connection.
 func (s *Store) Close() error {
 	s.pool.Close()
+	s.probe.Close()
 	return nil
 }
 
@@ -84,6 +114,10 @@ func (s *Store) Close() error {
 // was chosen as a deadlock victim (40P01): both mean "try again", not "your
 // data is wrong".
 func (s *Store) WithTx(ctx context.Context, fn func(store.Tx) error) error {
+	return classify(s.withTx(ctx, fn))
+}
+
+func (s *Store) withTx(ctx context.Context, fn func(store.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.runTx(ctx, fn)
 		if err == nil || !retryable(err) || attempt >= maxAttempts {
@@ -121,6 +155,11 @@ func (s *Store) runTx(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 func retryable(err error) bool {
+	// Nothing reached the server (typically a pooled connection Postgres
+	// closed while it restarted): the transaction can run again as is.
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return false

@@ -330,18 +330,22 @@ func (t *tx) ListMessages(ctx context.Context, f store.MessageFilter) ([]store.M
 // committed claim is re-checked against the WHERE clause before it is
 // returned, so a fresh lease is never stolen.
 func (t *tx) ClaimDue(ctx context.Context, now time.Time, limit int, owner string, leaseUntil time.Time) ([]store.Message, error) {
-	if limit <= 0 {
+	return t.ClaimDueFor(ctx, store.ClaimParams{Now: now, Limit: limit, Owner: owner, LeaseUntil: leaseUntil})
+}
+
+func (t *tx) ClaimDueFor(ctx context.Context, p store.ClaimParams) ([]store.Message, error) {
+	if p.Limit <= 0 {
 		return nil, nil
 	}
 	out, err := t.queryMsgs(ctx, `UPDATE messages m SET lease_owner = $1, lease_until = $2
 		FROM (SELECT id FROM messages
-			WHERE state = $3 AND (next_attempt_at IS NULL OR next_attempt_at <= $4)
+			WHERE state = $3 AND ($6 = '' OR agency = $6) AND (next_attempt_at IS NULL OR next_attempt_at <= $4)
 			  AND (lease_until IS NULL OR lease_until <= $4)
 			ORDER BY next_attempt_at NULLS FIRST, created_at, id
 			LIMIT $5
 			FOR UPDATE SKIP LOCKED) due
 		WHERE m.id = due.id
-		RETURNING `+cols("m", msgCols), owner, ts(leaseUntil), store.StatePending, ts(now), limit)
+		RETURNING `+cols("m", msgCols), p.Owner, ts(p.LeaseUntil), store.StatePending, ts(p.Now), p.Limit, p.Agency)
 	if err != nil {
 		return nil, wrap(err, "claim due")
 	}
@@ -361,6 +365,20 @@ func sortDue(ms []store.Message) {
 		return strings.Compare(a.ID, b.ID)
 	}
 	slices.SortFunc(ms, less)
+}
+
+// RescheduleAgency skips rows another transaction holds (a claim or a
+// settle in progress): those are being attempted right now anyway.
+func (t *tx) RescheduleAgency(ctx context.Context, agency string, now time.Time) (int, error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE messages m SET next_attempt_at = $1, updated_at = $1
+		FROM (SELECT id FROM messages
+			WHERE agency = $2 AND state = $3 AND next_attempt_at > $1 AND (lease_until IS NULL OR lease_until <= $1)
+			FOR UPDATE SKIP LOCKED) due
+		WHERE m.id = due.id`, ts(now), agency, store.StatePending)
+	if err != nil {
+		return 0, wrap(err, "reschedule %s", agency)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 func (t *tx) UpdateMessage(ctx context.Context, m *store.Message) error {

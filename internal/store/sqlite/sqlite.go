@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,14 @@ type Store struct {
 	readers chan *session
 	// ck is the checkpointer's connection.
 	ck *sql.DB
+	// probe is Ping's connection: readiness must not queue behind readers
+	// for a read session, which under load it would.
+	probe *sql.DB
+
+	// walLimit is the WAL size in frames above which the checkpointer
+	// truncates it (see checkpointer).
+	walLimit int
+	walPath  string
 
 	reqs chan *txRequest
 	quit chan struct{}
@@ -85,6 +94,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 // open is Open with the checkpointer's period.
 func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*Store, error) {
+	return openWith(ctx, path, checkpointPeriod, walMaxFrames)
+}
+
+// openWith is open with the WAL size (in frames) above which the
+// checkpointer truncates the WAL.
+func openWith(ctx context.Context, path string, checkpointPeriod time.Duration, walLimit int) (*Store, error) {
 	q := url.Values{}
 	q.Set("_txlock", "immediate")
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -113,6 +128,11 @@ func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*St
 	// than the index pages that every commit touches once the log holds a
 	// few days of traffic, and each miss is a pread inside the commit.
 	q.Add("_pragma", "cache_size(-65536)")
+	// A WAL that a checkpoint has reset is cut back to this size instead of
+	// keeping the largest size it ever reached (SQLite reuses the file
+	// rather than shrinking it): a burst must not hold its disk space for
+	// good, least of all on a disk that ran low.
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	dsn := "file:" + path + "?" + q.Encode()
 
 	db, err := sql.Open("sqlite", dsn)
@@ -124,7 +144,7 @@ func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*St
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{db: db}
+	s := &Store{db: db, walLimit: walLimit, walPath: path + "-wal"}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: ping: %w", err)
@@ -159,6 +179,16 @@ func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*St
 	}
 	ck.SetMaxOpenConns(1)
 	s.ck = ck
+	probe, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		db.Close()
+		ro.Close()
+		ck.Close()
+		return nil, fmt.Errorf("sqlite: open %s for probes: %w", path, err)
+	}
+	probe.SetMaxOpenConns(1)
+	probe.SetMaxIdleConns(1)
+	s.probe = probe
 	s.reqs, s.quit = make(chan *txRequest), make(chan struct{})
 	s.loop.Add(2)
 	go s.committer()
@@ -166,12 +196,24 @@ func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*St
 	return s, nil
 }
 
-// Ping checks that the database answers (on a reader: the writer's
-// connection belongs to the committer).
+// pingTimeout bounds one readiness query.
+const pingTimeout = time.Second
+
+// Ping checks that the database file answers a read, on a connection of
+// its own (the writer's belongs to the committer, the read sessions to
+// readers) and within pingTimeout.
 func (s *Store) Ping(ctx context.Context) error {
-	err := s.withReader(ctx, func(r *session) error { return r.conn.PingContext(ctx) })
+	select {
+	case <-s.quit:
+		return errClosed
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	var n int
+	err := s.probe.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n)
 	if err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+		return store.Unavailable(fmt.Errorf("sqlite: ping: %w", err))
 	}
 	return nil
 }
@@ -195,6 +237,9 @@ func (s *Store) Close() error {
 	if s.ck != nil {
 		_ = s.ck.Close()
 	}
+	if s.probe != nil {
+		_ = s.probe.Close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
@@ -206,6 +251,10 @@ func (s *Store) Close() error {
 // serialization failures to a lone writer, so fn runs exactly once; a
 // context that ends before fn started means fn does not run at all.
 func (s *Store) WithTx(ctx context.Context, fn func(store.Tx) error) error {
+	return classify(s.withTx(ctx, fn))
+}
+
+func (s *Store) withTx(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
@@ -213,7 +262,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(store.Tx) error) error {
 	select {
 	case s.reqs <- r:
 	case <-s.quit:
-		return errors.New("sqlite: begin: store is closed")
+		return errClosed
 	case <-ctx.Done():
 		return fmt.Errorf("sqlite: begin: %w", ctx.Err())
 	}
@@ -234,6 +283,10 @@ const readConns = 4
 // writer's commit, and any write fn attempts fails (query_only). For
 // callers that only read (lookups, views).
 func (s *Store) WithReadTx(ctx context.Context, fn func(store.Tx) error) error {
+	return classify(s.withReadTx(ctx, fn))
+}
+
+func (s *Store) withReadTx(ctx context.Context, fn func(store.Tx) error) error {
 	return s.withReader(ctx, func(r *session) (err error) {
 		if err := r.exec(ctx, "BEGIN"); err != nil {
 			return fmt.Errorf("sqlite: begin read: %w", err)
@@ -262,7 +315,7 @@ func (s *Store) withReader(ctx context.Context, fn func(*session) error) error {
 	case r = <-s.readers:
 	case <-s.quit:
 		// Close has taken (or is taking) every session for good.
-		return errors.New("sqlite: store is closed")
+		return errClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -278,10 +331,27 @@ func (s *Store) withReader(ctx context.Context, fn func(*session) error) error {
 // a few megabytes, about what SQLite's default threshold of 1000 pages does.
 const checkpointEvery = 250 * time.Millisecond
 
+// walMaxFrames is the WAL size (frames of one 4 KiB page) above which the
+// checkpointer truncates it: 64 MiB, a few seconds of the heaviest commit
+// rate the embedded store sustains.
+const walMaxFrames = 16384
+
+// walSizeLimit is journal_size_limit: what a reset WAL is cut back to.
+const walSizeLimit = 16 << 20
+
 // checkpointer runs a PASSIVE checkpoint every period until Close: it copies
 // what it can without waiting for the writer or for readers, so it never
 // delays a commit; the WAL restarts from its beginning once a checkpoint
 // has caught up and no reader still needs the old frames.
+//
+// Under sustained load that moment may never come: some read session is
+// always inside the WAL, every commit appends, and the WAL grew to 17.5 GB
+// in five minutes, given back only at restart. So once the WAL exceeds
+// walLimit frames, the checkpointer runs a TRUNCATE checkpoint: it waits
+// (busy_timeout) for the writer's current commit and for readers of old
+// frames, copies everything, and truncates the WAL to zero. Commits wait
+// for that copy, a few hundred milliseconds for 64 MiB: the price of a
+// bounded WAL.
 func (s *Store) checkpointer(period time.Duration) {
 	defer s.loop.Done()
 	t := time.NewTicker(period)
@@ -293,9 +363,15 @@ func (s *Store) checkpointer(period time.Duration) {
 		case <-s.quit:
 			return
 		}
-		_, _, err := s.checkpoint(context.Background())
+		frames, _, err := s.checkpoint(context.Background())
+		if err == nil && s.walLimit > 0 && frames > s.walLimit {
+			err = s.truncateWAL(context.Background())
+		}
 		// A failed checkpoint loses nothing (the frames stay in the WAL and
 		// the next attempt copies them); it is reported once per episode.
+		// On a full disk it fails until space returns (the database file
+		// cannot grow); the next one then completes and gives the WAL's
+		// space back.
 		if err != nil && !failing {
 			slog.Warn("sqlite: checkpoint failed; the WAL keeps growing until one succeeds", "error", err)
 		}
@@ -312,6 +388,60 @@ func (s *Store) checkpoint(ctx context.Context) (frames, copied int, err error) 
 		return 0, 0, fmt.Errorf("sqlite: checkpoint: %w", err)
 	}
 	return frames, copied, nil
+}
+
+// walFrameBytes is the size of one WAL frame: a 4 KiB page and its header.
+const walFrameBytes = 4096 + 24
+
+// boundWAL is the hard bound behind the checkpointer: when the WAL has
+// grown past twice its limit anyway (the checkpointer's truncation could
+// not get the write lock between commits), the committer stops starting
+// groups until the WAL is truncated, by itself or by the checkpointer
+// whose checkpoint is in progress (SQLite lets one run at a time). Commits
+// wait meanwhile: the back pressure that keeps the WAL within bounds
+// whatever the load. A WAL that cannot be truncated for walStall (a
+// reader stuck in an old snapshot) lets commits go on, reported.
+func (s *Store) boundWAL(w *session) {
+	if s.walLimit <= 0 || w.conn == nil {
+		return
+	}
+	over := func() bool {
+		fi, err := os.Stat(s.walPath)
+		return err == nil && fi.Size() > 2*int64(s.walLimit)*walFrameBytes
+	}
+	deadline := time.Now().Add(walStall)
+	for over() {
+		var busy, frames, copied int
+		err := w.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
+		if err == nil && busy == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			slog.Warn("sqlite: WAL over its bound and not truncated; commits go on", "err", err, "wal", s.walPath)
+			return
+		}
+		select {
+		case <-s.quit:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// walStall bounds how long the committer holds commits back for a WAL
+// truncation.
+const walStall = 10 * time.Second
+
+// truncateWAL runs a TRUNCATE checkpoint (see checkpointer).
+func (s *Store) truncateWAL(ctx context.Context) error {
+	var busy, frames, copied int
+	if err := s.ck.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
+		return fmt.Errorf("sqlite: truncate wal: %w", err)
+	}
+	if busy != 0 {
+		return errors.New("sqlite: truncate wal: readers or the writer stayed busy past busy_timeout")
+	}
+	return nil
 }
 
 type txRequest struct {
@@ -337,6 +467,7 @@ func (s *Store) committer() {
 		select {
 		case r := <-s.reqs:
 			s.runGroup(w, r)
+			s.boundWAL(w)
 		case <-s.quit:
 			return
 		}

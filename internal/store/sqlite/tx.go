@@ -305,16 +305,20 @@ func (t *tx) ListMessages(ctx context.Context, f store.MessageFilter) ([]store.M
 // ClaimDue needs no row locks: the transaction began IMMEDIATE, so it is the
 // only writer until it commits and its select-then-update is atomic.
 func (t *tx) ClaimDue(ctx context.Context, now time.Time, limit int, owner string, leaseUntil time.Time) ([]store.Message, error) {
-	if limit <= 0 {
+	return t.ClaimDueFor(ctx, store.ClaimParams{Now: now, Limit: limit, Owner: owner, LeaseUntil: leaseUntil})
+}
+
+func (t *tx) ClaimDueFor(ctx context.Context, p store.ClaimParams) ([]store.Message, error) {
+	if p.Limit <= 0 {
 		return nil, nil
 	}
-	at := ts(now)
+	at := ts(p.Now)
 	rows, err := t.tx.QueryContext(ctx, `UPDATE messages SET lease_owner = ?, lease_until = ?
 		WHERE id IN (SELECT id FROM messages
-			WHERE state = ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+			WHERE state = ? AND (? = '' OR agency = ?) AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
 			  AND (lease_until IS NULL OR lease_until <= ?)
 			ORDER BY next_attempt_at, created_at, id LIMIT ?)
-		RETURNING `+msgCols, owner, ts(leaseUntil), store.StatePending, at, at, limit)
+		RETURNING `+msgCols, p.Owner, ts(p.LeaseUntil), store.StatePending, p.Agency, p.Agency, at, at, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim due: %w", err)
 	}
@@ -338,6 +342,21 @@ func sortDue(ms []store.Message) {
 		}
 		return a.ID < b.ID
 	})
+}
+
+func (t *tx) RescheduleAgency(ctx context.Context, agency string, now time.Time) (int, error) {
+	at := ts(now)
+	res, err := t.tx.ExecContext(ctx, `UPDATE messages SET next_attempt_at = ?, updated_at = ?
+		WHERE agency = ? AND state = ? AND next_attempt_at > ? AND (lease_until IS NULL OR lease_until <= ?)`,
+		at, at, agency, store.StatePending, at, at)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: reschedule %s: %w", agency, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: reschedule %s: %w", agency, err)
+	}
+	return int(n), nil
 }
 
 func (t *tx) UpdateMessage(ctx context.Context, m *store.Message) error {

@@ -38,6 +38,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClaimDue", testClaimDue},
 		{"ClaimDueLimitAndOrder", testClaimDueLimit},
 		{"ClaimDueConcurrent", testClaimDueConcurrent},
+		{"ClaimDueForAgency", testClaimDueFor},
+		{"RescheduleAgency", testRescheduleAgency},
 		{"RollbackOnError", testRollback},
 		{"RollbackOnPanic", testRollbackPanic},
 		{"Acks", testAcks},

@@ -36,6 +36,7 @@ func main() {
 	e2eN := flag.Int("e2e", 150, "declarations per round-trip run until CLEARED (at least the concurrency)")
 	xmlsecN := flag.Int("xmlsec", 100, "operations in each timed loop of the sign/verify comparison")
 	lookupDur := flag.Duration("lookup", 5*time.Second, "time bound of each plate lookup run")
+	isolationN := flag.Int("isolation", 300, "messages per agency in each delivery isolation run")
 	dbURL := flag.String("db", os.Getenv("HUB_TEST_DATABASE_URL"), "Postgres URL for the end-to-end run (empty: skipped)")
 	flag.Parse()
 	if err := flag.Set("test.benchtime", benchtime.String()); err != nil {
@@ -51,6 +52,7 @@ func main() {
 	}
 	r := &report{root: root, out: path}
 	r.run(*acceptN, *e2eN, *xmlsecN, *lookupDur, *dbURL)
+	r.runIsolation(*isolationN)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		log.Fatal(err)
 	}
@@ -73,6 +75,7 @@ type report struct {
 	accept, e2e              []e2eRow
 	lookups                  []bench.LookupResult
 	lookupDecls              int
+	isolation                map[string]bench.IsolationResult
 	notes                    []string
 }
 
@@ -432,6 +435,7 @@ func (r *report) render() []byte {
 		p("| %.0f req/s | %d | %.0f | %s | %s | %s | %d |", l.Offered, l.Sent, l.PerSecond, ms(l.P50), ms(l.P99), ms(l.Max), l.Errors)
 	}
 	p("")
+	r.renderIsolation(p)
 	for _, n := range r.notes {
 		p("Note: %s", n)
 	}
