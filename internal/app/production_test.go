@@ -3,13 +3,10 @@ package app_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
@@ -113,73 +108,6 @@ func startProduction(t *testing.T, su prodSetup) *prodCluster {
 		c.hubs[i] = launch(t, cfg, app.Options{Now: now, Listener: lns[i]})
 	}
 	return c
-}
-
-// privateDatabase creates a database of its own on the test server, so
-// that pg_stat_database counts this test's deadlocks and no one else's,
-// and drops it when t ends. It returns the base DSN and the database's.
-func privateDatabase(t *testing.T) (base, dsn, name string) {
-	t.Helper()
-	storetest.PostgresDSN(t) // skips or fails as the other Postgres tests do
-	base = os.Getenv(storetest.EnvDatabaseURL)
-	var rnd [5]byte
-	_, _ = rand.Read(rnd[:])
-	name = "gatehub_prod_" + hex.EncodeToString(rnd[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	// template0 admits no connections, so no one else's session can make
-	// the copy fail.
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0"); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s must be a URL: %v", storetest.EnvDatabaseURL, err)
-	}
-	u.Path = "/" + name
-	return base, u.String(), name
-}
-
-// serverDeadlocks reads pg_stat_database.deadlocks of database name once
-// every backend connected to it has exited (each flushes its statistics
-// when it exits).
-func serverDeadlocks(t *testing.T, base, name string) int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	waitFor(t, "backends of the test database to exit", func() bool {
-		var n int
-		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1`, name).Scan(&n)
-		return err == nil && n == 0
-	})
-	var deadlocks int64
-	if err := conn.QueryRow(ctx, `SELECT COALESCE(deadlocks, 0) FROM pg_stat_database WHERE datname = $1`, name).Scan(&deadlocks); err != nil {
-		t.Fatalf("read pg_stat_database: %v", err)
-	}
-	return deadlocks
 }
 
 // waitFor polls cond until it holds; the deadline guards against a hung
@@ -415,7 +343,7 @@ func deadlocksSeen(c *prodCluster) int64 {
 // decision equals the derived one and the last lane event on both
 // instances, and Postgres detected no deadlock at all.
 func TestProductionModeConsistent(t *testing.T) {
-	base, dsn, dbName := privateDatabase(t)
+	dsn, dbName := storetest.PostgresDatabase(t)
 	_, prefix := redistest.Client(t)
 	c := startProduction(t, prodSetup{dsn: dsn, redisURL: os.Getenv(redistest.EnvURL), redisPrefix: prefix})
 	c.dbName = dbName
@@ -439,7 +367,7 @@ func TestProductionModeConsistent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := serverDeadlocks(t, base, dbName); n != 0 {
+	if n := storetest.ServerDeadlocks(t, dbName); n != 0 {
 		t.Errorf("pg_stat_database.deadlocks = %d for the test database, want 0", n)
 	}
 }
@@ -576,4 +504,32 @@ func TestRedisOutageLosesNoLaneEvent(t *testing.T) {
 	if n := deadlocksSeen(c); n != 0 {
 		t.Errorf("the hubs retried %d deadlocked transactions", n)
 	}
+}
+
+// TestLaneStreamStartsWithCurrentState: a device connecting after its
+// trucks were decided first receives each one's current decision (from the
+// store, without a bus id), then live events (embedded store).
+func TestLaneStreamStartsWithCurrentState(t *testing.T) {
+	h := start(t, nil)
+	in := &instance{harness: h, client: http.DefaultClient}
+	live := watchLane(t, in, "")
+	v1 := h.submit(sample(t, withSerial("70001")))
+	v2 := h.submit(sample(t, withSerial("70002")))
+	for _, id := range []string{v1.ID, v2.ID} {
+		waitFor(t, id+" CLEARED on the lane", func() bool { return live.last(id, true) == "CLEARED" })
+	}
+	late := watchLane(t, in, "")
+	waitFor(t, "the lane's current state", func() bool { return len(late.snapshot()) >= 2 })
+	state := map[string]string{}
+	for i, ev := range late.snapshot()[:2] {
+		if ev.ID != "" {
+			t.Errorf("state event %d carries bus id %q", i, ev.ID)
+		}
+		state[ev.Decision.DeclarationID] = ev.Decision.Decision.Status
+	}
+	if state[v1.ID] != "CLEARED" || state[v2.ID] != "CLEARED" {
+		t.Errorf("lane state on connect %v, want %s and %s CLEARED", state, v1.ID, v2.ID)
+	}
+	v3 := h.submit(sample(t, withSerial("70003")))
+	waitFor(t, "a live event after the state", func() bool { return late.last(v3.ID, true) == "CLEARED" })
 }
