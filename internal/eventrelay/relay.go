@@ -180,6 +180,19 @@ func (r *Relay) Run(ctx context.Context) error {
 // and marks what it published. more says a full batch went out (more may
 // be waiting). Not holding the lease is no error: another instance relays.
 func (r *Relay) RunOnce(ctx context.Context) (more bool, err error) {
+	// A look first, beside the writers: an idle hub then costs a read per
+	// poll, not a write (on the embedded store, an fsync).
+	var waiting []store.Event
+	if err := readTx(ctx, r.cfg.Store, func(tx store.Tx) error {
+		var err error
+		waiting, err = tx.UnpublishedEvents(ctx, 1)
+		return err
+	}); err != nil {
+		return false, fmt.Errorf("eventrelay: look for events: %w", err)
+	}
+	if len(waiting) == 0 {
+		return false, nil
+	}
 	now := r.cfg.Now()
 	until := now.Add(r.cfg.Lease)
 	var held bool
@@ -284,17 +297,20 @@ func Snapshot(ctx context.Context, st store.Store, topic string, limit int) ([]s
 		out, err = tx.LatestEvents(ctx, topic, limit)
 		return err
 	}
-	var err error
-	// The embedded store reads beside its single writer, not in its queue.
-	if r, ok := st.(interface {
-		WithReadTx(context.Context, func(store.Tx) error) error
-	}); ok {
-		err = r.WithReadTx(ctx, fn)
-	} else {
-		err = st.WithTx(ctx, fn)
-	}
-	if err != nil {
+	if err := readTx(ctx, st, fn); err != nil {
 		return nil, fmt.Errorf("eventrelay: snapshot of %s: %w", topic, err)
 	}
 	return out, nil
+}
+
+// readTx runs fn, which only reads, in a read-only transaction when the
+// store offers one (the embedded store reads beside its single writer,
+// not in its queue), else in an ordinary one.
+func readTx(ctx context.Context, st store.Store, fn func(store.Tx) error) error {
+	if r, ok := st.(interface {
+		WithReadTx(context.Context, func(store.Tx) error) error
+	}); ok {
+		return r.WithReadTx(ctx, fn)
+	}
+	return st.WithTx(ctx, fn)
 }
