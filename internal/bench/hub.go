@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/config"
@@ -72,8 +73,15 @@ func StartHub(root, dataDir, databaseURL string) (*Hub, error) {
 	return StartHubMode(root, dataDir, databaseURL, RoundTrip)
 }
 
-// StartHubMode starts a hub on dataDir in mode.
+// StartHubMode starts a hub on dataDir in mode, every agency answering
+// synchronously.
 func StartHubMode(root, dataDir, databaseURL string, mode Mode) (*Hub, error) {
+	return startHub(root, dataDir, databaseURL, mode, nil)
+}
+
+// startHub is StartHubMode with each in-process simulator's configuration
+// adjusted by configure (nil: all synchronous).
+func startHub(root, dataDir, databaseURL string, mode Mode, configure func(*sim.Config)) (*Hub, error) {
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.PublicURL = "http://127.0.0.1:0"
@@ -98,7 +106,7 @@ func StartHubMode(root, dataDir, databaseURL string, mode Mode) (*Hub, error) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: Clock()})
+	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: Clock(), ConfigureSimulator: configure})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("assemble hub: %w", err)
@@ -150,6 +158,8 @@ type clearedWatch struct {
 	// Resubscribes and Polls count how often the stream was dropped and how
 	// often a waiter asked the hub directly: both should stay near zero.
 	Resubscribes, Polls atomic.Int64
+	// Cleared counts the declarations seen CLEARED (see Hub.Drain).
+	Cleared atomic.Int64
 }
 
 func watchCleared(ctx context.Context, hb *hub.Hub, topic string) *clearedWatch {
@@ -191,6 +201,7 @@ func (w *clearedWatch) mark(id string) {
 		return
 	}
 	w.done[id] = true
+	w.Cleared.Add(1)
 	if ch, ok := w.waiters[id]; ok {
 		close(ch)
 		delete(w.waiters, id)
