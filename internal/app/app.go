@@ -461,6 +461,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stop()
 	wg.Wait() // the dispatcher finishes and settles its in-flight batch
+	// The events of those last settles: published now rather than by the
+	// next instance or start (they are stored either way).
+	if _, err := a.Relay.RunOnce(context.WithoutCancel(ctx)); err != nil {
+		a.Log.Warn("last event relay round", "err", err)
+	}
 	if a.Config.CheckpointEvery > 0 {
 		// The last entries of a run are then covered by a signature too, not
 		// only by the chain's continuity with whatever comes next.
