@@ -271,6 +271,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.Relay, err = eventrelay.New(eventrelay.Config{
 		Store: a.Store, Bus: a.bus, Owner: cfg.InstanceID, Now: now, Log: a.Log,
 		OnPublished: func(evs []store.Event) { a.Metrics.EventsPublished(len(evs)) },
+		OnBacklog:   a.Metrics.EventBacklog,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("event relay: %w", err)
