@@ -47,13 +47,13 @@ type Hub struct {
 	// Wake is called after a transaction committed new outbound messages, so
 	// the dispatcher need not wait for its next poll. Optional.
 	Wake func()
+	// LaneSigner signs lane decisions for gate devices. Optional: without
+	// it, answers carry no token and barriers cannot verify them.
+	LaneSigner *LaneSigner
 	// WakeEvents is called after a transaction committed events, so the
 	// event relay publishes them now rather than at its next poll.
 	// Optional: without a relay running, events wait in the store.
 	WakeEvents func()
-	// LaneSigner signs lane decisions for gate devices. Optional: without
-	// it, answers carry no token and barriers cannot verify them.
-	LaneSigner *LaneSigner
 
 	lanes lanes
 	// building counts submits building their messages right now (see
