@@ -17,18 +17,42 @@ import (
 // per-declaration lock and the one lock order are for.
 var AsyncAgencies = []string{"borderguard", "guangxi"}
 
-func mixedAgencies(c *sim.Config) {
+// answerByCallback switches the AsyncAgencies simulators of h to
+// callbacks. Done before the first declaration, at run time (the
+// simulators' PUT /config), so the hub is started exactly as the
+// synchronous runs start it.
+func answerByCallback(h *Hub) error {
+	mode := sim.ModeAsync
 	for _, a := range AsyncAgencies {
-		if c.Agency == a {
-			c.Mode = sim.ModeAsync
+		srv := h.App.Simulators.Server(a)
+		if srv == nil {
+			return fmt.Errorf("no simulator of %s", a)
+		}
+		if err := srv.Reconfigure(sim.Update{Mode: &mode}); err != nil {
+			return fmt.Errorf("simulator %s: %w", a, err)
 		}
 	}
+	return nil
+}
+
+// startMixed starts a delivering hub and switches AsyncAgencies to
+// callbacks.
+func startMixed(root, dataDir, dsn string) (*Hub, error) {
+	h, err := StartHubMode(root, dataDir, dsn, RoundTrip)
+	if err != nil {
+		return nil, err
+	}
+	if err := answerByCallback(h); err != nil {
+		_ = h.Close()
+		return nil, err
+	}
+	return h, nil
 }
 
 // StartHubWithAgencies starts a delivering hub on the store at dsn
 // (embedded when "") with the mixed synchronous and callback agencies.
 func StartHubWithAgencies(root, dataDir, dsn string) (*Hub, error) {
-	return startHub(root, dataDir, dsn, RoundTrip, mixedAgencies)
+	return startMixed(root, dataDir, dsn)
 }
 
 // StartPostgresMixedHub starts a delivering hub on a fresh schema of the
@@ -42,7 +66,7 @@ func StartPostgresMixedHub(root, dataDir, base string) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := startHub(root, dataDir, dsn, RoundTrip, mixedAgencies)
+	h, err := startMixed(root, dataDir, dsn)
 	if err != nil {
 		drop()
 		return nil, err

@@ -20,7 +20,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/config"
@@ -73,15 +72,8 @@ func StartHub(root, dataDir, databaseURL string) (*Hub, error) {
 	return StartHubMode(root, dataDir, databaseURL, RoundTrip)
 }
 
-// StartHubMode starts a hub on dataDir in mode, every agency answering
-// synchronously.
+// StartHubMode starts a hub on dataDir in mode.
 func StartHubMode(root, dataDir, databaseURL string, mode Mode) (*Hub, error) {
-	return startHub(root, dataDir, databaseURL, mode, nil)
-}
-
-// startHub is StartHubMode with each in-process simulator's configuration
-// adjusted by configure (nil: all synchronous).
-func startHub(root, dataDir, databaseURL string, mode Mode, configure func(*sim.Config)) (*Hub, error) {
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.PublicURL = "http://127.0.0.1:0"
@@ -106,7 +98,7 @@ func startHub(root, dataDir, databaseURL string, mode Mode, configure func(*sim.
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: Clock(), ConfigureSimulator: configure})
+	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: Clock()})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("assemble hub: %w", err)
