@@ -35,6 +35,7 @@ import (
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/diskspace"
+	"github.com/gatehub/gatehub/internal/eventrelay"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/httpapi"
@@ -70,6 +71,7 @@ type App struct {
 	Store      store.Store
 	Hub        *hub.Hub
 	Dispatcher *outbox.Dispatcher
+	Relay      *eventrelay.Relay
 	Server     *httpapi.Server
 	Metrics    *metrics.Metrics
 	Trust      *pki.TrustStore
@@ -266,6 +268,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.Metrics = metrics.New()
 	a.Metrics.Init(config.Agencies, registry.Current().Codes())
 	a.Metrics.WatchCertificates(a.certificates)
+	if pg, ok := a.Store.(*postgres.Store); ok {
+		pg.OnRetry(a.Metrics.StoreRetry)
+	}
 	a.Hub = &hub.Hub{
 		Store: a.Store, Gates: registry, Mappings: maps, Schemas: a.schemas, Signer: signer,
 		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust), Mappings: maps}, Bus: a.bus,
@@ -310,6 +315,15 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		}
 	}
 	a.Hub.Wake = a.Dispatcher.Wake
+	a.Relay, err = eventrelay.New(eventrelay.Config{
+		Store: a.Store, Bus: a.bus, Owner: cfg.InstanceID, Now: now, Log: a.Log,
+		OnPublished: func(evs []store.Event) { a.Metrics.EventsPublished(len(evs)) },
+		OnBacklog:   a.Metrics.EventBacklog,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("event relay: %w", err)
+	}
+	a.Hub.WakeEvents = a.Relay.Wake
 	// Gate files applied at run time (on this or another instance, before
 	// this start) override the shipped ones.
 	if err := a.Hub.SyncGates(ctx); err != nil {
@@ -483,6 +497,10 @@ func (a *App) Run(ctx context.Context) error {
 	wg.Add(6)
 	go func() {
 		defer wg.Done()
+		_ = a.Relay.Run(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
 		a.watchGates(runCtx, gateEvents)
 	}()
 	go func() {
@@ -546,6 +564,11 @@ func (a *App) Run(ctx context.Context) error {
 	wg.Wait() // the dispatcher finishes and settles its in-flight batch
 	// Counted refusals are written before the last checkpoint signs them.
 	a.Hub.FlushRefusals(context.WithoutCancel(ctx), true)
+	// The events of those last settles: published now rather than by the
+	// next instance or start (they are stored either way).
+	if _, err := a.Relay.RunOnce(context.WithoutCancel(ctx)); err != nil {
+		a.Log.Warn("last event relay round", "error", err)
+	}
 	if a.Config.CheckpointEvery > 0 {
 		// The last entries of a run are then covered by a signature too, not
 		// only by the chain's continuity with whatever comes next.

@@ -238,7 +238,10 @@ func (h *Hub) LaneReading(ctx context.Context, dev DeviceRef, r Reading) (*LaneA
 		}); err != nil {
 			return err
 		}
-		fx.publish(key, "lane-decision", ans)
+		// One key for the lane: its current answer is the last one given.
+		if err := fx.publish(key, "lane-decision", "lane-decision", ans); err != nil {
+			return err
+		}
 		if h.Metrics != nil {
 			action := ans.Action
 			fx.observed = append(fx.observed, func() { h.Metrics.LaneDecision(dev.Gate, action) })

@@ -40,7 +40,8 @@ var (
 
 // Metrics holds the collectors. The zero value is not usable; call New.
 type Metrics struct {
-	Registry *prometheus.Registry
+	Registry   *prometheus.Registry
+	durability // events relayed, store retries (durability.go)
 
 	messagesCreated *prometheus.CounterVec
 	messages        *prometheus.GaugeVec
@@ -134,6 +135,7 @@ func New() *Metrics {
 	r.MustRegister(m.messagesCreated, m.messages, m.oldestPending, m.attempts, m.deliveryLatency, m.ackLatency, m.acksRefused,
 		m.deadLetters, m.decisions, m.refusals, m.httpRequests, m.httpLatency, m.httpStreams, m.laneDecisions, m.certs, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.durability = newDurability(r)
 	return m
 }
 

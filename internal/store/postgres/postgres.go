@@ -36,6 +36,8 @@ const migrationLockClass = 0x6761 // "ga"
 // stricter isolation level: ClaimDue (FOR UPDATE SKIP LOCKED) and AuditHead
 // (a row lock on the chain head).
 type Store struct {
+	retries // deadlocks and serialization failures retried (retries.go)
+
 	pool *pgxpool.Pool
 	// probe serves Ping alone, with one connection of its own: readiness
 	// must say whether Postgres answers, not whether the main pool has a
@@ -120,6 +122,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(store.Tx) error) error {
 func (s *Store) withTx(ctx context.Context, fn func(store.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.runTx(ctx, fn)
+		s.count(err)
 		if err == nil || !retryable(err) || attempt >= maxAttempts {
 			if err != nil && retryable(err) {
 				return fmt.Errorf("postgres: gave up after %d attempts: %w", attempt, err)

@@ -417,7 +417,7 @@ func (s *Store) boundWAL(w *session) {
 			return
 		}
 		if time.Now().After(deadline) {
-			slog.Warn("sqlite: WAL over its bound and not truncated; commits go on", "err", err, "wal", s.walPath)
+			slog.Warn("sqlite: WAL over its bound and not truncated; commits go on", "error", err, "wal", s.walPath)
 			return
 		}
 		select {
