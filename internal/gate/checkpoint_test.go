@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/gatehub/gatehub/internal/crossing"
 )
 
 const checkpointGate = `code: TESTGATE
@@ -55,12 +53,12 @@ func TestCheckpointsParse(t *testing.T) {
 	if len(r) != 2 || r[0].ID != "B1" || r[1].ID != "B0" {
 		t.Fatalf("route %+v", r)
 	}
-	if !slices.Equal(r[0].Requires.Readings, []crossing.ReadingKind{crossing.Plate}) || r[0].Requires.AllAgencies ||
-		!slices.Equal(r[0].Requires.Agencies, []string{"borderguard"}) {
-		t.Errorf("B1 requires %+v", r[0].Requires)
+	if !slices.Equal(r[0].Readings, []string{"plate"}) || r[0].NeedsAllAgencies() ||
+		!slices.Equal(r[0].Agencies, []string{"borderguard"}) {
+		t.Errorf("B1 requires %+v", r[0])
 	}
-	if !r[1].Requires.AllAgencies || !r[1].Requires.Needs(crossing.QR) {
-		t.Errorf("B0 requires %+v", r[1].Requires)
+	if !r[1].NeedsAllAgencies() || !slices.Contains(r[1].Readings, "qr") {
+		t.Errorf("B0 requires %+v", r[1])
 	}
 	l, _ := g.Lane("L0")
 	if cp, ok := g.CheckpointOf(l); !ok || cp.ID != "B0" {
@@ -80,8 +78,7 @@ func TestImplicitCheckpoint(t *testing.T) {
 	}
 	l, _ := g.Lane("EXP-1")
 	cp, ok := g.CheckpointOf(l)
-	if !ok || cp.ID != "EXPORT" || !cp.Requires.AllAgencies ||
-		!slices.Equal(cp.Requires.Readings, []crossing.ReadingKind{crossing.Plate, crossing.Weight}) {
+	if !ok || cp.ID != "EXPORT" || !cp.NeedsAllAgencies() || !slices.Equal(cp.Readings, []string{"plate", "weight"}) {
 		t.Fatalf("implicit checkpoint %+v %v", cp, ok)
 	}
 	if r := g.Route("export"); len(r) != 1 || r[0].ID != "EXPORT" {

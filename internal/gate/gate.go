@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/gatehub/gatehub/internal/crossing"
 )
 
 // Directions, cargo kinds, agencies and device kinds a gate file may use.
@@ -85,25 +83,19 @@ type Checkpoint struct {
 // policy requires.
 const AllAgencies = "all"
 
-// ReadingKinds a checkpoint may require.
-var ReadingKinds = []string{string(crossing.Plate), string(crossing.Trailer), string(crossing.Weight), string(crossing.QR)}
+// ReadingKinds a checkpoint may require (internal/crossing's kinds; this
+// package stays free of the domain so the domain's tests may use gates).
+var ReadingKinds = []string{"plate", "trailer", "weight", "qr"}
 
 // defaultReadings is what the one implicit checkpoint of a gate file
 // without checkpoints requires: the camera names the truck and the
 // weighbridge weighs it before the barrier opens.
-var defaultReadings = []string{string(crossing.Plate), string(crossing.Weight)}
+var defaultReadings = []string{"plate", "weight"}
 
-func (c Checkpoint) domain() crossing.Checkpoint {
-	req := crossing.Requirement{}
-	for _, r := range c.Readings {
-		req.Readings = append(req.Readings, crossing.ReadingKind(r))
-	}
-	if len(c.Agencies) == 0 || slices.Contains(c.Agencies, AllAgencies) {
-		req.AllAgencies = true
-	} else {
-		req.Agencies = slices.Clone(c.Agencies)
-	}
-	return crossing.Checkpoint{ID: c.ID, Name: c.Name, Requires: req}
+// NeedsAllAgencies reports whether the checkpoint waits for every agency
+// the policy requires.
+func (c Checkpoint) NeedsAllAgencies() bool {
+	return len(c.Agencies) == 0 || slices.Contains(c.Agencies, AllAgencies)
 }
 
 // checkpoints returns the gate's checkpoints, or the implicit one per
@@ -123,28 +115,28 @@ func (g *Gate) checkpoints() []Checkpoint {
 
 // Route returns the checkpoints a truck of the given direction passes, in
 // order.
-func (g *Gate) Route(direction string) crossing.Route {
-	var r crossing.Route
+func (g *Gate) Route(direction string) []Checkpoint {
+	var r []Checkpoint
 	for _, c := range g.checkpoints() {
 		if c.Direction == direction {
-			r = append(r, c.domain())
+			r = append(r, c)
 		}
 	}
 	return r
 }
 
 // CheckpointOf returns the checkpoint lane l stands at.
-func (g *Gate) CheckpointOf(l *Lane) (crossing.Checkpoint, bool) {
+func (g *Gate) CheckpointOf(l *Lane) (Checkpoint, bool) {
 	id := l.Checkpoint
 	if id == "" {
 		id = strings.ToUpper(l.Direction)
 	}
 	for _, c := range g.checkpoints() {
 		if c.ID == id {
-			return c.domain(), true
+			return c, true
 		}
 	}
-	return crossing.Checkpoint{}, false
+	return Checkpoint{}, false
 }
 
 // Device is one gate device and the credentials it authenticates with.

@@ -48,6 +48,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditPrune", testAuditPrune},
 		{"GateConfigs", testGateConfigs},
 		{"Checkpoints", testCheckpoints},
+		{"Crossings", testCrossings},
+		{"LaneStates", testLaneStates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
