@@ -37,6 +37,7 @@ import (
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/httpapi"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/outbox"
@@ -70,6 +71,7 @@ type App struct {
 	Trust      *pki.TrustStore
 	Identity   *pki.Identity
 	LaneKey    *hub.LaneSigner
+	Lanes      *lanes.Service
 	Simulators *sim.Cluster // nil unless Config.Simulators
 
 	listener net.Listener
@@ -242,6 +244,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust), Mappings: maps}, Bus: a.bus,
 		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey,
 	}
+	a.Lanes = &lanes.Service{Hub: a.Hub, Gates: registry, Signer: a.LaneKey, Metrics: a.Metrics}
+	a.Hub.Crossings = a.Lanes
 	inCallRetries := cfg.Delivery.InCallRetries
 	if inCallRetries == 0 {
 		// In the configuration 0 means no in-call retries (the default is
@@ -293,7 +297,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	streams, endStreams := context.WithCancel(context.Background())
 	a.closers = append(a.closers, func() error { endStreams(); return nil })
 	a.Server = &httpapi.Server{
-		Hub: a.Hub, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
+		Hub: a.Hub, Lanes: a.Lanes, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
 		Ready: a.ready, BeforeScrape: a.refreshMessageCounts, Streams: streams,
 		OnGateApplied: func(_ context.Context, g *gate.Gate) error {
 			a.Log.Info("gate configuration applied", "gate", g.Code)

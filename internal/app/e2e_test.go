@@ -21,6 +21,7 @@ import (
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/lanes"
 )
 
 const (
@@ -334,7 +335,7 @@ func TestEndToEndLane(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("HTTP %d: %s", resp.StatusCode, data)
 			}
-			var ans hub.LaneAnswer
+			var ans lanes.Answer
 			if err := json.Unmarshal(data, &ans); err != nil {
 				t.Fatal(err)
 			}

@@ -178,3 +178,54 @@ func (c *Crossing) End(to State, reason string, now time.Time) error {
 	c.State, c.Reason, c.UpdatedAt = to, reason, now
 	return nil
 }
+
+// Event is one transition of a crossing as the audit log records it: what
+// happened and the state after it, so a replay of the log can fold the
+// events through Replay and compare its states with the store's.
+type Event struct {
+	DeclarationID string    `json:"declarationId"`
+	Gate          string    `json:"gate"`
+	Plate         string    `json:"plate"`
+	Version       int       `json:"version"`
+	State         State     `json:"state"` // after the transition
+	Passage       *Passage  `json:"passage,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+	At            time.Time `json:"at"`
+}
+
+// Replay folds event e into c (nil before the crossing's first event)
+// with the checks of the live transitions that do not need the gate's
+// route: a passage only while active and of a checkpoint not yet passed,
+// an end only while active.
+func Replay(c *Crossing, e Event) (*Crossing, error) {
+	if c == nil {
+		if e.State != Submitted {
+			return nil, fmt.Errorf("crossing %s: first event is %s, want %s", e.DeclarationID, e.State, Submitted)
+		}
+		return &Crossing{DeclarationID: e.DeclarationID, Version: e.Version, Gate: e.Gate, Plate: e.Plate, State: Submitted, UpdatedAt: e.At}, nil
+	}
+	switch {
+	case e.Passage != nil:
+		if !c.State.Active() {
+			return c, fmt.Errorf("crossing %s: passage at %s while %s: %w", c.DeclarationID, e.Passage.Checkpoint, c.State, ErrNotActive)
+		}
+		if c.Passed(e.Passage.Checkpoint) {
+			return c, fmt.Errorf("crossing %s: %s passed twice: %w", c.DeclarationID, e.Passage.Checkpoint, ErrOrder)
+		}
+		if e.State != Arrived && e.State != Exited {
+			return c, fmt.Errorf("crossing %s: passage leads to %s", c.DeclarationID, e.State)
+		}
+		c.Passages = append(c.Passages, *e.Passage)
+		c.State = e.State
+	case e.State == TurnedBack || e.State == Cancelled:
+		if err := c.End(e.State, e.Reason, e.At); err != nil {
+			return c, err
+		}
+	case e.State == c.State:
+		// An amendment: the version (and maybe the plate) changes.
+	default:
+		return c, fmt.Errorf("crossing %s: no transition %s → %s", c.DeclarationID, c.State, e.State)
+	}
+	c.Version, c.Plate, c.UpdatedAt = e.Version, e.Plate, e.At
+	return c, nil
+}

@@ -32,7 +32,7 @@ type Readings struct {
 	PlateConfidence float64   `json:"plateConfidence,omitempty"`
 	HasPlate        bool      `json:"hasPlate,omitempty"`
 	Trailers        []string  `json:"trailers,omitempty"` // distinct trailer plates read
-	Weights         []float64 `json:"weights,omitempty"` // every weight measured: one outside tolerance keeps the barrier closed
+	Weights         []float64 `json:"weights,omitempty"`  // every weight measured: one outside tolerance keeps the barrier closed
 	WeighedPlate    string    `json:"weighedPlate,omitempty"`
 	Codes           []string  `json:"codes,omitempty"` // distinct QR codes scanned
 }
@@ -74,6 +74,7 @@ type Vehicle struct {
 	// the same answer instead of a second signed decision.
 	Token     string    `json:"token,omitempty"`
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	DecidedAt time.Time `json:"decidedAt,omitzero"` // when Outcome last changed
 }
 
 // Lane is the state of one lane at one checkpoint, kept in the store.
@@ -188,4 +189,3 @@ func Apply(l *Lane, r Reading, now time.Time, memory time.Duration) Applied {
 	}
 	return out
 }
-

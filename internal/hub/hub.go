@@ -47,8 +47,9 @@ type Hub struct {
 	// LaneSigner signs lane decisions for gate devices. Optional: without
 	// it, answers carry no token and barriers cannot verify them.
 	LaneSigner *LaneSigner
+	// Crossings keeps crossings in step with declarations (optional).
+	Crossings Crossings
 
-	lanes lanes
 	// building counts submits building their messages right now (see
 	// buildAll).
 	building atomic.Int64

@@ -28,6 +28,7 @@ type Metrics struct {
 	httpRequests    *prometheus.CounterVec
 	httpLatency     *prometheus.HistogramVec
 	laneDecisions   *prometheus.CounterVec
+	laneAlerts      *prometheus.CounterVec
 
 	countsMu sync.Mutex
 	counted  map[[2]string]int // pairs SetMessageCounts has reported
@@ -74,9 +75,12 @@ func New() *Metrics {
 		laneDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehub_lane_decisions_total", Help: "Lane decisions answered to gate devices, by gate and action.",
 		}, []string{"gate", "action"}),
+		laneAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehub_lane_security_alerts_total", Help: "Security alerts raised at lanes (a QR code naming another truck than the camera read), by gate and code.",
+		}, []string{"gate", "code"}),
 	}
 	r.MustRegister(m.messagesCreated, m.messages, m.attempts, m.deliveryLatency, m.ackLatency, m.acksRefused,
-		m.deadLetters, m.decisions, m.httpRequests, m.httpLatency, m.laneDecisions,
+		m.deadLetters, m.decisions, m.httpRequests, m.httpLatency, m.laneDecisions, m.laneAlerts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -104,6 +108,9 @@ func (m *Metrics) DeadLettered(agency string)     { m.deadLetters.WithLabelValue
 func (m *Metrics) Decision(status string)         { m.decisions.WithLabelValues(status).Inc() }
 func (m *Metrics) LaneDecision(gate, action string) {
 	m.laneDecisions.WithLabelValues(gate, action).Inc()
+}
+func (m *Metrics) LaneSecurityAlert(gate, code string) {
+	m.laneAlerts.WithLabelValues(gate, code).Inc()
 }
 
 // HTTPRequest records one served request under its route pattern (never the
