@@ -230,8 +230,13 @@ func TestStaleReadings(t *testing.T) {
 			t.Errorf("%s: a stale reading changed the lane", name)
 		}
 	}
-	// After the barrier opened, a repeat for the passed vehicle is stale.
-	l.Vehicle.Opened = true
+	// After the barrier opened, a repeat of a reading it has changes
+	// nothing; another reading for the passed vehicle is stale.
+	l.Vehicle.Opened, l.Vehicle.ExpiresAt = true, t0.Add(3*time.Minute)
+	before := l.Vehicle
+	if a := Apply(&l, Reading{Kind: Plate, Plate: "12C-22222", Confidence: 0.97}, t0.Add(2*time.Minute), mem); a.Changed || a.NewVehicle || a.Stale || l.Vehicle.Number != before.Number {
+		t.Errorf("repeat after OPEN: %+v", a)
+	}
 	if a := Apply(&l, Reading{Kind: Weight, WeightKg: 1, Vehicle: l.Vehicle.Number}, t0.Add(3*time.Minute), mem); !a.Stale {
 		t.Errorf("reading for a passed vehicle applied: %+v", a)
 	}

@@ -128,6 +128,13 @@ func Apply(l *Lane, r Reading, now time.Time, memory time.Duration) Applied {
 			return Applied{Stale: true, StaleReason: "reading for vehicle " + strconv.FormatInt(r.Vehicle, 10) + ", which has passed"}
 		}
 	}
+	if cur.Number > 0 && cur.Opened && now.Before(cur.ExpiresAt) && cur.Readings.holds(r) {
+		// A device repeating a reading of the vehicle the barrier just
+		// opened for (a network retry, a second scan) while the OPEN is
+		// still valid: the same vehicle, nothing changed, the same answer —
+		// not the beginning of the next one.
+		return Applied{}
+	}
 	begin := func() {
 		*cur = Vehicle{Number: cur.Number + 1, StartedAt: at, UpdatedAt: now}
 	}
@@ -188,4 +195,17 @@ func Apply(l *Lane, r Reading, now time.Time, memory time.Duration) Applied {
 		out.Changed = true
 	}
 	return out
+}
+
+// holds reports whether reading r repeats one the vehicle already has.
+func (rd Readings) holds(r Reading) bool {
+	switch r.Kind {
+	case Plate:
+		return rd.HasPlate && rd.Plate == r.Plate && (r.TrailerPlate == "" || slices.Contains(rd.Trailers, r.TrailerPlate))
+	case Weight:
+		return slices.Contains(rd.Weights, r.WeightKg) && (r.Plate == "" || r.Plate == rd.Plate || r.Plate == rd.WeighedPlate)
+	case QR:
+		return slices.Contains(rd.Codes, r.Code)
+	}
+	return false
 }

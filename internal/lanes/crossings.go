@@ -103,7 +103,10 @@ func (s *Service) Open(ctx context.Context, tx store.Tx, d *store.Declaration) e
 		return err
 	}
 	if d.PlateCN != "" && d.PlateCN != plate {
-		if err := s.refuseActive(ctx, tx, d.Gate, d.PlateCN, d.ID); err != nil {
+		// The crossing is keyed by the VN plate (the unique index decides
+		// races on it); the same Chinese plate under another VN plate is
+		// the same vehicle too, found through the declarations.
+		if err := s.refuseActiveCN(ctx, tx, d); err != nil {
 			return err
 		}
 	}
@@ -128,6 +131,30 @@ func (s *Service) refuseActive(ctx context.Context, tx store.Tx, gateCode, plate
 		return nil
 	}
 	return &ActiveCrossingError{Gate: gateCode, Plate: plate, DeclarationID: c.DeclarationID}
+}
+
+func (s *Service) refuseActiveCN(ctx context.Context, tx store.Tx, d *store.Declaration) error {
+	ds, err := tx.DeclarationsByPlate(ctx, d.PlateCN, 10)
+	if err != nil {
+		return fmt.Errorf("look up plate %s: %w", d.PlateCN, err)
+	}
+	for i := range ds {
+		o := &ds[i]
+		if o.ID == d.ID || o.Gate != d.Gate || o.PlateCN != d.PlateCN {
+			continue
+		}
+		c, err := tx.GetCrossing(ctx, o.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("load crossing %s: %w", o.ID, err)
+		}
+		if c.Active {
+			return &ActiveCrossingError{Gate: d.Gate, Plate: d.PlateCN, DeclarationID: o.ID}
+		}
+	}
+	return nil
 }
 
 // Amended implements hub.Crossings: the crossing follows the new version
