@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gatehub/gatehub/adapters/gatedevice"
@@ -436,4 +437,87 @@ func (in *instance) laneState(t *testing.T, lane string) lanes.Answer {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestCrossingTwoInstancesShareALane: two hubs on one Postgres and Redis.
+// The camera talks to A, the weighbridge to B, the QR scanner to A again:
+// one lane state, one OPEN, seen alike on both instances' streams; the
+// same readings raced at both instances at once still open only once.
+func TestCrossingTwoInstancesShareALane(t *testing.T) {
+	c := startCluster(t, nil)
+	onA, _ := c.a.laneStream(t, "HUUNGHI", "EXP-1", operatorToken, "")
+	onB, _ := c.b.laneStream(t, "HUUNGHI", "EXP-1", "dev-HUUNGHI-EXP-1-barrier", "")
+
+	v := c.a.submitOK(t, sample(t, withSerial("70001")))
+	next(t, onB, "CLEARED on B", decisionFor(v.ID, "CLEARED"))
+	// A second declaration of the truck, sent to the other instance, is refused.
+	if resp, data := c.b.call(t, "POST", "/v1/declarations", traderToken, sample(t, withSerial("70001")), jsonHeader); resp.StatusCode != http.StatusConflict || !strings.Contains(string(data), v.ID) {
+		t.Fatalf("duplicate on B: HTTP %d %s", resp.StatusCode, data)
+	}
+	wantAnswer(t, "B1 on B", c.b.reading(t, b1Camera, plateReading("12C-70001")), "OPEN")
+	wantAnswer(t, "camera on A", c.a.reading(t, b2Camera, plateReading("12C-70001")), "KEEP-CLOSED", crossing.CodeWaiting)
+	wantAnswer(t, "weight on B", c.b.reading(t, b2Scale, weightReading(38500)), "KEEP-CLOSED", crossing.CodeWaiting)
+	open := c.a.reading(t, b2QR, qrReading(v.ID))
+	wantAnswer(t, "QR on A", open, "OPEN")
+	if st := c.b.laneState(t, "EXP-1"); st.Token != open.Token || st.Vehicle != open.Vehicle {
+		t.Fatalf("B sees another lane state: %+v", st)
+	}
+	for name, s := range map[string]<-chan sseEvent{"A": onA, "B": onB} {
+		ev := next(t, s, "OPEN on "+name, laneDecisionFor(v.ID, "OPEN"))
+		var a lanes.Answer
+		_ = json.Unmarshal(ev.Data, &a)
+		if a.Token != open.Token {
+			t.Errorf("%s streamed another OPEN", name)
+		}
+	}
+
+	// A race: the next truck's three readings sent to both instances at
+	// once, twice each. Exactly one OPEN, whatever the interleaving.
+	v2 := c.b.submitOK(t, sample(t, withSerial("70002")))
+	next(t, onA, "CLEARED on A", decisionFor(v2.ID, "CLEARED"))
+	wantAnswer(t, "B1", c.a.reading(t, b1Camera, plateReading("12C-70002")), "OPEN")
+	bodies := []struct{ token, body string }{
+		{b2Camera, plateReading("12C-70002")},
+		{b2Scale, `{"kind":"weight","weightKg":38500,"plate":"12C-70002"}`},
+		{b2QR, qrReading(v2.ID)},
+	}
+	results := make(chan lanes.Answer, 12)
+	var wg sync.WaitGroup
+	for _, in := range []*instance{c.a, c.b, c.a, c.b} {
+		for _, b := range bodies {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("POST", in.url+"/v1/devices/readings", strings.NewReader(b.body))
+				req.Header.Set("Authorization", "Bearer "+b.token)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer resp.Body.Close()
+				var a lanes.Answer
+				if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&a) != nil {
+					t.Errorf("racing reading: HTTP %d", resp.StatusCode)
+					return
+				}
+				results <- a
+			}()
+		}
+	}
+	wg.Wait()
+	close(results)
+	tokens := map[string]bool{}
+	for a := range results {
+		if a.Action == "OPEN" {
+			tokens[a.Token] = true
+		}
+	}
+	if len(tokens) != 1 {
+		t.Fatalf("%d distinct OPEN tokens for one vehicle, want 1", len(tokens))
+	}
+	if n := c.a.auditCount(t, "crossing.checkpoint-passed"); n != 4 {
+		t.Errorf("%d checkpoint passages logged, want 4 (two trucks, B1 and B2)", n)
+	}
 }

@@ -21,7 +21,9 @@ type Reading struct {
 	// another vehicle than the lane's current one is stale.
 	Vehicle int64
 	// ReadAt is when the device measured; zero means on receipt. A reading
-	// measured before the lane's current vehicle began is stale.
+	// measured before the lane's current vehicle began is stale. Only a
+	// stated ReadAt is compared: the receipt times of two hub instances
+	// are not ordered finely enough to judge by.
 	ReadAt time.Time
 }
 
@@ -122,7 +124,7 @@ func Apply(l *Lane, r Reading, now time.Time, memory time.Duration) Applied {
 		switch {
 		case r.Vehicle != 0 && r.Vehicle != cur.Number:
 			return Applied{Stale: true, StaleReason: "reading for vehicle " + strconv.FormatInt(r.Vehicle, 10) + ", lane is at vehicle " + strconv.FormatInt(cur.Number, 10)}
-		case at.Before(cur.StartedAt):
+		case !r.ReadAt.IsZero() && at.Before(cur.StartedAt):
 			return Applied{Stale: true, StaleReason: "reading measured before the lane's current vehicle arrived"}
 		case r.Vehicle == cur.Number && cur.Opened:
 			return Applied{Stale: true, StaleReason: "reading for vehicle " + strconv.FormatInt(r.Vehicle, 10) + ", which has passed"}

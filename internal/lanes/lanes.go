@@ -130,11 +130,13 @@ func (s *Service) Reading(ctx context.Context, dev hub.DeviceRef, r Reading) (*A
 	}
 	var ans *Answer
 	err = s.Hub.InTx(ctx, func(tx store.Tx, fx hub.Effects) error {
-		now := s.Hub.Clock()
 		ls, err := tx.LockLane(ctx, dev.Gate, p.cp.ID, dev.Lane)
 		if err != nil {
 			return fmt.Errorf("lock lane: %w", err)
 		}
+		// The time once the lane is ours: a reading that waited for the
+		// lock is decided after the one it waited for.
+		now := s.Hub.Clock()
 		lane := crossing.Lane{Gate: dev.Gate, Checkpoint: p.cp.ID, Lane: dev.Lane, Rev: ls.Rev}
 		if len(ls.State) > 0 {
 			if err := json.Unmarshal(ls.State, &lane.Vehicle); err != nil {
@@ -145,9 +147,14 @@ func (s *Service) Reading(ctx context.Context, dev hub.DeviceRef, r Reading) (*A
 		v := &lane.Vehicle
 		switch {
 		case applied.Stale:
+			// Nothing to act on: the answer names the lane's current
+			// vehicle (so the device can catch up) but instructs nothing.
 			ans = s.answer(p, v)
 			ans.Stale, ans.StaleReason = true, applied.StaleReason
-			ans.Token, ans.Repeated = "", true
+			ans.Action, ans.Token, ans.Alert = clearance.KeepClosed, "", nil
+			ans.Reasons = []clearance.Reason{{Code: crossing.CodeStaleReading, EN: "reading not applied: " + applied.StaleReason,
+				VI: "kết quả đọc không được áp dụng: thuộc về phương tiện trước"}}
+			ans.ReasonEN, ans.ReasonVI = clearance.JoinReasons(ans.Reasons)
 		case !applied.Changed && v.Outcome != nil:
 			// A repeat: same answer, same token, nothing new to announce.
 			ans = s.answer(p, v)
