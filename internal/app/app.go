@@ -33,6 +33,7 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/config"
+	"github.com/gatehub/gatehub/internal/eventrelay"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/httpapi"
@@ -66,6 +67,7 @@ type App struct {
 	Store      store.Store
 	Hub        *hub.Hub
 	Dispatcher *outbox.Dispatcher
+	Relay      *eventrelay.Relay
 	Server     *httpapi.Server
 	Metrics    *metrics.Metrics
 	Trust      *pki.TrustStore
@@ -239,6 +241,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 
 	a.Metrics = metrics.New()
+	if pg, ok := a.Store.(*postgres.Store); ok {
+		pg.OnRetry(a.Metrics.StoreRetry)
+	}
 	a.Hub = &hub.Hub{
 		Store: a.Store, Gates: registry, Mappings: maps, Schemas: a.schemas, Signer: signer,
 		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust), Mappings: maps}, Bus: a.bus,
@@ -267,6 +272,14 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Workers: cfg.Delivery.Workers, Poll: cfg.Delivery.Poll, Now: now, Log: a.Log,
 	}
 	a.Hub.Wake = a.Dispatcher.Wake
+	a.Relay, err = eventrelay.New(eventrelay.Config{
+		Store: a.Store, Bus: a.bus, Owner: cfg.InstanceID, Now: now, Log: a.Log,
+		OnPublished: func(evs []store.Event) { a.Metrics.EventsPublished(len(evs)) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("event relay: %w", err)
+	}
+	a.Hub.WakeEvents = a.Relay.Wake
 	// Gate files applied at run time (on this or another instance, before
 	// this start) override the shipped ones.
 	if err := a.Hub.SyncGates(ctx); err != nil {
@@ -402,7 +415,11 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Hub.SyncGates(runCtx); err != nil {
 		a.Log.Error("stored gate configuration not installed", "err", err)
 	}
-	wg.Add(5)
+	wg.Add(6)
+	go func() {
+		defer wg.Done()
+		_ = a.Relay.Run(runCtx)
+	}()
 	go func() {
 		defer wg.Done()
 		a.watchGates(runCtx, gateEvents)

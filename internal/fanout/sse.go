@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,6 +22,18 @@ type SSEOption func(*sseOptions)
 type sseOptions struct {
 	onReady      func()
 	writeTimeout time.Duration
+	snapshot     func(ctx context.Context) ([]Event, error)
+}
+
+// WithSnapshot makes the stream begin with the topic's current state:
+// after the subscription is live and before any live or replayed event,
+// ServeSSE writes the events f returns, without ids (the client's
+// Last-Event-ID stays the bus position). Anything that changes afterwards
+// arrives live, so a client that applies events as whole states (never
+// deltas) ends up current. If f fails, the client gets 503, as when the
+// subscription fails.
+func WithSnapshot(f func(ctx context.Context) ([]Event, error)) SSEOption {
+	return func(o *sseOptions) { o.snapshot = f }
 }
 
 // OnReady registers f to run once the subscription is live and the response
@@ -58,6 +71,16 @@ func ServeSSE(w http.ResponseWriter, r *http.Request, bus Bus, topic string, hea
 		return fmt.Errorf("fanout: sse subscribe %q: %w", topic, err)
 	}
 
+	var initial []Event
+	if o.snapshot != nil {
+		// Read after subscribing: whatever changes after this read is on the
+		// subscription (possibly also in the snapshot: a harmless repeat).
+		if initial, err = o.snapshot(ctx); err != nil {
+			http.Error(w, "event stream unavailable", http.StatusServiceUnavailable)
+			return fmt.Errorf("fanout: sse snapshot of %q: %w", topic, err)
+		}
+	}
+
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -86,6 +109,10 @@ func ServeSSE(w http.ResponseWriter, r *http.Request, bus Bus, topic string, hea
 	// An initial comment gets headers and a first byte to the client now,
 	// so it knows the stream is open before the first event.
 	bw.WriteString(": open\n\n")
+	for _, ev := range initial {
+		ev.ID = "" // not a bus position
+		writeEvent(bw, ev)
+	}
 	if err := flush(); err != nil {
 		return clientGone(r, err)
 	}
@@ -131,9 +158,13 @@ func clientGone(r *http.Request, err error) error {
 // writeEvent encodes ev in the SSE wire format. bufio.Writer keeps the first
 // error and reports it on Flush, so individual writes are not checked.
 func writeEvent(bw *bufio.Writer, ev Event) {
-	bw.WriteString("id: ")
-	bw.WriteString(ev.ID)
-	bw.WriteByte('\n')
+	// An empty id field would reset the client's Last-Event-ID; an event
+	// without one leaves it alone.
+	if ev.ID != "" {
+		bw.WriteString("id: ")
+		bw.WriteString(ev.ID)
+		bw.WriteByte('\n')
+	}
 	if ev.Type != "" {
 		bw.WriteString("event: ")
 		bw.WriteString(ev.Type)

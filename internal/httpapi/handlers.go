@@ -537,7 +537,12 @@ func (s *Server) laneEvents(w http.ResponseWriter, r *http.Request, p auth.Princ
 		defer stop()
 		r = r.WithContext(ctx)
 	}
-	return fanout.ServeSSE(w, r, s.Bus, hub.LaneTopic(g, l), hb)
+	// The lane's current state first, from the store (durable events),
+	// then live events from the bus.
+	snapshot := fanout.WithSnapshot(func(ctx context.Context) ([]fanout.Event, error) {
+		return s.Hub.LaneSnapshot(ctx, g, l)
+	})
+	return fanout.ServeSSE(w, r, s.Bus, hub.LaneTopic(g, l), hb, snapshot)
 }
 
 func (s *Server) auditList(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {

@@ -46,6 +46,11 @@ func (h *Hub) HandleAck(ctx context.Context, agency string, raw []byte) (*AckRes
 	}
 	var res *AckResult
 	err = h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		// The declaration first, then its message (applyAck): the one lock
+		// order. An unknown message is refused by applyAck.
+		if _, err := tx.LockMessageDeclaration(ctx, f.RefMessageID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("lock declaration of %s: %w", f.RefMessageID, err)
+		}
 		var err error
 		res, err = h.applyAck(ctx, tx, fx, agency, f, raw)
 		return err
@@ -172,8 +177,23 @@ func readRefusal(err error) *RefusedError {
 }
 
 // Settled implements outbox.Hooks: it runs in the transaction that records a
-// delivery attempt.
+// delivery attempt, which has locked the message's declaration and then the
+// message. Like inTx it defers the audit entries and events to the end, so
+// the audit head is taken last here too.
 func (h *Hub) Settled(ctx context.Context, tx store.Tx, m *store.Message, r outbox.Result) error {
+	atx := &auditingTx{Tx: tx}
+	fx := &effects{}
+	if err := h.settle(ctx, atx, fx, m, r); err != nil {
+		return err
+	}
+	if err := h.finishTx(ctx, atx, fx); err != nil {
+		return err
+	}
+	h.pendingEffects(m.ID, fx)
+	return nil
+}
+
+func (h *Hub) settle(ctx context.Context, tx store.Tx, fx *effects, m *store.Message, r outbox.Result) error {
 	d, err := tx.LatestDeclaration(ctx, m.DeclarationID)
 	if err != nil {
 		return fmt.Errorf("load declaration %s: %w", m.DeclarationID, err)
@@ -185,7 +205,6 @@ func (h *Hub) Settled(ctx context.Context, tx store.Tx, m *store.Message, r outb
 	}); err != nil {
 		return err
 	}
-	fx := &effects{}
 	if m.State == store.StateSent {
 		// The deadline runs from the first delivery: a resend after it
 		// passed (ResendOverdue) does not make the agency less late.
@@ -200,7 +219,6 @@ func (h *Hub) Settled(ctx context.Context, tx store.Tx, m *store.Message, r outb
 		}
 	}
 	_, err = h.decide(ctx, tx, fx, m.DeclarationID)
-	h.pendingEffects(m.ID, fx)
 	return err
 }
 
@@ -231,7 +249,6 @@ func (h *Hub) settleSyncAck(ctx context.Context, tx store.Tx, fx *effects, m *st
 			return err
 		}
 	}
-	h.pendingEffects(m.ID, fx)
 	return nil
 }
 

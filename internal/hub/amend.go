@@ -93,6 +93,9 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 		PlateVN: d.Vehicle.PlateVN, PlateCN: d.Vehicle.PlateCN, Status: StatusActive, Body: body, CreatedAt: now,
 	}
 	err = h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		if err := tx.LockDeclaration(ctx, id); err != nil {
+			return fmt.Errorf("lock declaration %s: %w", id, err)
+		}
 		// (id, version) is unique: a concurrent amendment makes this conflict.
 		if err := tx.InsertDeclaration(ctx, rec); err != nil {
 			if errors.Is(err, store.ErrConflict) {
@@ -181,6 +184,9 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 		cancels = append(cancels, m)
 	}
 	err = h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		if err := tx.LockDeclaration(ctx, id); err != nil {
+			return fmt.Errorf("lock declaration %s: %w", id, err)
+		}
 		if err := tx.UpdateDeclarationStatus(ctx, id, StatusCancelled); err != nil {
 			return fmt.Errorf("cancel declaration: %w", err)
 		}

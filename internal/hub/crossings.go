@@ -43,9 +43,10 @@ type DeviceRef struct{ Gate, Lane, Device string }
 // commit.
 type Effects struct{ fx *effects }
 
-// Publish schedules a live event on topic, sent once the transaction
-// committed.
-func (e Effects) Publish(topic, typ string, v any) { e.fx.publish(topic, typ, v) }
+// Publish writes a live event on topic in the transaction (the durable
+// events of internal/eventrelay), published once it committed. key names
+// what v is the whole state of within the topic (see effects.publish).
+func (e Effects) Publish(topic, typ, key string, v any) error { return e.fx.publish(topic, typ, key, v) }
 
 // Observe schedules f (a metric, say) for after the commit.
 func (e Effects) Observe(f func()) { e.fx.observed = append(e.fx.observed, f) }

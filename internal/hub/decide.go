@@ -153,7 +153,9 @@ func (h *Hub) decideFrom(ctx context.Context, tx store.Tx, fx *effects, in *clea
 	}
 	ev := DecisionEvent{DeclarationID: id, Version: in.decl.Version, PlateVN: in.decl.PlateVN, PlateCN: in.decl.PlateCN, Decision: dec}
 	for _, topic := range h.laneTopics(in) {
-		fx.publish(topic, "decision", ev)
+		if err := fx.publish(topic, EventDecision, id, ev); err != nil {
+			return nil, err
+		}
 	}
 	if h.Metrics != nil {
 		status := dec.Status
@@ -191,6 +193,10 @@ func (h *Hub) laneTopics(in *clearanceInput) []string {
 	}
 	return topics
 }
+
+// EventDecision is the type of the lane event that carries a truck's new
+// decision; its key is the declaration id.
+const EventDecision = "decision"
 
 // DecisionEvent is what lanes receive when a truck's decision changes.
 type DecisionEvent struct {

@@ -37,13 +37,20 @@ type Hub struct {
 	Schemas  *schema.Validator
 	Signer   *sign.Signer
 	Acks     *ack.Reader
-	Bus      fanout.Bus
-	Metrics  *metrics.Metrics // optional
-	Log      *slog.Logger     // optional
-	Now      func() time.Time // optional; time.Now
+	// Bus is the fan-out the lanes subscribe to. The hub itself never
+	// publishes to it: its events go to the store (see effects.publish) and
+	// an eventrelay.Relay publishes them. Optional.
+	Bus     fanout.Bus
+	Metrics *metrics.Metrics // optional
+	Log     *slog.Logger     // optional
+	Now     func() time.Time // optional; time.Now
 	// Wake is called after a transaction committed new outbound messages, so
 	// the dispatcher need not wait for its next poll. Optional.
 	Wake func()
+	// WakeEvents is called after a transaction committed events, so the
+	// event relay publishes them now rather than at its next poll.
+	// Optional: without a relay running, events wait in the store.
+	WakeEvents func()
 	// LaneSigner signs lane decisions for gate devices. Optional: without
 	// it, answers carry no token and barriers cannot verify them.
 	LaneSigner *LaneSigner
@@ -74,26 +81,30 @@ func (h *Hub) log() *slog.Logger {
 	return h.Log
 }
 
-// effects collects what must happen only once a transaction has committed:
-// publishing live events and waking the dispatcher. Doing either inside the
-// transaction would announce state that a rollback could still erase.
+// effects collects what a transaction produces besides its own writes.
+// Events go into the store in the same transaction (the transactional
+// outbox of internal/eventrelay), appended when the transaction's work is
+// done; waking the dispatcher and the relay, and the observations (metrics,
+// logs), happen only once it committed: doing them inside would announce
+// state that a rollback could still erase.
 type effects struct {
-	events   []event
+	events   []store.Event
 	wake     bool
 	observed []func()
 }
 
-type event struct {
-	topic, typ string
-	data       []byte
-}
-
-func (fx *effects) publish(topic, typ string, v any) {
+// publish queues an event for the lane devices (or instances) subscribed
+// to topic. key names what v is the whole state of within the topic (a
+// declaration id, a lane): a device that connects gets the newest event of
+// each key first, and a repeated event changes nothing, so an event must
+// never be a delta.
+func (fx *effects) publish(topic, typ, key string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return
+		return fmt.Errorf("encode %s event: %w", typ, err)
 	}
-	fx.events = append(fx.events, event{topic: topic, typ: typ, data: data})
+	fx.events = append(fx.events, store.Event{Topic: topic, Type: typ, Key: key, Data: data})
+	return nil
 }
 
 // inTx runs fn in a store transaction and applies the collected effects
@@ -107,7 +118,7 @@ func (h *Hub) inTx(ctx context.Context, fn func(tx store.Tx, fx *effects) error)
 		if err := fn(atx, fx); err != nil {
 			return err
 		}
-		return audit.AppendAll(ctx, tx, atx.entries)
+		return h.finishTx(ctx, atx, fx)
 	})
 	if err != nil {
 		return err
@@ -116,13 +127,29 @@ func (h *Hub) inTx(ctx context.Context, fn func(tx store.Tx, fx *effects) error)
 	return nil
 }
 
-func (h *Hub) apply(ctx context.Context, fx *effects) {
-	for _, e := range fx.events {
-		if _, err := h.Bus.Publish(ctx, e.topic, e.typ, e.data); err != nil {
-			// Devices resynchronise by polling the decision; a lost live event
-			// delays a barrier, it does not change what the barrier may do.
-			h.log().Warn("publish event", "topic", e.topic, "type", e.typ, "err", err)
+// finishTx writes what a transaction collected, in the one lock order every
+// transaction follows (see docs/DECISIONS.md, "Lock order"): by now it holds
+// its declaration and message locks and has stored its decision; the events
+// come next (no lock anyone waits for), the audit head last.
+func (h *Hub) finishTx(ctx context.Context, atx *auditingTx, fx *effects) error {
+	now := h.now()
+	for i := range fx.events {
+		e := &fx.events[i]
+		if e.CreatedAt.IsZero() {
+			e.CreatedAt = now
 		}
+		if err := atx.Tx.AppendEvent(ctx, e); err != nil {
+			return fmt.Errorf("store %s event: %w", e.Type, err)
+		}
+	}
+	entries := atx.entries
+	atx.entries = nil
+	return audit.AppendAll(ctx, atx.Tx, entries)
+}
+
+func (h *Hub) apply(_ context.Context, fx *effects) {
+	if len(fx.events) > 0 && h.WakeEvents != nil {
+		h.WakeEvents()
 	}
 	for _, f := range fx.observed {
 		f()

@@ -55,6 +55,13 @@ func (h *Hub) CancelMessage(ctx context.Context, actor Actor, messageID string) 
 func (h *Hub) operate(ctx context.Context, actor Actor, messageID, kind string, change func(*store.Message) error) (*store.Message, error) {
 	var out *store.Message
 	err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		_, err := tx.LockMessageDeclaration(ctx, messageID) // the declaration before its message
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("message %s: %w", messageID, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("lock declaration of %s: %w", messageID, err)
+		}
 		m, err := tx.GetMessage(ctx, messageID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("message %s: %w", messageID, ErrNotFound)
@@ -95,20 +102,30 @@ func (h *Hub) operate(ctx context.Context, actor Actor, messageID, kind string, 
 // the first delivery's, so the decision keeps naming the agency overdue.
 func (h *Hub) ResendOverdue(ctx context.Context, limit int) (int, error) {
 	now := h.now()
+	var overdue []store.Message
+	if err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+		var err error
+		overdue, err = tx.ListMessages(ctx, store.MessageFilter{State: store.StateSent, OverdueAt: now, Limit: limit})
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("list overdue messages: %w", err)
+	}
+	// One transaction per message: each changes one declaration, and takes
+	// its lock before the message's, like every other (one lock order).
 	n := 0
-	err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
-		n = 0
-		overdue, err := tx.ListMessages(ctx, store.MessageFilter{State: store.StateSent, OverdueAt: now, Limit: limit})
-		if err != nil {
-			return fmt.Errorf("list overdue messages: %w", err)
-		}
-		for _, o := range overdue {
+	for _, o := range overdue {
+		resent := false
+		err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+			resent = false
+			if err := tx.LockDeclaration(ctx, o.DeclarationID); err != nil {
+				return fmt.Errorf("lock declaration %s: %w", o.DeclarationID, err)
+			}
 			m, err := tx.GetMessage(ctx, o.ID) // locks the row on Postgres: one instance resends
 			if err != nil {
 				return fmt.Errorf("load message %s: %w", o.ID, err)
 			}
 			if m.State != store.StateSent {
-				continue
+				return nil
 			}
 			d, err := tx.LatestDeclaration(ctx, m.DeclarationID)
 			if err != nil {
@@ -116,11 +133,11 @@ func (h *Hub) ResendOverdue(ctx context.Context, limit int) (int, error) {
 			}
 			g, ok := h.Gates.Current().Gate(d.Gate)
 			if !ok {
-				continue
+				return nil
 			}
 			period := g.AckDeadline(m.Agency)
 			if period <= 0 || now.Sub(m.SentAt) < period {
-				continue // delivered again recently: give the agency a full period
+				return nil // delivered again recently: give the agency a full period
 			}
 			from := m.SentAt
 			m.State, m.NextAttemptAt, m.UpdatedAt = store.StatePending, now, now
@@ -134,13 +151,16 @@ func (h *Hub) ResendOverdue(ctx context.Context, limit int) (int, error) {
 			}); err != nil {
 				return err
 			}
+			resent = true
+			fx.wake = true
+			return nil
+		})
+		if err != nil {
+			return n, err
+		}
+		if resent {
 			n++
 		}
-		fx.wake = n > 0
-		return nil
-	})
-	if err != nil {
-		return 0, err
 	}
 	return n, nil
 }

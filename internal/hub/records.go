@@ -60,8 +60,7 @@ func (h *Hub) ApplyGate(ctx context.Context, actor Actor, g *gate.Gate, source [
 		}
 		version = c.Version
 		// Other instances reload from the store when they hear of it.
-		fx.publish(GateConfigTopic, "gate-applied", map[string]any{"gate": g.Code, "version": c.Version})
-		return nil
+		return fx.publish(GateConfigTopic, "gate-applied", g.Code, map[string]any{"gate": g.Code, "version": c.Version})
 	})
 	if err != nil {
 		return err

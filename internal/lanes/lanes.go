@@ -249,7 +249,9 @@ func (s *Service) decide(ctx context.Context, tx store.Tx, fx hub.Effects, p *pl
 	}
 	ans := s.answer(p, v)
 	topic := Topic(dev.Gate, dev.Lane)
-	s.emit(fx, topic, EventLaneDecision, ans)
+	if err := s.emit(fx, topic, EventLaneDecision, ans); err != nil {
+		return nil, err
+	}
 	if out.Alert != nil {
 		if err := s.Hub.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindLaneSecurityAlert, Actor: "gate-device:" + dev.Device, DeclarationID: out.Alert.DeclarationID, Plate: rd.Plate,
@@ -257,7 +259,9 @@ func (s *Service) decide(ctx context.Context, tx store.Tx, fx hub.Effects, p *pl
 		}); err != nil {
 			return nil, err
 		}
-		s.emit(fx, topic, EventSecurityAlert, AlertEntry{Gate: dev.Gate, Checkpoint: p.cp.ID, Lane: dev.Lane, Vehicle: v.Number, Device: dev.Device, Alert: out.Alert, Readings: rd})
+		if err := s.emit(fx, topic, EventSecurityAlert, AlertEntry{Gate: dev.Gate, Checkpoint: p.cp.ID, Lane: dev.Lane, Vehicle: v.Number, Device: dev.Device, Alert: out.Alert, Readings: rd}); err != nil {
+			return nil, err
+		}
 		if s.Metrics != nil {
 			code := out.Alert.Code
 			fx.Observe(func() { s.Metrics.LaneSecurityAlert(dev.Gate, code) })
@@ -270,10 +274,14 @@ func (s *Service) decide(ctx context.Context, tx store.Tx, fx hub.Effects, p *pl
 	return ans, nil
 }
 
-// emit is the one way lane events leave this package: published after the
-// transaction commits (the hub's post-commit effects), never before.
-func (s *Service) emit(fx hub.Effects, topic, typ string, v any) {
-	fx.Publish(topic, typ, v)
+// emit is the one way lane events leave this package: written as durable
+// events in the reading's own transaction (so the stored lane state, the
+// audit entry and the event commit or vanish together) and published by
+// the event relay after commit. The key is the event type: a lane has one
+// current answer (and one last alert), which is what a device that
+// connects is sent first.
+func (s *Service) emit(fx hub.Effects, topic, typ string, v any) error {
+	return fx.Publish(topic, typ, typ, v)
 }
 
 func (s *Service) answer(p *place, v *crossing.Vehicle) *Answer {

@@ -30,6 +30,8 @@ type Metrics struct {
 	laneDecisions   *prometheus.CounterVec
 	laneAlerts      *prometheus.CounterVec
 
+	durability // events relayed, store retries (durability.go)
+
 	countsMu sync.Mutex
 	counted  map[[2]string]int // pairs SetMessageCounts has reported
 }
@@ -82,6 +84,7 @@ func New() *Metrics {
 	r.MustRegister(m.messagesCreated, m.messages, m.attempts, m.deliveryLatency, m.ackLatency, m.acksRefused,
 		m.deadLetters, m.decisions, m.httpRequests, m.httpLatency, m.laneDecisions, m.laneAlerts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.durability = newDurability(r)
 	return m
 }
 

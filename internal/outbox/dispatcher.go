@@ -199,6 +199,11 @@ func (d *Dispatcher) deliver(ctx context.Context, m store.Message) error {
 	}
 	var settled *store.Message
 	err := d.Store.WithTx(ctx, func(tx store.Tx) error {
+		// The declaration before the message: the lock order of every
+		// transaction that changes a declaration (store.Tx.LockDeclaration).
+		if err := tx.LockDeclaration(ctx, m.DeclarationID); err != nil {
+			return fmt.Errorf("lock declaration %s: %w", m.DeclarationID, err)
+		}
 		cur, err := tx.GetMessage(ctx, m.ID)
 		if err != nil {
 			return fmt.Errorf("reload message: %w", err)

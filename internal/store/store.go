@@ -167,6 +167,22 @@ type LaneState struct {
 	UpdatedAt  time.Time
 }
 
+// Event is one durable live event (a lane's or a declaration's new state),
+// written in the transaction that changed what it announces and published
+// to the fan-out bus afterwards by a relay (see internal/eventrelay).
+type Event struct {
+	ID    int64  // assigned by AppendEvent; increases in append order
+	Topic string // fan-out topic, e.g. "lane/HUUNGHI/EXP-1"
+	Type  string // SSE event type, e.g. "decision"
+	// Key names what the event is the state of within its topic (a
+	// declaration id, a lane): LatestEvents keeps the newest event per key,
+	// which is the topic's current state.
+	Key         string
+	Data        []byte
+	CreatedAt   time.Time
+	PublishedAt time.Time // zero until the relay published it
+}
+
 // MessageFilter selects messages for operator listings. Zero fields match all.
 type MessageFilter struct {
 	State         string
@@ -285,6 +301,39 @@ type Tx interface {
 	// GetLaneState reads a lane's state without locking it; ErrNotFound
 	// for a lane that has seen no reading.
 	GetLaneState(ctx context.Context, gate, checkpoint, lane string) (*LaneState, error)
+	// LockDeclaration serialises the transactions that change one
+	// declaration's state (its versions, messages, ACKs, decision and
+	// events): it blocks until no other transaction holds the declaration
+	// and holds it until this one ends (Postgres: a row lock on the first
+	// version; SQLite: the single writer already holds everything).
+	// ErrNotFound when no such declaration exists. Every such transaction
+	// takes it FIRST, before any message row, and the audit head LAST:
+	// one lock order, so no two transactions can wait on each other.
+	LockDeclaration(ctx context.Context, id string) error
+	// LockMessageDeclaration is LockDeclaration for the declaration of a
+	// message, returning its id (ErrNotFound for an unknown message). It
+	// does not lock the message itself: GetMessage does, after it.
+	LockMessageDeclaration(ctx context.Context, messageID string) (string, error)
+
+	// AppendEvent stores e for the relay, setting e.ID (and CreatedAt if
+	// zero). It becomes visible to the relay when the transaction commits.
+	AppendEvent(ctx context.Context, e *Event) error
+	// ClaimEventRelay makes owner the one instance that relays events
+	// until until, if the relay is free, its lease expired at now, or owner
+	// holds it already (renewal). It reports whether owner holds it.
+	ClaimEventRelay(ctx context.Context, owner string, now, until time.Time) (bool, error)
+	// UnpublishedEvents returns up to limit events not yet marked
+	// published, by ascending ID.
+	UnpublishedEvents(ctx context.Context, limit int) ([]Event, error)
+	// MarkEventsPublished sets PublishedAt of the events with these ids.
+	MarkEventsPublished(ctx context.Context, ids []int64, at time.Time) error
+	// LatestEvents returns the newest event of each key of topic, for the
+	// limit keys changed most recently, by ascending ID: the topic's
+	// current state, published or not.
+	LatestEvents(ctx context.Context, topic string, limit int) ([]Event, error)
+	// PruneEvents deletes the events published before before and returns
+	// how many it deleted; unpublished events always stay.
+	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 
 	// PutGateConfig stores c as the current file of its gate, setting
 	// c.Version to the previous version + 1.

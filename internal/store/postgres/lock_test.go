@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,5 +91,67 @@ func TestGetMessageLocksForReadModifyWrite(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A deadlock is retried and counted: the metric the hub exports and the
+// concurrency tests assert to be zero must see one when it happens. Two
+// transactions lock two declarations in opposite orders (what one lock
+// order rules out); Postgres aborts one, WithTx runs it again.
+func TestDeadlockRetriedAndCounted(t *testing.T) {
+	// A database of its own: this deadlock must not count against the
+	// tests that assert pg_stat_database.deadlocks stays zero.
+	dsn, name := storetest.PostgresDatabase(t)
+	a := open(t, dsn)
+	ctx := context.Background()
+	if err := a.WithTx(ctx, func(tx store.Tx) error {
+		for _, id := range []string{"D1", "D2"} {
+			if err := tx.InsertDeclaration(ctx, &store.Declaration{ID: id, Version: 1}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	var mu sync.Mutex
+	a.OnRetry(func(code string) { mu.Lock(); codes = append(codes, code); mu.Unlock() })
+	var first [2]sync.Once
+	holding := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	errs := make(chan error, 2)
+	for i, order := range [][2]string{{"D1", "D2"}, {"D2", "D1"}} {
+		go func() {
+			errs <- a.WithTx(ctx, func(tx store.Tx) error {
+				if err := tx.LockDeclaration(ctx, order[0]); err != nil {
+					return err
+				}
+				// Only the first attempt waits for the other: the retry of
+				// the victim must go through.
+				first[i].Do(func() {
+					close(holding[i])
+					<-holding[1-i]
+				})
+				return tx.LockDeclaration(ctx, order[1])
+			})
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("transaction: %v", err)
+		}
+	}
+	if got := a.Deadlocks(); got != 1 {
+		t.Errorf("Deadlocks() = %d, want 1", got)
+	}
+	// The server saw it too: the oracle the concurrency tests read.
+	_ = a.Close()
+	if got := storetest.ServerDeadlocks(t, name); got != 1 {
+		t.Errorf("pg_stat_database.deadlocks = %d, want 1", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(codes) != 1 || codes[0] != "40P01" {
+		t.Errorf("OnRetry saw %v, want [40P01]", codes)
 	}
 }

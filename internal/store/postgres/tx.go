@@ -662,3 +662,111 @@ func (t *tx) ListGateConfigs(ctx context.Context) ([]store.GateConfig, error) {
 	}
 	return out, nil
 }
+
+// LockDeclaration takes the row lock of the declaration's first version,
+// which every later version leaves in place: amendments insert rows, so
+// the latest version is no stable thing to lock. FOR NO KEY UPDATE, not
+// FOR UPDATE: it conflicts with itself but not with the FOR KEY SHARE that
+// foreign-key checks take, so inserting a message or a decision of this
+// declaration (in this or a waiting transaction) never queues behind it.
+func (t *tx) LockDeclaration(ctx context.Context, id string) error {
+	var one int
+	err := t.tx.QueryRow(ctx, `SELECT 1 FROM declarations WHERE id = $1
+		ORDER BY version LIMIT 1 FOR NO KEY UPDATE`, id).Scan(&one)
+	if err != nil {
+		return wrap(err, "lock declaration %s", id)
+	}
+	return nil
+}
+
+// LockMessageDeclaration reads the message's declaration without locking
+// the message (declaration_id never changes), then locks the declaration.
+func (t *tx) LockMessageDeclaration(ctx context.Context, messageID string) (string, error) {
+	var id string
+	if err := t.tx.QueryRow(ctx, `SELECT declaration_id FROM messages WHERE id = $1`, messageID).Scan(&id); err != nil {
+		return "", wrap(err, "declaration of message %s", messageID)
+	}
+	return id, t.LockDeclaration(ctx, id)
+}
+
+const eventCols = `id, topic, type, key, data, created_at, published_at`
+
+func scanEvent(row pgx.Row) (store.Event, error) {
+	var e store.Event
+	err := row.Scan(&e.ID, &e.Topic, &e.Type, &e.Key, &e.Data, nullTime{&e.CreatedAt}, nullTime{&e.PublishedAt})
+	return e, err
+}
+
+func (t *tx) queryEvents(ctx context.Context, q string, args ...any) ([]store.Event, error) {
+	rows, err := t.tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Event, error) { return scanEvent(r) })
+}
+
+func (t *tx) AppendEvent(ctx context.Context, e *store.Event) error {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = now()
+	}
+	data := e.Data
+	if data == nil {
+		data = []byte{}
+	}
+	err := t.tx.QueryRow(ctx, `INSERT INTO events (topic, type, key, data, created_at)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, e.Topic, e.Type, e.Key, data, ts(e.CreatedAt)).Scan(&e.ID)
+	if err != nil {
+		return wrap(err, "append event to %s", e.Topic)
+	}
+	return nil
+}
+
+// ClaimEventRelay is one conditional UPDATE: it never waits on another
+// relay for longer than that relay's own (short) claim transaction.
+func (t *tx) ClaimEventRelay(ctx context.Context, owner string, now, until time.Time) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE event_relay SET owner = $1, lease_until = $2
+		WHERE id = 1 AND (owner = $1 OR owner = '' OR lease_until IS NULL OR lease_until <= $3)`,
+		owner, ts(until), ts(now))
+	if err != nil {
+		return false, wrap(err, "claim event relay for %s", owner)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (t *tx) UnpublishedEvents(ctx context.Context, limit int) ([]store.Event, error) {
+	out, err := t.queryEvents(ctx, `SELECT `+eventCols+` FROM events WHERE published_at IS NULL
+		ORDER BY id LIMIT $1`, limitArg(limit))
+	if err != nil {
+		return nil, wrap(err, "unpublished events")
+	}
+	return out, nil
+}
+
+func (t *tx) MarkEventsPublished(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := t.tx.Exec(ctx, `UPDATE events SET published_at = $1 WHERE id = ANY($2::bigint[])`, ts(at), ids); err != nil {
+		return wrap(err, "mark %d events published", len(ids))
+	}
+	return nil
+}
+
+func (t *tx) LatestEvents(ctx context.Context, topic string, limit int) ([]store.Event, error) {
+	out, err := t.queryEvents(ctx, `SELECT `+eventCols+` FROM (
+			SELECT DISTINCT ON (key) `+eventCols+` FROM events WHERE topic = $1 ORDER BY key, id DESC) newest
+		ORDER BY id DESC LIMIT $2`, topic, limitArg(limit))
+	if err != nil {
+		return nil, wrap(err, "latest events of %s", topic)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+func (t *tx) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := t.tx.Exec(ctx, `DELETE FROM events WHERE published_at IS NOT NULL AND published_at < $1`, ts(before))
+	if err != nil {
+		return 0, wrap(err, "prune events")
+	}
+	return tag.RowsAffected(), nil
+}

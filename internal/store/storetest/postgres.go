@@ -101,3 +101,87 @@ func OpenPostgres(t testing.TB) store.Store {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// PostgresDatabase creates a database of its own on the server of
+// $HUB_TEST_DATABASE_URL (skipping or failing as PostgresDSN does) and
+// drops it when t ends, returning its DSN and name. Tests that assert
+// database-wide statistics use it, pg_stat_database.deadlocks above all:
+// in the shared database other tests' deadlocks (some cause one on
+// purpose) would count too.
+func PostgresDatabase(t testing.TB) (dsn, name string) {
+	t.Helper()
+	PostgresDSN(t) // the skip or failure rules, and a reachable server
+	base := os.Getenv(EnvDatabaseURL)
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		t.Fatalf("random database name: %v", err)
+	}
+	name = "gatehub_test_" + hex.EncodeToString(rnd[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", EnvDatabaseURL, err)
+	}
+	defer conn.Close(ctx)
+	// template0 admits no connections, so nobody's session on template1
+	// can make the copy fail.
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0"); err != nil {
+		t.Fatalf("create test database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop test database %s: connect: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	if strings.HasPrefix(base, "postgres://") || strings.HasPrefix(base, "postgresql://") {
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatalf("%s: %v", EnvDatabaseURL, err)
+		}
+		u.Path = "/" + name
+		return u.String(), name
+	}
+	return base + " dbname=" + name, name
+}
+
+// ServerDeadlocks returns pg_stat_database.deadlocks of the database name
+// once no backend is connected to it any more: a backend reports its
+// statistics when it exits, so close every pool on the database first.
+func ServerDeadlocks(t testing.TB, name string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, os.Getenv(EnvDatabaseURL))
+	if err != nil {
+		t.Fatalf("connect to %s: %v", EnvDatabaseURL, err)
+	}
+	defer conn.Close(ctx)
+	for {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1`, name).Scan(&n); err != nil {
+			t.Fatalf("backends of %s: %v", name, err)
+		}
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("backends of %s still connected: %d", name, n)
+		case <-time.After(20 * time.Millisecond): // polling a condition
+		}
+	}
+	var deadlocks int64
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(deadlocks, 0) FROM pg_stat_database WHERE datname = $1`, name).Scan(&deadlocks); err != nil {
+		t.Fatalf("pg_stat_database of %s: %v", name, err)
+	}
+	return deadlocks
+}

@@ -50,6 +50,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Checkpoints", testCheckpoints},
 		{"Crossings", testCrossings},
 		{"LaneStates", testLaneStates},
+		{"LockDeclaration", testLockDeclaration},
+		{"LockDeclarationSerialises", testLockDeclarationConcurrent},
+		{"Events", testEvents},
+		{"EventsRollback", testEventsRollback},
+		{"LatestEvents", testLatestEvents},
+		{"EventRelayLease", testEventRelayLease},
+		{"PruneEvents", testPruneEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
