@@ -120,6 +120,15 @@ func Apply(l *Lane, r Reading, now time.Time, memory time.Duration) Applied {
 	}
 	cur := &l.Vehicle
 	live := cur.Number > 0 && !cur.Opened && now.Sub(cur.UpdatedAt) <= memory
+	if cur.Number > 0 && cur.Opened && (r.Vehicle == 0 || r.Vehicle == cur.Number) && now.Before(cur.ExpiresAt) && cur.Readings.holds(r) {
+		// A device repeating a reading of the vehicle the barrier just
+		// opened for (a network retry, a second scan) while the OPEN is
+		// still valid (a camera reads a moving truck more than once): the
+		// same vehicle, nothing changed, the same answer — not the
+		// beginning of the next one, which would announce a KEEP-CLOSED
+		// for the truck passing under the open barrier.
+		return Applied{}
+	}
 	if cur.Number > 0 {
 		switch {
 		case r.Vehicle != 0 && r.Vehicle != cur.Number:
@@ -129,13 +138,6 @@ func Apply(l *Lane, r Reading, now time.Time, memory time.Duration) Applied {
 		case r.Vehicle == cur.Number && cur.Opened:
 			return Applied{Stale: true, StaleReason: "reading for vehicle " + strconv.FormatInt(r.Vehicle, 10) + ", which has passed"}
 		}
-	}
-	if cur.Number > 0 && cur.Opened && now.Before(cur.ExpiresAt) && cur.Readings.holds(r) {
-		// A device repeating a reading of the vehicle the barrier just
-		// opened for (a network retry, a second scan) while the OPEN is
-		// still valid: the same vehicle, nothing changed, the same answer —
-		// not the beginning of the next one.
-		return Applied{}
 	}
 	begin := func() {
 		*cur = Vehicle{Number: cur.Number + 1, StartedAt: at, UpdatedAt: now}
