@@ -54,13 +54,13 @@ type DecisionEntry struct {
 
 // AlertEntry is the audit payload of a lane.security-alert entry.
 type AlertEntry struct {
-	Gate       string          `json:"gate"`
-	Checkpoint string          `json:"checkpoint"`
-	Lane       string          `json:"lane"`
-	Vehicle    int64           `json:"vehicle"`
-	Device     string          `json:"device"`
-	Alert      *crossing.Alert `json:"alert"`
-	Readings   crossing.Readings
+	Gate       string            `json:"gate"`
+	Checkpoint string            `json:"checkpoint"`
+	Lane       string            `json:"lane"`
+	Vehicle    int64             `json:"vehicle"`
+	Device     string            `json:"device"`
+	Alert      *crossing.Alert   `json:"alert"`
+	Readings   crossing.Readings `json:"readings"`
 }
 
 // place is a lane resolved against the current gate configuration.
