@@ -20,7 +20,8 @@ type detail struct {
 	Reason   string             `json:"reason,omitempty"`
 }
 
-func toStore(c *crossing.Crossing) (*store.Crossing, error) {
+// ToStore encodes a crossing for the store.
+func ToStore(c *crossing.Crossing) (*store.Crossing, error) {
 	b, err := json.Marshal(detail{Version: c.Version, Passages: c.Passages, Reason: c.Reason})
 	if err != nil {
 		return nil, fmt.Errorf("encode crossing %s: %w", c.DeclarationID, err)
@@ -57,7 +58,7 @@ func loadCrossing(ctx context.Context, tx store.Tx, id string) (*crossing.Crossi
 // reason).
 func saveCrossing(ctx context.Context, tx store.Tx, h *hub.Hub, c *crossing.Crossing, kind, actor string, e crossing.Event, now time.Time) error {
 	c.UpdatedAt = now
-	sc, err := toStore(c)
+	sc, err := ToStore(c)
 	if err != nil {
 		return err
 	}
