@@ -47,7 +47,7 @@ func ExampleVerify() {
 	fmt.Println(err != nil)
 
 	// The same token shown to the barrier of the next checkpoint.
-	b0 := gatedevice.Barrier{Gate: "HUUNGHI", Checkpoint: "B0", Lane: "B0-EXP", Device: "B0-EXP-barrier"}
+	b0 := gatedevice.Barrier{Gate: "HUUNGHI", Checkpoint: "B0", Lane: "MARK-1", Device: "MARK-1-barrier"}
 	fmt.Println(gatedevice.Check(d, b0, "12C-12345") != nil)
 	// Output:
 	// OPEN 12C-12345

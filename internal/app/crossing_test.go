@@ -23,12 +23,12 @@ import (
 // border guard's pass), B2 (lanes EXP-1/EXP-2: plate, weight, QR, every
 // agency), B0 (the border marker: plate, QR, every agency; the exit).
 const (
-	b1Camera = "dev-HUUNGHI-B1-EXP-camera"
+	b1Camera = "dev-HUUNGHI-GATE-1-camera"
 	b2Camera = "dev-HUUNGHI-EXP-1-camera"
 	b2Scale  = "dev-HUUNGHI-EXP-1-scale"
 	b2QR     = "dev-HUUNGHI-EXP-1-qr"
-	b0Camera = "dev-HUUNGHI-B0-EXP-camera"
-	b0QR     = "dev-HUUNGHI-B0-EXP-qr"
+	b0Camera = "dev-HUUNGHI-MARK-1-camera"
+	b0QR     = "dev-HUUNGHI-MARK-1-qr"
 )
 
 func plateReading(plate string) string {
@@ -127,7 +127,7 @@ func TestCrossingEveryCheckpoint(t *testing.T) {
 	if err := gatedevice.Check(d, barrier, plate); err != nil || d.Action != "OPEN" || d.DeclarationID != v.ID {
 		t.Fatalf("B2 token %+v: %v", d, err)
 	}
-	if err := gatedevice.Check(d, gatedevice.Barrier{Gate: "HUUNGHI", Checkpoint: "B0", Lane: "B0-EXP"}, plate); err == nil {
+	if err := gatedevice.Check(d, gatedevice.Barrier{Gate: "HUUNGHI", Checkpoint: "B0", Lane: "MARK-1"}, plate); err == nil {
 		t.Fatal("the B2 token passes the B0 barrier's check")
 	}
 	// A repeated reading gets the same answer, no second OPEN.

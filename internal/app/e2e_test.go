@@ -323,7 +323,7 @@ func TestEndToEndLane(t *testing.T) {
 		name, token, body string
 		action, reason    string
 	}{
-		{"gate-in B1: plate and the border guard's pass", "dev-HUUNGHI-B1-EXP-camera", `{"kind":"plate","plate":"12c 12345","confidence":0.97}`, "OPEN", ""},
+		{"gate-in B1: plate and the border guard's pass", "dev-HUUNGHI-GATE-1-camera", `{"kind":"plate","plate":"12c 12345","confidence":0.97}`, "OPEN", ""},
 		{"B2 plate read: waits for the weighbridge", "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12c 12345","confidence":0.97}`, "KEEP-CLOSED", "waiting for the weight"},
 		{"weight within tolerance: waits for the QR", "dev-HUUNGHI-EXP-1-scale", `{"kind":"weight","weightKg":38500}`, "KEEP-CLOSED", "waiting for the qr"},
 		{"overweight", "dev-HUUNGHI-EXP-1-scale", `{"kind":"weight","weightKg":41000}`, "KEEP-CLOSED", "41,000 kg"},

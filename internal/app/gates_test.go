@@ -139,7 +139,7 @@ func TestGateConfigHotReloadUnderTraffic(t *testing.T) {
 
 	// The truck is through B1 and stands at B2 with plate and QR read:
 	// the weight decides. 39,500 kg against 38,500 declared: +2.6 %.
-	if ans := h.reading(t, "dev-HUUNGHI-B1-EXP-camera", `{"kind":"plate","plate":"12C-50001","confidence":0.97}`); ans.Action != "OPEN" {
+	if ans := h.reading(t, "dev-HUUNGHI-GATE-1-camera", `{"kind":"plate","plate":"12C-50001","confidence":0.97}`); ans.Action != "OPEN" {
 		t.Fatalf("B1: %s %s", ans.Action, ans.ReasonEN)
 	}
 	h.reading(t, "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12C-50001","confidence":0.97}`)

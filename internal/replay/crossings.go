@@ -20,7 +20,7 @@ type Crossing struct {
 	State         string
 	Version       int
 	Reason        string
-	Passages      string // "B1@B1-EXP v1 #3 at …; …", in order
+	Passages      string // "B1@GATE-1 v1 #3 at …; …", in order
 	UpdatedAt     string
 }
 

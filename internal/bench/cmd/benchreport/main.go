@@ -73,6 +73,7 @@ type report struct {
 	accept, e2e              []e2eRow
 	lookups                  []bench.LookupResult
 	lookupDecls              int
+	lanes                    []laneRow // see lanes.go
 	notes                    []string
 }
 
@@ -224,6 +225,7 @@ func (r *report) run(acceptN, e2eN, xmlsecN int, lookupDur time.Duration, dbURL 
 		log.Printf("  %.0f req/s offered: %.0f completed/s, p50 %v, p99 %v, errors %d", rps, res.PerSecond, res.P50, res.P99, res.Errors)
 		r.lookups = append(r.lookups, res)
 	}
+	r.runLanes(dbURL)
 }
 
 func errOrEmpty(err error) string {
@@ -432,6 +434,7 @@ func (r *report) render() []byte {
 		p("| %.0f req/s | %d | %.0f | %s | %s | %s | %d |", l.Offered, l.Sent, l.PerSecond, ms(l.P50), ms(l.P99), ms(l.Max), l.Errors)
 	}
 	p("")
+	r.renderLanes(p)
 	for _, n := range r.notes {
 		p("Note: %s", n)
 	}
