@@ -275,6 +275,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.Relay, err = eventrelay.New(eventrelay.Config{
 		Store: a.Store, Bus: a.bus, Owner: cfg.InstanceID, Now: now, Log: a.Log,
 		OnPublished: func(evs []store.Event) { a.Metrics.EventsPublished(len(evs)) },
+		OnBacklog:   a.Metrics.EventBacklog,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("event relay: %w", err)
@@ -465,6 +466,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stop()
 	wg.Wait() // the dispatcher finishes and settles its in-flight batch
+	// The events of those last settles: published now rather than by the
+	// next instance or start (they are stored either way).
+	if _, err := a.Relay.RunOnce(context.WithoutCancel(ctx)); err != nil {
+		a.Log.Warn("last event relay round", "err", err)
+	}
 	if a.Config.CheckpointEvery > 0 {
 		// The last entries of a run are then covered by a signature too, not
 		// only by the chain's continuity with whatever comes next.

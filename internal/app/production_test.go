@@ -296,8 +296,9 @@ func derived(t *testing.T, in *instance, id string) hub.DeclarationView {
 }
 
 // checkConsistent asserts, for every declaration, stored decision ==
-// derived decision == the last decision event on every watch, and that
-// all are CLEARED (every agency ACKs in these tests).
+// derived decision == the last decision entry of the audit log == the last
+// decision event on every watch, and that all are CLEARED (every agency
+// ACKs in these tests).
 func checkConsistent(t *testing.T, c *prodCluster, decls []hub.DeclarationView, watches []*laneWatch, busOnly bool) {
 	t.Helper()
 	for _, d := range decls {
@@ -319,6 +320,19 @@ func checkConsistent(t *testing.T, c *prodCluster, decls []hub.DeclarationView, 
 		wantDetail, _ := json.Marshal(want)
 		if string(st.Detail) != string(wantDetail) {
 			t.Errorf("%s: stored detail %s, derived %s", d.ID, st.Detail, wantDetail)
+		}
+		// The audit log agrees: its last decision entry is the stored one.
+		entries := c.hubs[0].audit("kind=decision&declaration=" + d.ID)
+		var logged struct {
+			Version  int `json:"version"`
+			Decision struct {
+				Status string `json:"status"`
+			} `json:"decision"`
+		}
+		if len(entries) == 0 || json.Unmarshal(entries[len(entries)-1].Payload, &logged) != nil {
+			t.Errorf("%s: no readable decision entry in the audit log", d.ID)
+		} else if logged.Decision.Status != st.Status || logged.Version != v.Version {
+			t.Errorf("%s: last audited decision v%d %s, stored v%d %s", d.ID, logged.Version, logged.Decision.Status, v.Version, st.Status)
 		}
 		for i, w := range watches {
 			if got := w.last(d.ID, busOnly); got != v.Decision.Status {
@@ -487,6 +501,9 @@ func TestRedisOutageLosesNoLaneEvent(t *testing.T) {
 	if n := unpublishedEvents(t, c.hubs[0].app.Store); n == 0 {
 		t.Fatal("no lane event waiting in the store while Redis is down")
 	}
+	waitFor(t, "the event backlog metric to show the delay", func() bool {
+		return backlogSeconds(c.hubs[0]) > 0 || backlogSeconds(c.hubs[1]) > 0
+	})
 
 	redisSrv.start()
 	var resumed *laneWatch
@@ -501,6 +518,9 @@ func TestRedisOutageLosesNoLaneEvent(t *testing.T) {
 	// Through the bus, not only in the state sent on connect.
 	checkConsistent(t, c, during, []*laneWatch{resumed}, true)
 	waitFor(t, "the relay to drain", func() bool { return unpublishedEvents(t, c.hubs[0].app.Store) == 0 })
+	waitFor(t, "the event backlog metric to return to 0", func() bool {
+		return backlogSeconds(c.hubs[0]) == 0 && backlogSeconds(c.hubs[1]) == 0
+	})
 	if n := deadlocksSeen(c); n != 0 {
 		t.Errorf("the hubs retried %d deadlocked transactions", n)
 	}
@@ -532,4 +552,18 @@ func TestLaneStreamStartsWithCurrentState(t *testing.T) {
 	}
 	v3 := h.submit(sample(t, withSerial("70003")))
 	waitFor(t, "a live event after the state", func() bool { return late.last(v3.ID, true) == "CLEARED" })
+}
+
+// backlogSeconds reads gatehub_event_backlog_seconds from the instance's
+// /metrics (-1 when absent).
+func backlogSeconds(in *instance) float64 {
+	for line := range strings.SplitSeq(in.scrape(), "\n") {
+		if v, ok := strings.CutPrefix(line, "gatehub_event_backlog_seconds "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }

@@ -154,6 +154,8 @@ type clearedWatch struct {
 	// Resubscribes and Polls count how often the stream was dropped and how
 	// often a waiter asked the hub directly: both should stay near zero.
 	Resubscribes, Polls atomic.Int64
+	// Cleared counts the declarations seen CLEARED (see Hub.Drain).
+	Cleared atomic.Int64
 }
 
 func watchCleared(ctx context.Context, hb *hub.Hub, topic string) *clearedWatch {
@@ -195,6 +197,7 @@ func (w *clearedWatch) mark(id string) {
 		return
 	}
 	w.done[id] = true
+	w.Cleared.Add(1)
 	if ch, ok := w.waiters[id]; ok {
 		close(ch)
 		delete(w.waiters, id)

@@ -79,6 +79,10 @@ type Config struct {
 	// OnPublished, if set, is called after each round with the events it
 	// marked published (metrics, tests).
 	OnPublished func([]store.Event)
+	// OnBacklog, if set, is called every round with the age of the oldest
+	// event not yet published (0 when none): how late the lanes are, the
+	// number to alert on while the bus is down.
+	OnBacklog func(oldest time.Duration)
 }
 
 // New checks cfg and fills its defaults.
@@ -190,10 +194,17 @@ func (r *Relay) RunOnce(ctx context.Context) (more bool, err error) {
 	}); err != nil {
 		return false, fmt.Errorf("eventrelay: look for events: %w", err)
 	}
+	now := r.cfg.Now()
+	if r.cfg.OnBacklog != nil {
+		var age time.Duration
+		if len(waiting) > 0 {
+			age = max(now.Sub(waiting[0].CreatedAt), 0)
+		}
+		r.cfg.OnBacklog(age)
+	}
 	if len(waiting) == 0 {
 		return false, nil
 	}
-	now := r.cfg.Now()
 	until := now.Add(r.cfg.Lease)
 	var held bool
 	var evs []store.Event

@@ -40,17 +40,17 @@ type Hub struct {
 	// Bus is the fan-out the lanes subscribe to. The hub itself never
 	// publishes to it: its events go to the store (see effects.publish) and
 	// an eventrelay.Relay publishes them. Optional.
-	Bus     fanout.Bus
-	Metrics *metrics.Metrics // optional
-	Log     *slog.Logger     // optional
-	Now     func() time.Time // optional; time.Now
-	// Wake is called after a transaction committed new outbound messages, so
-	// the dispatcher need not wait for its next poll. Optional.
-	Wake func()
+	Bus fanout.Bus
 	// WakeEvents is called after a transaction committed events, so the
 	// event relay publishes them now rather than at its next poll.
 	// Optional: without a relay running, events wait in the store.
 	WakeEvents func()
+	Metrics    *metrics.Metrics // optional
+	Log        *slog.Logger     // optional
+	Now        func() time.Time // optional; time.Now
+	// Wake is called after a transaction committed new outbound messages, so
+	// the dispatcher need not wait for its next poll. Optional.
+	Wake func()
 	// LaneSigner signs lane decisions for gate devices. Optional: without
 	// it, answers carry no token and barriers cannot verify them.
 	LaneSigner *LaneSigner

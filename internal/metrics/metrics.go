@@ -15,7 +15,8 @@ import (
 
 // Metrics holds the collectors. The zero value is not usable; call New.
 type Metrics struct {
-	Registry *prometheus.Registry
+	Registry   *prometheus.Registry
+	durability // events relayed, store retries (durability.go)
 
 	messagesCreated *prometheus.CounterVec
 	messages        *prometheus.GaugeVec
@@ -29,8 +30,6 @@ type Metrics struct {
 	httpLatency     *prometheus.HistogramVec
 	laneDecisions   *prometheus.CounterVec
 	laneAlerts      *prometheus.CounterVec
-
-	durability // events relayed, store retries (durability.go)
 
 	countsMu sync.Mutex
 	counted  map[[2]string]int // pairs SetMessageCounts has reported

@@ -141,17 +141,26 @@ func TestDeadlockRetriedAndCounted(t *testing.T) {
 			t.Fatalf("transaction: %v", err)
 		}
 	}
-	if got := a.Deadlocks(); got != 1 {
-		t.Errorf("Deadlocks() = %d, want 1", got)
-	}
-	// The server saw it too: the oracle the concurrency tests read.
-	_ = a.Close()
-	if got := storetest.ServerDeadlocks(t, name); got != 1 {
-		t.Errorf("pg_stat_database.deadlocks = %d, want 1", got)
+	// At least the one provoked; the victim's retry may collide once more
+	// (a row lock released by an abort is not handed to the waiter, so the
+	// retry can take it first). Each is counted on both sides alike.
+	got := a.Deadlocks()
+	if got < 1 {
+		t.Errorf("Deadlocks() = %d, want at least 1", got)
 	}
 	mu.Lock()
-	defer mu.Unlock()
-	if len(codes) != 1 || codes[0] != "40P01" {
-		t.Errorf("OnRetry saw %v, want [40P01]", codes)
+	for _, c := range codes {
+		if c != "40P01" {
+			t.Errorf("OnRetry saw %s, want only 40P01", c)
+		}
+	}
+	if int64(len(codes)) != got {
+		t.Errorf("OnRetry called %d times, Deadlocks() = %d", len(codes), got)
+	}
+	mu.Unlock()
+	// The server saw the same: the oracle the concurrency tests read.
+	_ = a.Close()
+	if server := storetest.ServerDeadlocks(t, name); server != got {
+		t.Errorf("pg_stat_database.deadlocks = %d, the store counted %d", server, got)
 	}
 }

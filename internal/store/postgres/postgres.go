@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,23 +36,10 @@ const migrationLockClass = 0x6761 // "ga"
 // stricter isolation level: ClaimDue (FOR UPDATE SKIP LOCKED) and AuditHead
 // (a row lock on the chain head).
 type Store struct {
+	retries // deadlocks and serialization failures retried (retries.go)
+
 	pool *pgxpool.Pool
-
-	// Transactions Postgres aborted and WithTx ran again, by cause. Every
-	// transaction takes its locks in one order (store.Tx.LockDeclaration),
-	// so deadlocks should stay at zero; the count proves it in production.
-	deadlocks, serialization atomic.Int64
-	onRetry                  atomic.Pointer[func(sqlstate string)]
 }
-
-// OnRetry registers f to be called with the SQLSTATE (40P01 deadlock,
-// 40001 serialization failure) of every transaction attempt WithTx runs
-// again: the hub counts them in a metric.
-func (s *Store) OnRetry(f func(sqlstate string)) { s.onRetry.Store(&f) }
-
-// Deadlocks returns how many transaction attempts Postgres aborted as a
-// deadlock victim (SQLSTATE 40P01) since Open.
-func (s *Store) Deadlocks() int64 { return s.deadlocks.Load() }
 
 var _ store.Store = (*Store)(nil)
 
@@ -102,16 +88,7 @@ func (s *Store) Close() error {
 func (s *Store) WithTx(ctx context.Context, fn func(store.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.runTx(ctx, fn)
-		if code := retryCode(err); code != "" {
-			if code == "40P01" {
-				s.deadlocks.Add(1)
-			} else {
-				s.serialization.Add(1)
-			}
-			if f := s.onRetry.Load(); f != nil {
-				(*f)(code)
-			}
-		}
+		s.count(err)
 		if err == nil || !retryable(err) || attempt >= maxAttempts {
 			if err != nil && retryable(err) {
 				return fmt.Errorf("postgres: gave up after %d attempts: %w", attempt, err)
@@ -146,19 +123,12 @@ func (s *Store) runTx(ctx context.Context, fn func(store.Tx) error) error {
 	return nil
 }
 
-func retryable(err error) bool { return retryCode(err) != "" }
-
-// retryCode is the SQLSTATE of err if it means "run the transaction
-// again", else "".
-func retryCode(err error) string {
+func retryable(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
-		return ""
+		return false
 	}
-	if pgErr.Code == "40001" || pgErr.Code == "40P01" {
-		return pgErr.Code
-	}
-	return ""
+	return pgErr.Code == "40001" || pgErr.Code == "40P01"
 }
 
 type migration struct {
