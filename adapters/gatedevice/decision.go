@@ -30,7 +30,11 @@ const (
 // Type is the payload's "typ" value. Signing it binds the signature to this
 // purpose, so a signature the hub makes for anything else can never pass as
 // a lane decision.
-const Type = "gatehub.lane-decision.v1"
+//
+// v2 added the checkpoint: a decision for one checkpoint of a gate's route
+// must not open the barrier of another, so v1 tokens (which do not name
+// one) are refused.
+const Type = "gatehub.lane-decision.v2"
 
 // MaxClockSkew is how far in the future IssuedAt may lie before Verify
 // refuses the decision; device clocks drift and are not always NTP-synced.
@@ -46,12 +50,16 @@ var (
 	ErrBadSignature = errors.New("bad signature")
 	ErrExpired      = errors.New("lane decision expired")
 	ErrNotYetValid  = errors.New("lane decision issued in the future")
+	// Returned by Check.
+	ErrMisrouted  = errors.New("lane decision for another barrier")
+	ErrWrongPlate = errors.New("lane decision for another vehicle")
 )
 
 // Decision is one signed instruction to a lane. Times have one-second
 // precision on the wire.
 type Decision struct {
 	Gate          string
+	Checkpoint    string // the checkpoint of the gate's route the lane stands at
 	Lane          string
 	Device        string // the device it is addressed to; empty for every device of the lane
 	DeclarationID string
@@ -72,6 +80,7 @@ type payload struct {
 	Typ           string `json:"typ"`
 	KeyID         string `json:"kid"`
 	Gate          string `json:"gate"`
+	Checkpoint    string `json:"checkpoint"`
 	Lane          string `json:"lane"`
 	Device        string `json:"device"`
 	DeclarationID string `json:"declarationId"`
@@ -120,8 +129,9 @@ func Sign(key ed25519.PrivateKey, keyID string, d Decision) (string, error) {
 // or before now) and decisions issued more than MaxClockSkew in the future.
 //
 // Verify does not know who the caller is: the device must still check that
-// Gate, Lane and (when set) Device are its own, that Plate matches the truck
-// in front of it, and that it has not seen Nonce before.
+// Gate, Checkpoint, Lane and (when set) Device are its own and that Plate
+// matches the truck in front of it (Check does both), and that it has not
+// seen Nonce before.
 func Verify(keys map[string]ed25519.PublicKey, token string, now time.Time) (Decision, error) {
 	if len(token) > maxTokenLen {
 		return Decision{}, fmt.Errorf("%w: token longer than %d bytes", ErrMalformed, maxTokenLen)
@@ -178,6 +188,7 @@ func toPayload(d Decision) payload {
 		Typ:           Type,
 		KeyID:         d.KeyID,
 		Gate:          d.Gate,
+		Checkpoint:    d.Checkpoint,
 		Lane:          d.Lane,
 		Device:        d.Device,
 		DeclarationID: d.DeclarationID,
@@ -197,6 +208,7 @@ func (p payload) decision() Decision {
 	expires, _ := time.Parse(time.RFC3339, p.ExpiresAt)
 	return Decision{
 		Gate:          p.Gate,
+		Checkpoint:    p.Checkpoint,
 		Lane:          p.Lane,
 		Device:        p.Device,
 		DeclarationID: p.DeclarationID,
@@ -235,7 +247,7 @@ func (p payload) encode() ([]byte, error) {
 // check enforces what both signer and verifier require of a payload.
 func (p payload) check() error {
 	var missing []string
-	for name, v := range map[string]string{"kid": p.KeyID, "gate": p.Gate, "lane": p.Lane,
+	for name, v := range map[string]string{"kid": p.KeyID, "gate": p.Gate, "checkpoint": p.Checkpoint, "lane": p.Lane,
 		"declarationId": p.DeclarationID, "action": p.Action, "nonce": p.Nonce,
 		"issuedAt": p.IssuedAt, "expiresAt": p.ExpiresAt} {
 		if v == "" {
@@ -279,4 +291,25 @@ func parseUTC(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not a UTC RFC 3339 time without fractions", s)
 	}
 	return t, nil
+}
+
+// Barrier is who a barrier controller is: the gate, checkpoint, lane and
+// device id it was installed as.
+type Barrier struct {
+	Gate, Checkpoint, Lane, Device string
+}
+
+// Check reports whether a verified decision is addressed to barrier b and
+// names the plate the barrier's own camera read (plate "" skips the plate
+// check, for barriers without a camera of their own). A barrier acts only
+// on a decision that passes both Verify and Check.
+func Check(d Decision, b Barrier, plate string) error {
+	if d.Gate != b.Gate || d.Checkpoint != b.Checkpoint || d.Lane != b.Lane || (d.Device != "" && d.Device != b.Device) {
+		return fmt.Errorf("%w: decision for %s/%s/%s, barrier is %s/%s/%s", ErrMisrouted,
+			d.Gate, d.Checkpoint, d.Lane, b.Gate, b.Checkpoint, b.Lane)
+	}
+	if plate != "" && d.Plate != plate {
+		return fmt.Errorf("%w: decision for plate %s, camera read %s", ErrWrongPlate, d.Plate, plate)
+	}
+	return nil
 }

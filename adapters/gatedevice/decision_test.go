@@ -22,7 +22,7 @@ func testKey(name string) (ed25519.PrivateKey, ed25519.PublicKey, string) {
 
 func sample() Decision {
 	return Decision{
-		Gate: "HUUNGHI", Lane: "EXP-1", Device: "EXP-1-barrier",
+		Gate: "HUUNGHI", Checkpoint: "B2", Lane: "EXP-1", Device: "EXP-1-barrier",
 		DeclarationID: "D-20261125-0001", Version: 2, Plate: "12C-12345",
 		Action:   ActionOpen,
 		ReasonEN: "cleared by Customs, Border Guard, Vehicle Registry, Guangxi Single Window",
@@ -199,5 +199,45 @@ func TestGoldenVectorInREADME(t *testing.T) {
 		if !strings.Contains(string(readme), want) {
 			t.Errorf("README.md lacks the example %s; it is now:\n%s", what, want)
 		}
+	}
+}
+
+// A token for one checkpoint cannot open the barrier of another, nor a
+// barrier facing another truck; a v1 token (no checkpoint) is refused.
+func TestCheckRouting(t *testing.T) {
+	d := sample()
+	me := Barrier{Gate: "HUUNGHI", Checkpoint: "B2", Lane: "EXP-1", Device: "EXP-1-barrier"}
+	if err := Check(d, me, "12C-12345"); err != nil {
+		t.Fatalf("own decision: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		b     Barrier
+		plate string
+		want  error
+	}{
+		"other checkpoint": {Barrier{Gate: "HUUNGHI", Checkpoint: "B0", Lane: "EXP-1", Device: "EXP-1-barrier"}, "12C-12345", ErrMisrouted},
+		"other lane":       {Barrier{Gate: "HUUNGHI", Checkpoint: "B2", Lane: "EXP-2", Device: "EXP-2-barrier"}, "12C-12345", ErrMisrouted},
+		"other gate":       {Barrier{Gate: "TANTHANH", Checkpoint: "B2", Lane: "EXP-1", Device: "EXP-1-barrier"}, "12C-12345", ErrMisrouted},
+		"other device":     {Barrier{Gate: "HUUNGHI", Checkpoint: "B2", Lane: "EXP-1", Device: "EXP-1-display"}, "12C-12345", ErrMisrouted},
+		"other truck":      {me, "29C-99999", ErrWrongPlate},
+	} {
+		if err := Check(d, tc.b, tc.plate); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+	}
+	key, pub, kid := testKey("hub")
+	tok, err := Sign(key, kid, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := rewrite(t, tok, func(s string) string {
+		return strings.Replace(strings.Replace(s, Type, "gatehub.lane-decision.v1", 1), `"checkpoint":"B2",`, "", 1)
+	})
+	if _, err := Verify(map[string]ed25519.PublicKey{kid: pub}, v1, t0); !errors.Is(err, ErrMalformed) {
+		t.Errorf("v1 token: %v", err)
+	}
+	d.Checkpoint = ""
+	if _, err := Sign(key, kid, d); err == nil {
+		t.Error("signed a decision without a checkpoint")
 	}
 }

@@ -17,7 +17,7 @@ func ExampleVerify() {
 	kid := gatedevice.KeyID(key.Public().(ed25519.PublicKey))
 	issued := time.Date(2026, 11, 25, 3, 15, 0, 0, time.UTC)
 	token, err := gatedevice.Sign(key, kid, gatedevice.Decision{
-		Gate: "HUUNGHI", Lane: "EXP-1", Device: "EXP-1-barrier",
+		Gate: "HUUNGHI", Checkpoint: "B2", Lane: "EXP-1", Device: "EXP-1-barrier",
 		DeclarationID: "D-20261125-0001", Version: 1, Plate: "12C-12345",
 		Action: gatedevice.ActionOpen, IssuedAt: issued, ExpiresAt: issued.Add(2 * time.Minute),
 	})
@@ -35,15 +35,22 @@ func ExampleVerify() {
 		fmt.Println("keep closed:", err)
 		return
 	}
-	if d.Gate != "HUUNGHI" || d.Lane != "EXP-1" || (d.Device != "" && d.Device != "EXP-1-barrier") {
-		fmt.Println("keep closed: not for this barrier")
+	// Addressed to this barrier, for the plate its own camera read?
+	me := gatedevice.Barrier{Gate: "HUUNGHI", Checkpoint: "B2", Lane: "EXP-1", Device: "EXP-1-barrier"}
+	if err := gatedevice.Check(d, me, "12C-12345"); err != nil {
+		fmt.Println("keep closed:", err)
 		return
 	}
 	fmt.Println(d.Action, d.Plate)
 
 	_, err = gatedevice.Verify(map[string]ed25519.PublicKey{kid: pub}, token, issued.Add(3*time.Minute))
 	fmt.Println(err != nil)
+
+	// The same token shown to the barrier of the next checkpoint.
+	b0 := gatedevice.Barrier{Gate: "HUUNGHI", Checkpoint: "B0", Lane: "MARK-1", Device: "MARK-1-barrier"}
+	fmt.Println(gatedevice.Check(d, b0, "12C-12345") != nil)
 	// Output:
 	// OPEN 12C-12345
+	// true
 	// true
 }

@@ -43,7 +43,7 @@ func TestGatesValidate(t *testing.T) {
 		wantLine *regexp.Regexp
 		lines    int // at least this many located lines
 	}{
-		{"shipped files", shipped, 0, []string{"huunghi.yaml: ok (gate HUUNGHI, 3 lanes)", "tanthanh.yaml: ok", "chima.yaml: ok"}, nil, 0},
+		{"shipped files", shipped, 0, []string{"huunghi.yaml: ok (gate HUUNGHI, 5 lanes)", "tanthanh.yaml: ok", "chima.yaml: ok"}, nil, 0},
 		{"every error of a broken file", []string{broken}, 2, []string{`direction`, "sideways", "weightTolerancePercent"}, located, 2},
 		{"syntax error", []string{syntax}, 2, []string{syntax + ":", "invalid YAML"}, nil, 0},
 		{"valid files that clash", []string{"../../deploy/gates/huunghi.yaml", twin}, 2, []string{"already defined"}, nil, 0},

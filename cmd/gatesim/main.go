@@ -1,15 +1,22 @@
-// Command gatesim plays the devices of one lane against a hub, for demos
-// and manual tests: the barrier subscribes to the lane's live stream, the
-// plate camera reads the truck's plate, the weighbridge weighs it, and the
-// barrier acts only on the signed lane decision it verified itself with
-// the hub's lane-decision public key.
+// Command gatesim plays the devices of a gate against a hub, for demos and
+// manual tests: one truck's whole crossing through the checkpoints the gate
+// file lists for its direction (at Hữu Nghị: B1 gate-in → B2 weighbridge →
+// B0 border marker). At each checkpoint the barrier subscribes to its
+// lane's live stream, the devices the checkpoint requires read the truck
+// (plate camera, weighbridge, QR scanner) and the barrier acts only on a
+// signed lane decision it verified itself with the hub's lane-decision
+// public key and checked is for its own gate, checkpoint and lane and the
+// plate its camera read.
 //
-//	gatesim -hub http://127.0.0.1:8080 -gate HUUNGHI -lane EXP-1 \
+//	gatesim -hub http://127.0.0.1:8080 -gatefile deploy/gates/huunghi.yaml \
 //	        -plate 12C-12345 -weight 38600 -keys data/keys/lane-decision-ed25519.pub.pem
 //
-// Device tokens default to the development tokens dev-<GATE>-<LANE>-camera,
-// -scale and -barrier. Exit status: 0 the barrier opens, 3 it stays closed,
-// 1 something failed (including a decision that does not verify), 2 usage.
+// The QR code is the declaration id printed on the trader's paper; without
+// -qr gatesim asks the hub (GET /v1/decisions, with the camera's token) for
+// the declaration of the plate. Device tokens are the development tokens
+// dev-<GATE>-<device id>. Exit status: 0 the truck exited, 3 a barrier
+// stayed closed, 1 something failed (including a decision that does not
+// verify), 2 usage.
 package main
 
 import (
@@ -23,14 +30,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/gatedevice"
+	"github.com/gatehub/gatehub/internal/declaration"
+	"github.com/gatehub/gatehub/internal/gate"
 )
 
 // Exit statuses.
@@ -49,15 +60,16 @@ func main() {
 }
 
 type options struct {
-	hub, gate, lane, plate                string
-	weight, confidence                    float64
-	cameraToken, scaleToken, barrierToken string
-	keys                                  string
-	timeout                               time.Duration
-	client                                *http.Client
-	now                                   func() time.Time // the barrier's clock
-	stdout                                io.Writer
-	keyring                               map[string]ed25519.PublicKey
+	hub, gateFile, direction, plate, trailer, qr, only string
+	weight, confidence                                 float64
+	tokenPrefix                                        string
+	keys                                               string
+	timeout                                            time.Duration
+	client                                             *http.Client
+	now                                                func() time.Time // the barriers' clock
+	stdout                                             io.Writer
+	keyring                                            map[string]ed25519.PublicKey
+	gate                                               *gate.Gate
 }
 
 // run is main without the process: tests call it with the hub's clock.
@@ -66,30 +78,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, now func(
 	fs.SetOutput(stderr)
 	o := options{now: now, stdout: stdout, client: &http.Client{}}
 	fs.StringVar(&o.hub, "hub", "http://127.0.0.1:8080", "hub base URL")
-	fs.StringVar(&o.gate, "gate", "HUUNGHI", "gate code")
-	fs.StringVar(&o.lane, "lane", "EXP-1", "lane id")
-	fs.StringVar(&o.plate, "plate", "", "plate the camera reads (required)")
-	fs.Float64Var(&o.weight, "weight", 0, "weight the weighbridge measures in kg (0: no weighing)")
+	fs.StringVar(&o.gateFile, "gatefile", filepath.Join("deploy", "gates", "huunghi.yaml"), "the gate file whose checkpoints the truck passes")
+	fs.StringVar(&o.direction, "direction", "export", "the truck's direction: export, import or transit")
+	fs.StringVar(&o.only, "checkpoint", "", "play only this checkpoint (default: the whole route)")
+	fs.StringVar(&o.plate, "plate", "", "plate the cameras read (required)")
+	fs.StringVar(&o.trailer, "trailer", "", "trailer plate the cameras read (default: none read)")
+	fs.Float64Var(&o.weight, "weight", 0, "weight the weighbridges measure in kg (0: no weighing)")
 	fs.Float64Var(&o.confidence, "confidence", 0.97, "plate camera confidence, 0..1")
-	fs.StringVar(&o.cameraToken, "camera-token", "", "plate camera token (default dev-GATE-LANE-camera)")
-	fs.StringVar(&o.scaleToken, "scale-token", "", "weighbridge token (default dev-GATE-LANE-scale)")
-	fs.StringVar(&o.barrierToken, "barrier-token", "", "barrier token (default dev-GATE-LANE-barrier)")
+	fs.StringVar(&o.qr, "qr", "", "declaration id on the truck's QR code (default: the hub's declaration of the plate)")
+	fs.StringVar(&o.tokenPrefix, "token-prefix", "dev-", "device tokens are PREFIX<GATE>-<device id>")
 	fs.StringVar(&o.keys, "keys", filepath.Join("data", "keys", gatedevice.PublicKeyFile),
 		"comma-separated PEM files of the hub's lane-decision public keys")
-	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up waiting for the barrier's decision after this long")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up waiting for a barrier's decision after this long")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	if o.plate == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: gatesim -plate PLATE [-weight KG] [-hub URL] [-gate G] [-lane L] [-keys PUB.pem] [-camera-token T] [-scale-token T] [-barrier-token T]")
+		fmt.Fprintln(stderr, "usage: gatesim -plate PLATE [-weight KG] [-qr DECLARATION] [-trailer PLATE] [-gatefile FILE] [-direction D] [-checkpoint ID] [-hub URL] [-keys PUB.pem]")
 		return exitUsage
 	}
-	dev := "dev-" + o.gate + "-" + o.lane + "-"
-	for dst, kind := range map[*string]string{&o.cameraToken: "camera", &o.scaleToken: "scale", &o.barrierToken: "barrier"} {
-		if *dst == "" {
-			*dst = dev + kind
-		}
+	g, err := gate.LoadFile(o.gateFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatesim:", err)
+		return exitUsage
 	}
+	o.gate = g
 	o.hub = strings.TrimSuffix(o.hub, "/")
 	action, err := o.play(ctx)
 	if err != nil {
@@ -105,11 +118,51 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, now func(
 // laneAnswer is the part of the hub's answer the devices use.
 type laneAnswer struct {
 	DeclarationID string `json:"declarationId"`
+	Vehicle       int64  `json:"vehicle"`
 	Action        string `json:"action"`
 	ReasonEN      string `json:"reasonEN"`
 	ReasonVI      string `json:"reasonVI"`
 	Token         string `json:"token"`
 }
+
+// station is one checkpoint's lane and the devices on it.
+type station struct {
+	checkpoint gate.Checkpoint
+	lane       *gate.Lane
+	devices    map[string]string // device kind → device id
+}
+
+func (o *options) route() ([]station, error) {
+	var out []station
+	for _, cp := range o.gate.Route(o.direction) {
+		if o.only != "" && cp.ID != o.only {
+			continue
+		}
+		st := station{checkpoint: cp, devices: map[string]string{}}
+		for i := range o.gate.Lanes {
+			l := &o.gate.Lanes[i]
+			if at, ok := o.gate.CheckpointOf(l); ok && at.ID == cp.ID && l.Direction == o.direction {
+				st.lane = l
+				break
+			}
+		}
+		if st.lane == nil {
+			return nil, fmt.Errorf("checkpoint %s has no %s lane", cp.ID, o.direction)
+		}
+		for _, d := range st.lane.Devices {
+			if _, seen := st.devices[d.Kind]; !seen {
+				st.devices[d.Kind] = d.ID
+			}
+		}
+		out = append(out, st)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("gate %s has no %s checkpoint %s", o.gate.Code, o.direction, o.only)
+	}
+	return out, nil
+}
+
+func (o *options) token(device string) string { return o.tokenPrefix + o.gate.Code + "-" + device }
 
 func (o *options) play(ctx context.Context) (string, error) {
 	o.keyring = map[string]ed25519.PublicKey{}
@@ -126,33 +179,99 @@ func (o *options) play(ctx context.Context) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-
-	// The barrier listens first, so it cannot miss the decision.
-	events, err := o.subscribe(ctx)
+	stations, err := o.route()
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(o.stdout, "lane %s/%s: barrier listening on %s\n", o.gate, o.lane, o.hub)
-
-	last, err := o.send(ctx, o.cameraToken, map[string]any{"kind": "plate", "plate": o.plate, "confidence": o.confidence})
-	if err != nil {
-		return "", fmt.Errorf("plate camera: %w", err)
+	var names []string
+	for _, st := range stations {
+		names = append(names, st.checkpoint.ID)
 	}
-	fmt.Fprintf(o.stdout, "camera: read %s (confidence %.2f)\n", o.plate, o.confidence)
-	if o.weight > 0 {
-		if last, err = o.send(ctx, o.scaleToken, map[string]any{"kind": "weight", "plate": o.plate, "weightKg": o.weight}); err != nil {
-			return "", fmt.Errorf("weighbridge: %w", err)
+	fmt.Fprintf(o.stdout, "gate %s, %s route: %s\n", o.gate.Code, o.direction, strings.Join(names, " → "))
+	for i, st := range stations {
+		action, err := o.checkpoint(ctx, st)
+		if err != nil {
+			return "", fmt.Errorf("checkpoint %s: %w", st.checkpoint.ID, err)
 		}
-		fmt.Fprintf(o.stdout, "weighbridge: %.0f kg\n", o.weight)
+		if action != gatedevice.ActionOpen {
+			return action, nil
+		}
+		if i == len(stations)-1 && o.only == "" {
+			fmt.Fprintf(o.stdout, "crossing complete: %s exited at %s / xe đã xuất cảnh tại %s\n", o.plate, st.checkpoint.ID, st.checkpoint.ID)
+		}
+	}
+	return gatedevice.ActionOpen, nil
+}
+
+// checkpoint plays one checkpoint: the barrier listens, the required
+// devices read, the barrier acts on the verified decision.
+func (o *options) checkpoint(ctx context.Context, st station) (string, error) {
+	cp, lane := st.checkpoint, st.lane
+	barrierID, ok := st.devices["barrier"]
+	if !ok {
+		return "", fmt.Errorf("lane %s has no barrier", lane.ID)
+	}
+	fmt.Fprintf(o.stdout, "\n[%s] %s — lane %s, requires %s\n", cp.ID, cp.Name, lane.ID, strings.Join(cp.Readings, ", "))
+	// The barrier listens first, so it cannot miss the decision.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := o.subscribe(ctx, lane.ID, o.token(barrierID))
+	if err != nil {
+		return "", err
+	}
+	var last laneAnswer
+	read := func(kind, what string, reading map[string]any) error {
+		dev, ok := st.devices[kind]
+		if !ok {
+			return fmt.Errorf("lane %s has no %s", lane.ID, kind)
+		}
+		if last.Vehicle > 0 {
+			reading["vehicle"] = last.Vehicle
+		}
+		ans, err := o.send(ctx, o.token(dev), reading)
+		if err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		last = ans
+		fmt.Fprintf(o.stdout, "  %s: %s → %s\n", kind, what, ans.Action)
+		return nil
+	}
+	if slices.Contains(cp.Readings, "plate") || slices.Contains(cp.Readings, "trailer") {
+		r := map[string]any{"kind": "plate", "plate": o.plate, "confidence": o.confidence}
+		what := fmt.Sprintf("read %s (confidence %.2f)", o.plate, o.confidence)
+		if o.trailer != "" {
+			r["trailerPlate"], what = o.trailer, what+", trailer "+o.trailer
+		}
+		if err := read("plate-camera", what, r); err != nil {
+			return "", err
+		}
+	}
+	if slices.Contains(cp.Readings, "weight") && o.weight > 0 {
+		if err := read("weighbridge", fmt.Sprintf("%.0f kg", o.weight), map[string]any{"kind": "weight", "plate": o.plate, "weightKg": o.weight}); err != nil {
+			return "", err
+		}
+	}
+	if slices.Contains(cp.Readings, "qr") {
+		code := o.qr
+		if code == "" {
+			if code, err = o.lookup(ctx, st); err != nil {
+				return "", err
+			}
+		}
+		if code != "" {
+			if err := read("qr-scanner", "scanned "+code, map[string]any{"kind": "qr", "code": code}); err != nil {
+				return "", err
+			}
+		}
 	}
 	if last.Token == "" {
 		// No declaration matched: nothing to sign, the barrier stays closed.
 		o.show(gatedevice.ActionKeepClosed, "", 0, last.ReasonEN, last.ReasonVI, "unsigned: no declaration")
 		return gatedevice.ActionKeepClosed, nil
 	}
-
 	// The barrier acts on what reached it over its own stream, after
 	// verifying it; the answer to the devices only tells which one to await.
+	me := gatedevice.Barrier{Gate: o.gate.Code, Checkpoint: cp.ID, Lane: lane.ID, Device: barrierID}
 	for {
 		select {
 		case <-ctx.Done():
@@ -168,8 +287,8 @@ func (o *options) play(ctx context.Context) (string, error) {
 			if err != nil {
 				return "", fmt.Errorf("the barrier refuses the decision: %w", err)
 			}
-			if d.Gate != o.gate || d.Lane != o.lane {
-				return "", fmt.Errorf("the barrier refuses a decision for %s/%s", d.Gate, d.Lane)
+			if err := gatedevice.Check(d, me, declaration.NormalizePlate(o.plate)); err != nil {
+				return "", fmt.Errorf("the barrier refuses the decision: %w", err)
 			}
 			o.show(d.Action, d.DeclarationID, d.Version, d.ReasonEN, d.ReasonVI, "verified, key "+d.KeyID)
 			return d.Action, nil
@@ -177,16 +296,50 @@ func (o *options) play(ctx context.Context) (string, error) {
 	}
 }
 
+// lookup stands for the paper QR code: the declaration of the plate at
+// this gate, as the hub knows it.
+func (o *options) lookup(ctx context.Context, st station) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", o.hub+"/v1/decisions?plate="+url.QueryEscape(o.plate), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+o.token(st.devices["plate-camera"]))
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("look up the QR code: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Decisions []struct {
+			DeclarationID string `json:"declarationId"`
+			Status        string `json:"status"`
+		} `json:"decisions"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out) != nil {
+		return "", fmt.Errorf("look up the QR code: HTTP %d", resp.StatusCode)
+	}
+	for _, d := range out.Decisions {
+		if d.Status == "active" {
+			return d.DeclarationID, nil
+		}
+	}
+	if len(out.Decisions) > 0 {
+		return out.Decisions[0].DeclarationID, nil
+	}
+	fmt.Fprintf(o.stdout, "  qr-scanner: no declaration of %s to scan\n", o.plate)
+	return "", nil
+}
+
 func (o *options) show(action, declID string, version int, en, vi, how string) {
 	vn := map[string]string{gatedevice.ActionOpen: "MỞ", gatedevice.ActionKeepClosed: "GIỮ ĐÓNG"}[action]
-	fmt.Fprintf(o.stdout, "barrier: %s / barie: %s (%s)\n", action, vn, how)
+	fmt.Fprintf(o.stdout, "  barrier: %s / barie: %s (%s)\n", action, vn, how)
 	if declID != "" {
-		fmt.Fprintf(o.stdout, "  declaration %s v%d, plate %s\n", declID, version, o.plate)
+		fmt.Fprintf(o.stdout, "    declaration %s v%d, plate %s\n", declID, version, o.plate)
 	}
 	if en == "" && action == gatedevice.ActionOpen {
 		en, vi = "cleared, proceed", "đã thông quan, cho xe qua"
 	}
-	fmt.Fprintf(o.stdout, "  EN: %s\n  VI: %s\n", en, vi)
+	fmt.Fprintf(o.stdout, "    EN: %s\n    VI: %s\n", en, vi)
 }
 
 func (o *options) send(ctx context.Context, token string, reading map[string]any) (laneAnswer, error) {
@@ -218,12 +371,12 @@ func (o *options) send(ctx context.Context, token string, reading map[string]any
 
 // subscribe opens the lane's stream as the barrier and returns once the hub
 // confirmed the subscription (": open"); lane decisions follow on the channel.
-func (o *options) subscribe(ctx context.Context) (<-chan laneAnswer, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", o.hub+"/v1/gates/"+o.gate+"/lanes/"+o.lane+"/events", nil)
+func (o *options) subscribe(ctx context.Context, lane, token string) (<-chan laneAnswer, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", o.hub+"/v1/gates/"+o.gate.Code+"/lanes/"+lane+"/events", nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+o.barrierToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := o.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("barrier: %w", err)

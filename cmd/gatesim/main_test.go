@@ -56,6 +56,13 @@ func startHub(t *testing.T) *app.App {
 // announced it CLEARED on the lane's stream.
 func declareCleared(t *testing.T, hubURL string) string {
 	t.Helper()
+	return declareClearedPlate(t, hubURL, "", "")
+}
+
+// declareClearedPlate is declareCleared for a truck with other plates
+// (none: the sample's).
+func declareClearedPlate(t *testing.T, hubURL, vn, cn string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", hubURL+"/v1/gates/HUUNGHI/lanes/EXP-1/events", nil)
@@ -72,6 +79,9 @@ func declareCleared(t *testing.T, hubURL string) string {
 	body, err := os.ReadFile(filepath.Join(root, "conformance-tests/declarations/huu-nghi-export.json"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if vn != "" {
+		body = bytes.ReplaceAll(bytes.ReplaceAll(body, []byte("12C-12345"), []byte(vn)), []byte("桂A12345"), []byte(cn))
 	}
 	req, _ = http.NewRequest("POST", hubURL+"/v1/declarations", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer dev-trader-0101234567")
@@ -94,14 +104,15 @@ func declareCleared(t *testing.T, hubURL string) string {
 	return ""
 }
 
-func TestGatesimPlaysALane(t *testing.T) {
+func TestGatesimPlaysACrossing(t *testing.T) {
 	a := startHub(t)
-	declareCleared(t, a.URL())
+	id := declareCleared(t, a.URL())
 	pub := filepath.Join(a.Config.KeysDir, gatedevice.PublicKeyFile)
 	otherKey := filepath.Join(t.TempDir(), "other")
 	if _, _, err := gatedevice.LoadOrCreateKey(otherKey); err != nil {
 		t.Fatal(err)
 	}
+	gatefile := filepath.Join(root, "deploy/gates/huunghi.yaml")
 
 	tests := []struct {
 		name string
@@ -109,22 +120,20 @@ func TestGatesimPlaysALane(t *testing.T) {
 		exit int
 		want []string
 	}{
-		{"camera only (the lane remembers no weight yet)", []string{"-plate", "12C-12345"}, exitOpen, []string{"barrier: OPEN"}},
-		{"cleared truck of the declared weight", []string{"-plate", "12C-12345", "-weight", "38600"}, exitOpen,
-			[]string{"barrier: OPEN / barie: MỞ (verified, key ed25519-", "EN: ", "VI: "}},
-		{"overweight", []string{"-plate", "12c 12345", "-weight", "41000"}, exitClosed,
-			[]string{"barrier: KEEP-CLOSED / barie: GIỮ ĐÓNG (verified", "EN: weight 41,000 kg", "VI: khối lượng 41.000 kg"}},
-		{"unknown truck", []string{"-plate", "99Z-99999", "-weight", "20000"}, exitClosed,
-			[]string{"KEEP-CLOSED", "unsigned: no declaration", "no declaration found"}},
-		{"decision signed by a key the barrier does not hold", []string{"-plate", "12C-12345", "-weight", "38600",
+		{"a signature the barrier cannot verify", []string{"-plate", "12C-12345", "-checkpoint", "B1",
 			"-keys", filepath.Join(otherKey, gatedevice.PublicKeyFile)}, exitFailed, []string{"refuses the decision"}},
-		{"another lane's barrier token", []string{"-plate", "12C-12345", "-barrier-token", "dev-HUUNGHI-EXP-2-barrier"}, exitFailed,
-			[]string{"HTTP 403"}},
+		{"overweight at the weighbridge, after B1", []string{"-plate", "12c 12345", "-weight", "41000"}, exitClosed,
+			[]string{"[B1]", "barrier: OPEN / barie: MỞ (verified, key ed25519-", "[B2]",
+				"barrier: KEEP-CLOSED / barie: GIỮ ĐÓNG (verified", "EN: weight 41,000 kg", "VI: khối lượng 41.000 kg"}},
+		{"the QR of another truck", []string{"-plate", "29C-99999", "-weight", "38600", "-qr", id, "-checkpoint", "B2"}, exitClosed,
+			[]string{"KEEP-CLOSED", "QR code names declaration " + id}},
+		{"unknown truck", []string{"-plate", "99Z-99999", "-checkpoint", "B1"}, exitClosed,
+			[]string{"KEEP-CLOSED", "unsigned: no declaration", "no declaration found"}},
 		{"no plate", []string{"-weight", "38600"}, exitUsage, []string{"usage"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"-hub", a.URL(), "-gate", "HUUNGHI", "-lane", "EXP-1", "-keys", pub}, tc.args...)
+			args := append([]string{"-hub", a.URL(), "-gatefile", gatefile, "-keys", pub}, tc.args...)
 			var out bytes.Buffer
 			code := run(context.Background(), args, &out, &out, a.Hub.Clock)
 			if code != tc.exit {
@@ -137,6 +146,27 @@ func TestGatesimPlaysALane(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("whole crossing of a fresh truck", func(t *testing.T) {
+		fresh := declareClearedPlate(t, a.URL(), "12C-77001", "桂A77001")
+		var out bytes.Buffer
+		args := []string{"-hub", a.URL(), "-gatefile", gatefile, "-keys", pub, "-plate", "12C-77001", "-weight", "38600"}
+		if code := run(context.Background(), args, &out, &out, a.Hub.Clock); code != exitOpen {
+			t.Fatalf("exit %d:\n%s", code, out.String())
+		}
+		for _, w := range []string{"route: B1 → B2 → B0", "[B1]", "[B2]", "[B0]", "scanned " + fresh, "crossing complete: 12C-77001 exited at B0"} {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("output lacks %q:\n%s", w, out.String())
+			}
+		}
+		// Back at the gate after another truck, the clearance is used.
+		out.Reset()
+		run(context.Background(), []string{"-hub", a.URL(), "-gatefile", gatefile, "-keys", pub, "-plate", "99Z-00002", "-checkpoint", "B1"}, &out, &out, a.Hub.Clock)
+		out.Reset()
+		if code := run(context.Background(), args, &out, &out, a.Hub.Clock); code != exitClosed || !strings.Contains(out.String(), "clearance already used") {
+			t.Fatalf("second crossing: exit %d:\n%s", code, out.String())
+		}
+	})
 	// The key file the hub writes is the one documented for device vendors.
 	if _, err := os.Stat(pub); err != nil {
 		t.Fatalf("lane decision public key: %v", err)

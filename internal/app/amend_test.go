@@ -57,7 +57,10 @@ func TestIdempotentSubmit(t *testing.T) {
 		{"same key, same body: the first result", "retry-1", body, http.StatusOK, true, true},
 		{"again: still the first result", "retry-1", body, http.StatusOK, true, true},
 		{"same key, different body", "retry-1", other, http.StatusConflict, false, false},
-		{"another key: a new declaration", "retry-2", body, http.StatusCreated, false, false},
+		// The same truck under another key is a duplicate, not a new
+		// crossing: 409 naming the active declaration (issue 13).
+		{"another key, same truck: refused", "retry-2", body, http.StatusConflict, false, false},
+		{"another key, another truck: a new declaration", "retry-3", sample(t, withSerial("61001")), http.StatusCreated, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,6 +70,9 @@ func TestIdempotentSubmit(t *testing.T) {
 			}
 			if got := resp.Header.Get("Idempotent-Replayed") == "true"; got != tc.replayed {
 				t.Fatalf("Idempotent-Replayed %q, want %v", resp.Header.Get("Idempotent-Replayed"), tc.replayed)
+			}
+			if resp.StatusCode == http.StatusConflict && tc.key != "retry-1" && !strings.Contains(string(data), first.ID) {
+				t.Fatalf("409 does not name the active declaration %s: %s", first.ID, data)
 			}
 			if resp.StatusCode >= 300 {
 				return

@@ -40,6 +40,7 @@ import (
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/httpapi"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/outbox"
@@ -77,6 +78,7 @@ type App struct {
 	Trust      *pki.TrustStore
 	Identity   *pki.Identity
 	LaneKey    *hub.LaneSigner
+	Lanes      *lanes.Service
 	Simulators *sim.Cluster // nil unless Config.Simulators
 
 	listener net.Listener
@@ -281,6 +283,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 			Global:    ratelimit.Limit{Rate: cfg.Limits.Refusals.Entries.Rate, Burst: cfg.Limits.Refusals.Entries.Burst},
 		}, now),
 	}
+	a.Lanes = &lanes.Service{Hub: a.Hub, Gates: registry, Signer: a.LaneKey, Metrics: a.Metrics}
+	a.Hub.Crossings = a.Lanes
 	inCallRetries := cfg.Delivery.InCallRetries
 	if inCallRetries == 0 {
 		// In the configuration 0 means no in-call retries (the default is
@@ -354,7 +358,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	streams, endStreams := context.WithCancel(context.Background())
 	a.closers = append(a.closers, func() error { endStreams(); return nil })
 	a.Server = &httpapi.Server{
-		Hub: a.Hub, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
+		Hub: a.Hub, Lanes: a.Lanes, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
 		AckPerSource: ackPerSource, AckPerAgency: ackPerAgency, BodyReadTimeout: cfg.Limits.BodyReadTimeout,
 		StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal, StreamsTotal: cfg.Limits.StreamsTotal,
 		Ready: a.ready, Admit: a.admit, BeforeScrape: a.refreshMessageCounts, Streams: streams,
@@ -494,35 +498,14 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Hub.SyncGates(runCtx); err != nil {
 		a.Log.Error("stored gate configuration not installed", "error", err)
 	}
-	wg.Add(6)
-	go func() {
-		defer wg.Done()
-		_ = a.Relay.Run(runCtx)
-	}()
-	go func() {
-		defer wg.Done()
-		a.watchGates(runCtx, gateEvents)
-	}()
-	go func() {
-		defer wg.Done()
-		a.resendOverdue(runCtx)
-	}()
-	go func() {
-		defer wg.Done()
-		_ = a.Dispatcher.Run(runCtx)
-	}()
-	go func() {
-		defer wg.Done()
-		a.checkpoints(runCtx)
-	}()
-	go func() {
-		defer wg.Done()
-		every(runCtx, a.Hub.Refusals.Window(), func() { a.Hub.FlushRefusals(runCtx, false) })
-	}()
-	go func() {
-		defer wg.Done()
-		a.messageCounts(runCtx)
-	}()
+	// wg.Go, not Add(n) and n Dones: a loop added later cannot unbalance it.
+	wg.Go(func() { _ = a.Relay.Run(runCtx) })
+	wg.Go(func() { a.watchGates(runCtx, gateEvents) })
+	wg.Go(func() { a.resendOverdue(runCtx) })
+	wg.Go(func() { _ = a.Dispatcher.Run(runCtx) })
+	wg.Go(func() { a.checkpoints(runCtx) })
+	wg.Go(func() { every(runCtx, a.Hub.Refusals.Window(), func() { a.Hub.FlushRefusals(runCtx, false) }) })
+	wg.Go(func() { a.messageCounts(runCtx) })
 	go func() {
 		var err error
 		if a.http.TLSConfig != nil {

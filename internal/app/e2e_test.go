@@ -21,6 +21,7 @@ import (
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/lanes"
 )
 
 const (
@@ -322,11 +323,12 @@ func TestEndToEndLane(t *testing.T) {
 		name, token, body string
 		action, reason    string
 	}{
-		{"plate read", "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12c 12345","confidence":0.97}`, "OPEN", ""},
-		{"weight within tolerance", "dev-HUUNGHI-EXP-1-scale", `{"kind":"weight","weightKg":38500}`, "OPEN", ""},
+		{"gate-in B1: plate and the border guard's pass", "dev-HUUNGHI-GATE-1-camera", `{"kind":"plate","plate":"12c 12345","confidence":0.97}`, "OPEN", ""},
+		{"B2 plate read: waits for the weighbridge", "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12c 12345","confidence":0.97}`, "KEEP-CLOSED", "waiting for the weight"},
+		{"weight within tolerance: waits for the QR", "dev-HUUNGHI-EXP-1-scale", `{"kind":"weight","weightKg":38500}`, "KEEP-CLOSED", "waiting for the qr"},
 		{"overweight", "dev-HUUNGHI-EXP-1-scale", `{"kind":"weight","weightKg":41000}`, "KEEP-CLOSED", "41,000 kg"},
 		{"unknown truck", "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"99Z-99999","confidence":0.99}`, "KEEP-CLOSED", "no declaration"},
-		{"QR of the declaration", "dev-HUUNGHI-EXP-1-qr", `{"kind":"qr","code":"` + v.ID + `"}`, "OPEN", ""},
+		{"QR of the declaration shown by the unknown truck", "dev-HUUNGHI-EXP-1-qr", `{"kind":"qr","code":"` + v.ID + `"}`, "KEEP-CLOSED", "QR code names declaration"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -334,7 +336,7 @@ func TestEndToEndLane(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("HTTP %d: %s", resp.StatusCode, data)
 			}
-			var ans hub.LaneAnswer
+			var ans lanes.Answer
 			if err := json.Unmarshal(data, &ans); err != nil {
 				t.Fatal(err)
 			}
@@ -351,8 +353,8 @@ func TestEndToEndLane(t *testing.T) {
 			if err != nil {
 				t.Fatalf("signed decision does not verify: %v", err)
 			}
-			if d.Action != tc.action || d.Lane != "EXP-1" {
-				t.Fatalf("token says %s for %s", d.Action, d.Lane)
+			if d.Action != tc.action || d.Lane != ans.Lane || d.Checkpoint != ans.Checkpoint {
+				t.Fatalf("token says %s for %s/%s, answer %s/%s", d.Action, d.Checkpoint, d.Lane, ans.Checkpoint, ans.Lane)
 			}
 		})
 	}

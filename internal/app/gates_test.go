@@ -36,6 +36,7 @@ func huunghiWith(t *testing.T, edit func(string) string) []byte {
 func exp3(id string) func(string) string {
 	return func(s string) string {
 		lane := fmt.Sprintf(`  - id: %s
+    checkpoint: B2
     direction: export
     cargoKinds: [general]
     devices:
@@ -136,7 +137,13 @@ func TestGateConfigHotReloadUnderTraffic(t *testing.T) {
 	v := h.submit(sample(t, withSerial("50001")))
 	next(t, events, "CLEARED", decisionFor(v.ID, "CLEARED"))
 
-	// 39,500 kg against 38,500 declared: +2.6 %.
+	// The truck is through B1 and stands at B2 with plate and QR read:
+	// the weight decides. 39,500 kg against 38,500 declared: +2.6 %.
+	if ans := h.reading(t, "dev-HUUNGHI-GATE-1-camera", `{"kind":"plate","plate":"12C-50001","confidence":0.97}`); ans.Action != "OPEN" {
+		t.Fatalf("B1: %s %s", ans.Action, ans.ReasonEN)
+	}
+	h.reading(t, "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12C-50001","confidence":0.97}`)
+	h.reading(t, "dev-HUUNGHI-EXP-1-qr", `{"kind":"qr","code":"`+v.ID+`"}`)
 	const heavy = `{"kind":"weight","plate":"12C-50001","weightKg":39500}`
 	if ans := h.reading(t, "dev-HUUNGHI-EXP-1-scale", heavy); ans.Action != "KEEP-CLOSED" {
 		t.Fatalf("before the change, +2.6%% with 2%% tolerance: %s", ans.Action)

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/lanes"
 )
 
 // baseConfig is the e2e harness configuration in a fresh directory, for
@@ -99,13 +100,13 @@ func (in *instance) call(t *testing.T, method, path, token string, body []byte, 
 var jsonHeader = http.Header{"Content-Type": {"application/json"}}
 
 // reading sends one device reading and decodes the lane answer.
-func (in *instance) reading(t *testing.T, token, body string) hub.LaneAnswer {
+func (in *instance) reading(t *testing.T, token, body string) lanes.Answer {
 	t.Helper()
 	resp, data := in.call(t, "POST", "/v1/devices/readings", token, []byte(body), jsonHeader)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("reading %s: HTTP %d: %s", body, resp.StatusCode, data)
 	}
-	var ans hub.LaneAnswer
+	var ans lanes.Answer
 	if err := json.Unmarshal(data, &ans); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func laneDecisionFor(id, action string) func(sseEvent) bool {
 		if ev.Type != "lane-decision" {
 			return false
 		}
-		var a hub.LaneAnswer
+		var a lanes.Answer
 		return json.Unmarshal(ev.Data, &a) == nil && a.DeclarationID == id && a.Action == action
 	}
 }

@@ -164,7 +164,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatalf("camera before onboarding: HTTP %d", got)
 	}
 	gateFile := huunghiWith(t, func(s string) string {
-		return strings.Replace(s, "        kind: plate-camera\n", "        kind: plate-camera\n        certFingerprint: "+fingerprint(camera)+"\n", 1)
+		return strings.Replace(s, "      - id: EXP-1-camera\n        kind: plate-camera\n", "      - id: EXP-1-camera\n        kind: plate-camera\n        certFingerprint: "+fingerprint(camera)+"\n", 1)
 	})
 	if resp, data := h.call(t, "PUT", "/v1/admin/gates/HUUNGHI", adminDevToken, gateFile, http.Header{"Content-Type": {"application/yaml"}}); resp.StatusCode != 200 {
 		t.Fatalf("apply gate with certFingerprint: HTTP %d: %s", resp.StatusCode, data)

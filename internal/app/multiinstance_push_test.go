@@ -99,8 +99,11 @@ func TestTwoInstancesPushToDevicesOnEither(t *testing.T) {
 	tests := []struct {
 		name, token, body, action string
 	}{
-		{"camera read on A", "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12C-40001","confidence":0.96}`, "OPEN"},
+		{"camera read on A: waits for the weighbridge", "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12C-40001","confidence":0.96}`, "KEEP-CLOSED"},
 		{"overweight on A", "dev-HUUNGHI-EXP-1-scale", `{"kind":"weight","plate":"12C-40001","weightKg":45000}`, "KEEP-CLOSED"},
+	}
+	if ans := c.a.reading(t, "dev-HUUNGHI-GATE-1-camera", `{"kind":"plate","plate":"12C-40001","confidence":0.96}`); ans.Action != "OPEN" {
+		t.Fatalf("B1: %s %s", ans.Action, ans.ReasonEN)
 	}
 	var last sseEvent
 	for _, tc := range tests {
@@ -121,7 +124,10 @@ func TestTwoInstancesPushToDevicesOnEither(t *testing.T) {
 	disconnect()
 	v2 := c.a.submit(sample(t, withSerial("40002")))
 	next(t, onA, "CLEARED decision on A", decisionFor(v2.ID, "CLEARED"))
-	if ans := c.a.reading(t, "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12C-40002","confidence":0.99}`); ans.Action != "OPEN" {
+	c.a.reading(t, "dev-HUUNGHI-GATE-1-camera", `{"kind":"plate","plate":"12C-40002","confidence":0.99}`)
+	c.a.reading(t, "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12C-40002","confidence":0.99}`)
+	c.a.reading(t, "dev-HUUNGHI-EXP-1-scale", `{"kind":"weight","weightKg":38500}`)
+	if ans := c.a.reading(t, "dev-HUUNGHI-EXP-1-qr", `{"kind":"qr","code":"`+v2.ID+`"}`); ans.Action != "OPEN" {
 		t.Fatalf("second truck: %s %s", ans.Action, ans.ReasonEN)
 	}
 

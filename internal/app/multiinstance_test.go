@@ -34,9 +34,7 @@ func TestTwoInstancesShareTheOutbox(t *testing.T) {
 		if i%2 == 1 {
 			in = c.b
 		}
-		v := in.submit(sample(t, func(m map[string]any) {
-			m["vehicle"].(map[string]any)["plateVN"] = fmt.Sprintf("12C-%05d", 30000+i)
-		}))
+		v := in.submit(sample(t, withSerial(fmt.Sprintf("%05d", 30000+i))))
 		ids = append(ids, v.ID)
 	}
 	views := waitFinal(c.a.harness, events, ids, 45*time.Second)

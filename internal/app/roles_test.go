@@ -242,7 +242,7 @@ func TestDeviceAuthAndLaneIsolation(t *testing.T) {
 		wantDecl          bool
 		action            string
 	}{
-		{"HUUNGHI camera", "dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12C-12345","confidence":0.97}`, true, "OPEN"},
+		{"HUUNGHI gate-in camera", "dev-HUUNGHI-GATE-1-camera", `{"kind":"plate","plate":"12C-12345","confidence":0.97}`, true, "OPEN"},
 		{"TANTHANH camera, same plate", "dev-TANTHANH-EXP-1-camera", `{"kind":"plate","plate":"12C-12345","confidence":0.97}`, false, "KEEP-CLOSED"},
 		{"TANTHANH QR of the HUUNGHI declaration", "dev-TANTHANH-EXP-1-qr", `{"kind":"qr","code":"` + v.ID + `"}`, false, "KEEP-CLOSED"},
 		{"HUUNGHI import lane, same plate", "dev-HUUNGHI-IMP-1-camera", `{"kind":"plate","plate":"12C-12345","confidence":0.97}`, false, "KEEP-CLOSED"},

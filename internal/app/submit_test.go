@@ -18,9 +18,11 @@ func TestSubmitAnswerIsWhatTheStoreHolds(t *testing.T) {
 		edit     func(map[string]any)
 		agencies int
 	}{
+		// One truck each: a plate has one active crossing per gate.
 		{"as filed", nil, 4},
-		{"no lane", func(m map[string]any) { delete(m, "lane") }, 4},
+		{"no lane", func(m map[string]any) { withSerial("62001")(m); delete(m, "lane") }, 4},
 		{"empty truck: no customs", func(m map[string]any) {
+			withSerial("62002")(m)
 			m["cargoKind"], m["lane"] = "empty", "EXP-2"
 			delete(m, "consignments")
 		}, 3},

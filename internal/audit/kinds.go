@@ -21,8 +21,16 @@ const (
 	KindConfigApply          = "config.apply"
 	KindConfigRefused        = "config.refused"
 	KindAuthRefused          = "auth.refused"
-	KindLaneDecision         = "lane.decision"
-	KindAuditArchived        = "audit.archived" // Payload: {fromSeq, toSeq, headHash, archiveSHA256} of entries moved out of the hot store
+	KindLaneDecision         = "lane.decision"       // Payload: lanes.DecisionEntry (device, reading, answer)
+	KindLaneSecurityAlert    = "lane.security-alert" // Payload: lanes.AlertEntry
+	// Crossing lifecycle; Payload: crossing.Event (the transition and the state after it).
+	KindCrossingOpened     = "crossing.opened"
+	KindCrossingPassed     = "crossing.checkpoint-passed"
+	KindCrossingExited     = "crossing.exited"
+	KindCrossingTurnedBack = "crossing.turned-back"
+	KindCrossingCancelled  = "crossing.cancelled"
+	KindCrossingAmended    = "crossing.amended"
+	KindAuditArchived      = "audit.archived" // Payload: {fromSeq, toSeq, headHash, archiveSHA256} of entries moved out of the hot store
 )
 
 // HubParticipant is the participant name of the hub itself: it signs

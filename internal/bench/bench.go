@@ -95,8 +95,13 @@ func SampleDeclaration(root string, i int) ([]byte, error) {
 		return nil, err
 	}
 	m["vehicle"].(map[string]any)["plateVN"] = Plate(i)
+	// Its own Chinese plate too: a vehicle has one active crossing per gate.
+	m["vehicle"].(map[string]any)["plateCN"] = PlateCN(i)
 	return json.Marshal(m)
 }
+
+// PlateCN is the i-th benchmark Chinese plate, of the same truck as Plate(i).
+func PlateCN(i int) string { return fmt.Sprintf("桂A%05d", 10000+i%90000) }
 
 // Plate is the i-th benchmark plate (12C-10000 … 12C-99999, then wrapping).
 func Plate(i int) string { return fmt.Sprintf("12C-%05d", 10000+i%90000) }

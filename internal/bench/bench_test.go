@@ -235,3 +235,42 @@ func TestHubAcceptsWithoutDelivering(t *testing.T) {
 		t.Error("SubmitAndClear on an AcceptOnly hub: no error")
 	}
 }
+
+// BenchmarkLaneDecision: lane decision latency, from a device reading sent
+// over loopback HTTP to its lane event published on the fan-out bus, with
+// 200 lanes busy at once (each: camera, weighbridge, QR of one truck after
+// another, at a checkpoint needing all three). b.N trucks in all, at least
+// one per lane; -benchtime 200x is one round.
+func BenchmarkLaneDecision(b *testing.B) {
+	for _, st := range []string{"sqlite", "postgres"} {
+		b.Run(st, func(b *testing.B) {
+			dsn := ""
+			if st == "postgres" {
+				dsn = storetest.PostgresDSN(b)
+			}
+			const lanes = 200
+			h, err := StartLaneHub(root(b), b.TempDir(), dsn, lanes)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				if err := h.Close(); err != nil {
+					b.Error(err)
+				}
+			})
+			rounds := max(1, (b.N+lanes-1)/lanes)
+			b.ResetTimer()
+			r, err := h.RunLanes(context.Background(), lanes, rounds)
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r.Opens != r.Trucks {
+				b.Fatalf("%d OPEN events for %d trucks", r.Opens, r.Trucks)
+			}
+			b.ReportMetric(float64(r.P50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(r.P99.Microseconds())/1000, "p99-ms")
+			b.Logf("%d lanes busy, %d trucks, %d readings in %s: p50 %s, p99 %s, max %s", r.Lanes, r.Trucks, r.Readings, r.Elapsed, r.P50, r.P99, r.Max)
+		})
+	}
+}

@@ -74,6 +74,10 @@ func StartHub(root, dataDir, databaseURL string) (*Hub, error) {
 
 // StartHubMode starts a hub on dataDir in mode.
 func StartHubMode(root, dataDir, databaseURL string, mode Mode) (*Hub, error) {
+	return startHub(root, dataDir, databaseURL, mode, filepath.Join(root, "deploy/gates"))
+}
+
+func startHub(root, dataDir, databaseURL string, mode Mode, gatesDir string) (*Hub, error) {
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.PublicURL = "http://127.0.0.1:0"
@@ -81,7 +85,7 @@ func StartHubMode(root, dataDir, databaseURL string, mode Mode) (*Hub, error) {
 	cfg.DatabaseURL = databaseURL
 	cfg.KeysDir = filepath.Join(dataDir, "keys")
 	cfg.TrustDir = filepath.Join(dataDir, "trust")
-	cfg.GatesDir = filepath.Join(root, "deploy/gates")
+	cfg.GatesDir = gatesDir
 	cfg.MappingsDir = filepath.Join(root, "mappings")
 	cfg.SchemasDir = filepath.Join(root, "schemas")
 	cfg.TokensFile = filepath.Join(root, "deploy/tokens.dev.yaml")
@@ -252,7 +256,8 @@ func (w *clearedWatch) wait(ctx context.Context, id string) error {
 func (h *Hub) Submit(ctx context.Context) (string, error) {
 	// The sample with its plate replaced, without a JSON round trip: the
 	// client shares the cores with the hub it measures.
-	body := bytes.Replace(h.sample, []byte(Plate(0)), []byte(Plate(int(h.next.Add(1)))), 1)
+	i := int(h.next.Add(1))
+	body := bytes.Replace(bytes.Replace(h.sample, []byte(Plate(0)), []byte(Plate(i)), 1), []byte(PlateCN(0)), []byte(PlateCN(i)), 1)
 	req, err := http.NewRequestWithContext(ctx, "POST", h.URL+"/v1/declarations", bytes.NewReader(body))
 	if err != nil {
 		return "", err

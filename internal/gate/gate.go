@@ -10,6 +10,7 @@ package gate
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,10 @@ type Gate struct {
 	Province    string
 	Counterpart Counterpart
 	Lanes       []Lane
+	// Checkpoints are listed in the order a truck of their direction
+	// passes them; the last of a direction is its exit. A gate file
+	// without checkpoints has one per direction (see Route).
+	Checkpoints []Checkpoint
 	Policy      Policy
 
 	// Source is the file the gate was parsed from; empty for gates built in Go.
@@ -55,6 +60,83 @@ type Lane struct {
 	Direction  string
 	CargoKinds []string
 	Devices    []Device
+	// Checkpoint is the id of the checkpoint the lane's barrier stands at;
+	// empty in a gate file without checkpoints.
+	Checkpoint string
+}
+
+// Checkpoint is one barrier point of a gate's route and what must hold
+// there before the barrier opens.
+type Checkpoint struct {
+	ID        string
+	Name      string
+	Direction string
+	// Readings the lane must have for the vehicle: plate, trailer,
+	// weight, qr.
+	Readings []string
+	// Agencies whose clearance the checkpoint needs; ["all"] (the
+	// default) means every agency the policy requires for the truck.
+	Agencies []string
+}
+
+// AllAgencies is the Checkpoint.Agencies entry meaning every agency the
+// policy requires.
+const AllAgencies = "all"
+
+// ReadingKinds a checkpoint may require (internal/crossing's kinds; this
+// package stays free of the domain so the domain's tests may use gates).
+var ReadingKinds = []string{"plate", "trailer", "weight", "qr"}
+
+// defaultReadings is what the one implicit checkpoint of a gate file
+// without checkpoints requires: the camera names the truck and the
+// weighbridge weighs it before the barrier opens.
+var defaultReadings = []string{"plate", "weight"}
+
+// NeedsAllAgencies reports whether the checkpoint waits for every agency
+// the policy requires.
+func (c Checkpoint) NeedsAllAgencies() bool {
+	return len(c.Agencies) == 0 || slices.Contains(c.Agencies, AllAgencies)
+}
+
+// checkpoints returns the gate's checkpoints, or the implicit one per
+// direction (id = the direction in capitals) of a file without any.
+func (g *Gate) checkpoints() []Checkpoint {
+	if len(g.Checkpoints) > 0 {
+		return g.Checkpoints
+	}
+	var out []Checkpoint
+	for _, d := range Directions {
+		if slices.ContainsFunc(g.Lanes, func(l Lane) bool { return l.Direction == d }) {
+			out = append(out, Checkpoint{ID: strings.ToUpper(d), Name: d, Direction: d, Readings: defaultReadings, Agencies: []string{AllAgencies}})
+		}
+	}
+	return out
+}
+
+// Route returns the checkpoints a truck of the given direction passes, in
+// order.
+func (g *Gate) Route(direction string) []Checkpoint {
+	var r []Checkpoint
+	for _, c := range g.checkpoints() {
+		if c.Direction == direction {
+			r = append(r, c)
+		}
+	}
+	return r
+}
+
+// CheckpointOf returns the checkpoint lane l stands at.
+func (g *Gate) CheckpointOf(l *Lane) (Checkpoint, bool) {
+	id := l.Checkpoint
+	if id == "" {
+		id = strings.ToUpper(l.Direction)
+	}
+	for _, c := range g.checkpoints() {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return Checkpoint{}, false
 }
 
 // Device is one gate device and the credentials it authenticates with.
@@ -79,6 +161,9 @@ type Policy struct {
 	WeightTolerancePercent float64
 	MinPlateConfidence     float64
 	DecisionTTL            time.Duration
+	// CrossingWindow is how far from its declared planned crossing time a
+	// truck may pass a checkpoint; 0 means at any time.
+	CrossingWindow time.Duration
 }
 
 // Rule names the agencies whose ACK is required for one direction and a set

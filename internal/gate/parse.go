@@ -251,14 +251,46 @@ func (d *decoder) gate(n *yaml.Node, g *Gate) {
 				g.Lanes = append(g.Lanes, d.lane(n, p))
 			})
 		}},
+		"checkpoints": {false, func(n *yaml.Node, p string) {
+			g.Checkpoints = []Checkpoint{}
+			d.sequence(n, p, func(_ int, n *yaml.Node, p string) {
+				g.Checkpoints = append(g.Checkpoints, d.checkpoint(n, p))
+			})
+		}},
 		"policy": {true, func(n *yaml.Node, p string) { d.policy(n, p, &g.Policy) }},
 	})
+}
+
+func (d *decoder) checkpoint(n *yaml.Node, path string) Checkpoint {
+	var c Checkpoint
+	d.mapping(n, path, map[string]field{
+		"id":        {true, d.str(&c.ID)},
+		"name":      {true, d.str(&c.Name)},
+		"direction": {true, d.str(&c.Direction)},
+		"requires": {true, func(n *yaml.Node, p string) {
+			d.mapping(n, p, map[string]field{
+				"readings": {true, d.strs(&c.Readings)},
+				"agencies": {true, func(n *yaml.Node, p string) {
+					// "all" or a list of agencies.
+					if n.Kind == yaml.ScalarNode {
+						var v string
+						d.str(&v)(n, p)
+						c.Agencies = []string{v}
+						return
+					}
+					d.strs(&c.Agencies)(n, p)
+				}},
+			})
+		}},
+	})
+	return c
 }
 
 func (d *decoder) lane(n *yaml.Node, path string) Lane {
 	var l Lane
 	d.mapping(n, path, map[string]field{
 		"id":         {true, d.str(&l.ID)},
+		"checkpoint": {false, d.str(&l.Checkpoint)},
 		"direction":  {true, d.str(&l.Direction)},
 		"cargoKinds": {true, d.strs(&l.CargoKinds)},
 		"devices": {true, func(n *yaml.Node, p string) {
@@ -307,6 +339,7 @@ func (d *decoder) policy(n *yaml.Node, path string, pol *Policy) {
 		"weightTolerancePercent": {true, d.number(&pol.WeightTolerancePercent)},
 		"minPlateConfidence":     {true, d.number(&pol.MinPlateConfidence)},
 		"decisionTTL":            {true, d.duration(&pol.DecisionTTL)},
+		"crossingWindow":         {false, d.duration(&pol.CrossingWindow)},
 	})
 }
 

@@ -26,6 +26,8 @@ const (
 	// A signed lane decision lives this long at most, so a copied token
 	// cannot open a barrier much later.
 	maxDecisionTTL = time.Hour
+	// A crossing window longer than a week is no window.
+	maxCrossingWindow = 7 * 24 * time.Hour
 )
 
 // Validate checks a gate built in Go against the same rules a parsed gate
@@ -135,8 +137,80 @@ func (g *Gate) validate(file string) error {
 		}
 	}
 
+	g.validateCheckpoints(add, oneOf, firstAt)
 	g.validatePolicy(add, oneOf)
 	return is.err()
+}
+
+// validateCheckpoints checks the route: unique checkpoints with known
+// readings and agencies, each with lanes of its direction, and every lane
+// at one checkpoint when the file declares any.
+func (g *Gate) validateCheckpoints(add addFunc, oneOf oneOfFunc, firstAt func(string) string) {
+	seen := map[string]int{}
+	for i, c := range g.Checkpoints {
+		cp := fmt.Sprintf("checkpoints[%d]", i)
+		if !reLaneID.MatchString(c.ID) {
+			add(cp+".id", "checkpoint id %q must be 1-16 uppercase letters, digits or '-'", c.ID)
+		} else if first, dup := seen[c.ID]; dup {
+			add(cp+".id", "duplicate checkpoint id %q (first at %s)", c.ID, firstAt(fmt.Sprintf("checkpoints[%d].id", first)))
+		} else {
+			seen[c.ID] = i
+		}
+		if c.Name == "" {
+			add(cp+".name", "must not be empty")
+		}
+		oneOf(cp+".direction", c.Direction, "direction", Directions)
+		rp := cp + ".requires.readings"
+		kindList(add, oneOf, rp, c.Readings, "reading", ReadingKinds)
+		if !slices.Contains(c.Readings, "plate") && !slices.Contains(c.Readings, "qr") {
+			add(rp, "a checkpoint must require a plate or a qr reading: something has to name the truck")
+		}
+		ap := cp + ".requires.agencies"
+		if slices.Contains(c.Agencies, AllAgencies) {
+			if len(c.Agencies) > 1 {
+				add(ap, "%q stands alone: every agency the policy requires", AllAgencies)
+			}
+		} else {
+			if len(c.Agencies) == 0 {
+				add(ap, "list the agencies whose clearance this checkpoint needs, or write %q", AllAgencies)
+			}
+			kindList(add, oneOf, ap, c.Agencies, "agency", Agencies)
+		}
+		if !slices.ContainsFunc(g.Lanes, func(l Lane) bool { return l.Checkpoint == c.ID }) {
+			add(cp+".id", "checkpoint %q has no lane (set checkpoint: %s on its lanes)", c.ID, c.ID)
+		}
+	}
+	for _, d := range Directions {
+		var last int = -1
+		for i, c := range g.Checkpoints {
+			if c.Direction == d {
+				last = i
+			}
+		}
+		if last >= 0 && !slices.Contains(g.Checkpoints[last].Agencies, AllAgencies) {
+			add(fmt.Sprintf("checkpoints[%d].requires.agencies", last), "the last %s checkpoint is the exit: it must require %q agencies", d, AllAgencies)
+		}
+	}
+	for i, l := range g.Lanes {
+		lp := fmt.Sprintf("lanes[%d].checkpoint", i)
+		switch {
+		case len(g.Checkpoints) == 0 && l.Checkpoint != "":
+			add(lp, "lane names checkpoint %q but the gate lists no checkpoints", l.Checkpoint)
+		case len(g.Checkpoints) == 0:
+		case l.Checkpoint == "":
+			add(fmt.Sprintf("lanes[%d]", i), "lane %q needs a checkpoint: the gate lists checkpoints", l.ID)
+		default:
+			j, ok := seen[l.Checkpoint]
+			if !ok {
+				add(lp, "unknown checkpoint %q", l.Checkpoint)
+			} else if d := g.Checkpoints[j].Direction; d != l.Direction {
+				add(lp, "checkpoint %q serves %s trucks, lane %q is %s", l.Checkpoint, d, l.ID, l.Direction)
+			}
+		}
+	}
+	if w := g.Policy.CrossingWindow; w < 0 || w > maxCrossingWindow {
+		add("policy.crossingWindow", "must be between 0 (no window) and %s, got %s", maxCrossingWindow, w)
+	}
 }
 
 type addFunc func(path, format string, args ...any)

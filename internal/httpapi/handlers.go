@@ -22,6 +22,7 @@ import (
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/problem"
 	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/store"
@@ -546,18 +547,96 @@ func (s *Server) deviceReading(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err != nil {
 		return err
 	}
-	var in hub.Reading
+	var in lanes.Reading
 	if err := jsonStrict(data, &in); err != nil {
 		return problem.MalformedBody(err.Error())
 	}
 	if errs := in.Validate(); len(errs) > 0 {
 		return problem.Validation(errs)
 	}
-	ans, err := s.Hub.LaneReading(r.Context(), hub.DeviceRef{Gate: p.Gate, Lane: p.Lane, Device: p.Subject}, in)
+	ans, err := s.Lanes.Reading(r.Context(), hub.DeviceRef{Gate: p.Gate, Lane: p.Lane, Device: p.Subject}, in)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, ans)
+}
+
+// timeline: traders see their own declarations' (others' answer 404, like
+// the declaration itself); operators, admins and auditors all.
+func (s *Server) timeline(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	id := r.PathValue("id")
+	v, err := s.Hub.View(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if err := visible(p, v); err != nil {
+		return err
+	}
+	t, err := s.Lanes.Timeline(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) turnBack(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+	if err != nil {
+		return problem.TooLarge(4096)
+	}
+	if err := jsonStrict(data, &in); err != nil {
+		return problem.MalformedBody(err.Error())
+	}
+	if in.Reason == "" || len(in.Reason) > 500 {
+		return problem.Validation([]problem.FieldError{{Pointer: "/reason", Code: "required", Detail: "say why the truck is turned back (at most 500 characters)"}})
+	}
+	c, err := s.Lanes.TurnBack(r.Context(), actor(p), r.PathValue("id"), in.Reason)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"declarationId": c.DeclarationID, "state": c.State, "reason": c.Reason})
+}
+
+func (s *Server) laneState(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	g, l := r.PathValue("gate"), r.PathValue("lane")
+	if p.Role == auth.RoleDevice && (p.Gate != g || p.Lane != l) {
+		return problem.Forbidden("device " + p.Subject + " belongs to lane " + p.Gate + "/" + p.Lane)
+	}
+	if !s.Gates.Current().KnownLane(g, l) {
+		return problem.NotFound("no lane " + l + " at gate " + g)
+	}
+	a, err := s.Lanes.LaneState(r.Context(), g, l)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	q := newQuery(r)
+	since := s.Hub.Clock().Add(-24 * time.Hour)
+	if v := q.get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			q.fail("since", "format", "must be an RFC 3339 time")
+		}
+		since = t
+	}
+	limit := q.limit(200, 1000)
+	if err := q.err(); err != nil {
+		return err
+	}
+	as, err := s.Lanes.Alerts(r.Context(), since, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"alerts": as})
 }
 
 func (s *Server) laneEvents(w http.ResponseWriter, r *http.Request, p auth.Principal) error {

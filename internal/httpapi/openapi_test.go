@@ -18,6 +18,7 @@ import (
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/problem"
 )
 
@@ -384,13 +385,13 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Driver", reflect.TypeFor[declaration.Driver](), false},
 		{"Consignment", reflect.TypeFor[declaration.Consignment](), false},
 		{"Container", reflect.TypeFor[declaration.Container](), false},
-		{"Reading", reflect.TypeFor[hub.Reading](), false},
+		{"Reading", reflect.TypeFor[lanes.Reading](), false},
 		{"DeclarationView", reflect.TypeFor[hub.DeclarationView](), true},
 		{"MessageView", reflect.TypeFor[hub.MessageView](), true},
 		{"AckView", reflect.TypeFor[hub.AckView](), true},
 		{"AckResult", reflect.TypeFor[hub.AckResult](), true},
 		{"DecisionEvent", reflect.TypeFor[hub.DecisionEvent](), true},
-		{"LaneAnswer", reflect.TypeFor[hub.LaneAnswer](), true},
+		{"LaneAnswer", reflect.TypeFor[lanes.Answer](), true},
 		{"Decision", reflect.TypeFor[clearance.Decision](), true},
 		{"Reason", reflect.TypeFor[clearance.Reason](), true},
 		{"Problem", reflect.TypeFor[problem.Problem](), true},

@@ -23,18 +23,20 @@ import (
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/problem"
 	"github.com/gatehub/gatehub/internal/ratelimit"
 	"github.com/gatehub/gatehub/internal/refusal"
-	"github.com/gatehub/gatehub/internal/tracing"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/tracing"
 )
 
 // Server serves the hub's API.
 type Server struct {
 	Hub     *hub.Hub
+	Lanes   *lanes.Service
 	Auth    *auth.Authenticator
 	Gates   *gate.Registry
 	Bus     fanout.Bus
@@ -114,6 +116,8 @@ func (s *Server) Routes() []Route {
 		{"PUT", "/v1/declarations/{id}", []string{tr, op}, s.amend},
 		{"POST", "/v1/declarations/{id}/cancel", []string{tr, op}, s.cancel},
 		{"GET", "/v1/declarations/{id}/decision", []string{tr, op, ad, au}, s.getDecision},
+		{"GET", "/v1/declarations/{id}/timeline", []string{tr, op, ad, au}, s.timeline},
+		{"POST", "/v1/declarations/{id}/turn-back", []string{op, ad}, s.turnBack},
 		{"GET", "/v1/decisions", []string{op, ad, au, dev}, s.decisionsByPlate},
 		{"GET", "/v1/messages/{id}", []string{tr, op, ad, au, ag}, s.getMessage},
 
@@ -131,6 +135,8 @@ func (s *Server) Routes() []Route {
 
 		{"POST", "/v1/devices/readings", []string{dev}, s.deviceReading},
 		{"GET", "/v1/gates/{gate}/lanes/{lane}/events", []string{dev, op, ad}, s.laneEvents},
+		{"GET", "/v1/gates/{gate}/lanes/{lane}/state", []string{dev, op, ad, au}, s.laneState},
+		{"GET", "/v1/admin/alerts", []string{op, ad, au}, s.listAlerts},
 
 		{"GET", "/v1/audit", []string{au, ad}, s.auditList},
 	}

@@ -103,6 +103,11 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 			}
 			return fmt.Errorf("insert declaration version: %w", err)
 		}
+		if h.Crossings != nil {
+			if err := h.Crossings.Amended(ctx, tx, rec); err != nil {
+				return err
+			}
+		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindDeclarationAmended, Actor: actor.String(), DeclarationID: id, Plate: plateOf(rec),
 			Payload: auditJSON(map[string]any{"version": version, "changedAgencies": changed, "declaration": json.RawMessage(body)}),
@@ -184,6 +189,11 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 		}
 		if err := tx.UpdateDeclarationStatus(ctx, id, StatusCancelled); err != nil {
 			return fmt.Errorf("cancel declaration: %w", err)
+		}
+		if h.Crossings != nil {
+			if err := h.Crossings.Cancelled(ctx, tx, cur.decl, reason); err != nil {
+				return err
+			}
 		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindDeclarationCancelled, Actor: actor.String(), DeclarationID: id, Plate: plateOf(cur.decl),

@@ -145,6 +145,11 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 		if err := tx.InsertDeclaration(ctx, rec); err != nil {
 			return fmt.Errorf("insert declaration: %w", err)
 		}
+		if h.Crossings != nil {
+			if err := h.Crossings.Open(ctx, tx, rec); err != nil {
+				return err
+			}
+		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindDeclarationAccepted, Actor: actor.String(), DeclarationID: id, Plate: plateOf(rec), Payload: body,
 		}); err != nil {

@@ -63,7 +63,9 @@ type Hub struct {
 	// internal/refusal). Optional: without it every refusal is logged.
 	Refusals *refusal.Guard
 
-	lanes lanes
+	// Crossings keeps crossings in step with declarations (optional).
+	Crossings Crossings
+
 	// building counts submits building their messages right now (see
 	// buildAll).
 	building atomic.Int64

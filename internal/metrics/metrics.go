@@ -61,6 +61,7 @@ type Metrics struct {
 
 	circuitOnce sync.Once
 	circuit     *prometheus.GaugeVec // see DeliveryCircuit
+	laneAlerts  *prometheus.CounterVec
 
 	countsMu sync.Mutex
 	counted  map[[2]string]int // pairs SetMessageCounts has reported
@@ -119,6 +120,9 @@ func New() *Metrics {
 			Name: "gatehub_lane_decisions_total", Help: "Lane decisions answered to gate devices, by gate and action.",
 		}, []string{"gate", "action"}),
 		certs: newCertCollector(),
+		laneAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehub_lane_security_alerts_total", Help: "Security alerts raised at lanes (a QR code naming another truck than the camera read), by gate and code.",
+		}, []string{"gate", "code"}),
 	}
 	info := version.Get()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -133,7 +137,7 @@ func New() *Metrics {
 		m.refusals.WithLabelValues(k)
 	}
 	r.MustRegister(m.messagesCreated, m.messages, m.oldestPending, m.attempts, m.deliveryLatency, m.ackLatency, m.acksRefused,
-		m.deadLetters, m.decisions, m.refusals, m.httpRequests, m.httpLatency, m.httpStreams, m.laneDecisions, m.certs, buildInfo,
+		m.deadLetters, m.decisions, m.refusals, m.httpRequests, m.httpLatency, m.httpStreams, m.laneDecisions, m.laneAlerts, m.certs, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.durability = newDurability(r)
 	return m
@@ -192,6 +196,9 @@ func (m *Metrics) Decision(status string)         { m.decisions.WithLabelValues(
 func (m *Metrics) Refused(kind string)            { m.refusals.WithLabelValues(kind).Inc() }
 func (m *Metrics) LaneDecision(gate, action string) {
 	m.laneDecisions.WithLabelValues(gate, action).Inc()
+}
+func (m *Metrics) LaneSecurityAlert(gate, code string) {
+	m.laneAlerts.WithLabelValues(gate, code).Inc()
 }
 
 // InstrumentRoute wraps the handler of one route with client_golang's

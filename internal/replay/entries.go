@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/crossing"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
@@ -70,6 +71,7 @@ type replayer struct {
 	order     []string // message ids in log order
 	ackRows   map[string]*store.Ack
 	decisions map[string]map[int]store.Decision // declaration id → version → decision
+	crossings map[string]*crossing.Crossing     // declaration id → its crossing
 }
 
 // FromEntries rebuilds State by applying entries in seq order. The entries
@@ -93,6 +95,7 @@ func replayEntries(entries []store.AuditEntry, acks AckReader) (*replayer, error
 		versions: map[string][]store.Declaration{}, cancelled: map[string]bool{},
 		built: map[string]hub.BuildRecord{}, messages: map[string]*store.Message{},
 		ackRows: map[string]*store.Ack{}, decisions: map[string]map[int]store.Decision{},
+		crossings: map[string]*crossing.Crossing{},
 	}
 	sorted := make([]store.AuditEntry, len(entries))
 	copy(sorted, entries)
@@ -108,6 +111,9 @@ func replayEntries(entries []store.AuditEntry, acks AckReader) (*replayer, error
 
 func (r *replayer) apply(e *store.AuditEntry) error {
 	switch e.Kind {
+	case audit.KindCrossingOpened, audit.KindCrossingPassed, audit.KindCrossingExited,
+		audit.KindCrossingTurnedBack, audit.KindCrossingCancelled, audit.KindCrossingAmended:
+		return r.crossingEvent(e)
 	case audit.KindDeclarationAccepted:
 		return r.declarationVersion(e, 1, e.Payload)
 	case audit.KindDeclarationAmended:
@@ -370,6 +376,9 @@ func (r *replayer) finish() *State {
 		}
 		s.Messages[id] = sm
 	}
+	for id, c := range r.crossings {
+		s.Crossings[id] = crossingOf(c)
+	}
 	return s
 }
 
@@ -428,7 +437,7 @@ func Restore(ctx context.Context, st store.Store, entries []store.AuditEntry, ac
 				}
 			}
 		}
-		return nil
+		return r.restoreCrossings(ctx, tx, ids)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("restore into store: %w", err)

@@ -23,6 +23,7 @@ import (
 type State struct {
 	Declarations map[string]Declaration // by declaration id
 	Messages     map[string]Message     // by message id
+	Crossings    map[string]Crossing    // by declaration id
 }
 
 // Declaration is the latest version of one declaration and its decision.
@@ -60,7 +61,7 @@ type Message struct {
 }
 
 func newState() *State {
-	return &State{Declarations: map[string]Declaration{}, Messages: map[string]Message{}}
+	return &State{Declarations: map[string]Declaration{}, Messages: map[string]Message{}, Crossings: map[string]Crossing{}}
 }
 
 // formatTime renders decision times so that both sides of a comparison,
@@ -116,7 +117,11 @@ func FromStore(ctx context.Context, st store.Store) (*State, error) {
 				s.Messages[m.ID] = sm
 			}
 		}
-		return nil
+		ids := make([]string, 0, len(decls))
+		for _, d := range decls {
+			ids = append(ids, d.ID)
+		}
+		return crossingsFromStore(ctx, tx, s, ids)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read state from store: %w", err)
@@ -193,7 +198,7 @@ func Diff(a, b *State) []Difference {
 			{"ack id", x.AckID, y.AckID},
 		})
 	}
-	return out
+	return diffCrossings(out, a, b)
 }
 
 type field struct{ name, a, b string }

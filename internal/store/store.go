@@ -177,6 +177,34 @@ type GateConfig struct {
 	AppliedAt time.Time
 }
 
+// Crossing is the stored lifecycle of one declaration at its gate (see
+// internal/crossing). Active is true while the crossing holds its plate at
+// the gate: at most one active crossing per (Gate, Plate), enforced by a
+// unique index, so two instances cannot both accept a second declaration.
+type Crossing struct {
+	DeclarationID string
+	Gate          string
+	Plate         string
+	State         string
+	Active        bool
+	Detail        []byte // JSON: version, passages, reason
+	UpdatedAt     time.Time
+}
+
+// LaneState is the current vehicle of one lane at one checkpoint and its
+// fused readings (see internal/crossing). Vehicle numbers the lane's
+// vehicles; Rev counts the row's writes, so a writer that read an older
+// row cannot overwrite a newer one.
+type LaneState struct {
+	Gate       string
+	Checkpoint string
+	Lane       string
+	Vehicle    int64
+	State      []byte // JSON of the current vehicle; nil for a lane that has seen none
+	Rev        int64
+	UpdatedAt  time.Time
+}
+
 // Event is one durable live event (a lane's or a declaration's new state),
 // written in the transaction that changed what it announces and published
 // to the fan-out bus afterwards by a relay (see internal/eventrelay).
@@ -308,6 +336,30 @@ type Tx interface {
 	PruneAudit(ctx context.Context, throughSeq int64) (int64, error)
 	InsertCheckpoint(ctx context.Context, c *AuditCheckpoint) error
 
+	// InsertCrossing stores a new crossing: ErrConflict when the
+	// declaration has one, or when c is active and its (Gate, Plate)
+	// already has an active crossing.
+	InsertCrossing(ctx context.Context, c *Crossing) error
+	// GetCrossing returns a declaration's crossing; no other transaction
+	// can change it until this one ends (Postgres: FOR UPDATE).
+	GetCrossing(ctx context.Context, declarationID string) (*Crossing, error)
+	// UpdateCrossing writes State, Active, Plate, Detail and UpdatedAt;
+	// ErrConflict when activating it collides with another active crossing.
+	UpdateCrossing(ctx context.Context, c *Crossing) error
+	// ActiveCrossing returns the active crossing of plate at gate, or
+	// ErrNotFound.
+	ActiveCrossing(ctx context.Context, gate, plate string) (*Crossing, error)
+	// LockLane returns the state of a lane at a checkpoint, creating an
+	// empty one (Rev 0) the first time, and holds it until the transaction
+	// ends: readings of one lane are applied one at a time, whichever
+	// instance receives them.
+	LockLane(ctx context.Context, gate, checkpoint, lane string) (*LaneState, error)
+	// PutLaneState writes s if the stored Rev still equals s.Rev, and sets
+	// s.Rev to the next one; ErrConflict otherwise.
+	PutLaneState(ctx context.Context, s *LaneState) error
+	// GetLaneState reads a lane's state without locking it; ErrNotFound
+	// for a lane that has seen no reading.
+	GetLaneState(ctx context.Context, gate, checkpoint, lane string) (*LaneState, error)
 	// LockDeclaration serialises the transactions that change one
 	// declaration's state (its versions, messages, ACKs, decision and
 	// events): it blocks until no other transaction holds the declaration

@@ -51,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditPrune", testAuditPrune},
 		{"GateConfigs", testGateConfigs},
 		{"Checkpoints", testCheckpoints},
+		{"Crossings", testCrossings},
+		{"LaneStates", testLaneStates},
 		{"LockDeclaration", testLockDeclaration},
 		{"LockDeclarationSerialises", testLockDeclarationConcurrent},
 		{"Events", testEvents},

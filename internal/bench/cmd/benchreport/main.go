@@ -76,6 +76,7 @@ type report struct {
 	lookups                  []bench.LookupResult
 	lookupDecls              int
 	isolation                map[string]bench.IsolationResult
+	lanes                    []laneRow // see lanes.go
 	notes                    []string
 }
 
@@ -231,6 +232,7 @@ func (r *report) run(acceptN, e2eN, xmlsecN int, lookupDur time.Duration, dbURL 
 		log.Printf("  %.0f req/s offered: %.0f completed/s, p50 %v, p99 %v, errors %d", rps, res.PerSecond, res.P50, res.P99, res.Errors)
 		r.lookups = append(r.lookups, res)
 	}
+	r.runLanes(dbURL)
 }
 
 func errOrEmpty(err error) string {
@@ -447,6 +449,7 @@ func (r *report) render() []byte {
 	}
 	p("")
 	r.renderIsolation(p)
+	r.renderLanes(p)
 	for _, n := range r.notes {
 		p("Note: %s", n)
 	}
