@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
@@ -50,6 +51,9 @@ type Server struct {
 	// BeforeScrape refreshes gauges read from the store (optional), so a
 	// scrape reports the outbox as it is, not as of the last refresh.
 	BeforeScrape func(ctx context.Context)
+	// Console, when set, serves every path that is not an API route (the
+	// web console at /), behind the same request id, logging and metrics.
+	Console http.Handler
 	// Streams, when set, ends every live event stream once it is done. The
 	// HTTP server's graceful shutdown waits for active requests, and a
 	// stream never finishes on its own: without this, every shutdown would
@@ -108,6 +112,18 @@ func (s *Server) Routes() []Route {
 	}
 }
 
+// RouteRoles returns the roles allowed on the route "METHOD pattern" of
+// Routes, so that the console authorises a page exactly like the API call
+// it mirrors; nil for an unknown route (nobody).
+func (s *Server) RouteRoles(route string) []string {
+	for _, rt := range s.Routes() {
+		if rt.Method+" "+rt.Pattern == route {
+			return rt.Roles
+		}
+	}
+	return nil
+}
+
 // Handler returns the root handler with all middleware.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -115,6 +131,13 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.Console != nil && !strings.HasPrefix(r.URL.Path, "/v1/") {
+			if rec, ok := w.(*statusRecorder); ok {
+				rec.route = "console"
+			}
+			s.Console.ServeHTTP(w, r)
+			return
+		}
 		problem.Write(w, problem.NotFound("no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
 	return s.requestContext(mux)
@@ -218,6 +241,16 @@ func (s *Server) log() *slog.Logger {
 
 // writeError maps domain errors to problem documents.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := s.Problem(r, err)
+	if p == nil {
+		return
+	}
+	problem.Write(w, p)
+}
+
+// Problem maps a domain error to its problem document, the one answer the
+// API and the console give for it; nil when the caller went away.
+func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 	var (
 		p        *problem.Problem
 		refused  *hub.RefusedError
@@ -254,13 +287,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, hub.ErrUnknownGate):
 		p = problem.Validation([]problem.FieldError{{Pointer: "/gate", Code: "unknown", Detail: err.Error()}})
 	case errors.Is(err, context.Canceled):
-		return
+		return nil
 	default:
 		s.log().Error("request failed", "request_id", r.Context().Value(requestIDKey), "path", r.URL.Path, "err", err)
 		p = problem.Internal()
 	}
 	p.Instance = r.URL.Path
-	problem.Write(w, p)
+	return p
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
