@@ -525,7 +525,7 @@ func TestOperatorSeesLaneEventLiveAndRedrivesDeadLetter(t *testing.T) {
 	// The customs simulator refuses the first two attempts of every message
 	// and the hub gives up after two: a dead letter, which a redrive then
 	// delivers.
-	h := startHub(t, func(c *config.Config) { c.Delivery.MaxAttempts = 2 }, func(c *sim.Config) {
+	h := startHub(t, func(c *config.Config) { c.Delivery.MaxAttempts, c.Delivery.InCallRetries = 2, 0 }, func(c *sim.Config) {
 		if c.Spec.Name == "customs" || c.Agency == "customs" {
 			c.FailFirst = 2
 		}
