@@ -267,7 +267,7 @@ func (u *user) screenshot(name string) {
 		w, h int64
 	}{{"desktop", 1366, 900}, {"tablet", 820, 1180}} {
 		var png []byte
-		u.run(chromedp.EmulateViewport(vp.w, vp.h), chromedp.Sleep(150*time.Millisecond), chromedp.FullScreenshot(&png, 90))
+		u.run(chromedp.EmulateViewport(vp.w, vp.h), chromedp.Sleep(150*time.Millisecond), chromedp.FullScreenshot(&png, 100))
 		if err := os.WriteFile(filepath.Join(dir, name+"-"+vp.name+".png"), png, 0o644); err != nil {
 			u.t.Fatal(err)
 		}
