@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehub/gatehub/adapters/sim"
@@ -462,17 +463,14 @@ func TestTraderCannotSeeAnotherTradersDeclaration(t *testing.T) {
 	_ = json.Unmarshal(data, &v)
 	other := signIn(t, h, otherTrader)
 	for _, path := range []string{"/declarations/" + id, "/declarations/" + id + "/amend", "/declarations/" + id + "/messages/" + v.Messages[0].ID} {
-		var code int64
-		other.run(chromedp.Navigate(h.url+path), chromedp.WaitVisible("body", chromedp.ByQuery))
-		other.eval(`performance.getEntriesByType("navigation")[0].responseStatus`, &code)
+		code := other.fetchStatus(path, nil)
+		other.run(chromedp.Navigate(h.url+path), chromedp.WaitVisible("main", chromedp.ByQuery))
 		body := other.bodyText()
 		if code != 404 || strings.Contains(body, "12C-12345") || strings.Contains(body, "0101234567") {
 			t.Errorf("%s: other trader got HTTP %d: %q", path, code, body)
 		}
 	}
-	var live int64
-	other.eval(fmt.Sprintf(`fetch(%q, {headers: {Accept: "text/event-stream"}}).then(r => r.status)`, "/declarations/"+id+"/live"), &live)
-	if live != 404 {
+	if live := other.fetchStatus("/declarations/"+id+"/live", map[string]string{"Accept": "text/event-stream"}); live != 404 {
 		t.Errorf("other trader's live stream: HTTP %d", live)
 	}
 	other.run(chromedp.Navigate(h.url + "/declarations"))
@@ -514,9 +512,24 @@ func TestCSRFTokenMissingIsRefused(t *testing.T) {
 	u.eval(`document.querySelectorAll("input[name=_csrf]").forEach(e => e.value = "forged"); document.querySelector("form[data-confirm]").submit(); true`, new(bool))
 	u.run(chromedp.WaitVisible(".alert.bad", chromedp.ByQuery))
 	u.run(chromedp.Navigate(h.url+"/declarations/"+id), chromedp.WaitVisible("#cancel", chromedp.ByID))
-	u.eval(`document.querySelector("form[data-confirm]").removeAttribute("data-confirm"); true`, new(bool))
+	// The confirmation dialog, answered yes.
+	u.eval(`window.__asked = ""; window.confirm = q => { window.__asked = q; return true; }; true`, new(bool))
 	u.run(chromedp.Click("#cancel", chromedp.ByID), chromedp.WaitVisible("#decision-status", chromedp.ByID))
 	u.waitJS("the cancellation", `document.getElementById("decision-status").textContent === "CANCELLED"`, 10*time.Second)
+}
+
+// fetchStatus fetches path from the page (its cookies) and returns the
+// HTTP status.
+func (u *user) fetchStatus(path string, headers map[string]string) int64 {
+	u.t.Helper()
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	h, _ := json.Marshal(headers)
+	var code int64
+	u.run(chromedp.Evaluate(fmt.Sprintf(`fetch(%q, {headers: %s, redirect: "manual"}).then(r => { if (r.body) { r.body.cancel(); } return r.status; })`, path, h), &code,
+		func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	return code
 }
 
 // TestOperatorSeesLaneEventLiveAndRedrivesDeadLetter.

@@ -37,7 +37,8 @@
     if (window.EventSource) { document.querySelectorAll("[data-live]").forEach(live); }
     document.querySelectorAll("form[data-confirm]").forEach(function (f) {
       f.addEventListener("submit", function (e) {
-        if (!window.confirm(f.getAttribute("data-confirm"))) { e.preventDefault(); }
+        var q = f.getAttribute("data-confirm");
+        if (q && !window.confirm(q)) { e.preventDefault(); }
       });
     });
     var summary = document.getElementById("error-summary");
