@@ -598,6 +598,28 @@ func TestAuditorFindsByPlateAndVerifies(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The truck crosses (plate read, weighed, barrier OPEN), and a second
+	// one is refused by the vehicle registry: data for the statistics.
+	for _, r := range []struct{ token, body string }{
+		{"dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12C-12345","confidence":0.97}`},
+		{"dev-HUUNGHI-EXP-1-scale", `{"kind":"weight","weightKg":38600,"plate":"12C-12345"}`},
+	} {
+		if status, data := h.api(t, "POST", "/v1/devices/readings", r.token, []byte(r.body)); status != 200 {
+			t.Fatalf("reading: %d %s", status, data)
+		}
+	}
+	rejected := strings.NewReplacer(`"expiresOn": "2027-05-31"`, `"expiresOn": "2026-01-31"`, "12C-12345", "12C-54321").Replace(string(sample(t)))
+	rid := h.declare(t, trader, []byte(rejected))
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		_, data := h.api(t, "GET", "/v1/declarations/"+rid+"/decision", trader, nil)
+		if bytes.Contains(data, []byte("REJECTED")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not rejected: %s", data)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	u := signIn(t, h, auditor)
 	u.run(chromedp.SendKeys("#a-plate", "12C-12345", chromedp.ByID), chromedp.Click("#audit-search", chromedp.ByID),
 		chromedp.WaitVisible("#audit-results", chromedp.ByID))
@@ -623,11 +645,15 @@ func TestAuditorFindsByPlateAndVerifies(t *testing.T) {
 		t.Errorf("verify chain: %s: %s", result, u.text("#verify-result"))
 	}
 	u.screenshot("audit-verify")
-	u.run(chromedp.Navigate(h.url+"/stats"), chromedp.WaitVisible("#st-acks", chromedp.ByID))
+	// Statistics of the test clock's day: one crossing, the refusal.
+	u.run(chromedp.Navigate(h.url+"/stats?from=2026-11-24&to=2026-11-26"), chromedp.WaitVisible("#st-acks", chromedp.ByID))
 	var charts int
 	u.eval(`document.querySelectorAll("svg.chart").length`, &charts)
-	if charts < 1 {
-		t.Errorf("statistics without charts")
+	if charts != 3 {
+		t.Errorf("statistics with %d charts, want 3", charts)
+	}
+	if body := u.bodyText(); !strings.Contains(body, "HUUNGHI") || !strings.Contains(body, "VR-INSPECTION-EXPIRED") {
+		t.Errorf("statistics lack the crossing or the refusal: %q", body)
 	}
 	u.screenshot("stats")
 }

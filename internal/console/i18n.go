@@ -235,7 +235,7 @@ var messages = map[string][2]string{
 	"stats.crossings":  {"Lượt xe qua theo ngày, cửa khẩu và chiều", "Crossings per day, gate and direction"},
 	"stats.clearance":  {"Thời gian từ khai báo tới thông quan", "Declaration to clearance"},
 	"stats.ackLatency": {"Thời gian phản hồi ACK theo cơ quan", "ACK latency per agency"},
-	"stats.nacks":      {"Lý do từ chối theo cơ quan", "Refusal reasons by agency"},
+	"stats.nacks":      {"Lý do từ chối hoặc giữ xe theo cơ quan", "Refusal and hold reasons by agency"},
 	"stats.dwell":      {"Thời gian dừng tại trạm kiểm soát", "Dwell time at checkpoints"},
 	"stats.noDwell":    {"Chưa có dữ liệu qua trạm kiểm soát.", "No checkpoint passages recorded yet."},
 	"stats.csv":        {"Tải CSV", "Download CSV"},

@@ -94,8 +94,8 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, c *call) error {
 	d.Charts["crossings"] = barChart(translate(c.Lang, "stats.crossings"), cross)
 	var lat []bar
 	for _, l := range rep.AckLatency {
-		lat = append(lat, bar{Label: agencyName(c.Lang, l.Key) + " p50", Value: l.P50.Seconds(), Text: fmtDur(l.P50)},
-			bar{Label: agencyName(c.Lang, l.Key) + " p95", Value: l.P95.Seconds(), Text: fmtDur(l.P95)})
+		lat = append(lat, bar{Label: l.Key + " p50", Value: l.P50.Seconds(), Text: fmtDur(l.P50)},
+			bar{Label: l.Key + " p95", Value: l.P95.Seconds(), Text: fmtDur(l.P95)})
 	}
 	d.Charts["acks"] = barChart(translate(c.Lang, "stats.ackLatency"), lat)
 	var nk []bar
@@ -185,7 +185,7 @@ func barChart(title string, bars []bar) template.HTML {
 	const (
 		width  = 560
 		row    = 26
-		labelW = 200
+		labelW = 250
 		valueW = 70
 	)
 	if len(bars) == 0 {
@@ -203,6 +203,9 @@ func barChart(title string, bars []bar) template.HTML {
 	fmt.Fprintf(&sb, `<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" viewBox="0 0 %d %d" width="100%%" aria-label="%s"><title>%s</title>`,
 		width, h, template.HTMLEscapeString(title), template.HTMLEscapeString(title))
 	for i, b := range bars {
+		if r := []rune(b.Label); len(r) > 32 {
+			b.Label = string(r[:31]) + "…"
+		}
 		y := 5 + i*row
 		w := int(float64(width-labelW-valueW) * b.Value / maxV)
 		fmt.Fprintf(&sb, `<text x="%d" y="%d" text-anchor="end" class="chart-label">%s</text>`, labelW-6, y+17, template.HTMLEscapeString(b.Label))

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -31,7 +33,8 @@ type Latency struct {
 	P50, P95 time.Duration
 }
 
-// NackReason counts one agency's refusals by reason code.
+// NackReason counts one agency's refusals (and holds) by reason code,
+// once per declaration however often the decision was re-derived.
 type NackReason struct {
 	Agency string
 	Code   string
@@ -58,6 +61,7 @@ func Compute(entries []store.AuditEntry, zone *time.Location, dir Directions) Re
 	var rep Report
 	rep.Entries = len(entries)
 	crossings := map[Crossing]int{}
+	crossed := map[string]bool{} // a truck crosses once however many readings opened the barrier
 	declared := map[string]time.Time{}
 	cleared := map[string]bool{}
 	var clearance []time.Duration
@@ -99,10 +103,17 @@ func Compute(entries []store.AuditEntry, zone *time.Location, dir Directions) Re
 					cleared[e.DeclarationID] = true
 				}
 			}
+			// Refusals and holds only: a PENDING decision's reasons say who
+			// is still awaited, not what an agency objected to.
+			if p.Decision.Status != "REJECTED" && p.Decision.Status != "HOLD" {
+				continue
+			}
 			for _, r := range p.Decision.Reasons {
-				if r.Agency == "" || r.Code == "" {
+				if r.Agency == "" || r.Code == "" || notObjection[r.Code] {
 					continue
 				}
+				code, text := agencyCode(r.Code, r.EN)
+				r.Code, r.EN = code, text
 				k := nackKey{e.DeclarationID, r.Agency, r.Code}
 				if seenNack[k] {
 					continue
@@ -123,6 +134,10 @@ func Compute(entries []store.AuditEntry, zone *time.Location, dir Directions) Re
 			if json.Unmarshal(e.Payload, &p) != nil || p.Answer.Action != "OPEN" || p.Answer.DeclarationID == "" {
 				continue
 			}
+			if crossed[p.Answer.DeclarationID] {
+				continue
+			}
+			crossed[p.Answer.DeclarationID] = true
 			d := ""
 			if dir != nil {
 				d = dir(p.Answer.Gate, p.Answer.Lane)
@@ -160,6 +175,27 @@ func Compute(entries []store.AuditEntry, zone *time.Location, dir Directions) Re
 		return a.Count > b.Count || (a.Count == b.Count && a.Code < b.Code)
 	})
 	return rep
+}
+
+// notObjection are decision reasons that say who is still awaited, not
+// what anybody objected to.
+var notObjection = map[string]bool{
+	clearance.CodeCleared: true, clearance.CodeAwaitingDelivery: true, clearance.CodeAwaitingAck: true,
+}
+
+// agencyCode returns the agency's own reason code of a rejection: the
+// clearance reason carries it, untranslated, after "rejected by NAME: "
+// (clearance.nackReason). Other reasons keep the hub's code.
+func agencyCode(code, en string) (string, string) {
+	if code != clearance.CodeRejected {
+		return code, en
+	}
+	_, detail, ok := strings.Cut(en, ": ")
+	if !ok || detail == "" {
+		return code, en
+	}
+	c, rest, _ := strings.Cut(detail, " ")
+	return c, strings.TrimSpace(rest)
 }
 
 func distribution(key string, ds []time.Duration) Latency {

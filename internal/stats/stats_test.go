@@ -29,7 +29,9 @@ func payload(v any) []byte { b, _ := json.Marshal(v); return b }
 func TestCompute(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	nack := map[string]any{"decision": map[string]any{"status": "REJECTED", "reasons": []map[string]string{{"code": "VR-INSPECTION-EXPIRED", "agency": "vehicleregistry", "en": "expired"}}}}
+	nack := map[string]any{"decision": map[string]any{"status": "REJECTED", "reasons": []map[string]string{
+		{"code": "AGENCY_REJECTED", "agency": "vehicleregistry", "en": "rejected by Vehicle Registry: VR-INSPECTION-EXPIRED certificate expired"},
+		{"code": "AWAITING_ACK", "agency": "customs", "en": "waiting on Customs"}}}}
 	entries := []store.AuditEntry{
 		{Kind: audit.KindDeclarationAccepted, DeclarationID: "D1", Time: at(0)},
 		{Kind: audit.KindMessageOutbound, MessageID: "m1", Agency: "customs", Time: at(1)},
@@ -41,6 +43,7 @@ func TestCompute(t *testing.T) {
 		{Kind: audit.KindDecision, DeclarationID: "D2", Time: at(5), Payload: payload(nack)},
 		{Kind: audit.KindDecision, DeclarationID: "D2", Time: at(6), Payload: payload(nack)}, // re-derived: counted once
 		{Kind: audit.KindLaneDecision, Time: at(30), Payload: payload(map[string]any{"answer": map[string]any{"gate": "HUUNGHI", "lane": "EXP-1", "action": "OPEN", "declarationId": "D1"}})},
+		{Kind: audit.KindLaneDecision, Time: at(30), Payload: payload(map[string]any{"answer": map[string]any{"gate": "HUUNGHI", "lane": "EXP-1", "action": "OPEN", "declarationId": "D1"}})}, // weighed too: still one crossing
 		{Kind: audit.KindLaneDecision, Time: at(31), Payload: payload(map[string]any{"answer": map[string]any{"gate": "HUUNGHI", "lane": "EXP-1", "action": "KEEP-CLOSED", "declarationId": "D2"}})},
 	}
 	rep := Compute(entries, time.FixedZone("ICT", 7*3600), func(g, l string) string { return "export" })
@@ -53,7 +56,7 @@ func TestCompute(t *testing.T) {
 	if len(rep.AckLatency) != 1 || rep.AckLatency[0].Count != 1 || rep.AckLatency[0].P95 != 2*time.Second {
 		t.Errorf("ack latency %+v", rep.AckLatency)
 	}
-	if len(rep.NackReasons) != 1 || rep.NackReasons[0].Count != 1 || rep.NackReasons[0].Code != "VR-INSPECTION-EXPIRED" {
+	if len(rep.NackReasons) != 1 || rep.NackReasons[0].Count != 1 || rep.NackReasons[0].Code != "VR-INSPECTION-EXPIRED" || rep.NackReasons[0].Text != "certificate expired" {
 		t.Errorf("nacks %+v", rep.NackReasons)
 	}
 }
