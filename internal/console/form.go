@@ -213,7 +213,8 @@ func (f *declForm) ErrorCount() int {
 
 // Summary lists every error with the id of its input, in form order.
 type summaryItem struct {
-	ID, Label, Detail string
+	ID, Group, Label, Detail string
+	Index                    int
 }
 
 func (f *declForm) Summary() []summaryItem {
@@ -223,7 +224,7 @@ func (f *declForm) Summary() []summaryItem {
 		for _, g := range gs {
 			for _, in := range g.Inputs {
 				for _, e := range in.Errors {
-					out = append(out, summaryItem{ID: in.ID, Label: in.Label, Detail: e})
+					out = append(out, summaryItem{ID: in.ID, Group: g.Legend, Index: g.Index, Label: in.Label, Detail: e})
 				}
 			}
 		}

@@ -185,6 +185,7 @@ var messages = map[string][2]string{
 	"board.connected":   {"Đang nhận trực tiếp", "Live"},
 	"board.weight":      {"Cân", "Weight"},
 	"board.barrier":     {"Barie", "Barrier"},
+	"board.reasons":     {"Lý do", "Reasons"},
 
 	"outbox.dead":           {"Thư chết", "Dead letters"},
 	"outbox.overdue":        {"Quá hạn ACK", "Overdue"},
