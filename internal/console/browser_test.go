@@ -331,7 +331,7 @@ func TestSignInEachRole(t *testing.T) {
 			t.Errorf("%s: session cookie visible to script: %q", tc.token, cookies)
 		}
 		u.screenshot("home-" + strings.ReplaceAll(strings.TrimPrefix(tc.home, "/"), "/", "-"))
-		u.run(chromedp.Click(`header button[type=submit]`, chromedp.ByQuery), chromedp.WaitVisible("#token", chromedp.ByID))
+		u.follow(`header button[type=submit]`, "#token")
 		u.run(chromedp.Navigate(h.url + tc.home))
 		if loc := u.location(); !strings.Contains(loc, "/login") {
 			t.Errorf("%s: after sign-out %s is still reachable (%s)", tc.token, tc.home, loc)
@@ -340,8 +340,8 @@ func TestSignInEachRole(t *testing.T) {
 	u := newTab(t, h)
 	u.run(chromedp.Navigate(h.url+"/login"), chromedp.WaitVisible("#token", chromedp.ByID))
 	u.screenshot("login")
-	u.run(chromedp.SendKeys("#token", "not-a-token", chromedp.ByID), chromedp.Click("#login-submit", chromedp.ByID),
-		chromedp.WaitVisible("#login-error", chromedp.ByID))
+	u.run(chromedp.SendKeys("#token", "not-a-token", chromedp.ByID))
+	u.follow("#login-submit", "#login-error")
 }
 
 func contains(ss []string, s string) bool {
@@ -366,14 +366,13 @@ func TestTraderDeclaresFixesAndWatchesClearance(t *testing.T) {
 	// Fill the form from the sample file (paste, load), then add and remove
 	// a driver row, then make three mistakes by hand.
 	u.run(chromedp.Click("details.upload summary", chromedp.ByQuery),
-		chromedp.SetValue("#upload-json", string(sample(t)), chromedp.ByID),
-		chromedp.Click("#upload-load", chromedp.ByID),
-		chromedp.WaitVisible("#f-vehicle-plateVN", chromedp.ByID))
+		chromedp.SetValue("#upload-json", string(sample(t)), chromedp.ByID))
+	u.follow("#upload-load", "#f-vehicle-plateVN")
 	if v := u.value("#f-vehicle-plateVN"); v != "12C-12345" {
 		t.Fatalf("loaded plate %q", v)
 	}
-	u.run(chromedp.Click("#add-driver", chromedp.ByID), chromedp.WaitVisible("#f-drivers-1-name", chromedp.ByID))
-	u.run(chromedp.Click(`button[value="remove-driver-1"]`, chromedp.ByQuery), chromedp.WaitVisible("#add-driver", chromedp.ByID))
+	u.follow("#add-driver", "#f-drivers-1-name")
+	u.follow(`button[value="remove-driver-1"]`, "#add-driver")
 	var rows int
 	u.eval(`document.querySelectorAll("#f-drivers-1-name").length`, &rows)
 	if rows != 0 {
@@ -382,7 +381,7 @@ func TestTraderDeclaresFixesAndWatchesClearance(t *testing.T) {
 	u.setField("#f-vehicle-plateVN", "xx")
 	u.setField("#f-consignments-0-hsCode", "12")
 	u.setField("#f-drivers-0-name", "")
-	u.run(chromedp.Click("#submit-declaration", chromedp.ByID), chromedp.WaitVisible("#error-summary", chromedp.ByID))
+	u.follow("#submit-declaration", "#error-summary")
 	var pointers []string
 	u.eval(`Array.from(document.querySelectorAll(".field-error")).map(e => e.dataset.pointer)`, &pointers)
 	want := []string{"/vehicle/plateVN", "/drivers/0/name", "/consignments/0/hsCode"}
@@ -408,7 +407,7 @@ func TestTraderDeclaresFixesAndWatchesClearance(t *testing.T) {
 	u.setField("#f-vehicle-plateVN", "12C-12345")
 	u.setField("#f-consignments-0-hsCode", "0810600000")
 	u.setField("#f-drivers-0-name", "Nguyễn Văn An")
-	u.run(chromedp.Click("#submit-declaration", chromedp.ByID), chromedp.WaitVisible("#decision-status", chromedp.ByID))
+	u.follow("#submit-declaration", "#decision-status")
 	if !strings.Contains(u.location(), "/declarations/D") {
 		t.Fatalf("not on the declaration page: %s", u.location())
 	}
@@ -430,6 +429,16 @@ func TestTraderDeclaresFixesAndWatchesClearance(t *testing.T) {
 	// The list shows it, filtered by plate.
 	u.run(chromedp.Navigate(h.url+"/declarations?plate=12C-12345"), chromedp.WaitVisible("table", chromedp.ByQuery))
 	u.screenshot("declarations")
+}
+
+
+// follow clicks sel (ByQuery) and waits for the page it loads (a new
+// document, not the old one still showing), then for the element then.
+func (u *user) follow(sel, then string) {
+	u.t.Helper()
+	u.run(chromedp.WaitVisible(sel, chromedp.ByQuery), chromedp.Evaluate(`window.__old = 1; true`, new(bool)), chromedp.Click(sel, chromedp.ByQuery))
+	u.waitJS("the page after clicking "+sel, `window.__old === undefined && document.readyState === "complete"`, 30*time.Second)
+	u.waitJS(then+" on the page after clicking "+sel, fmt.Sprintf(`!!document.querySelector(%q)`, then), 10*time.Second)
 }
 
 func (u *user) value(sel string) string {
@@ -481,9 +490,30 @@ func TestTraderCannotSeeAnotherTradersDeclaration(t *testing.T) {
 	if body := other.bodyText(); strings.Contains(body, id) {
 		t.Errorf("other trader's plate search shows %s", id)
 	}
-	// The owner sees it.
+	// The owner sees it, and amends it from its page: version 2.
 	owner := signIn(t, h, trader)
 	owner.run(chromedp.Navigate(h.url+"/declarations/"+id), chromedp.WaitVisible("#decision-status", chromedp.ByID))
+	owner.follow("#amend", "#f-vehicle-grossWeightKg")
+	if v := owner.value("#f-consignments-1-hsCode"); v != "08045020" {
+		t.Fatalf("amend form not filled from the declaration: second HS code %q", v)
+	}
+	owner.setField("#f-vehicle-grossWeightKg", "39000")
+	owner.follow("#submit-declaration", "#decision-status")
+	status, data = h.api(t, "GET", "/v1/declarations/"+id, trader, nil)
+	if status != 200 || !bytes.Contains(data, []byte(`"version": 2`)) || !bytes.Contains(data, []byte(`39000`)) {
+		t.Errorf("amendment through the console not stored: %.400s", data)
+	}
+	// Switched to Vietnamese, the page speaks Vietnamese.
+	owner.follow("a.lang", "#decision-h")
+	if h2 := owner.text("#decision-h"); !strings.Contains(h2, "Quyết định thông quan") {
+		t.Errorf("after switching to Vietnamese: %q", h2)
+	}
+	var lang string
+	owner.eval(`document.documentElement.lang`, &lang)
+	if lang != "vi" {
+		t.Errorf("html lang %q", lang)
+	}
+	owner.screenshot("declaration-vi")
 }
 
 // TestCSRFTokenMissingIsRefused: a form posted without the session's CSRF
@@ -514,7 +544,7 @@ func TestCSRFTokenMissingIsRefused(t *testing.T) {
 	u.run(chromedp.Navigate(h.url+"/declarations/"+id), chromedp.WaitVisible("#cancel", chromedp.ByID))
 	// The confirmation dialog, answered yes.
 	u.eval(`window.__asked = ""; window.confirm = q => { window.__asked = q; return true; }; true`, new(bool))
-	u.run(chromedp.Click("#cancel", chromedp.ByID), chromedp.WaitVisible("#decision-status", chromedp.ByID))
+	u.follow("#cancel", "#decision-status")
 	u.waitJS("the cancellation", `document.getElementById("decision-status").textContent === "CANCELLED"`, 10*time.Second)
 }
 
@@ -561,9 +591,9 @@ func TestOperatorSeesLaneEventLiveAndRedrivesDeadLetter(t *testing.T) {
 	u.screenshot("outbox")
 	var msgID string
 	u.eval(`document.querySelector("#outbox tr[data-message]").dataset.message`, &msgID)
-	u.run(chromedp.Click("#redrive-"+msgID, chromedp.ByID), chromedp.WaitVisible("#confirm", chromedp.ByID))
+	u.follow("#redrive-"+msgID, "#confirm")
 	u.screenshot("outbox-confirm")
-	u.run(chromedp.Click("#confirm", chromedp.ByID), chromedp.WaitVisible(".tabs", chromedp.ByQuery))
+	u.follow("#confirm", ".tabs")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		status, data := h.api(t, "GET", "/v1/declarations/"+id, trader, nil)
@@ -621,13 +651,15 @@ func TestAuditorFindsByPlateAndVerifies(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	u := signIn(t, h, auditor)
-	u.run(chromedp.SendKeys("#a-plate", "12C-12345", chromedp.ByID), chromedp.Click("#audit-search", chromedp.ByID),
-		chromedp.WaitVisible("#audit-results", chromedp.ByID))
+	u.run(chromedp.SendKeys("#a-plate", "12C-12345", chromedp.ByID))
+	u.follow("#audit-search", "#audit-results")
 	if body := u.text("#audit-results"); !strings.Contains(body, id) || !strings.Contains(body, "message.outbound") {
 		t.Fatalf("search by plate: %q", body)
 	}
 	u.screenshot("audit-search")
-	u.run(chromedp.Click(`//td[text()="message.outbound"]/preceding-sibling::td/a`, chromedp.BySearch), chromedp.WaitVisible("#chain-h", chromedp.ByID))
+	var seq string
+	u.eval(`Array.from(document.querySelectorAll("#audit-results tr")).find(r => r.cells[2] && r.cells[2].textContent === "message.outbound").cells[0].textContent`, &seq)
+	u.follow(`a[href="/audit/entries/`+seq+`"]`, "#chain-h")
 	if xml := u.text("pre.xml"); !strings.Contains(xml, "Signature") {
 		t.Errorf("entry detail without signed XML: %.200q", xml)
 	}
@@ -637,7 +669,8 @@ func TestAuditorFindsByPlateAndVerifies(t *testing.T) {
 		t.Errorf("chain position badges ok: %d", ok)
 	}
 	u.screenshot("audit-entry")
-	u.run(chromedp.Navigate(h.url+"/audit"), chromedp.Click("#verify-chain", chromedp.ByID), chromedp.WaitVisible("#verify-progress", chromedp.ByID))
+	u.run(chromedp.Navigate(h.url + "/audit"))
+	u.follow("#verify-chain", "#verify-progress")
 	u.waitJS("the verification result", `!!document.getElementById("verify-result")`, 30*time.Second)
 	var result string
 	u.eval(`document.getElementById("verify-result").dataset.result`, &result)
@@ -669,14 +702,14 @@ func TestAdminValidatesAndAppliesGateFile(t *testing.T) {
 	}
 	u := signIn(t, h, admin)
 	bad := strings.Replace(string(src), "direction: export", "direction: sideways", 1)
-	u.run(chromedp.SetValue("#gate-source", bad, chromedp.ByID), chromedp.Click("#gate-validate", chromedp.ByID),
-		chromedp.WaitVisible("#admin-issues", chromedp.ByID))
+	u.run(chromedp.SetValue("#gate-source", bad, chromedp.ByID))
+	u.follow("#gate-validate", "#admin-issues")
 	if issues := u.text("#admin-issues"); !strings.Contains(issues, "gate.yaml:") || !strings.Contains(issues, "sideways") {
 		t.Errorf("issues: %q", issues)
 	}
 	u.screenshot("admin-gates")
-	u.run(chromedp.SetValue("#gate-source", string(src), chromedp.ByID), chromedp.Click("#gate-apply", chromedp.ByID),
-		chromedp.WaitVisible("#admin-result", chromedp.ByID))
+	u.run(chromedp.SetValue("#gate-source", string(src), chromedp.ByID))
+	u.follow("#gate-apply", "#admin-result")
 	if res := u.text("#admin-result"); !strings.Contains(res, "CHIMA") {
 		t.Errorf("apply: %q", res)
 	}
