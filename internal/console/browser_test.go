@@ -431,7 +431,6 @@ func TestTraderDeclaresFixesAndWatchesClearance(t *testing.T) {
 	u.screenshot("declarations")
 }
 
-
 // follow clicks sel (ByQuery) and waits for the page it loads (a new
 // document, not the old one still showing), then for the element then.
 func (u *user) follow(sel, then string) {

@@ -160,6 +160,7 @@ var messages = map[string][2]string{
 	"decl.earlier":       {"bản trước", "earlier"},
 	"decl.gate":          {"Cửa khẩu", "Gate"},
 	"tl.declared":        {"Tiếp nhận tờ khai", "Declaration accepted"},
+	"tl.amended":         {"Tiếp nhận bản sửa đổi", "Amendment accepted"},
 	"tl.queued":          {"Tạo bản tin đã ký", "Signed message queued"},
 	"tl.sent":            {"Đã gửi tới cơ quan", "Delivered to the agency"},
 	"tl.ack":             {"Cơ quan chấp nhận (ACK)", "Agency accepted (ACK)"},

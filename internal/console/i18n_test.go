@@ -39,7 +39,7 @@ func TestEveryLabelIsTranslated(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"role.trader", "role.operator", "role.auditor", "role.admin", "status.active", "status.cancelled",
-		"tl.declared", "tl.queued", "tl.sent", "tl.ack", "tl.nack", "tl.decision", "outbox.redrive", "outbox.cancel",
+		"tl.declared", "tl.amended", "tl.queued", "tl.sent", "tl.ack", "tl.nack", "tl.decision", "outbox.redrive", "outbox.cancel",
 		"g.driver", "g.consignment"} {
 		keys[k] = true
 	}

@@ -38,7 +38,13 @@ type ViewTimeline struct{}
 
 // Timeline implements TimelineSource.
 func (ViewTimeline) Timeline(_ context.Context, v *hub.DeclarationView) ([]TimelineEvent, error) {
-	out := []TimelineEvent{{Time: v.CreatedAt, Kind: "declared", Detail: fmt.Sprintf("v%d", v.Version)}}
+	// The view holds the current version's time only: for an amended
+	// declaration that is the amendment (v1's acceptance is in the log).
+	kind := "declared"
+	if v.Version > 1 {
+		kind = "amended"
+	}
+	out := []TimelineEvent{{Time: v.CreatedAt, Kind: kind, Detail: fmt.Sprintf("v%d", v.Version)}}
 	for _, m := range v.Messages {
 		out = append(out, TimelineEvent{Time: m.CreatedAt, Kind: "queued", Agency: m.Agency, Detail: m.Kind + fmt.Sprintf(" v%d", m.Version)})
 		if !m.SentAt.IsZero() {
