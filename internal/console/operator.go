@@ -208,12 +208,32 @@ func (s *Server) boardLive(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	heartbeat := time.NewTicker(15 * time.Second)
 	defer heartbeat.Stop()
+	waitingTick := time.NewTicker(2 * time.Second)
+	defer waitingTick.Stop()
+	waitingDirty := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-heartbeat.C:
 			if err := sse.comment(); err != nil {
+				return nil
+			}
+		case <-waitingTick.C:
+			if !waitingDirty {
+				continue
+			}
+			waitingDirty = false
+			wt, err := s.waitingAt(ctx, code)
+			if err != nil {
+				continue
+			}
+			d.Waiting = wt
+			html, err := s.fragment(c, r, "board", "board-waiting", d)
+			if err != nil {
+				return err
+			}
+			if err := sse.send("waiting", html); err != nil {
 				return nil
 			}
 		case m := <-msgs:
@@ -237,15 +257,9 @@ func (s *Server) boardLive(w http.ResponseWriter, r *http.Request, c *call) erro
 				}
 				ls.add(laneEvent{Time: at, Type: "decision", Plate: firstNonEmpty(e.PlateVN, e.PlateCN), Status: e.Decision.Status, DeclID: e.DeclarationID,
 					Detail: strings.Join(e.Decision.Awaiting, ", ")})
-				if wt, err := s.waitingAt(ctx, code); err == nil {
-					d.Waiting = wt
-					html, err := s.fragment(c, r, "board", "board-waiting", d)
-					if err == nil {
-						if err := sse.send("waiting", html); err != nil {
-							return nil
-						}
-					}
-				}
+				// The waiting list costs a view per truck: refreshed at most
+				// every two seconds, however busy the gate.
+				waitingDirty = true
 			default:
 				continue
 			}
