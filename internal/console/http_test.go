@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/console"
 )
 
@@ -140,5 +141,19 @@ func TestSecureCookieUnderTLS(t *testing.T) {
 		if k.Name == "gatehub_session" && !k.Secure {
 			t.Fatalf("session cookie over TLS without Secure: %+v", k)
 		}
+	}
+}
+
+// Sign-in attempts from one address spend a request budget.
+func TestSignInAttemptsAreLimited(t *testing.T) {
+	h := startHub(t, func(c *config.Config) { c.RateLimit.Rate, c.RateLimit.Burst = 0.01, 3 }, nil)
+	c := client(t)
+	codes := []int{}
+	for range 5 {
+		resp, _ := postForm(t, c, h.url+"/login", url.Values{"token": {"guess"}})
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != http.StatusUnauthorized || codes[4] != http.StatusTooManyRequests {
+		t.Fatalf("sign-in attempts answered %v: want 401 first, 429 once the budget is spent", codes)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -193,6 +194,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := safeNext(r.PostFormValue("next"))
+	// Guessing tokens costs the API's request budget, per client address
+	// (the API counts per principal, which a guesser does not have).
+	if s.API.Limiter != nil {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		if res, err := s.API.Limiter.Allow(r.Context(), "console-login:"+host); err == nil && !res.Allowed {
+			return problem.TooManyRequests("too many sign-in attempts from "+host, res.RetryAfter)
+		}
+	}
 	p, ok := authenticateToken(s.Auth, token)
 	if !ok {
 		s.Hub.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, map[string]string{
