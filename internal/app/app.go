@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -34,6 +35,7 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/config"
+	"github.com/gatehub/gatehub/internal/console"
 	"github.com/gatehub/gatehub/internal/diskspace"
 	"github.com/gatehub/gatehub/internal/eventrelay"
 	"github.com/gatehub/gatehub/internal/fanout"
@@ -367,6 +369,25 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 			return nil
 		},
 	}
+	con, err := console.New(&console.Server{
+		API: a.Server, Hub: a.Hub, Auth: authn, Gates: registry, Bus: a.bus, Log: a.Log,
+		Secure: cfg.TLS.CertFile != "", Streams: streams, Now: now,
+		Timeline: console.Merged{console.ViewTimeline{}, console.CrossingTimeline{Lanes: a.Lanes}},
+		Export: func(ctx context.Context, w io.Writer) error {
+			// The certificates the hub trusts, as gatehubctl audit export
+			// puts them in the archive for offline verification.
+			certs := map[string][]*x509.Certificate{}
+			for _, p := range a.Trust.Participants() {
+				certs[p] = a.Trust.All(p)
+			}
+			_, err := audit.Export(ctx, a.Store, store.AuditFilter{}, certs, a.Hub.Clock(), w)
+			return err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Server.Console = con.Handler()
 	a.http = &http.Server{
 		Handler:           a.Server.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

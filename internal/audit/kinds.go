@@ -43,5 +43,7 @@ var Kinds = []string{
 	KindDeclarationAccepted, KindDeclarationAmended, KindDeclarationCancelled, KindDeclarationRefused,
 	KindMessageBuilt, KindMessageOutbound, KindMessageSuperseded, KindMessageWithdrawn, KindMessageResent,
 	KindAckInbound, KindAckRefused, KindDecision, KindDeliveryAttempt, KindOperatorRedrive, KindOperatorCancel,
-	KindConfigApply, KindConfigRefused, KindAuthRefused, KindLaneDecision, KindAuditArchived,
+	KindConfigApply, KindConfigRefused, KindAuthRefused, KindLaneDecision, KindLaneSecurityAlert,
+	KindCrossingOpened, KindCrossingPassed, KindCrossingExited, KindCrossingTurnedBack, KindCrossingCancelled,
+	KindCrossingAmended, KindAuditArchived,
 }

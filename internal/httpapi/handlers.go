@@ -32,7 +32,8 @@ import (
 // one (200 consignment lines) is well under 128 KiB.
 const MaxDeclarationBytes = 256 << 10
 
-func actor(p auth.Principal) hub.Actor {
+// Actor is the hub actor of an authenticated caller.
+func Actor(p auth.Principal) hub.Actor {
 	return hub.Actor{Role: p.Role, Participant: p.Subject, TaxCode: p.TaxCode}
 }
 
@@ -120,9 +121,17 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*declaration.De
 	if err != nil {
 		return nil, err
 	}
-	d, err := declaration.Decode(bytes.NewReader(body), declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Hub.Clock()})
+	return s.DecodeDeclaration(r.Context(), r.RemoteAddr, r.URL.Path, bytes.NewReader(body))
+}
+
+// DecodeDeclaration reads and validates a declaration body the way every
+// submission and amendment is read (the console's forms too): size bound,
+// strict fields, the gates as configured now, and a refusal in the audit
+// log, in bounded form, for a body that is refused.
+func (s *Server) DecodeDeclaration(ctx context.Context, remote, path string, body io.Reader) (*declaration.Declaration, error) {
+	d, err := declaration.Decode(body, declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Hub.Clock()})
 	if err != nil {
-		s.Hub.RecordRefusal(r.Context(), audit.KindDeclarationRefused, r.RemoteAddr, map[string]any{"path": refusal.Short(r.URL.Path, 128), "problem": boundedProblem(problem.From(err))})
+		s.Hub.RecordRefusal(ctx, audit.KindDeclarationRefused, remote, map[string]any{"path": refusal.Short(path, 128), "problem": boundedProblem(problem.From(err))})
 		return nil, err
 	}
 	return d, nil
@@ -146,8 +155,8 @@ func boundedProblem(p *problem.Problem) *problem.Problem {
 	return &out
 }
 
-// traderOwns refuses a trader declaring for another tax code.
-func traderOwns(p auth.Principal, d *declaration.Declaration) error {
+// TraderOwns refuses a trader declaring for another tax code.
+func TraderOwns(p auth.Principal, d *declaration.Declaration) error {
 	if p.Role == auth.RoleTrader && d.Trader.TaxCode != p.TaxCode {
 		return problem.Validation([]problem.FieldError{{
 			Pointer: "/trader/taxCode", Code: "forbidden",
@@ -174,14 +183,14 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p auth.Principal
 	if err != nil {
 		return err
 	}
-	if err := traderOwns(p, d); err != nil {
+	if err := TraderOwns(p, d); err != nil {
 		return err
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 128 {
 		return problem.Validation([]problem.FieldError{{Pointer: "", Code: "too_long", Detail: "Idempotency-Key header exceeds 128 characters"}})
 	}
-	v, created, err := s.Hub.Submit(r.Context(), actor(p), hub.SubmitRequest{Declaration: d, IdempotencyKey: key})
+	v, created, err := s.Hub.Submit(r.Context(), Actor(p), hub.SubmitRequest{Declaration: d, IdempotencyKey: key})
 	if err != nil {
 		return err
 	}
@@ -194,9 +203,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p auth.Principal
 	return writeJSON(w, status, v)
 }
 
-// visible hides a declaration from a trader who does not own it, answering
+// Visible hides a declaration from a trader who does not own it, answering
 // 404 so that ids of others cannot be probed.
-func visible(p auth.Principal, v *hub.DeclarationView) error {
+func Visible(p auth.Principal, v *hub.DeclarationView) error {
 	if p.Role == auth.RoleTrader && v.TraderTaxCode != p.TaxCode {
 		return fmt.Errorf("declaration %s: %w", v.ID, hub.ErrNotFound)
 	}
@@ -208,7 +217,7 @@ func (s *Server) getDeclaration(w http.ResponseWriter, r *http.Request, p auth.P
 	if err != nil {
 		return err
 	}
-	if err := visible(p, v); err != nil {
+	if err := Visible(p, v); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, v)
@@ -219,7 +228,7 @@ func (s *Server) getDecision(w http.ResponseWriter, r *http.Request, p auth.Prin
 	if err != nil {
 		return err
 	}
-	if err := visible(p, v); err != nil {
+	if err := Visible(p, v); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{
@@ -240,7 +249,7 @@ func (s *Server) listDeclarations(w http.ResponseWriter, r *http.Request, p auth
 		}
 		out := make([]hub.DeclarationView, 0, len(views))
 		for _, v := range views {
-			if visible(p, &v) == nil {
+			if Visible(p, &v) == nil {
 				out = append(out, v)
 			}
 		}
@@ -313,7 +322,7 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p auth.Princ
 		if err != nil {
 			return err
 		}
-		if err := visible(p, v); err != nil {
+		if err := Visible(p, v); err != nil {
 			return fmt.Errorf("message %s: %w", m.ID, hub.ErrNotFound)
 		}
 	}
@@ -331,10 +340,10 @@ func (s *Server) amend(w http.ResponseWriter, r *http.Request, p auth.Principal)
 	if err != nil {
 		return err
 	}
-	if err := traderOwns(p, d); err != nil {
+	if err := TraderOwns(p, d); err != nil {
 		return err
 	}
-	v, err := s.Hub.Amend(r.Context(), actor(p), r.PathValue("id"), d)
+	v, err := s.Hub.Amend(r.Context(), Actor(p), r.PathValue("id"), d)
 	if err != nil {
 		return err
 	}
@@ -356,7 +365,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, p auth.Principal
 			}
 		}
 	}
-	v, err := s.Hub.Cancel(r.Context(), actor(p), r.PathValue("id"), body.Reason)
+	v, err := s.Hub.Cancel(r.Context(), Actor(p), r.PathValue("id"), body.Reason)
 	if err != nil {
 		return err
 	}
@@ -429,7 +438,7 @@ func (s *Server) listOverdue(w http.ResponseWriter, r *http.Request, _ auth.Prin
 }
 
 func (s *Server) redrive(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	m, err := s.Hub.Redrive(r.Context(), actor(p), r.PathValue("id"))
+	m, err := s.Hub.Redrive(r.Context(), Actor(p), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -449,7 +458,7 @@ func (s *Server) redriveAgency(w http.ResponseWriter, r *http.Request, p auth.Pr
 		}
 		limit = n
 	}
-	res, err := s.Hub.RedriveAgency(r.Context(), actor(p), r.PathValue("agency"), limit)
+	res, err := s.Hub.RedriveAgency(r.Context(), Actor(p), r.PathValue("agency"), limit)
 	if err != nil {
 		return err
 	}
@@ -457,7 +466,7 @@ func (s *Server) redriveAgency(w http.ResponseWriter, r *http.Request, p auth.Pr
 }
 
 func (s *Server) cancelMessage(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	m, err := s.Hub.CancelMessage(r.Context(), actor(p), r.PathValue("id"))
+	m, err := s.Hub.CancelMessage(r.Context(), Actor(p), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -500,18 +509,21 @@ func (s *Server) applyGate(w http.ResponseWriter, r *http.Request, p auth.Princi
 	if err != nil {
 		return err
 	}
+	g, err := s.ApplyGateFile(r.Context(), p, code, data)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"applied": g.Code, "lanes": len(g.Lanes)})
+}
+
+// ApplyGateFile validates one gate file and installs it (the API's PUT and
+// the console's admin page). An invalid file is refused with a problem
+// listing every issue with its line, logged as refused; the running
+// configuration stays.
+func (s *Server) ApplyGateFile(ctx context.Context, p auth.Principal, code string, data []byte) (*gate.Gate, error) {
 	refuse := func(err error) error {
-		pr := problem.New(http.StatusUnprocessableEntity, "Invalid gate configuration", "the running configuration is unchanged")
-		pr.Type = "/problems/gate-config"
-		var ce *gate.ConfigError
-		if errors.As(err, &ce) {
-			for _, is := range ce.Issues {
-				pr.Errors = append(pr.Errors, problem.FieldError{Pointer: "", Code: "config", Detail: is.String()})
-			}
-		} else {
-			pr.Errors = append(pr.Errors, problem.FieldError{Pointer: "", Code: "config", Detail: err.Error()})
-		}
-		s.Hub.RecordRefusal(r.Context(), audit.KindConfigRefused, p.String(), map[string]any{"gate": code, "problem": pr})
+		pr := GateProblem(err)
+		s.Hub.RecordRefusal(ctx, audit.KindConfigRefused, p.String(), map[string]any{"gate": code, "problem": pr})
 		return pr
 	}
 	g, err := gate.Parse(code+".yaml", data)
@@ -519,24 +531,40 @@ func (s *Server) applyGate(w http.ResponseWriter, r *http.Request, p auth.Princi
 		err = fmt.Errorf("%s.yaml: gate code %q does not match the URL's %q", code, g.Code, code)
 	}
 	if err != nil {
-		return refuse(err)
+		return nil, refuse(err)
 	}
-	if err := s.Hub.ApplyGate(r.Context(), actor(p), g, data); err != nil {
+	if err := s.Hub.ApplyGate(ctx, Actor(p), g, data); err != nil {
 		// A file valid on its own can still clash with the other gates
 		// (a device credential already used elsewhere): that is the
 		// province's to fix, like any other invalid file.
 		var ce *gate.ConfigError
 		if errors.As(err, &ce) {
-			return refuse(err)
+			return nil, refuse(err)
 		}
-		return err
+		return nil, err
 	}
 	if s.OnGateApplied != nil {
-		if err := s.OnGateApplied(r.Context(), g); err != nil {
-			return err
+		if err := s.OnGateApplied(ctx, g); err != nil {
+			return nil, err
 		}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"applied": g.Code, "lanes": len(g.Lanes)})
+	return g, nil
+}
+
+// GateProblem is the problem document of an invalid gate file: one entry
+// per issue, in the file:line:col form gatehubctl gates validate prints.
+func GateProblem(err error) *problem.Problem {
+	pr := problem.New(http.StatusUnprocessableEntity, "Invalid gate configuration", "the running configuration is unchanged")
+	pr.Type = "/problems/gate-config"
+	var ce *gate.ConfigError
+	if errors.As(err, &ce) {
+		for _, is := range ce.Issues {
+			pr.Errors = append(pr.Errors, problem.FieldError{Pointer: "", Code: "config", Detail: is.String()})
+		}
+	} else {
+		pr.Errors = append(pr.Errors, problem.FieldError{Pointer: "", Code: "config", Detail: err.Error()})
+	}
+	return pr
 }
 
 func (s *Server) deviceReading(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -569,7 +597,7 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request, p auth.Princip
 	if err != nil {
 		return err
 	}
-	if err := visible(p, v); err != nil {
+	if err := Visible(p, v); err != nil {
 		return err
 	}
 	t, err := s.Lanes.Timeline(r.Context(), id)
@@ -596,7 +624,7 @@ func (s *Server) turnBack(w http.ResponseWriter, r *http.Request, p auth.Princip
 	if in.Reason == "" || len(in.Reason) > 500 {
 		return problem.Validation([]problem.FieldError{{Pointer: "/reason", Code: "required", Detail: "say why the truck is turned back (at most 500 characters)"}})
 	}
-	c, err := s.Lanes.TurnBack(r.Context(), actor(p), r.PathValue("id"), in.Reason)
+	c, err := s.Lanes.TurnBack(r.Context(), Actor(p), r.PathValue("id"), in.Reason)
 	if err != nil {
 		return err
 	}

@@ -76,6 +76,10 @@ type Server struct {
 	// AuditPageBytes bounds one page of GET /v1/audit (default
 	// DefaultAuditPageBytes).
 	AuditPageBytes int
+
+	// Console, when set, serves every path that is not an API route (the
+	// web console at /), behind the same request id, logging and metrics.
+	Console http.Handler
 	// Streams, when set, ends every live event stream once it is done. The
 	// HTTP server's graceful shutdown waits for active requests, and a
 	// stream never finishes on its own: without this, every shutdown would
@@ -142,13 +146,25 @@ func (s *Server) Routes() []Route {
 	}
 }
 
+// RouteRoles returns the roles allowed on the route "METHOD pattern" of
+// Routes, so that the console authorises a page exactly like the API call
+// it mirrors; nil for an unknown route (nobody).
+func (s *Server) RouteRoles(route string) []string {
+	for _, rt := range s.Routes() {
+		if rt.Method+" "+rt.Pattern == route {
+			return rt.Roles
+		}
+	}
+	return nil
+}
+
 // Handler returns the root handler with all middleware.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.Routes() {
 		mux.Handle(rt.Method+" "+rt.Pattern, s.instrument(rt.Pattern, rt.stream(), s.wrap(rt)))
 	}
-	mux.Handle("/", s.instrument("unmatched", false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	unmatched := s.instrument("unmatched", false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowedMethods(mux, r); len(allow) > 0 {
 			// The path exists, the method does not (RFC 9110 15.5.6).
 			w.Header().Set("Allow", strings.Join(allow, ", "))
@@ -157,7 +173,28 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		problem.Write(w, problem.NotFound("no such endpoint: "+r.Method+" "+r.URL.Path))
-	})))
+	}))
+	var console, consoleStreams http.Handler
+	if s.Console != nil {
+		// The console's live views hold their connection open like the
+		// lane stream does, so they stay out of the latency histogram too.
+		console = s.instrument("console", false, s.Console)
+		consoleStreams = s.instrument("console-stream", true, s.Console)
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if console == nil || strings.HasPrefix(r.URL.Path, "/v1/") || len(allowedMethods(mux, r)) > 0 {
+			unmatched.ServeHTTP(w, r)
+			return
+		}
+		info := infoOf(r)
+		if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			info.route = "console-stream"
+			consoleStreams.ServeHTTP(w, r)
+			return
+		}
+		info.route = "console"
+		console.ServeHTTP(w, r)
+	}))
 	return s.requestContext(mux)
 }
 
@@ -403,6 +440,16 @@ const (
 
 // writeError maps domain errors to problem documents.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := s.Problem(r, err)
+	if p == nil {
+		return
+	}
+	problem.Write(w, p)
+}
+
+// Problem maps a domain error to its problem document, the one answer the
+// API and the console give for it; nil when the caller went away.
+func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 	var (
 		p        *problem.Problem
 		refused  *hub.RefusedError
@@ -453,13 +500,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log().WarnContext(r.Context(), "request failed: store unavailable", "path", r.URL.Path, "error", err)
 		p = problem.Unavailable("the hub's store is unavailable; nothing of this request was kept", unavailableRetryAfter)
 	case errors.Is(err, context.Canceled):
-		return
+		return nil
 	default:
 		s.log().ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", err)
 		p = problem.Internal()
 	}
 	p.Instance = r.URL.Path
-	problem.Write(w, p)
+	return p
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

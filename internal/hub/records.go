@@ -207,3 +207,18 @@ func MessageViews(msgs []store.Message, now time.Time) []MessageView {
 	}
 	return out
 }
+
+// AuditHead returns the Seq and hash of the log's last entry (0, nil when
+// the log is empty): how far a verification of the live log has to go.
+func (h *Hub) AuditHead(ctx context.Context) (int64, []byte, error) {
+	var (
+		seq  int64
+		hash []byte
+	)
+	err := h.readTx(ctx, func(tx store.Tx) error {
+		var err error
+		seq, hash, err = tx.AuditHead(ctx)
+		return err
+	})
+	return seq, hash, err
+}
