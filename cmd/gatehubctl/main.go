@@ -30,7 +30,7 @@ func commands() map[string]command {
 		"gates list":      {"list the gates the running hub knows", gatesList},
 		"outbox list":     {"list outbound messages (-state, -agency, -declaration)", outboxList},
 		"outbox overdue":  {"list messages whose agency ACK is overdue", outboxOverdue},
-		"outbox redrive":  {"re-queue a dead or cancelled message: outbox redrive MESSAGE_ID | -agency AGENCY (all dead, after an outage)", outboxRedrive},
+		"outbox redrive":  {"re-queue a dead or cancelled message: outbox redrive MESSAGE_ID", outboxRedrive},
 		"outbox cancel":   {"stop delivering a message: outbox cancel MESSAGE_ID", outboxCancel},
 		"keys gen":        {"generate a participant key pair and certificate", keysGen},
 		"keys import":     {"add a participant certificate to a trust store", keysImport},
