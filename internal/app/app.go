@@ -448,10 +448,16 @@ func tlsConfig(c config.TLS) (*tls.Config, error) {
 	return tc, nil
 }
 
+// agencyNames lists every agency a message may go to: the known ones
+// whether or not an endpoint is configured (a message to an agency without
+// one is retried, and shows as failing, until an operator adds it; without
+// a lane it would wait unseen) and any other configured.
 func agencyNames(endpoints map[string]hub.Endpoint) []string {
-	names := make([]string, 0, len(endpoints))
+	names := slices.Clone(config.Agencies)
 	for name := range endpoints {
-		names = append(names, name)
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
 	}
 	slices.Sort(names)
 	return names

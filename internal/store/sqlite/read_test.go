@@ -130,3 +130,53 @@ func TestReadAfterClose(t *testing.T) {
 		t.Error("ping after Close: no error")
 	}
 }
+
+// Readiness has a connection of its own: with every read session lent out
+// and the writer inside a transaction, Ping still answers at once (through
+// the read sessions it queued behind the load it was meant to judge).
+func TestPingAnswersUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	s := openQuiet(t)
+	holding, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, readConns+1)
+	for range readConns {
+		go func() {
+			done <- s.WithReadTx(ctx, func(store.Tx) error {
+				holding <- struct{}{}
+				<-release
+				return nil
+			})
+		}()
+	}
+	go func() {
+		done <- s.WithTx(ctx, func(store.Tx) error {
+			holding <- struct{}{}
+			<-release
+			return nil
+		})
+	}()
+	for range readConns + 1 {
+		<-holding
+	}
+	start := time.Now()
+	err := s.Ping(ctx)
+	took := time.Since(start)
+	close(release)
+	for range readConns + 1 {
+		if err := <-done; err != nil {
+			t.Errorf("holder: %v", err)
+		}
+	}
+	if err != nil || took > 500*time.Millisecond {
+		t.Errorf("ping with every connection busy: %v after %s", err, took)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("ping after Close: %v, want ErrUnavailable", err)
+	}
+	if err := s.WithTx(ctx, func(store.Tx) error { return nil }); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("transaction after Close: %v, want ErrUnavailable", err)
+	}
+}
