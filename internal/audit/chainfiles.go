@@ -129,7 +129,7 @@ func VerifyChainFiles(ctx context.Context, paths []string, opts ChainOptions) (*
 		total += int64(m.Entries)
 	}
 	tk := newTicker(opts.Progress)
-	var done int64
+	var done, anchored, lastSeq int64
 	var prev *ChainArchive
 	for i, path := range paths {
 		ar, err := OpenArchiveFile(path)
@@ -155,8 +155,17 @@ func VerifyChainFiles(ctx context.Context, paths []string, opts ChainOptions) (*
 			rep.Problems = append(rep.Problems, ChainProblem{Path: path, Problem: p})
 		}
 		for _, n := range r.Notes {
+			if strings.HasSuffix(n, uncoveredNote) {
+				// Said once for the chain below: a checkpoint in a later
+				// archive covers this one's tail too.
+				continue
+			}
 			rep.Notes = append(rep.Notes, path+": "+n)
 		}
+		if r.Anchored > anchored {
+			anchored = r.Anchored
+		}
+		lastSeq = ar.Manifest.ToSeq
 		m := ar.Manifest
 		switch {
 		case i == 0 && len(m.PrevArchiveSHA256) > 0:
@@ -188,6 +197,9 @@ func VerifyChainFiles(ctx context.Context, paths []string, opts ChainOptions) (*
 			opts.Archive(ca)
 		}
 		prev = &rep.Archives[len(rep.Archives)-1]
+	}
+	if n := lastSeq - anchored; len(paths) > 0 && n > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d entries after seq %d are not covered by a checkpoint in these archives%s", n, anchored, uncoveredNote))
 	}
 	tk.tick(Progress{Entries: done, Total: total}, true)
 	return rep, nil

@@ -200,12 +200,19 @@ func ExportChain(ctx context.Context, st store.Store, dir string, opts ExportOpt
 // certs to w as one archive (no rotation) and returns its manifest. See
 // ExportChain for f and for how the store is read.
 func Export(ctx context.Context, st store.Store, f store.AuditFilter, certs map[string][]*x509.Certificate, now time.Time, w io.Writer) (*Manifest, error) {
+	return ExportTo(ctx, st, w, ExportOptions{Filter: f, Certs: certs, Now: now})
+}
+
+// ExportTo writes one archive of what opts select to w; rotation options
+// are ignored, and a range of more than MaxArchiveBytes is refused.
+func ExportTo(ctx context.Context, st store.Store, w io.Writer, opts ExportOptions) (*Manifest, error) {
 	var m *Manifest
-	opts := ExportOptions{Filter: f, Certs: certs, Now: now, MaxBytes: MaxArchiveBytes}
+	opts.MaxBytes, opts.MaxSpan = MaxArchiveBytes, 0
 	err := export(ctx, st, opts, func(p *pending) error {
 		if m != nil {
 			return fmt.Errorf("the range holds more than %d bytes of entries: export it as a chain", int64(MaxArchiveBytes))
 		}
+		p.manifest.PrevArchiveSHA256 = HexBytes(bytes.Clone(opts.PrevArchiveSHA256))
 		if err := p.writeTo(ctx, w); err != nil {
 			return err
 		}

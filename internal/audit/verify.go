@@ -31,7 +31,11 @@ type Report struct {
 	// certificates the archive carries. The archive vouches for itself, so
 	// an auditor must compare them with the hub certificate obtained out of
 	// band: someone able to rewrite the whole archive can also swap them.
-	HubCerts        []string  `json:"hub_certs"`
+	HubCerts []string `json:"hub_certs"`
+	// Anchored is the highest seq a sound checkpoint in the archive covers
+	// (0 without one): the entries up to it cannot be rewritten without
+	// the hub key.
+	Anchored        int64     `json:"anchored"`
 	Problems        []Problem `json:"problems"`
 	ProblemsOmitted int       `json:"problems_omitted,omitempty"`
 	Notes           []string  `json:"notes"`
@@ -39,6 +43,9 @@ type Report struct {
 
 // OK reports whether no problem was found.
 func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// uncoveredNote ends the note on entries no checkpoint covers.
+const uncoveredNote = "; only continuity with the next archive shows they were not cut off"
 
 // maxProblems bounds the problems a report lists one by one: an archive
 // damaged throughout would otherwise fill memory with them. The rest are
@@ -343,9 +350,10 @@ func (v *verifier) end() *Report {
 			anchored = cp.Seq
 		}
 	}
+	rep.Anchored = anchored
 	if n := v.lastSeq - anchored; v.n > 0 && n > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf(
-			"%d entries after seq %d are not covered by a checkpoint in this archive; only continuity with the next archive shows they were not cut off", n, anchored))
+			"%d entries after seq %d are not covered by a checkpoint in this archive%s", n, anchored, uncoveredNote))
 	}
 	if rep.SignaturesSkipped > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d XML signatures were not checked: no XML verifier given", rep.SignaturesSkipped))

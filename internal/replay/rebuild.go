@@ -31,12 +31,12 @@ const xmldsigNS = "http://www.w3.org/2000/09/xmldsig#"
 
 // RebuiltMessage is the rebuild result of one message.outbound entry.
 type RebuiltMessage struct {
-	Seq       int64
-	MessageID string
-	Agency    string
-	Kind      string
-	Outcome   string // ok | mismatch | skipped
-	Detail    string // why, for mismatch and skipped
+	Seq       int64  `json:"seq"`
+	MessageID string `json:"message_id"`
+	Agency    string `json:"agency"`
+	Kind      string `json:"kind"`
+	Outcome   string `json:"outcome"`          // ok | mismatch | skipped
+	Detail    string `json:"detail,omitempty"` // why, for mismatch and skipped
 }
 
 func (m RebuiltMessage) String() string {
@@ -49,12 +49,14 @@ func (m RebuiltMessage) String() string {
 
 // RebuildReport lists every message.outbound entry in log order.
 type RebuildReport struct {
-	Messages                []RebuiltMessage
-	OK, Mismatched, Skipped int
+	Messages   []RebuiltMessage `json:"messages"`
+	OK         int              `json:"ok"`
+	Mismatched int              `json:"mismatched"`
+	Skipped    int              `json:"skipped"`
 	// MappingVersionsNeeded lists "agency kind mappingVersion" for messages
 	// skipped because the registry holds another mapping version: check out
 	// mappings/ at that version from the repository history and run again.
-	MappingVersionsNeeded []string
+	MappingVersionsNeeded []string `json:"mapping_versions_needed"`
 }
 
 // Rebuild re-runs the mapping for every message.outbound entry from what
