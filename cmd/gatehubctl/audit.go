@@ -190,9 +190,7 @@ func auditExport(ctx context.Context, sf storeFlags, o exportFlags, out, errOut 
 		return err
 	}
 	defer st.Close()
-	if err := addInputs(&opts, st); err != nil {
-		return err
-	}
+	addInputs(ctx, &opts, st)
 	start := time.Now()
 	var sum exportSummary
 	if *o.outDir != "" {

@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/inputs"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/sign"
@@ -101,26 +105,104 @@ func perSecond(n int64, d time.Duration) float64 {
 	return float64(n) / d.Seconds()
 }
 
-// addInputs lets the export carry the mapping inputs messages were built
-// with.
-func addInputs(opts *audit.ExportOptions, st store.Store) error { return nil }
+// addInputs makes the export carry the build inputs (mapping files, code
+// lists, XSDs) every message.built entry names, read from the store.
+func addInputs(ctx context.Context, opts *audit.ExportOptions, st store.Store) {
+	refs := map[string][]string{} // inputs id → the blobs it needs
+	get := func(ref string) ([]byte, error) {
+		var b []byte
+		err := readTx(ctx, st, func(tx store.Tx) error {
+			var err error
+			b, err = tx.GetBlob(ctx, ref)
+			return err
+		})
+		return b, err
+	}
+	var failed error
+	opts.BlobRefs = func(e *store.AuditEntry) []string {
+		if e.Kind != audit.KindMessageBuilt {
+			return nil
+		}
+		var b struct {
+			Inputs string `json:"inputs"`
+		}
+		if json.Unmarshal(e.Payload, &b) != nil || b.Inputs == "" {
+			return nil
+		}
+		if r, ok := refs[b.Inputs]; ok {
+			return r
+		}
+		mb, err := get(b.Inputs)
+		if err == nil {
+			var m *inputs.Manifest
+			if m, err = inputs.ParseManifest(b.Inputs, mb); err == nil {
+				refs[b.Inputs] = m.Refs(b.Inputs)
+				return refs[b.Inputs]
+			}
+		}
+		// Named but not readable: let Blob report it when the archive is
+		// written, so no archive claims inputs it does not carry.
+		failed = err
+		refs[b.Inputs] = []string{b.Inputs}
+		return refs[b.Inputs]
+	}
+	opts.Blob = func(ctx context.Context, ref string) ([]byte, error) {
+		b, err := get(ref)
+		if err != nil && failed != nil {
+			err = fmt.Errorf("%w (%v)", err, failed)
+		}
+		return b, err
+	}
+}
+
+// readTx reads beside the embedded store's writer where it can.
+func readTx(ctx context.Context, st store.Store, fn func(store.Tx) error) error {
+	if r, ok := st.(interface {
+		WithReadTx(context.Context, func(store.Tx) error) error
+	}); ok {
+		return r.WithReadTx(ctx, fn)
+	}
+	return st.WithTx(ctx, fn)
+}
 
 func fingerprintOf(der []byte) string {
 	sum := sha256.Sum256(der)
 	return hex.EncodeToString(sum[:])
 }
 
-// inputCache loads the mappings an archive carries for a message, once per
-// set of inputs.
+// inputCache loads the mappings a message was built with from the inputs
+// its archive carries, once per set of inputs; messages logged before
+// inputs were recorded are rebuilt with the --mappings directory.
 type inputCache struct {
-	dir string
-	reg *mapping.Registry
+	dir  string
+	reg  *mapping.Registry
+	regs map[string]*mapping.Registry
 }
 
 func newInputCache(dir string, reg *mapping.Registry) *inputCache {
-	return &inputCache{dir: dir, reg: reg}
+	return &inputCache{dir: dir, reg: reg, regs: map[string]*mapping.Registry{}}
 }
 
 func (c *inputCache) registry(ar *audit.ArchiveReader) func(hub.BuildRecord) (*mapping.Registry, error) {
-	return func(hub.BuildRecord) (*mapping.Registry, error) { return c.reg, nil }
+	return func(b hub.BuildRecord) (*mapping.Registry, error) {
+		if b.Inputs == "" {
+			return c.reg, nil
+		}
+		if r, ok := c.regs[b.Inputs]; ok {
+			return r, nil
+		}
+		dir := filepath.Join(c.dir, b.Inputs)
+		if _, err := inputs.Materialize(dir, b.Inputs, func(ref string) ([]byte, bool) {
+			data, ok := ar.Blobs[ref]
+			return data, ok
+		}); err != nil {
+			return nil, fmt.Errorf("the archive's build inputs: %w", err)
+		}
+		r, err := mapping.Load(filepath.Join(dir, "mappings"))
+		if err != nil {
+			return nil, fmt.Errorf("the archive's build inputs %s: %w", b.Inputs, err)
+		}
+		c.regs[b.Inputs] = r
+		return r, nil
+	}
 }

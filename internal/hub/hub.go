@@ -47,6 +47,10 @@ type Hub struct {
 	// LaneSigner signs lane decisions for gate devices. Optional: without
 	// it, answers carry no token and barriers cannot verify them.
 	LaneSigner *LaneSigner
+	// Inputs is the id of the content-addressed build inputs Mappings and
+	// Schemas were loaded from (internal/inputs), recorded in every
+	// message.built. Optional.
+	Inputs string
 
 	lanes lanes
 	// building counts submits building their messages right now (see
