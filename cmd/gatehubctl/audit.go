@@ -155,6 +155,7 @@ type exportSummary struct {
 	EntriesPerSec   float64                 `json:"entries_per_second"`
 	BytesPerEntry   float64                 `json:"bytes_per_entry"`
 	MaxArchiveBytes int64                   `json:"max_archive_bytes,omitempty"`
+	MaxRSSBytes     int64                   `json:"max_rss_bytes"`
 }
 
 func auditExport(ctx context.Context, sf storeFlags, o exportFlags, out, errOut io.Writer) error {
@@ -191,6 +192,7 @@ func auditExport(ctx context.Context, sf storeFlags, o exportFlags, out, errOut 
 	}
 	defer st.Close()
 	addInputs(ctx, &opts, st)
+	lessGC()
 	start := time.Now()
 	var sum exportSummary
 	if *o.outDir != "" {
@@ -218,6 +220,7 @@ func auditExport(ctx context.Context, sf storeFlags, o exportFlags, out, errOut 
 	if sum.Entries > 0 {
 		sum.BytesPerEntry = float64(sum.Bytes) / float64(sum.Entries)
 	}
+	sum.MaxRSSBytes = peakRSS()
 	if *o.format == outputJSON {
 		return writeJSON(out, sum)
 	}
@@ -344,6 +347,7 @@ type verifySummary struct {
 	Seconds       float64 `json:"seconds"`
 	EntriesPerSec float64 `json:"entries_per_second"`
 	SigsPerSec    float64 `json:"signatures_per_second"`
+	MaxRSSBytes   int64   `json:"max_rss_bytes"`
 }
 
 func auditVerify(ctx context.Context, paths []string, workers int, format outputFormat, out, errOut io.Writer) error {
@@ -351,6 +355,7 @@ func auditVerify(ctx context.Context, paths []string, workers int, format output
 	if err != nil {
 		return err
 	}
+	sum.MaxRSSBytes = peakRSS()
 	if format == outputJSON {
 		if err := writeJSON(out, sum); err != nil {
 			return err
@@ -387,6 +392,7 @@ func auditVerify(ctx context.Context, paths []string, workers int, format output
 // verifyChain verifies the archives of paths, in that order, streaming, as
 // one chain.
 func verifyChain(ctx context.Context, paths []string, workers int, errOut io.Writer) (*audit.ChainReport, *verifySummary, error) {
+	lessGC()
 	start := time.Now()
 	rep, err := audit.VerifyChainFiles(ctx, paths, audit.ChainOptions{
 		XML: certsVerifier, Workers: workers, Progress: progressTo(errOut, "verify"),

@@ -85,6 +85,7 @@ type replaySummary struct {
 	Rebuild       *replay.RebuildReport `json:"rebuild,omitempty"`
 	Seconds       float64               `json:"seconds"`
 	EntriesPerSec float64               `json:"entries_per_second"`
+	MaxRSSBytes   int64                 `json:"max_rss_bytes"`
 	OK            bool                  `json:"ok"`
 }
 
@@ -151,6 +152,7 @@ func auditReplay(ctx context.Context, sf storeFlags, o replayFlags, args []strin
 	}
 	d := time.Since(start)
 	sum.Seconds, sum.EntriesPerSec = d.Seconds(), perSecond(res.entries, d)
+	sum.MaxRSSBytes = peakRSS()
 	sum.OK = len(sum.Differences) == 0 && (sum.Rebuild == nil || sum.Rebuild.Mismatched == 0)
 	if *o.format == outputJSON {
 		if sum.Differences == nil {
