@@ -200,3 +200,8 @@ func Materialize(dir, id string, get func(ref string) ([]byte, bool)) (*Manifest
 	}
 	return m, nil
 }
+
+func hashHex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
