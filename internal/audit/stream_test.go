@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,5 +272,54 @@ func TestStreamingMemoryDoesNotGrowWithTheLog(t *testing.T) {
 	}
 	if large.verify > small.verify*3/2+slack {
 		t.Errorf("verify: %d bytes for 20,000 entries, %d for 2,000", large.verify, small.verify)
+	}
+}
+
+// writerCounter is the embedded store with its writer counted: the export
+// must read only through read sessions, beside the writer.
+type writerCounter struct {
+	*sqlite.Store
+	writes atomic.Int32
+}
+
+func (w *writerCounter) WithTx(ctx context.Context, fn func(store.Tx) error) error {
+	w.writes.Add(1)
+	return w.Store.WithTx(ctx, fn)
+}
+
+// TestExportBesideWriter exports a log while another goroutine keeps
+// appending to it: the export never takes the writer, the appends all
+// commit, and the chain written verifies up to where it ended.
+func TestExportBesideWriter(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "log.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f := newFixture(t)
+	appendSized(t, st, 2000, 512, t0)
+	wc := &writerCounter{Store: st}
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 50; i++ {
+			e := &store.AuditEntry{Time: t0.Add(time.Hour), Kind: KindDecision, Payload: []byte(`{}`)}
+			if err := st.WithTx(ctx, func(tx store.Tx) error { return Append(ctx, tx, e) }); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	dir, out := exportChain(t, wc, f, ExportOptions{BatchSize: 50, MaxBytes: 256 << 10})
+	if err := <-done; err != nil {
+		t.Fatalf("append beside the export: %v", err)
+	}
+	if n := wc.writes.Load(); n != 0 {
+		t.Fatalf("export took the writer %d times", n)
+	}
+	rep := verifyDir(t, dir)
+	if !rep.OK() || rep.Entries < 2000 || len(out) < 2 {
+		t.Fatalf("%d archives, report %+v", len(out), rep)
 	}
 }
