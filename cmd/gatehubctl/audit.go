@@ -306,10 +306,6 @@ func writeJSON(out io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// archiveVerifier checks XML signatures with the certificates the archive
-// itself carries, at the time each entry was logged.
-func archiveVerifier(a *audit.Archive) audit.XMLVerifier { return certsVerifier(a.Certs) }
-
 func auditVerifyCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify [--previous OLDER.tar.gz] ARCHIVE.tar.gz|DIR...",

@@ -246,7 +246,6 @@ type pending struct {
 	spool       *os.File
 	bw          *bufio.Writer
 	cw          *countWriter
-	enc         *json.Encoder
 	manifest    Manifest
 	checkpoints []store.AuditCheckpoint
 	blobRefs    map[string]bool
