@@ -119,7 +119,7 @@ type ChainOptions struct {
 // SHA-256 of the earlier file. The error is for an archive that cannot be
 // read; integrity failures are in the report.
 func VerifyChainFiles(ctx context.Context, paths []string, opts ChainOptions) (*ChainReport, error) {
-	rep := &ChainReport{}
+	rep := &ChainReport{Problems: []ChainProblem{}, Notes: []string{}}
 	var total int64
 	for _, p := range paths {
 		m, err := ReadManifest(p)
