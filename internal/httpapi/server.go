@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
@@ -26,6 +27,7 @@ import (
 	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/problem"
 	"github.com/gatehub/gatehub/internal/ratelimit"
+	"github.com/gatehub/gatehub/internal/refusal"
 )
 
 // Server serves the hub's API.
@@ -36,7 +38,11 @@ type Server struct {
 	Bus     fanout.Bus
 	Metrics *metrics.Metrics  // optional
 	Limiter ratelimit.Limiter // optional: per-principal request budget
-	Log     *slog.Logger
+	// AckPerSource and AckPerAgency, optional, budget POST /v1/acks by
+	// client address and by agency before the body is read.
+	AckPerSource ratelimit.Limiter
+	AckPerAgency ratelimit.Limiter
+	Log          *slog.Logger
 	// Ready reports whether the hub can serve (store, Redis, signing key).
 	Ready func(ctx context.Context) error
 	// OpenAPI is the API description served at /openapi.yaml.
@@ -50,6 +56,17 @@ type Server struct {
 	// BeforeScrape refreshes gauges read from the store (optional), so a
 	// scrape reports the outbox as it is, not as of the last refresh.
 	BeforeScrape func(ctx context.Context)
+	// BodyReadTimeout bounds reading one request body (default
+	// DefaultBodyReadTimeout).
+	BodyReadTimeout time.Duration
+	// StreamsPerPrincipal and StreamsTotal bound live event streams open at
+	// once on this instance (defaults 4 and 2000).
+	StreamsPerPrincipal, StreamsTotal int
+	streams                           streamLimits
+
+	// AuditPageBytes bounds one page of GET /v1/audit (default
+	// DefaultAuditPageBytes).
+	AuditPageBytes int
 	// Streams, when set, ends every live event stream once it is done. The
 	// HTTP server's graceful shutdown waits for active requests, and a
 	// stream never finishes on its own: without this, every shutdown would
@@ -115,9 +132,29 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			// The path exists, the method does not (RFC 9110 15.5.6).
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			problem.Write(w, problem.New(http.StatusMethodNotAllowed, "Method not allowed",
+				r.Method+" is not supported here; use "+strings.Join(allow, " or ")))
+			return
+		}
 		problem.Write(w, problem.NotFound("no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
 	return s.requestContext(mux)
+}
+
+// allowedMethods lists the methods some route serves on r's path, in the
+// order of the Allow header; empty when no route has the path.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 type ctxKey int
@@ -136,7 +173,7 @@ func (s *Server) requestContext(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, lang: problem.Language(r.Header.Get("Accept-Language"))}
 		start := time.Now()
 		defer func() {
 			if v := recover(); v != nil {
@@ -163,34 +200,40 @@ func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux sets the matched pattern on its copy of the request, which
 		// the outer logging middleware never sees: hand it back.
+		route := rt.Method + " " + rt.Pattern
 		if rec, ok := w.(*statusRecorder); ok {
-			rec.route = rt.Method + " " + rt.Pattern
+			rec.route = route
 		}
 		var p auth.Principal
 		if len(rt.Roles) > 0 {
 			var ok bool
 			p, ok = s.Auth.Authenticate(r)
 			if !ok {
-				s.refuseAuth(r, "missing or unknown credentials")
+				// A source whose requests keep being refused is answered
+				// before anything is logged: the audit log cannot be pruned.
+				if !s.admitAnonymous(w, r, audit.KindAuthRefused) {
+					return
+				}
+				s.refuseAuth(r, "missing or unknown credentials", true)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehub"`)
 				problem.Write(w, problem.Unauthorized("present a bearer token or a client certificate"))
 				return
 			}
+			// The budget comes before the role check, so that refusals of
+			// a known principal are throttled before they are logged too.
+			if !s.allow(w, r, s.Limiter, p.String(), "request budget of "+p.String()+" exhausted") {
+				return
+			}
 			if !slices.Contains(rt.Roles, p.Role) {
-				s.refuseAuth(r, "role "+p.Role+" may not call "+rt.Method+" "+rt.Pattern)
+				s.refuseAuth(r, "role "+p.Role+" may not call "+rt.Method+" "+rt.Pattern, false)
 				problem.Write(w, problem.Forbidden("role "+p.Role+" may not use this endpoint"))
 				return
 			}
-			if s.Limiter != nil {
-				res, err := s.Limiter.Allow(r.Context(), p.String())
-				if err != nil {
-					// Fail open: a Redis outage must not close every barrier.
-					s.log().Warn("rate limiter unavailable", "err", err)
-				} else if !res.Allowed {
-					problem.Write(w, problem.TooManyRequests("request budget of "+p.String()+" exhausted", res.RetryAfter))
-					return
-				}
-			}
+		}
+		// After authentication: who may not call the route learns that
+		// first, whatever the body.
+		if !s.limitBody(w, r, route) {
+			return
 		}
 		if err := rt.handle(w, r, p); err != nil {
 			s.writeError(w, r, err)
@@ -198,15 +241,63 @@ func (s *Server) wrap(rt Route) http.Handler {
 	})
 }
 
+// allow takes one request from key's budget in l (nil: no budget) and
+// answers 429 when it is spent. A failing limiter lets the request through:
+// a Redis outage must not close every barrier.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, l ratelimit.Limiter, key, detail string) bool {
+	if l == nil {
+		return true
+	}
+	res, err := l.Allow(r.Context(), key)
+	if err != nil {
+		s.log().Warn("rate limiter unavailable", "err", err)
+		return true
+	}
+	if !res.Allowed {
+		problem.Write(w, problem.TooManyRequests(detail, res.RetryAfter))
+		return false
+	}
+	return true
+}
+
+// admitAnonymous answers 429, unprocessed and only counted, a request from
+// a source that spent its refusal budget.
+func (s *Server) admitAnonymous(w http.ResponseWriter, r *http.Request, kind string) bool {
+	if s.Hub == nil || s.Hub.Refusals == nil {
+		return true
+	}
+	ok, wait := s.Hub.Refusals.Admit(kind, refusal.Source(r.RemoteAddr))
+	if !ok {
+		problem.Write(w, problem.TooManyRequests("too many refused requests from this address", wait))
+	}
+	return ok
+}
+
+// authRefusal is the payload of an auth.refused entry: the path is the
+// client's (up to the header limit, ~1 MB), so it is kept as a digest.
+type authRefusal struct {
+	Method string         `json:"method"`
+	Path   refusal.Digest `json:"path"`
+	Reason string         `json:"reason"`
+	Source string         `json:"source"`
+}
+
 // refuseAuth records a refused request in the audit log: auditors must see
-// what was refused, not only what went through.
-func (s *Server) refuseAuth(r *http.Request, reason string) {
+// what was refused, not only what went through. An anonymous refusal may
+// be aggregated with others of its source (internal/refusal).
+func (s *Server) refuseAuth(r *http.Request, reason string, anonymous bool) {
 	if s.Hub == nil {
 		return
 	}
-	s.Hub.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, map[string]string{
-		"method": r.Method, "path": r.URL.Path, "reason": reason,
-	})
+	detail := authRefusal{
+		Method: refusal.Short(r.Method, 16), Path: refusal.OfString(r.URL.EscapedPath()),
+		Reason: refusal.Short(reason, 256), Source: refusal.Source(r.RemoteAddr),
+	}
+	if anonymous {
+		s.Hub.RecordAnonymousRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, "unauthenticated", detail)
+		return
+	}
+	s.Hub.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, detail)
 }
 
 func (s *Server) log() *slog.Logger {
@@ -225,13 +316,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	)
 	switch {
 	case errors.As(err, &p):
-	case errors.As(err, &badValue) && badValue.Pointer != "":
+	case errors.As(err, &badValue):
 		// Valid in general, but an agency this crossing goes to needs the
-		// field or cannot carry its value: the trader can fix that.
-		name, _ := clearance.AgencyName(badValue.Agency)
-		fe := problem.FieldError{Pointer: badValue.Pointer, Code: "required", Detail: "required by " + name + " for this crossing"}
+		// field or cannot carry its value: the trader can fix that. A value
+		// that is not from the declaration (pointer "": the whole of it)
+		// still cannot be sent; the service log keeps the rule for us.
+		if badValue.Pointer == "" {
+			s.log().Error("mapping refused a value not from the declaration", "request_id", r.Context().Value(requestIDKey), "error", err)
+		}
+		name, nameVI := clearance.AgencyName(badValue.Agency)
+		fe := problem.FieldError{Pointer: badValue.Pointer, Code: "required", Detail: "required by " + name + " for this crossing",
+			DetailVI: "bắt buộc đối với " + nameVI + " cho lượt qua này"}
 		if !badValue.Missing {
 			fe.Code, fe.Detail = "unsupported", fmt.Sprintf("not accepted by %s: %s", name, badValue.Reason)
+			fe.DetailVI = nameVI + " không chấp nhận giá trị này"
 		}
 		p = problem.Validation([]problem.FieldError{fe})
 		p.Status = http.StatusUnprocessableEntity
@@ -247,6 +345,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		p = problem.New(status, "ACK refused", refused.Reason)
 		p.Type = "/problems/ack-refused/" + refused.Code
+		p.DetailVI = "ACK bị từ chối (mã " + refused.Code + ")"
 	case errors.Is(err, hub.ErrNotFound):
 		p = problem.NotFound(err.Error())
 	case errors.Is(err, hub.ErrConflict), errors.Is(err, hub.ErrInvalidState):
@@ -276,7 +375,11 @@ type statusRecorder struct {
 	status int
 	wrote  bool
 	route  string // "METHOD pattern" of the matched route
+	lang   string // of problem documents, from Accept-Language
 }
+
+// Language tells problem.Write which language the client asked for.
+func (r *statusRecorder) Language() string { return r.lang }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if !r.wrote {
