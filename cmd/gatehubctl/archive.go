@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -62,59 +60,63 @@ func auditArchive(ctx context.Context, sf storeFlags, trustDir string, through i
 		return err
 	}
 	defer st.Close()
-	m, data, err := archiveRange(ctx, st, through, certs)
+	a, err := archiveRange(ctx, st, through, certs, outFile)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(outFile, data, 0o640); err != nil {
-		return err
-	}
-	pruned, err := pruneArchived(ctx, st, m, data)
+	pruned, err := pruneArchived(ctx, st, &a.Manifest, a.SHA256)
 	if err != nil {
 		return fmt.Errorf("archive %s written and verified, but the hot store was not pruned: %w", outFile, err)
 	}
 	fmt.Fprintf(out, "archived entries %d..%d to %s (head %x); removed %d from the hot store\n",
-		m.FromSeq, m.ToSeq, outFile, []byte(m.HeadHash), pruned)
+		a.Manifest.FromSeq, a.Manifest.ToSeq, outFile, []byte(a.Manifest.HeadHash), pruned)
 	return nil
 }
 
-// archiveRange exports everything still in the store up to through and
-// verifies the result before anyone relies on it.
-func archiveRange(ctx context.Context, st store.Store, through int64, certs map[string][]*x509.Certificate) (*audit.Manifest, []byte, error) {
+// archiveRange exports everything still in the store up to through into
+// path and verifies the file before anyone relies on it; a file that does
+// not verify is removed.
+func archiveRange(ctx context.Context, st store.Store, through int64, certs map[string][]*x509.Certificate, path string) (*audit.ExportedArchive, error) {
 	var head int64
 	if err := st.WithTx(ctx, func(tx store.Tx) error {
 		var err error
 		head, _, err = tx.AuditHead(ctx)
 		return err
 	}); err != nil {
-		return nil, nil, fmt.Errorf("audit head: %w", err)
+		return nil, fmt.Errorf("audit head: %w", err)
 	}
 	if through >= head {
-		return nil, nil, fmt.Errorf("--through-seq %d: the log's head is entry %d, which must stay in the hot store", through, head)
+		return nil, fmt.Errorf("--through-seq %d: the log's head is entry %d, which must stay in the hot store", through, head)
 	}
-	var buf bytes.Buffer
-	m, err := audit.Export(ctx, st, store.AuditFilter{ToSeq: through}, certs, time.Now(), &buf)
+	opts := audit.ExportOptions{Filter: store.AuditFilter{ToSeq: through}, Certs: certs, Now: time.Now()}
+	addInputs(ctx, &opts, st)
+	a, err := exportOne(ctx, st, opts, path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("export: %w", err)
+		return nil, fmt.Errorf("export: %w", err)
 	}
-	a, err := audit.ReadArchive(bytes.NewReader(buf.Bytes()))
+	ar, err := audit.OpenArchiveFile(path)
+	if err == nil {
+		var rep *audit.Report
+		rep, err = ar.Verify(ctx, audit.VerifyOptions{XML: certsVerifier(ar.Certs)})
+		ar.Close()
+		if err == nil && !rep.OK() {
+			err = fmt.Errorf("the archive does not verify, nothing removed: %s", rep.Problems[0].Error())
+		}
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read back archive: %w", err)
+		os.Remove(path)
+		return nil, err
 	}
-	if rep := a.Verify(archiveVerifier(a)); len(rep.Problems) > 0 {
-		return nil, nil, fmt.Errorf("the archive does not verify, nothing removed: %s", rep.Problems[0].Error())
-	}
-	return m, buf.Bytes(), nil
+	return a, nil
 }
 
 // pruneArchived removes the archived entries and logs the archive's
 // identity in the same transaction, so the log itself says where its
 // beginning went.
-func pruneArchived(ctx context.Context, st store.Store, m *audit.Manifest, data []byte) (int64, error) {
-	sum := sha256.Sum256(data)
+func pruneArchived(ctx context.Context, st store.Store, m *audit.Manifest, sum []byte) (int64, error) {
 	payload, err := json.Marshal(map[string]any{
 		"fromSeq": m.FromSeq, "toSeq": m.ToSeq, "headHash": hex.EncodeToString(m.HeadHash),
-		"archiveSHA256": hex.EncodeToString(sum[:]),
+		"archiveSHA256": hex.EncodeToString(sum),
 	})
 	if err != nil {
 		return 0, err

@@ -1,15 +1,18 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -20,7 +23,6 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/pki"
-	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
@@ -104,126 +106,314 @@ func parseTimeFlag(name, v string) (time.Time, error) {
 
 func auditExportCmd() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "export --out FILE.tar.gz [--from T] [--to T | --from-seq N --to-seq M]",
-		Short: "Write a self-contained archive of the audit log",
-		Long: `Write a self-contained archive of the audit log (entries, signed checkpoints and the
-certificates needed to verify them offline) read from the hub's store, and print its manifest.`,
+		Use:   "export (--out FILE.tar.gz | --out-dir DIR [--max-size SIZE] [--max-span DURATION]) [--from T] [--to T | --from-seq N --to-seq M]",
+		Short: "Write self-contained archives of the audit log",
+		Long: `Write self-contained archives of the audit log (entries, signed checkpoints, the
+certificates needed to verify them offline and the mapping inputs messages were built with) read
+from the hub's store in short read transactions beside a running hub, and print a summary.
+
+With --out, one archive. With --out-dir, a chain of archives named audit-FROM-TO.tar.gz, a new one
+begun before an archive's entries would pass --max-size or span more than --max-span; each names the
+hash of the entry and of the file it continues. --previous links the first archive to an existing
+one (and, without --from-seq, starts right after it). Progress goes to stderr.`,
 		Annotations: envAnnotation(storeEnvHelp),
 		Args:        cobra.NoArgs,
 	}
 	fs := c.Flags()
 	sf := addStoreFlags(fs)
-	trustDir := fs.String("trust", envOr("GATEHUB_TRUST_DIR", "data/trust"), "trust store whose certificates go into the archive")
-	from := fs.String("from", "", "first entry time (RFC 3339)")
-	to := fs.String("to", "", "last entry time (RFC 3339)")
-	fromSeq := fs.Int64("from-seq", 0, "first entry sequence number")
-	toSeq := fs.Int64("to-seq", 0, "last entry sequence number")
-	outFile := fs.String("out", "", "archive file to write (required)")
+	var o exportFlags
+	o.trustDir = fs.String("trust", envOr("GATEHUB_TRUST_DIR", "data/trust"), "trust store whose certificates go into the archive")
+	o.from = fs.String("from", "", "first entry time (RFC 3339)")
+	o.to = fs.String("to", "", "last entry time (RFC 3339)")
+	o.fromSeq = fs.Int64("from-seq", 0, "first entry sequence number")
+	o.toSeq = fs.Int64("to-seq", 0, "last entry sequence number")
+	o.outFile = fs.String("out", "", "one archive file to write")
+	o.outDir = fs.String("out-dir", "", "directory to write a chain of archives into")
+	o.maxSize = byteSize(audit.DefaultMaxArchiveBytes)
+	fs.Var(&o.maxSize, "max-size", "with --out-dir: rotate before an archive's entries pass this size (256MiB, 1GiB)")
+	fs.Var(&o.maxSpan, "max-span", "with --out-dir: rotate before an archive's entries span more than this (24h, 30d)")
+	o.previous = fs.String("previous", "", "the archive file the first archive continues")
+	o.batch = fs.Int("batch", 1000, "entries per read transaction")
+	o.format = addOutputFlag(c)
 	c.RunE = func(c *cobra.Command, _ []string) error {
-		if *outFile == "" {
-			return usagef("audit export needs --out FILE.tar.gz")
+		if (*o.outFile == "") == (*o.outDir == "") {
+			return usagef("audit export needs --out FILE.tar.gz or --out-dir DIR")
+		}
+		if *o.outFile != "" && (fs.Changed("max-size") || fs.Changed("max-span")) {
+			return usagef("--max-size and --max-span rotate a chain: use them with --out-dir")
 		}
 		if err := sf.passwordInArgv(c); err != nil {
 			return err
 		}
-		return auditExport(c.Context(), sf, *trustDir, *from, *to, *fromSeq, *toSeq, *outFile, c.OutOrStdout())
+		return auditExport(c.Context(), sf, o, c.OutOrStdout(), c.ErrOrStderr())
 	}
 	return c
 }
 
-func auditExport(ctx context.Context, sf storeFlags, trustDir, from, to string, fromSeq, toSeq int64, outFile string, out io.Writer) error {
-	f := store.AuditFilter{FromSeq: fromSeq, ToSeq: toSeq}
+type exportFlags struct {
+	trustDir, from, to, outFile, outDir, previous *string
+	fromSeq, toSeq                                *int64
+	maxSize                                       byteSize
+	maxSpan                                       span
+	batch                                         *int
+	format                                        *outputFormat
+}
+
+// exportSummary is what export prints: the archives and what it cost.
+type exportSummary struct {
+	Archives        []audit.ExportedArchive `json:"archives"`
+	Entries         int64                   `json:"entries"`
+	Bytes           int64                   `json:"bytes"`
+	Seconds         float64                 `json:"seconds"`
+	EntriesPerSec   float64                 `json:"entries_per_second"`
+	BytesPerEntry   float64                 `json:"bytes_per_entry"`
+	MaxArchiveBytes int64                   `json:"max_archive_bytes,omitempty"`
+	MaxRSSBytes     int64                   `json:"max_rss_bytes"`
+}
+
+func auditExport(ctx context.Context, sf storeFlags, o exportFlags, out, errOut io.Writer) error {
+	f := store.AuditFilter{FromSeq: *o.fromSeq, ToSeq: *o.toSeq}
 	var err error
-	if f.From, err = parseTimeFlag("from", from); err != nil {
+	if f.From, err = parseTimeFlag("from", *o.from); err != nil {
 		return err
 	}
-	if f.To, err = parseTimeFlag("to", to); err != nil {
+	if f.To, err = parseTimeFlag("to", *o.to); err != nil {
 		return err
 	}
-	certs, err := trustedCerts(trustDir)
+	certs, err := trustedCerts(*o.trustDir)
 	if err != nil {
 		return err
+	}
+	opts := audit.ExportOptions{
+		Filter: f, Certs: certs, Now: time.Now(), BatchSize: *o.batch,
+		MaxBytes: int64(o.maxSize), MaxSpan: time.Duration(o.maxSpan),
+		Progress: progressTo(errOut, "export"),
+	}
+	if *o.previous != "" {
+		prev, sum, err := manifestAndSum(*o.previous)
+		if err != nil {
+			return err
+		}
+		opts.PrevArchiveSHA256 = sum
+		if opts.Filter.FromSeq == 0 && opts.Filter.From.IsZero() {
+			opts.Filter.FromSeq = prev.ToSeq + 1
+		}
 	}
 	st, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	var buf bytes.Buffer
-	m, err := audit.Export(ctx, st, f, certs, time.Now(), &buf)
+	addInputs(ctx, &opts, st)
+	lessGC()
+	start := time.Now()
+	var sum exportSummary
+	if *o.outDir != "" {
+		if err := os.MkdirAll(*o.outDir, 0o750); err != nil {
+			return err
+		}
+		sum.Archives, err = audit.ExportChain(ctx, st, *o.outDir, opts)
+		sum.MaxArchiveBytes = int64(o.maxSize)
+	} else {
+		var a *audit.ExportedArchive
+		a, err = exportOne(ctx, st, opts, *o.outFile)
+		if a != nil {
+			sum.Archives = []audit.ExportedArchive{*a}
+		}
+	}
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(outFile, buf.Bytes(), 0o640); err != nil {
+	for _, a := range sum.Archives {
+		sum.Entries += int64(a.Manifest.Entries)
+		sum.Bytes += a.Bytes
+	}
+	d := time.Since(start)
+	sum.Seconds, sum.EntriesPerSec = d.Seconds(), perSecond(sum.Entries, d)
+	if sum.Entries > 0 {
+		sum.BytesPerEntry = float64(sum.Bytes) / float64(sum.Entries)
+	}
+	sum.MaxRSSBytes = peakRSS()
+	if *o.format == outputJSON {
+		return writeJSON(out, sum)
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	row(tw, "ARCHIVE", "FROM", "TO", "ENTRIES", "CHECKPOINTS", "BYTES", "SHA-256")
+	for _, a := range sum.Archives {
+		row(tw, a.Path, a.Manifest.FromSeq, a.Manifest.ToSeq, a.Manifest.Entries, a.Manifest.Checkpoints, a.Bytes, hex.EncodeToString(a.SHA256))
+	}
+	if err := tw.Flush(); err != nil {
 		return err
 	}
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(m)
+	fmt.Fprintf(out, "%d entries in %d archives, %d bytes (%.0f per entry), %.0f entries/s\n",
+		sum.Entries, len(sum.Archives), sum.Bytes, sum.BytesPerEntry, sum.EntriesPerSec)
+	return nil
 }
 
-// archiveVerifier checks XML signatures with the certificates the archive
-// itself carries, at the time each entry was logged.
-func archiveVerifier(a *audit.Archive) audit.XMLVerifier {
-	ts := pki.NewTrustStore()
-	for p, list := range a.Certs {
-		for _, c := range list {
-			ts.Add(p, c, time.Time{}, time.Time{})
-		}
+// exportOne writes one archive to path through a temporary file, so a
+// failed export leaves no half archive behind.
+func exportOne(ctx context.Context, st store.Store, opts audit.ExportOptions, path string) (*audit.ExportedArchive, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
+	if err != nil {
+		return nil, err
 	}
-	v := sign.NewVerifier(ts)
-	return func(participant string, xml []byte, at time.Time) error {
-		_, err := v.Verify(participant, xml, at)
-		return err
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	cw := &countingWriter{w: io.MultiWriter(tmp, h)}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	if opts.TempDir == "" {
+		opts.TempDir = filepath.Dir(path)
 	}
+	m, err := audit.ExportTo(ctx, st, bw, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, err
+	}
+	if err := tmp.Sync(); err != nil {
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return nil, err
+	}
+	return &audit.ExportedArchive{Path: path, Manifest: *m, SHA256: h.Sum(nil), Bytes: cw.n}, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// manifestAndSum reads an archive's manifest and hashes the file.
+func manifestAndSum(path string) (*audit.Manifest, []byte, error) {
+	m, err := audit.ReadManifest(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, nil, err
+	}
+	return m, h.Sum(nil), nil
+}
+
+func writeJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func auditVerifyCmd() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "verify [--previous OLDER.tar.gz] ARCHIVE.tar.gz",
-		Short: "Verify an audit archive offline: chain, checkpoints, XML signatures",
-		Long: `Verify an audit archive offline: the hash chain, the signed checkpoints and every XML
-signature, with the certificates the archive carries. With --previous, also the hash link to the
-archive this one continues. Exit status 2 when anything was altered, removed, inserted or reordered.`,
-		Args: exactArgs("ARCHIVE.tar.gz"),
+		Use:   "verify [--previous OLDER.tar.gz] ARCHIVE.tar.gz|DIR...",
+		Short: "Verify audit archives offline: chain, checkpoints, XML signatures, links between files",
+		Long: `Verify audit archives offline: the hash chain, the signed checkpoints and every XML
+signature, with the certificates each archive carries, reading one entry at a time and checking
+signatures on every core. Several archives (or directories of them) are verified as one chain, in
+order: each must continue the one before (entry hash, and the file's SHA-256 where it names it).
+--previous adds the archive the first one continues. Progress goes to stderr; -o json prints the
+report an auditor files. Exit status 2 when anything was altered, removed, inserted or reordered.`,
+		Args: cobra.MinimumNArgs(1),
 	}
-	prev := c.Flags().String("previous", "", "the archive this one continues (checks the hash link between them)")
+	prev := c.Flags().String("previous", "", "the archive the first one continues (checks the hash link between them)")
+	workers := c.Flags().Int("workers", runtime.GOMAXPROCS(0), "XML signatures checked side by side")
+	format := addOutputFlag(c)
 	c.RunE = func(c *cobra.Command, args []string) error {
-		return auditVerify(args[0], *prev, c.OutOrStdout())
+		paths, err := audit.ArchivePaths(args)
+		if err != nil {
+			return err
+		}
+		if *prev != "" {
+			// Named as the one before: checked as such, not put in order.
+			paths = append([]string{*prev}, paths...)
+		}
+		return auditVerify(c.Context(), paths, *workers, *format, c.OutOrStdout(), c.ErrOrStderr())
 	}
 	return c
 }
 
-func auditVerify(path, prev string, out io.Writer) error {
-	a, err := readArchiveFile(path)
+// verifySummary is the report -o json prints.
+type verifySummary struct {
+	*audit.ChainReport
+	OK            bool    `json:"ok"`
+	Workers       int     `json:"workers"`
+	Seconds       float64 `json:"seconds"`
+	EntriesPerSec float64 `json:"entries_per_second"`
+	SigsPerSec    float64 `json:"signatures_per_second"`
+	MaxRSSBytes   int64   `json:"max_rss_bytes"`
+}
+
+func auditVerify(ctx context.Context, paths []string, workers int, format outputFormat, out, errOut io.Writer) error {
+	rep, sum, err := verifyChain(ctx, paths, workers, errOut)
 	if err != nil {
 		return err
 	}
-	rep := a.Verify(archiveVerifier(a))
-	if prev != "" {
-		p, err := readArchiveFile(prev)
-		if err != nil {
+	sum.MaxRSSBytes = peakRSS()
+	if format == outputJSON {
+		if err := writeJSON(out, sum); err != nil {
 			return err
 		}
-		if err := audit.VerifyContinuity(p.Manifest, a.Manifest); err != nil {
-			rep.Problems = append(rep.Problems, audit.Problem{Seq: a.Manifest.FromSeq, Reason: err.Error()})
+		if !rep.OK() {
+			return exitError(exitProblems)
 		}
+		return nil
 	}
-	fmt.Fprintf(out, "entries %d, checkpoints %d, XML signatures checked %d\n", rep.Entries, rep.Checkpoints, rep.SignaturesChecked)
-	for _, fp := range rep.HubCerts {
-		fmt.Fprintf(out, "hub certificate in archive: %s (compare with the one published out of band)\n", fp)
+	fmt.Fprintf(out, "archives %d, entries %d, checkpoints %d, XML signatures checked %d (%.0f entries/s, %.0f signatures/s on %d workers)\n",
+		len(rep.Archives), rep.Entries, rep.Checkpoints, rep.SignaturesChecked, sum.EntriesPerSec, sum.SigsPerSec, workers)
+	seen := map[string]bool{}
+	for _, a := range rep.Archives {
+		for _, fp := range a.Report.HubCerts {
+			if !seen[fp] {
+				seen[fp] = true
+				fmt.Fprintf(out, "hub certificate in archive: %s (compare with the one published out of band)\n", fp)
+			}
+		}
 	}
 	for _, n := range rep.Notes {
 		fmt.Fprintln(out, "note:", n)
 	}
 	if len(rep.Problems) > 0 {
 		for _, p := range rep.Problems {
-			fmt.Fprintln(out, "PROBLEM:", p.Error())
+			fmt.Fprintf(out, "PROBLEM: %s: %s\n", p.Path, p.Error())
 		}
 		return exitError(exitProblems)
 	}
 	fmt.Fprintln(out, "OK: nothing altered, removed, inserted or reordered")
 	return nil
+}
+
+// verifyChain verifies the archives of paths, in that order, streaming, as
+// one chain.
+func verifyChain(ctx context.Context, paths []string, workers int, errOut io.Writer) (*audit.ChainReport, *verifySummary, error) {
+	lessGC()
+	start := time.Now()
+	rep, err := audit.VerifyChainFiles(ctx, paths, audit.ChainOptions{
+		XML: certsVerifier, Workers: workers, Progress: progressTo(errOut, "verify"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	d := time.Since(start)
+	return rep, &verifySummary{
+		ChainReport: rep, OK: rep.OK(), Workers: workers, Seconds: d.Seconds(),
+		EntriesPerSec: perSecond(int64(rep.Entries), d), SigsPerSec: perSecond(int64(rep.SignaturesChecked), d),
+	}, nil
 }
 
 func readArchiveFile(path string) (*audit.Archive, error) {

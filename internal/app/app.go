@@ -42,6 +42,7 @@ import (
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/httpapi"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/inputs"
 	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/metrics"
@@ -197,6 +198,15 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, fmt.Errorf("load schemas: %w", err)
 	}
 	a.closers = append(a.closers, func() error { a.schemas.Close(); return nil })
+	// The files just loaded, content-addressed in the store: every
+	// message.built names them, and audit archives carry them.
+	buildInputs, err := inputs.Collect(map[string]string{"mappings": cfg.MappingsDir, "schemas": cfg.SchemasDir})
+	if err != nil {
+		return nil, err
+	}
+	if err := buildInputs.Store(ctx, a.Store); err != nil {
+		return nil, fmt.Errorf("store build inputs: %w", err)
+	}
 
 	// Keys and trust.
 	a.Identity, _, err = pki.LoadOrCreate(cfg.KeysDir, hub.Participant, pki.RSA2048, now())
@@ -278,7 +288,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.Hub = &hub.Hub{
 		Store: a.Store, Gates: registry, Mappings: maps, Schemas: a.schemas, Signer: signer,
 		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust), Mappings: maps}, Bus: a.bus,
-		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey,
+		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey, Inputs: buildInputs.ID,
 		Refusals: refusal.New(refusal.Config{
 			Window: cfg.Limits.Refusals.Window, Detailed: cfg.Limits.Refusals.Detailed,
 			PerSource: ratelimit.Limit{Rate: cfg.Limits.Refusals.PerSource.Rate, Burst: cfg.Limits.Refusals.PerSource.Burst},

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -13,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -21,9 +19,16 @@ import (
 )
 
 // Archive format identification, written to and required in manifest.json.
+// Version 2 puts every small member before entries.jsonl (so a reader can
+// stream the entries in one pass), links each archive to the file before it
+// (prev_archive_sha256) and may carry content-addressed blobs; version 1
+// archives are still read and verified.
 const (
 	ArchiveFormat  = "gatehub-audit-archive"
-	ArchiveVersion = 1
+	ArchiveVersion = 2
+	// archiveVersion1 is the first format: entries.jsonl before
+	// checkpoints.json and the certificates, no blobs, no file link.
+	archiveVersion1 = 1
 )
 
 // Member names inside the archive.
@@ -32,6 +37,7 @@ const (
 	entriesName     = "entries.jsonl"
 	checkpointsName = "checkpoints.json"
 	certsDir        = "certs/"
+	blobsDir        = "blobs/"
 )
 
 // exportPageSize bounds each ListAudit call so no single query returns an
@@ -85,6 +91,12 @@ type Manifest struct {
 	HeadHash           HexBytes  `json:"head_hash"` // Hash of the last entry
 	CreatedAt          time.Time `json:"created_at"`
 	HubKeyID           string    `json:"hub_key_id"` // KeyID of the newest checkpoint, "" without one
+	// PrevArchiveSHA256 is the SHA-256 of the archive file this one
+	// continues (version 2; empty for the first archive of a chain): a hash
+	// link between archive files, besides the entry hash link PrevHash.
+	PrevArchiveSHA256 HexBytes `json:"prev_archive_sha256,omitempty"`
+	// Blobs counts the blobs/ members (version 2).
+	Blobs int `json:"blobs,omitempty"`
 }
 
 // Archive is the decoded content of an archive file.
@@ -93,6 +105,7 @@ type Archive struct {
 	Entries     []store.AuditEntry
 	Checkpoints []store.AuditCheckpoint
 	Certs       map[string][]*x509.Certificate // participant → certificates, by fingerprint
+	Blobs       map[string][]byte              // SHA-256 hex → content (blobs/<sha256>)
 }
 
 type entryJSON struct {
@@ -117,231 +130,6 @@ type checkpointJSON struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// Export writes the entries selected by f, the checkpoints among them and
-// certs to w as an archive, and returns its manifest. f selects by FromSeq
-// and ToSeq, or by From and To times, which are widened to the contiguous
-// seq range from the first to the last matching entry (entry times need
-// not be monotonic across hub instances). Export copies what the store
-// holds without judging it: a damaged log is exported as it is, for
-// VerifyArchive to report.
-func Export(ctx context.Context, st store.Store, f store.AuditFilter, certs map[string][]*x509.Certificate, now time.Time, w io.Writer) (*Manifest, error) {
-	if f.Kind != "" || f.DeclarationID != "" || f.MessageID != "" || f.Agency != "" || f.Plate != "" {
-		return nil, errors.New("audit export: only seq and time bounds are allowed, an archive holds a contiguous range")
-	}
-	if f.FromSeq < 0 || f.ToSeq < 0 || (f.ToSeq != 0 && f.ToSeq < f.FromSeq) {
-		return nil, fmt.Errorf("audit export: bad seq range %d..%d", f.FromSeq, f.ToSeq)
-	}
-	a := &Archive{Certs: map[string][]*x509.Certificate{}}
-	for p, cs := range certs {
-		if err := checkParticipant(p); err != nil {
-			return nil, fmt.Errorf("audit export: %w", err)
-		}
-		for _, c := range cs {
-			if c == nil {
-				return nil, fmt.Errorf("audit export: nil certificate for %q", p)
-			}
-			a.Certs[p] = append(a.Certs[p], c)
-		}
-	}
-	err := st.WithTx(ctx, func(tx store.Tx) error {
-		entries, err := selectRange(ctx, tx, f)
-		if err != nil {
-			return err
-		}
-		if len(entries) == 0 {
-			return ErrEmptyRange
-		}
-		from, to := entries[0].Seq, entries[len(entries)-1].Seq
-		cps, err := tx.ListCheckpoints(ctx, from, to)
-		if err != nil {
-			return fmt.Errorf("list checkpoints %d..%d: %w", from, to, err)
-		}
-		a.Entries, a.Checkpoints = entries, nil
-		for _, cp := range cps {
-			if cp.Seq >= from && cp.Seq <= to {
-				a.Checkpoints = append(a.Checkpoints, cp)
-			}
-		}
-		return nil
-	})
-	if errors.Is(err, ErrEmptyRange) {
-		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("audit export: %w", err)
-	}
-	sort.Slice(a.Checkpoints, func(i, j int) bool { return a.Checkpoints[i].Seq < a.Checkpoints[j].Seq })
-	a.Manifest = manifestFor(a.Entries, a.Checkpoints, now)
-	if err := writeArchive(w, a); err != nil {
-		return nil, fmt.Errorf("audit export %d..%d: %w", a.Manifest.FromSeq, a.Manifest.ToSeq, err)
-	}
-	m := a.Manifest
-	return &m, nil
-}
-
-// selectRange lists the entries f selects, as one contiguous seq range.
-func selectRange(ctx context.Context, tx store.Tx, f store.AuditFilter) ([]store.AuditEntry, error) {
-	bySeq := store.AuditFilter{FromSeq: f.FromSeq, ToSeq: f.ToSeq}
-	if f.From.IsZero() && f.To.IsZero() {
-		return listAll(ctx, tx, bySeq)
-	}
-	byTime := bySeq
-	byTime.From, byTime.To = f.From, f.To
-	matched, err := listAll(ctx, tx, byTime)
-	if err != nil || len(matched) == 0 {
-		return nil, err
-	}
-	lo, hi := matched[0].Seq, matched[len(matched)-1].Seq
-	if hi-lo+1 == int64(len(matched)) {
-		return matched, nil
-	}
-	return listAll(ctx, tx, store.AuditFilter{FromSeq: lo, ToSeq: hi})
-}
-
-// listAll pages through ListAudit by seq.
-func listAll(ctx context.Context, tx store.Tx, f store.AuditFilter) ([]store.AuditEntry, error) {
-	var out []store.AuditEntry
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		f.Limit = exportPageSize
-		page, err := tx.ListAudit(ctx, f)
-		if err != nil {
-			return nil, fmt.Errorf("list audit from seq %d: %w", f.FromSeq, err)
-		}
-		out = append(out, page...)
-		if len(page) < exportPageSize {
-			return out, nil
-		}
-		last := page[len(page)-1].Seq
-		if last < f.FromSeq {
-			// A store ignoring FromSeq would make this loop forever.
-			return nil, fmt.Errorf("list audit from seq %d returned seq %d", f.FromSeq, last)
-		}
-		f.FromSeq = last + 1
-	}
-}
-
-func manifestFor(entries []store.AuditEntry, cps []store.AuditCheckpoint, now time.Time) Manifest {
-	first, last := entries[0], entries[len(entries)-1]
-	m := Manifest{
-		Format:             ArchiveFormat,
-		Version:            ArchiveVersion,
-		EntryEncoding:      EntryEncoding,
-		CheckpointEncoding: CheckpointEncoding,
-		FromSeq:            first.Seq,
-		ToSeq:              last.Seq,
-		Entries:            len(entries),
-		Checkpoints:        len(cps),
-		PrevHash:           HexBytes(bytes.Clone(first.PrevHash)),
-		HeadHash:           HexBytes(bytes.Clone(last.Hash)),
-		CreatedAt:          truncTime(now),
-	}
-	m.FromTime, m.ToTime = timeSpan(entries)
-	if len(cps) > 0 {
-		m.HubKeyID = cps[len(cps)-1].KeyID
-	}
-	if len(m.PrevHash) == 0 {
-		m.PrevHash = nil
-	}
-	return m
-}
-
-func timeSpan(entries []store.AuditEntry) (lo, hi time.Time) {
-	for i, e := range entries {
-		t := truncTime(e.Time)
-		if i == 0 || t.Before(lo) {
-			lo = t
-		}
-		if i == 0 || t.After(hi) {
-			hi = t
-		}
-	}
-	return lo, hi
-}
-
-// writeArchive writes a as tar.gz. Member headers carry only the manifest's
-// creation time, so the same content always gives the same bytes.
-func writeArchive(w io.Writer, a *Archive) error {
-	gz := gzip.NewWriter(w)
-	tw := tar.NewWriter(gz)
-	mtime := a.Manifest.CreatedAt
-	put := func(name string, data []byte) error {
-		hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data)), ModTime: mtime, Format: tar.FormatPAX}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-		if _, err := tw.Write(data); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-		return nil
-	}
-
-	manifest, err := json.MarshalIndent(a.Manifest, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode manifest: %w", err)
-	}
-	if err := put(manifestName, append(manifest, '\n')); err != nil {
-		return err
-	}
-
-	var lines bytes.Buffer
-	enc := json.NewEncoder(&lines)
-	enc.SetEscapeHTML(false)
-	for _, e := range a.Entries {
-		if err := enc.Encode(entryJSON{
-			Seq: e.Seq, Time: truncTime(e.Time), Kind: e.Kind, Actor: e.Actor,
-			DeclarationID: e.DeclarationID, MessageID: e.MessageID, Agency: e.Agency, Plate: e.Plate,
-			Payload: e.Payload, PrevHash: e.PrevHash, Hash: e.Hash,
-		}); err != nil {
-			return fmt.Errorf("encode entry %d: %w", e.Seq, err)
-		}
-	}
-	if err := put(entriesName, lines.Bytes()); err != nil {
-		return err
-	}
-
-	cps := make([]checkpointJSON, 0, len(a.Checkpoints))
-	for _, c := range a.Checkpoints {
-		cps = append(cps, checkpointJSON{Seq: c.Seq, Hash: c.Hash, Signature: c.Signature, KeyID: c.KeyID, CreatedAt: truncTime(c.CreatedAt)})
-	}
-	cpJSON, err := json.MarshalIndent(cps, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode checkpoints: %w", err)
-	}
-	if err := put(checkpointsName, append(cpJSON, '\n')); err != nil {
-		return err
-	}
-
-	participants := make([]string, 0, len(a.Certs))
-	for p := range a.Certs {
-		participants = append(participants, p)
-	}
-	sort.Strings(participants)
-	for _, p := range participants {
-		seen := map[string]bool{}
-		for _, c := range a.Certs[p] {
-			fp := fingerprint(c.Raw)
-			if seen[fp] {
-				continue
-			}
-			seen[fp] = true
-			data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-			if err := put(certsDir+p+"/"+fp+".pem", data); err != nil {
-				return err
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("close tar: %w", err)
-	}
-	if err := gz.Close(); err != nil {
-		return fmt.Errorf("close gzip: %w", err)
-	}
-	return nil
-}
-
 func fingerprint(der []byte) string {
 	sum := sha256.Sum256(der)
 	return hex.EncodeToString(sum[:])
@@ -364,10 +152,12 @@ func checkParticipant(p string) error {
 // readLimits bounds what ReadArchive accepts, against archives crafted to
 // exhaust memory (gzip bombs, huge declared sizes, endless members).
 type readLimits struct {
-	total       int64 // uncompressed bytes over all members
+	total       int64 // uncompressed bytes over all members (ReadArchive only: it holds them all)
 	manifest    int64
 	checkpoints int64
 	cert        int64
+	blob        int64 // one blobs/ member
+	blobs       int64 // all blobs/ members
 	members     int
 	line        int // one entries.jsonl line
 }
@@ -377,6 +167,8 @@ var defaultLimits = readLimits{
 	manifest:    1 << 20,
 	checkpoints: 64 << 20,
 	cert:        64 << 10,
+	blob:        16 << 20,
+	blobs:       256 << 20,
 	members:     4096,
 	line:        96 << 20,
 }
@@ -398,9 +190,9 @@ func readArchive(r io.Reader, lim readLimits) (*Archive, error) {
 	// The limit covers tar headers and padding too, so no member can make
 	// the reader inflate more than lim.total bytes.
 	tr := tar.NewReader(&capReader{r: gz, left: lim.total + 1})
-	a := &Archive{Certs: map[string][]*x509.Certificate{}}
+	a := &Archive{Certs: map[string][]*x509.Certificate{}, Blobs: map[string][]byte{}}
 	seen := map[string]bool{}
-	var total int64
+	var total, blobTotal int64
 	for n := 0; ; n++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -428,6 +220,13 @@ func readArchive(r io.Reader, lim readLimits) (*Archive, error) {
 			limit = lim.total
 		case checkpointsName:
 			limit = lim.checkpoints
+		default:
+			if strings.HasPrefix(name, blobsDir) {
+				limit = lim.blob
+				if blobTotal += hdr.Size; blobTotal > lim.blobs {
+					return nil, fmt.Errorf("read audit archive: blobs larger than %d bytes in all", lim.blobs)
+				}
+			}
 		}
 		if hdr.Size > limit || total+hdr.Size > lim.total {
 			return nil, fmt.Errorf("read audit archive: %q too large (%d bytes)", name, hdr.Size)
@@ -449,7 +248,9 @@ func readArchive(r io.Reader, lim readLimits) (*Archive, error) {
 		case name == checkpointsName:
 			a.Checkpoints, err = decodeCheckpoints(data)
 		case strings.HasPrefix(name, certsDir):
-			err = decodeCert(a, name, data)
+			err = decodeCert(a.Certs, name, data)
+		case strings.HasPrefix(name, blobsDir):
+			err = decodeBlob(a.Blobs, name, data)
 		default:
 			err = errors.New("unknown member")
 		}
@@ -462,15 +263,32 @@ func readArchive(r io.Reader, lim readLimits) (*Archive, error) {
 			return nil, fmt.Errorf("read audit archive: %s missing", name)
 		}
 	}
-	if a.Manifest.Format != ArchiveFormat || a.Manifest.Version != ArchiveVersion {
-		return nil, fmt.Errorf("read audit archive: format %q version %d, want %q version %d",
-			a.Manifest.Format, a.Manifest.Version, ArchiveFormat, ArchiveVersion)
+	if err := checkManifestFormat(&a.Manifest); err != nil {
+		return nil, fmt.Errorf("read audit archive: %w", err)
 	}
-	if a.Manifest.EntryEncoding != EntryEncoding || a.Manifest.CheckpointEncoding != CheckpointEncoding {
-		return nil, fmt.Errorf("read audit archive: encodings %q/%q, want %q/%q",
-			a.Manifest.EntryEncoding, a.Manifest.CheckpointEncoding, EntryEncoding, CheckpointEncoding)
+	if a.Manifest.Version == archiveVersion1 && len(a.Blobs) > 0 {
+		return nil, errors.New("read audit archive: blobs in a version 1 archive")
 	}
 	return a, nil
+}
+
+// checkManifestFormat accepts the archive versions this reader knows.
+func checkManifestFormat(m *Manifest) error {
+	if m.Format != ArchiveFormat || (m.Version != ArchiveVersion && m.Version != archiveVersion1) {
+		return fmt.Errorf("format %q version %d, want %q version %d or %d",
+			m.Format, m.Version, ArchiveFormat, archiveVersion1, ArchiveVersion)
+	}
+	if m.EntryEncoding != EntryEncoding || m.CheckpointEncoding != CheckpointEncoding {
+		return fmt.Errorf("encodings %q/%q, want %q/%q",
+			m.EntryEncoding, m.CheckpointEncoding, EntryEncoding, CheckpointEncoding)
+	}
+	if m.Version == archiveVersion1 && (len(m.PrevArchiveSHA256) != 0 || m.Blobs != 0) {
+		return errors.New("version 1 manifest with version 2 fields")
+	}
+	if n := len(m.PrevArchiveSHA256); n != 0 && n != sha256.Size {
+		return fmt.Errorf("prev_archive_sha256 of %d bytes, want %d", n, sha256.Size)
+	}
+	return nil
 }
 
 var errTooLarge = errors.New("archive too large")
@@ -516,22 +334,32 @@ func decodeEntries(data []byte, maxLine int) ([]store.AuditEntry, error) {
 		if i > maxLine {
 			return nil, fmt.Errorf("line %d: longer than %d bytes", line, maxLine)
 		}
-		var ej entryJSON
-		if err := decodeStrict(data[:i], &ej); err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+		e, err := decodeEntryLine(data[:i], line)
+		if err != nil {
+			return nil, err
 		}
 		data = data[i+1:]
-		t, err := exactTime(ej.Time)
-		if err != nil {
-			return nil, fmt.Errorf("line %d (seq %d): time: %w", line, ej.Seq, err)
-		}
-		out = append(out, store.AuditEntry{
-			Seq: ej.Seq, Time: t, Kind: ej.Kind, Actor: ej.Actor,
-			DeclarationID: ej.DeclarationID, MessageID: ej.MessageID, Agency: ej.Agency, Plate: ej.Plate,
-			Payload: ej.Payload, PrevHash: ej.PrevHash, Hash: ej.Hash,
-		})
+		out = append(out, e)
 	}
 	return out, nil
+}
+
+// decodeEntryLine decodes line number n of entries.jsonl (without its
+// newline).
+func decodeEntryLine(b []byte, n int) (store.AuditEntry, error) {
+	var ej entryJSON
+	if err := decodeStrict(b, &ej); err != nil {
+		return store.AuditEntry{}, fmt.Errorf("line %d: %w", n, err)
+	}
+	t, err := exactTime(ej.Time)
+	if err != nil {
+		return store.AuditEntry{}, fmt.Errorf("line %d (seq %d): time: %w", n, ej.Seq, err)
+	}
+	return store.AuditEntry{
+		Seq: ej.Seq, Time: t, Kind: ej.Kind, Actor: ej.Actor,
+		DeclarationID: ej.DeclarationID, MessageID: ej.MessageID, Agency: ej.Agency, Plate: ej.Plate,
+		Payload: ej.Payload, PrevHash: ej.PrevHash, Hash: ej.Hash,
+	}, nil
 }
 
 // exactTime refuses times finer than the hash keeps: two archives differing
@@ -561,7 +389,7 @@ func decodeCheckpoints(data []byte) ([]store.AuditCheckpoint, error) {
 
 // decodeCert reads certs/<participant>/<fingerprint>.pem: one certificate,
 // named by the SHA-256 of its DER so that a file cannot pose as another.
-func decodeCert(a *Archive, name string, data []byte) error {
+func decodeCert(certs map[string][]*x509.Certificate, name string, data []byte) error {
 	parts := strings.Split(strings.TrimPrefix(name, certsDir), "/")
 	if len(parts) != 2 || !strings.HasSuffix(parts[1], ".pem") {
 		return errors.New("want certs/<participant>/<sha256>.pem")
@@ -581,6 +409,20 @@ func decodeCert(a *Archive, name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	a.Certs[participant] = append(a.Certs[participant], c)
+	certs[participant] = append(certs[participant], c)
+	return nil
+}
+
+// decodeBlob reads blobs/<sha256>: content named by its own hash, so a
+// blob cannot pose as another.
+func decodeBlob(blobs map[string][]byte, name string, data []byte) error {
+	ref := strings.TrimPrefix(name, blobsDir)
+	if len(ref) != 2*sha256.Size || strings.ToLower(ref) != ref {
+		return errors.New("want blobs/<sha256, lowercase hex>")
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != ref {
+		return fmt.Errorf("content hashes to %x, not its name", sum)
+	}
+	blobs[ref] = data
 	return nil
 }

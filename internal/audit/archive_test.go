@@ -6,9 +6,11 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -78,11 +80,34 @@ func rewrite(t *testing.T, a *Archive) []byte {
 	return buf.Bytes()
 }
 
+// mustVerify verifies b in memory and streaming, side by side, and fails
+// unless both give the same report.
 func mustVerify(t *testing.T, b []byte, xmlv XMLVerifier) *Report {
 	t.Helper()
 	rep, err := VerifyArchive(bytes.NewReader(b), xmlv)
 	if err != nil {
 		t.Fatalf("VerifyArchive: %v", err)
+	}
+	streamed := streamVerify(t, b, xmlv, 3)
+	if !reflect.DeepEqual(rep, streamed) {
+		t.Fatalf("streaming report differs:\n in memory %+v\n streamed  %+v", rep, streamed)
+	}
+	return rep
+}
+
+func streamVerify(t testing.TB, b []byte, xmlv XMLVerifier, workers int) *Report {
+	t.Helper()
+	ar, err := OpenArchive(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatalf("OpenArchive: %v", err)
+	}
+	defer ar.Close()
+	rep, err := ar.Verify(context.Background(), VerifyOptions{XML: xmlv, Workers: workers})
+	if err != nil {
+		t.Fatalf("ArchiveReader.Verify: %v", err)
+	}
+	if sum := sha256.Sum256(b); !bytes.Equal(ar.SHA256(), sum[:]) {
+		t.Fatalf("SHA256 = %x, want %x", ar.SHA256(), sum)
 	}
 	return rep
 }
@@ -520,8 +545,8 @@ func TestReadArchiveRefuses(t *testing.T) {
 			return strings.Replace(s, "{", `{"signed_by":"x",`, 1)
 		}), want: "unknown field"},
 		{name: "format version", ms: edit(manifestName, func(s string) string {
-			return strings.Replace(s, `"version": 1`, `"version": 2`, 1)
-		}), want: "version 2"},
+			return strings.Replace(s, fmt.Sprintf(`"version": %d`, ArchiveVersion), `"version": 3`, 1)
+		}), want: "version 3"},
 		{name: "entry encoding", ms: edit(manifestName, func(s string) string {
 			return strings.Replace(s, EntryEncoding, "gatehub-audit-entry/v0", 1)
 		}), want: "encodings"},
@@ -558,6 +583,15 @@ func TestReadArchiveRefuses(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
+			if tt.name == "archive too large" {
+				return // the streaming reader holds one entry, not the archive: no total limit
+			}
+			// Members appended after the entries of a version 2 archive are
+			// refused for being there before they are looked at.
+			err = streamAll(raw, lim)
+			if err == nil || (!strings.Contains(err.Error(), tt.want) && !strings.Contains(err.Error(), "member after "+entriesName)) {
+				t.Fatalf("streaming: err = %v, want %q", err, tt.want)
+			}
 		})
 	}
 	t.Run("rebuilt unchanged still reads", func(t *testing.T) {
@@ -565,4 +599,21 @@ func TestReadArchiveRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// streamAll reads raw with the streaming reader to its end.
+func streamAll(raw []byte, lim readLimits) error {
+	ar, err := openArchive(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }, lim)
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	for {
+		if _, err := ar.Next(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }

@@ -23,8 +23,8 @@ const HashSize = sha256.Size
 // Problem is one integrity failure, tied to the entry where it was found.
 // Seq is 0 for failures of the archive as a whole.
 type Problem struct {
-	Seq    int64
-	Reason string
+	Seq    int64  `json:"seq"`
+	Reason string `json:"reason"`
 }
 
 func (p Problem) Error() string {

@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"testing"
 )
 
@@ -23,6 +25,11 @@ func FuzzReadArchive(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<20 {
 			return
+		}
+		// The streaming reader and verifier must not panic either.
+		if ar, err := openArchive(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, fuzzLimits); err == nil {
+			_, _ = ar.Verify(context.Background(), VerifyOptions{XML: signerXML, Workers: 2})
+			ar.Close()
 		}
 		a, err := readArchive(bytes.NewReader(data), fuzzLimits)
 		if err != nil {

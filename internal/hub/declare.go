@@ -334,7 +334,7 @@ func (h *Hub) buildMessage(d any, declID string, version int, agency, kind, prev
 			Agency: agency, Kind: kind, DeclarationVersion: version, PreviousMessageID: prevID,
 			Sender: env.Sender, Receiver: env.Receiver, CreatedAt: now, Reason: env.Reason,
 			MappingVersion: info.MappingVersion, SchemaFile: info.SchemaFile, SchemaVersion: info.SchemaVersion,
-			ContentHash: contentHash, Gate: g.Context(),
+			ContentHash: contentHash, Gate: g.Context(), Inputs: h.Inputs,
 		},
 	}, nil
 }
@@ -363,6 +363,11 @@ type BuildRecord struct {
 	SchemaVersion      string         `json:"schemaVersion"`
 	ContentHash        string         `json:"contentHash,omitempty"`
 	Gate               map[string]any `json:"gate"`
+	// Inputs is the id (SHA-256 of the manifest) of the content-addressed
+	// mapping files, code lists and XSDs the message was built with
+	// (internal/inputs); audit archives carry them. Empty in entries
+	// logged before inputs were recorded.
+	Inputs string `json:"inputs,omitempty"`
 }
 
 // contentHash fingerprints what an agency would receive about this

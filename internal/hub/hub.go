@@ -58,6 +58,10 @@ type Hub struct {
 	// LaneSigner signs lane decisions for gate devices. Optional: without
 	// it, answers carry no token and barriers cannot verify them.
 	LaneSigner *LaneSigner
+	// Inputs is the id of the content-addressed build inputs Mappings and
+	// Schemas were loaded from (internal/inputs), recorded in every
+	// message.built. Optional.
+	Inputs string
 	// Refusals, when set, decides which refused anonymous requests get an
 	// audit entry of their own and aggregates the rest (see
 	// internal/refusal). Optional: without it every refusal is logged.

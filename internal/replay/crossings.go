@@ -36,7 +36,7 @@ func crossingOf(c *crossing.Crossing) Crossing {
 // crossingEvent folds one crossing.* entry through the domain's own
 // transitions: a passage of a checkpoint passed before, or after the exit,
 // fails the replay.
-func (r *replayer) crossingEvent(e *store.AuditEntry) error {
+func (r *replayer) crossingEvent(ctx context.Context, e *store.AuditEntry) error {
 	var ev crossing.Event
 	if err := decodePayload(e.Payload, &ev); err != nil {
 		return err
@@ -44,15 +44,18 @@ func (r *replayer) crossingEvent(e *store.AuditEntry) error {
 	if ev.DeclarationID != e.DeclarationID {
 		return fmt.Errorf("crossing event of %s logged for %s", ev.DeclarationID, e.DeclarationID)
 	}
-	c, err := crossing.Replay(r.crossings[ev.DeclarationID], ev)
+	prev, err := r.b.crossing(ctx, ev.DeclarationID)
+	if err != nil {
+		return err
+	}
+	c, err := crossing.Replay(prev, ev)
 	if err != nil {
 		return err
 	}
 	if c.State != ev.State {
 		return fmt.Errorf("crossing %s: replayed state %s, logged %s", c.DeclarationID, c.State, ev.State)
 	}
-	r.crossings[ev.DeclarationID] = c
-	return nil
+	return r.b.putCrossing(ctx, c, prev == nil)
 }
 
 // crossingsFromStore reads the crossing of each declaration in tx.
@@ -70,24 +73,6 @@ func crossingsFromStore(ctx context.Context, tx store.Tx, s *State, ids []string
 			return err
 		}
 		s.Crossings[id] = crossingOf(c)
-	}
-	return nil
-}
-
-// restoreCrossings writes the replayed crossings into tx.
-func (r *replayer) restoreCrossings(ctx context.Context, tx store.Tx, ids []string) error {
-	for _, id := range ids {
-		c, ok := r.crossings[id]
-		if !ok {
-			continue
-		}
-		sc, err := lanes.ToStore(c)
-		if err != nil {
-			return err
-		}
-		if err := tx.InsertCrossing(ctx, sc); err != nil {
-			return fmt.Errorf("crossing %s: %w", id, err)
-		}
 	}
 	return nil
 }

@@ -58,20 +58,38 @@ type (
 	}
 )
 
-// replayer applies entries one by one. Besides State it keeps the rows a
-// store needs (bodies, signed bytes, times), so that Restore can write them.
+// replayer applies entries one by one to a backend: in memory for
+// FromEntries, a store transaction for Restore and RestoreStream, so that
+// a replay into a store holds no more than the entry at hand (and the
+// message.built records waiting for their message) in memory.
 type replayer struct {
 	acks  AckReader
-	state *State
+	b     backend
+	built map[string]hub.BuildRecord // message id → the build record logged before it, until the message
+	// onOutbound, if set, sees each message.outbound with its build record
+	// once it is applied (rebuild runs there, in the same pass).
+	onOutbound func(ctx context.Context, e *store.AuditEntry, b hub.BuildRecord) error
+}
 
-	versions  map[string][]store.Declaration // declaration id → every version, in order
-	cancelled map[string]bool
-	built     map[string]hub.BuildRecord // message id → the build record logged before it
-	messages  map[string]*store.Message
-	order     []string // message ids in log order
-	ackRows   map[string]*store.Ack
-	decisions map[string]map[int]store.Decision // declaration id → version → decision
-	crossings map[string]*crossing.Crossing     // declaration id → its crossing
+// backend holds the replayed rows.
+type backend interface {
+	// latest returns the latest version of a declaration (0 when never
+	// accepted) and whether it was cancelled.
+	latest(ctx context.Context, id string) (version int, cancelled bool, err error)
+	insertVersion(ctx context.Context, d *store.Declaration) error
+	cancel(ctx context.Context, id string) error
+	declarationBody(ctx context.Context, id string, version int) ([]byte, error)
+	// message returns the message, nil when it was never logged.
+	message(ctx context.Context, id string) (*store.Message, error)
+	insertMessage(ctx context.Context, m *store.Message) error
+	updateMessage(ctx context.Context, m *store.Message) error
+	hasAck(ctx context.Context, messageID string) (bool, error)
+	insertAck(ctx context.Context, a *store.Ack) error
+	putDecision(ctx context.Context, d *store.Decision) error
+	// crossing returns a declaration's crossing, nil when none was logged.
+	crossing(ctx context.Context, declarationID string) (*crossing.Crossing, error)
+	// putCrossing stores c, created (isNew) or changed by a logged transition.
+	putCrossing(ctx context.Context, c *crossing.Crossing, isNew bool) error
 }
 
 // FromEntries rebuilds State by applying entries in seq order. The entries
@@ -80,42 +98,37 @@ type replayer struct {
 // the logged ACK/NACK bytes. An entry that contradicts what came before it
 // (an operator change from a state the message was not in, an ACK for an
 // unknown message) is an error naming its seq: the log does not explain the
-// state, which is itself a finding.
+// state, which is itself a finding. FromEntries holds the whole state in
+// memory; RestoreStream replays a log of any length into a store.
 func FromEntries(entries []store.AuditEntry, acks AckReader) (*State, error) {
-	r, err := replayEntries(entries, acks)
-	if err != nil {
-		return nil, err
-	}
-	return r.finish(), nil
-}
-
-func replayEntries(entries []store.AuditEntry, acks AckReader) (*replayer, error) {
-	r := &replayer{
-		acks: acks, state: newState(),
-		versions: map[string][]store.Declaration{}, cancelled: map[string]bool{},
-		built: map[string]hub.BuildRecord{}, messages: map[string]*store.Message{},
-		ackRows: map[string]*store.Ack{}, decisions: map[string]map[int]store.Decision{},
-		crossings: map[string]*crossing.Crossing{},
-	}
+	m := newMemBackend()
+	r := &replayer{acks: acks, b: m, built: map[string]hub.BuildRecord{}}
 	sorted := make([]store.AuditEntry, len(entries))
 	copy(sorted, entries)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Seq < sorted[j].Seq })
+	ctx := context.Background()
 	for i := range sorted {
-		e := &sorted[i]
-		if err := r.apply(e); err != nil {
-			return nil, fmt.Errorf("replay entry %d (%s): %w", e.Seq, e.Kind, err)
+		if err := r.apply(ctx, &sorted[i]); err != nil {
+			return nil, err
 		}
 	}
-	return r, nil
+	return m.finish(), nil
 }
 
-func (r *replayer) apply(e *store.AuditEntry) error {
+func (r *replayer) apply(ctx context.Context, e *store.AuditEntry) error {
+	if err := r.applyKind(ctx, e); err != nil {
+		return fmt.Errorf("replay entry %d (%s): %w", e.Seq, e.Kind, err)
+	}
+	return nil
+}
+
+func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 	switch e.Kind {
 	case audit.KindCrossingOpened, audit.KindCrossingPassed, audit.KindCrossingExited,
 		audit.KindCrossingTurnedBack, audit.KindCrossingCancelled, audit.KindCrossingAmended:
-		return r.crossingEvent(e)
+		return r.crossingEvent(ctx, e)
 	case audit.KindDeclarationAccepted:
-		return r.declarationVersion(e, 1, e.Payload)
+		return r.declarationVersion(ctx, e, 1, e.Payload)
 	case audit.KindDeclarationAmended:
 		var p amendedPayload
 		if err := decodePayload(e.Payload, &p); err != nil {
@@ -124,21 +137,23 @@ func (r *replayer) apply(e *store.AuditEntry) error {
 		if len(p.Declaration) == 0 {
 			return errors.New("payload has no declaration")
 		}
-		return r.declarationVersion(e, p.Version, p.Declaration)
+		return r.declarationVersion(ctx, e, p.Version, p.Declaration)
 	case audit.KindDeclarationCancelled:
 		var p cancelledPayload
 		if err := decodePayload(e.Payload, &p); err != nil {
 			return err
 		}
-		vs := r.versions[e.DeclarationID]
-		if len(vs) == 0 {
+		latest, _, err := r.b.latest(ctx, e.DeclarationID)
+		if err != nil {
+			return err
+		}
+		if latest == 0 {
 			return fmt.Errorf("declaration %s was never accepted", e.DeclarationID)
 		}
-		if latest := vs[len(vs)-1].Version; p.Version != latest {
+		if p.Version != latest {
 			return fmt.Errorf("cancels version %d of %s, latest is %d", p.Version, e.DeclarationID, latest)
 		}
-		r.cancelled[e.DeclarationID] = true
-		return nil
+		return r.b.cancel(ctx, e.DeclarationID)
 	case audit.KindMessageBuilt:
 		var b hub.BuildRecord
 		if err := decodePayload(e.Payload, &b); err != nil {
@@ -147,9 +162,9 @@ func (r *replayer) apply(e *store.AuditEntry) error {
 		r.built[e.MessageID] = b
 		return nil
 	case audit.KindMessageOutbound:
-		return r.outbound(e)
+		return r.outbound(ctx, e)
 	case audit.KindDeliveryAttempt:
-		m, err := r.message(e)
+		m, err := r.message(ctx, e)
 		if err != nil {
 			return err
 		}
@@ -164,17 +179,17 @@ func (r *replayer) apply(e *store.AuditEntry) error {
 		if p.State == store.StateSent {
 			m.SentAt = e.Time
 		}
-		return nil
+		return r.b.updateMessage(ctx, m)
 	case audit.KindAckInbound:
-		return r.ack(e)
+		return r.ack(ctx, e)
 	case audit.KindMessageSuperseded:
-		return r.setState(e, store.StateSuperseded)
+		return r.setState(ctx, e, store.StateSuperseded)
 	case audit.KindMessageWithdrawn:
-		return r.setState(e, store.StateCancelled)
+		return r.setState(ctx, e, store.StateCancelled)
 	case audit.KindMessageResent:
-		return r.setState(e, store.StatePending)
+		return r.setState(ctx, e, store.StatePending)
 	case audit.KindOperatorRedrive, audit.KindOperatorCancel:
-		m, err := r.message(e)
+		m, err := r.message(ctx, e)
 		if err != nil {
 			return err
 		}
@@ -194,9 +209,9 @@ func (r *replayer) apply(e *store.AuditEntry) error {
 			// payload does not repeat it.
 			m.Attempts = 0
 		}
-		return nil
+		return r.b.updateMessage(ctx, m)
 	case audit.KindDecision:
-		return r.decision(e)
+		return r.decision(ctx, e)
 	}
 	// Refusals, configuration, lane decisions: no declaration, message or
 	// decision state changes with them.
@@ -212,7 +227,7 @@ func knownState(s string) bool {
 	return false
 }
 
-func (r *replayer) declarationVersion(e *store.AuditEntry, version int, body []byte) error {
+func (r *replayer) declarationVersion(ctx context.Context, e *store.AuditEntry, version int, body []byte) error {
 	if e.DeclarationID == "" {
 		return errors.New("no declaration id")
 	}
@@ -220,74 +235,88 @@ func (r *replayer) declarationVersion(e *store.AuditEntry, version int, body []b
 	if err := json.Unmarshal(body, &b); err != nil {
 		return fmt.Errorf("declaration JSON: %w", err)
 	}
-	vs := r.versions[e.DeclarationID]
-	want := 1
-	if len(vs) > 0 {
-		want = vs[len(vs)-1].Version + 1
+	latest, cancelled, err := r.b.latest(ctx, e.DeclarationID)
+	if err != nil {
+		return err
 	}
-	if version != want {
-		return fmt.Errorf("declaration %s version %d, want %d", e.DeclarationID, version, want)
+	if version != latest+1 {
+		return fmt.Errorf("declaration %s version %d, want %d", e.DeclarationID, version, latest+1)
 	}
-	if r.cancelled[e.DeclarationID] {
+	if cancelled {
 		return fmt.Errorf("declaration %s amended after it was cancelled", e.DeclarationID)
 	}
-	r.versions[e.DeclarationID] = append(vs, store.Declaration{
+	return r.b.insertVersion(ctx, &store.Declaration{
 		ID: e.DeclarationID, Version: version, TraderTaxCode: b.Trader.TaxCode, Gate: b.Gate, Lane: b.Lane,
 		PlateVN: b.Vehicle.PlateVN, PlateCN: b.Vehicle.PlateCN, Status: hub.StatusActive,
 		Body: append([]byte(nil), body...), CreatedAt: e.Time,
 	})
-	return nil
 }
 
-func (r *replayer) outbound(e *store.AuditEntry) error {
+func (r *replayer) outbound(ctx context.Context, e *store.AuditEntry) error {
 	if e.MessageID == "" {
 		return errors.New("no message id")
 	}
-	if _, dup := r.messages[e.MessageID]; dup {
+	old, err := r.b.message(ctx, e.MessageID)
+	if err != nil {
+		return err
+	}
+	if old != nil {
 		return fmt.Errorf("message %s logged as sent twice", e.MessageID)
 	}
 	b, ok := r.built[e.MessageID]
 	if !ok {
 		return fmt.Errorf("message %s has no message.built record before it", e.MessageID)
 	}
-	if len(r.versions[e.DeclarationID]) == 0 {
+	latest, _, err := r.b.latest(ctx, e.DeclarationID)
+	if err != nil {
+		return err
+	}
+	if latest == 0 {
 		return fmt.Errorf("declaration %s was never accepted", e.DeclarationID)
 	}
 	if b.Agency != e.Agency {
 		return fmt.Errorf("message %s built for %s, logged as sent to %s", e.MessageID, b.Agency, e.Agency)
 	}
-	r.messages[e.MessageID] = &store.Message{
+	if err := r.b.insertMessage(ctx, &store.Message{
 		ID: e.MessageID, DeclarationID: e.DeclarationID, Version: b.DeclarationVersion, Agency: b.Agency,
 		Kind: b.Kind, PreviousID: b.PreviousMessageID, MappingVersion: b.MappingVersion,
 		SchemaVersion: b.SchemaVersion, ContentHash: b.ContentHash, Body: append([]byte(nil), e.Payload...),
 		State: store.StatePending, NextAttemptAt: b.CreatedAt, CreatedAt: b.CreatedAt, UpdatedAt: b.CreatedAt,
+	}); err != nil {
+		return err
 	}
-	r.order = append(r.order, e.MessageID)
+	delete(r.built, e.MessageID)
+	if r.onOutbound != nil {
+		return r.onOutbound(ctx, e, b)
+	}
 	return nil
 }
 
-func (r *replayer) message(e *store.AuditEntry) (*store.Message, error) {
-	m, ok := r.messages[e.MessageID]
-	if !ok {
+func (r *replayer) message(ctx context.Context, e *store.AuditEntry) (*store.Message, error) {
+	m, err := r.b.message(ctx, e.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
 		return nil, fmt.Errorf("message %q was never logged as outbound", e.MessageID)
 	}
 	return m, nil
 }
 
-func (r *replayer) setState(e *store.AuditEntry, state string) error {
-	m, err := r.message(e)
+func (r *replayer) setState(ctx context.Context, e *store.AuditEntry, state string) error {
+	m, err := r.message(ctx, e)
 	if err != nil {
 		return err
 	}
 	m.State, m.UpdatedAt = state, e.Time
-	return nil
+	return r.b.updateMessage(ctx, m)
 }
 
-func (r *replayer) ack(e *store.AuditEntry) error {
+func (r *replayer) ack(ctx context.Context, e *store.AuditEntry) error {
 	if r.acks == nil {
 		return errors.New("no ACK reader to read the logged ACK with")
 	}
-	m, err := r.message(e)
+	m, err := r.message(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -301,7 +330,11 @@ func (r *replayer) ack(e *store.AuditEntry) error {
 	if e.Agency != m.Agency {
 		return fmt.Errorf("ACK of %s by %s, message was sent to %s", m.ID, e.Agency, m.Agency)
 	}
-	if _, dup := r.ackRows[m.ID]; dup {
+	dup, err := r.b.hasAck(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	if dup {
 		return fmt.Errorf("message %s answered twice", m.ID)
 	}
 	switch f.Status {
@@ -313,14 +346,16 @@ func (r *replayer) ack(e *store.AuditEntry) error {
 		return fmt.Errorf("ACK of %s has status %q", m.ID, f.Status)
 	}
 	m.UpdatedAt = e.Time
-	r.ackRows[m.ID] = &store.Ack{
+	if err := r.b.insertAck(ctx, &store.Ack{
 		MessageID: m.ID, Agency: e.Agency, AckID: f.AckID, Status: f.Status, ReasonCode: f.ReasonCode,
 		ReasonText: f.ReasonText, Raw: append([]byte(nil), e.Payload...), ReceivedAt: e.Time,
+	}); err != nil {
+		return err
 	}
-	return nil
+	return r.b.updateMessage(ctx, m)
 }
 
-func (r *replayer) decision(e *store.AuditEntry) error {
+func (r *replayer) decision(ctx context.Context, e *store.AuditEntry) error {
 	var p decisionPayload
 	if err := decodePayload(e.Payload, &p); err != nil {
 		return err
@@ -328,7 +363,11 @@ func (r *replayer) decision(e *store.AuditEntry) error {
 	if p.Decision == nil {
 		return errors.New("payload has no decision")
 	}
-	if len(r.versions[e.DeclarationID]) < p.Version || p.Version < 1 {
+	latest, _, err := r.b.latest(ctx, e.DeclarationID)
+	if err != nil {
+		return err
+	}
+	if latest < p.Version || p.Version < 1 {
 		return fmt.Errorf("decision for version %d of %s, which was never logged", p.Version, e.DeclarationID)
 	}
 	decidedAt := p.Decision.DecidedAt
@@ -340,116 +379,9 @@ func (r *replayer) decision(e *store.AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("encode decision: %w", err)
 	}
-	if r.decisions[e.DeclarationID] == nil {
-		r.decisions[e.DeclarationID] = map[int]store.Decision{}
-	}
-	r.decisions[e.DeclarationID][p.Version] = store.Decision{
+	return r.b.putDecision(ctx, &store.Decision{
 		DeclarationID: e.DeclarationID, Version: p.Version, Status: p.Decision.Status, Detail: detail, DecidedAt: decidedAt,
-	}
-	return nil
-}
-
-// finish derives State from what the entries left.
-func (r *replayer) finish() *State {
-	s := newState()
-	for id, vs := range r.versions {
-		latest := vs[len(vs)-1]
-		d := Declaration{
-			ID: id, Version: latest.Version, Status: hub.StatusActive, Trader: latest.TraderTaxCode,
-			Gate: latest.Gate, Lane: latest.Lane, PlateVN: latest.PlateVN, PlateCN: latest.PlateCN,
-		}
-		if r.cancelled[id] {
-			d.Status = hub.StatusCancelled
-		}
-		if dec, ok := r.decisions[id][latest.Version]; ok {
-			d.DecisionStatus, d.DecisionDetail, d.DecidedAt = dec.Status, string(dec.Detail), formatTime(dec.DecidedAt)
-		}
-		s.Declarations[id] = d
-	}
-	for id, m := range r.messages {
-		sm := Message{
-			ID: id, DeclarationID: m.DeclarationID, Version: m.Version, Agency: m.Agency, Kind: m.Kind,
-			PreviousID: m.PreviousID, State: m.State, Attempts: m.Attempts,
-		}
-		if a, ok := r.ackRows[id]; ok {
-			sm.AckStatus, sm.AckReason, sm.AckID = a.Status, a.ReasonCode, a.AckID
-		}
-		s.Messages[id] = sm
-	}
-	for id, c := range r.crossings {
-		s.Crossings[id] = crossingOf(c)
-	}
-	return s
-}
-
-// Restore replays entries into st, which should be empty: every declaration
-// version, message (with its logged signed bytes), ACK and decision the log
-// records is written through store transactions, so the replayed state is
-// queryable like a live hub's. It returns the state read back from st with
-// FromStore, and fails if that differs from the replayed state, which would
-// mean the store dropped or altered something.
-func Restore(ctx context.Context, st store.Store, entries []store.AuditEntry, acks AckReader) (*State, error) {
-	r, err := replayEntries(entries, acks)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, 0, len(r.versions))
-	for id := range r.versions {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	err = st.WithTx(ctx, func(tx store.Tx) error {
-		for _, id := range ids {
-			for _, v := range r.versions[id] {
-				d := v
-				if err := tx.InsertDeclaration(ctx, &d); err != nil {
-					return fmt.Errorf("declaration %s v%d: %w", id, v.Version, err)
-				}
-			}
-			if r.cancelled[id] {
-				if err := tx.UpdateDeclarationStatus(ctx, id, hub.StatusCancelled); err != nil {
-					return fmt.Errorf("declaration %s: %w", id, err)
-				}
-			}
-		}
-		for _, id := range r.order {
-			m := *r.messages[id]
-			if err := tx.InsertMessage(ctx, &m); err != nil {
-				return fmt.Errorf("message %s: %w", id, err)
-			}
-			if a, ok := r.ackRows[id]; ok {
-				ack := *a
-				if err := tx.InsertAck(ctx, &ack); err != nil {
-					return fmt.Errorf("ack of %s: %w", id, err)
-				}
-			}
-		}
-		for _, id := range ids {
-			versions := make([]int, 0, len(r.decisions[id]))
-			for v := range r.decisions[id] {
-				versions = append(versions, v)
-			}
-			sort.Ints(versions)
-			for _, v := range versions {
-				d := r.decisions[id][v]
-				if err := tx.PutDecision(ctx, &d); err != nil {
-					return fmt.Errorf("decision %s v%d: %w", id, v, err)
-				}
-			}
-		}
-		return r.restoreCrossings(ctx, tx, ids)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("restore into store: %w", err)
-	}
-	back, err := FromStore(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	if diffs := Diff(r.finish(), back); len(diffs) > 0 {
-		return nil, fmt.Errorf("restore into store: read back differs from the replay, first: %s", diffs[0])
-	}
-	return back, nil
 }
 
 // decodePayload decodes a payload the hub wrote. Unknown fields are allowed,

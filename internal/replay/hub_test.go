@@ -426,6 +426,48 @@ func TestReplayMatchesLiveHub(t *testing.T) {
 		})
 	}
 
+	// Streamed in two runs, the second resuming where the first stopped
+	// (as a replay of a chain of archives does), rebuilding as it goes.
+	t.Run("restore streamed in two runs", func(t *testing.T) {
+		st := storetest.OpenSQLite(t)
+		half := len(a.Entries) / 2
+		ropts := replay.RestoreOptions{Batch: 7, Rebuild: &replay.RebuildOptions{
+			Registry: func(hub.BuildRecord) (*mapping.Registry, error) { return reg, nil }, Verify: verifyXML,
+		}}
+		pos, err := replay.RestoreStream(ctx, st, replay.SliceSource(a.Entries[:half]), acks.Read, ropts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := pos.Rebuilds
+		ropts.From = pos
+		if _, err := replay.RestoreStream(ctx, st, replay.SliceSource(a.Entries[half+1:]), acks.Read, ropts); err == nil {
+			t.Fatal("a resumed replay skipping an entry was accepted")
+		}
+		pos2, err := replay.RestoreStream(ctx, st, replay.SliceSource(a.Entries[half:]), acks.Read, ropts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pos2.Entries != int64(len(a.Entries)) || pos2.Seq != a.Entries[len(a.Entries)-1].Seq {
+			t.Fatalf("position %+v", pos2)
+		}
+		got, err := replay.FromStore(ctx, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range replay.Diff(got, live) {
+			t.Errorf("streamed restore vs live: %s", d)
+		}
+		outbound := 0
+		for _, e := range a.Entries {
+			if e.Kind == audit.KindMessageOutbound {
+				outbound++
+			}
+		}
+		if ok := first.OK + pos2.Rebuilds.OK; ok != outbound || first.Mismatched+pos2.Rebuilds.Mismatched+first.Skipped+pos2.Rebuilds.Skipped != 0 {
+			t.Fatalf("rebuilt while replaying: %d of %d ok: %+v %+v", ok, outbound, first, pos2.Rebuilds)
+		}
+	})
+
 	rb, err := replay.Rebuild(ctx, a.Entries, reg, verifyXML)
 	if err != nil {
 		t.Fatal(err)

@@ -31,12 +31,12 @@ const xmldsigNS = "http://www.w3.org/2000/09/xmldsig#"
 
 // RebuiltMessage is the rebuild result of one message.outbound entry.
 type RebuiltMessage struct {
-	Seq       int64
-	MessageID string
-	Agency    string
-	Kind      string
-	Outcome   string // ok | mismatch | skipped
-	Detail    string // why, for mismatch and skipped
+	Seq       int64  `json:"seq"`
+	MessageID string `json:"message_id"`
+	Agency    string `json:"agency"`
+	Kind      string `json:"kind"`
+	Outcome   string `json:"outcome"`          // ok | mismatch | skipped
+	Detail    string `json:"detail,omitempty"` // why, for mismatch and skipped
 }
 
 func (m RebuiltMessage) String() string {
@@ -49,12 +49,14 @@ func (m RebuiltMessage) String() string {
 
 // RebuildReport lists every message.outbound entry in log order.
 type RebuildReport struct {
-	Messages                []RebuiltMessage
-	OK, Mismatched, Skipped int
+	Messages   []RebuiltMessage `json:"messages"`
+	OK         int              `json:"ok"`
+	Mismatched int              `json:"mismatched"`
+	Skipped    int              `json:"skipped"`
 	// MappingVersionsNeeded lists "agency kind mappingVersion" for messages
 	// skipped because the registry holds another mapping version: check out
 	// mappings/ at that version from the repository history and run again.
-	MappingVersionsNeeded []string
+	MappingVersionsNeeded []string `json:"mapping_versions_needed"`
 }
 
 // Rebuild re-runs the mapping for every message.outbound entry from what
@@ -70,6 +72,8 @@ type RebuildReport struct {
 // A message whose mapping version differs from reg's is skipped: another
 // mapping would produce other bytes without anything being wrong. The
 // error is for a log Rebuild cannot read; findings are in the report.
+// Rebuild holds the log's declarations in memory; RestoreStream with
+// RestoreOptions.Rebuild rebuilds a log of any length as it replays it.
 func Rebuild(ctx context.Context, entries []store.AuditEntry, reg *mapping.Registry, verify func(participant string, xml []byte, at time.Time) error) (*RebuildReport, error) {
 	if reg == nil {
 		return nil, errors.New("rebuild: no mapping registry")
@@ -80,8 +84,7 @@ func Rebuild(ctx context.Context, entries []store.AuditEntry, reg *mapping.Regis
 
 	decls := map[string]map[int]json.RawMessage{} // declaration id → version → JSON
 	built := map[string]hub.BuildRecord{}
-	needed := map[string]bool{}
-	rep := &RebuildReport{}
+	rb := newRebuilder(RebuildOptions{Registry: func(hub.BuildRecord) (*mapping.Registry, error) { return reg, nil }, Verify: verify}, true)
 	for i := range sorted {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -103,23 +106,72 @@ func Rebuild(ctx context.Context, entries []store.AuditEntry, reg *mapping.Regis
 			}
 			built[e.MessageID] = b
 		case audit.KindMessageOutbound:
-			res := rebuildOne(e, built, decls, reg, verify, needed)
-			switch res.Outcome {
-			case RebuildOK:
-				rep.OK++
-			case RebuildMismatch:
-				rep.Mismatched++
-			default:
-				rep.Skipped++
+			b, ok := built[e.MessageID]
+			var bp *hub.BuildRecord
+			var decl []byte
+			if ok {
+				bp = &b
+				decl = decls[e.DeclarationID][b.DeclarationVersion]
 			}
-			rep.Messages = append(rep.Messages, res)
+			rb.message(e, bp, decl)
 		}
 	}
-	for k := range needed {
+	return rb.report(), nil
+}
+
+// RebuildOptions configure rebuilding during RestoreStream.
+type RebuildOptions struct {
+	// Registry returns the mappings the message of b was built with (for
+	// instance from the inputs the archive carries); nil with a nil error
+	// when they are not at hand, which skips the message.
+	Registry func(b hub.BuildRecord) (*mapping.Registry, error)
+	// Verify checks the hub's signature over a rebuilt message.
+	Verify func(participant string, xml []byte, at time.Time) error
+}
+
+// rebuilder accumulates a RebuildReport.
+type rebuilder struct {
+	opts   RebuildOptions
+	all    bool // list every message, not only those that are not ok
+	rep    RebuildReport
+	needed map[string]bool
+}
+
+func newRebuilder(opts RebuildOptions, all bool) *rebuilder {
+	return &rebuilder{opts: opts, all: all, needed: map[string]bool{}}
+}
+
+// maxListed bounds the messages a streamed rebuild lists one by one.
+const maxListed = 10000
+
+func (rb *rebuilder) message(e *store.AuditEntry, b *hub.BuildRecord, decl []byte) {
+	var reg *mapping.Registry
+	var regErr error
+	if b != nil {
+		reg, regErr = rb.opts.Registry(*b)
+	}
+	res := rebuildOne(e, b, decl, reg, regErr, rb.opts.Verify, rb.needed)
+	switch res.Outcome {
+	case RebuildOK:
+		rb.rep.OK++
+	case RebuildMismatch:
+		rb.rep.Mismatched++
+	default:
+		rb.rep.Skipped++
+	}
+	if rb.all || (res.Outcome != RebuildOK && len(rb.rep.Messages) < maxListed) {
+		rb.rep.Messages = append(rb.rep.Messages, res)
+	}
+}
+
+func (rb *rebuilder) report() *RebuildReport {
+	rep := rb.rep
+	rep.MappingVersionsNeeded = nil
+	for k := range rb.needed {
 		rep.MappingVersionsNeeded = append(rep.MappingVersionsNeeded, k)
 	}
 	sort.Strings(rep.MappingVersionsNeeded)
-	return rep, nil
+	return &rep
 }
 
 func putDecl(decls map[string]map[int]json.RawMessage, id string, version int, body []byte) {
@@ -129,21 +181,27 @@ func putDecl(decls map[string]map[int]json.RawMessage, id string, version int, b
 	decls[id][version] = append(json.RawMessage(nil), body...)
 }
 
-func rebuildOne(e *store.AuditEntry, built map[string]hub.BuildRecord, decls map[string]map[int]json.RawMessage,
-	reg *mapping.Registry, verify func(string, []byte, time.Time) error, needed map[string]bool) RebuiltMessage {
+func rebuildOne(e *store.AuditEntry, b *hub.BuildRecord, decl []byte, reg *mapping.Registry, regErr error,
+	verify func(string, []byte, time.Time) error, needed map[string]bool) RebuiltMessage {
 	res := RebuiltMessage{Seq: e.Seq, MessageID: e.MessageID, Agency: e.Agency, Outcome: RebuildSkipped}
-	b, ok := built[e.MessageID]
-	if !ok {
+	if b == nil {
 		res.Detail = "no message.built record before it"
 		return res
 	}
 	res.Kind = b.Kind
-	decl, ok := decls[e.DeclarationID][b.DeclarationVersion]
-	if !ok {
+	if decl == nil {
 		res.Detail = fmt.Sprintf("declaration %s version %d is not in the log", e.DeclarationID, b.DeclarationVersion)
 		return res
 	}
-	info, ok := reg.Info(b.Agency, b.Kind)
+	if regErr != nil {
+		res.Outcome, res.Detail = RebuildMismatch, "the mappings it was built with cannot be loaded: "+regErr.Error()
+		return res
+	}
+	var info mapping.Info
+	ok := false
+	if reg != nil {
+		info, ok = reg.Info(b.Agency, b.Kind)
+	}
 	switch {
 	case !ok:
 		res.Detail = fmt.Sprintf("no %s %s mapping loaded; mapping version %s needed", b.Agency, b.Kind, b.MappingVersion)
@@ -161,7 +219,7 @@ func rebuildOne(e *store.AuditEntry, built map[string]hub.BuildRecord, decls map
 		CreatedAt: b.CreatedAt, Reason: b.Reason,
 	}
 	res.Outcome = RebuildMismatch
-	doc, _, err := reg.Build(b.Agency, b.Kind, decl, env, b.Gate)
+	doc, _, err := reg.Build(b.Agency, b.Kind, json.RawMessage(decl), env, b.Gate)
 	if err != nil {
 		res.Detail = "mapping fails on the logged input: " + err.Error()
 		return res

@@ -131,9 +131,10 @@ func FromStore(ctx context.Context, st store.Store) (*State, error) {
 
 // Difference is one way two States disagree.
 type Difference struct {
-	Subject string // "declaration D-…" or "message M-…"
-	Field   string // "" when the subject exists on one side only
-	A, B    string // the values on each side; "(absent)" for a missing subject
+	Subject string `json:"subject"`         // "declaration D-…" or "message M-…"
+	Field   string `json:"field,omitempty"` // "" when the subject exists on one side only
+	A       string `json:"replayed"`        // the values on each side; "(absent)" for a missing subject
+	B       string `json:"compared"`
 }
 
 func (d Difference) String() string {

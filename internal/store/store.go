@@ -6,6 +6,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -393,6 +395,12 @@ type Tx interface {
 	// PruneEvents deletes the events published before before and returns
 	// how many it deleted; unpublished events always stay.
 	PruneEvents(ctx context.Context, before time.Time) (int64, error)
+	// PutBlob stores data under its SHA-256 (lowercase hex), which the
+	// caller computed; storing the same hash again changes nothing. A hash
+	// that does not match data is refused.
+	PutBlob(ctx context.Context, sha256Hex string, data []byte) error
+	// GetBlob returns the bytes stored under a SHA-256; ErrNotFound if none.
+	GetBlob(ctx context.Context, sha256Hex string) ([]byte, error)
 
 	// PutGateConfig stores c as the current file of its gate, setting
 	// c.Version to the previous version + 1.
@@ -410,6 +418,16 @@ func Truncate(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC().Truncate(time.Microsecond)
+}
+
+// CheckBlob refuses a blob whose name is not the SHA-256 of its bytes, so
+// a content-addressed store never holds a blob under another's name.
+func CheckBlob(sha256Hex string, data []byte) error {
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != sha256Hex {
+		return fmt.Errorf("blob %q: bytes hash to %x", sha256Hex, sum)
+	}
+	return nil
 }
 
 // CheckAuditRun reports whether es can be appended as one run: at least one

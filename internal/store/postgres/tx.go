@@ -719,6 +719,17 @@ func (t *tx) LockDeclaration(ctx context.Context, id string) error {
 	return nil
 }
 
+func (t *tx) PutBlob(ctx context.Context, sha256Hex string, data []byte) error {
+	if err := store.CheckBlob(sha256Hex, data); err != nil {
+		return fmt.Errorf("postgres: put %w", err)
+	}
+	if _, err := t.tx.Exec(ctx, `INSERT INTO blobs (sha256, data, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (sha256) DO NOTHING`, sha256Hex, data, now()); err != nil {
+		return wrap(err, "put blob %s", sha256Hex)
+	}
+	return nil
+}
+
 // LockMessageDeclaration reads the message's declaration without locking
 // the message (declaration_id never changes), then locks the declaration.
 func (t *tx) LockMessageDeclaration(ctx context.Context, messageID string) (string, error) {
@@ -809,4 +820,12 @@ func (t *tx) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 		return 0, wrap(err, "prune events")
 	}
 	return tag.RowsAffected(), nil
+}
+
+func (t *tx) GetBlob(ctx context.Context, sha256Hex string) ([]byte, error) {
+	var data []byte
+	if err := t.tx.QueryRow(ctx, `SELECT data FROM blobs WHERE sha256 = $1`, sha256Hex).Scan(&data); err != nil {
+		return nil, wrap(err, "blob %s", sha256Hex)
+	}
+	return data, nil
 }

@@ -763,3 +763,22 @@ func (t *tx) ListGateConfigs(ctx context.Context) ([]store.GateConfig, error) {
 	}
 	return out, nil
 }
+
+func (t *tx) PutBlob(ctx context.Context, sha256Hex string, data []byte) error {
+	if err := store.CheckBlob(sha256Hex, data); err != nil {
+		return fmt.Errorf("sqlite: put %w", err)
+	}
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO blobs (sha256, data, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (sha256) DO NOTHING`, sha256Hex, data, ts(time.Now())); err != nil {
+		return fmt.Errorf("sqlite: put blob %s: %w", sha256Hex, err)
+	}
+	return nil
+}
+
+func (t *tx) GetBlob(ctx context.Context, sha256Hex string) ([]byte, error) {
+	var data []byte
+	if err := t.tx.QueryRowContext(ctx, `SELECT data FROM blobs WHERE sha256 = ?`, sha256Hex).Scan(&data); err != nil {
+		return nil, notFound(err, "sqlite: blob %s", sha256Hex)
+	}
+	return data, nil
+}

@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"reflect"
@@ -60,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LatestEvents", testLatestEvents},
 		{"EventRelayLease", testEventRelayLease},
 		{"PruneEvents", testPruneEvents},
+		{"Blobs", testBlobs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1315,6 +1317,34 @@ func testGateConfigs(t *testing.T, s store.Store) {
 		equal(t, "latest version", got[0].Version, int64(2))
 		equal(t, "applied by", got[0].AppliedBy, "admin:b")
 		equal(t, "applied at", got[0].AppliedAt, store.Truncate(at(2*time.Second)))
+		return nil
+	})
+}
+
+func testBlobs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	data := []byte("version: 1.2.0\nrules: []\n")
+	sum := sha256.Sum256(data)
+	ref := hex.EncodeToString(sum[:])
+	inTx(t, s, func(tx store.Tx) error {
+		if _, err := tx.GetBlob(ctx, ref); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetBlob before PutBlob: %v", err)
+		}
+		if err := tx.PutBlob(ctx, ref, data); err != nil {
+			return err
+		}
+		// Content-addressed: the same bytes again are no conflict.
+		return tx.PutBlob(ctx, ref, data)
+	})
+	inTx(t, s, func(tx store.Tx) error {
+		got, err := tx.GetBlob(ctx, ref)
+		if err != nil {
+			return err
+		}
+		equal(t, "blob", got, data)
+		if err := tx.PutBlob(ctx, ref, []byte("other bytes")); err == nil {
+			t.Fatal("PutBlob stored bytes under a hash not theirs")
+		}
 		return nil
 	})
 }

@@ -38,6 +38,9 @@ func main() {
 	lookupDur := flag.Duration("lookup", 5*time.Second, "time bound of each plate lookup run")
 	isolationN := flag.Int("isolation", 300, "messages per agency in each delivery isolation run")
 	dbURL := flag.String("db", os.Getenv("HUB_TEST_DATABASE_URL"), "Postgres URL for the end-to-end run (empty: skipped)")
+	auditSmall := flag.Int("audit-small", 100, "declarations in the smaller synthetic audit log")
+	auditLarge := flag.Int("audit-large", 1000, "declarations in the larger synthetic audit log")
+	storageN := flag.Int("storage", 100, "round trips whose stored bytes are counted")
 	flag.Parse()
 	if err := flag.Set("test.benchtime", benchtime.String()); err != nil {
 		log.Fatal(err)
@@ -53,6 +56,8 @@ func main() {
 	r := &report{root: root, out: path}
 	r.run(*acceptN, *e2eN, *xmlsecN, *lookupDur, *dbURL)
 	r.runIsolation(*isolationN)
+	r.runAudit([]int{*auditSmall, *auditLarge}, *storageN)
+	r.took = time.Since(r.start)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		log.Fatal(err)
 	}
@@ -77,6 +82,7 @@ type report struct {
 	lookupDecls              int
 	isolation                map[string]bench.IsolationResult
 	lanes                    []laneRow // see lanes.go
+	audit                    auditResults
 	notes                    []string
 }
 
@@ -127,13 +133,13 @@ func (r *report) run(acceptN, e2eN, xmlsecN int, lookupDur time.Duration, dbURL 
 	r.start, r.loadStart = time.Now(), loadavg()
 	defer func() { r.took = time.Since(r.start) }()
 
-	log.Print("1/4 signing bound")
+	log.Print("1/5 signing bound")
 	r.rsa1 = rate(testing.Benchmark(func(b *testing.B) { bench.RawSign(b, pki.RSA2048, false) }))
 	r.rsaAll = rate(testing.Benchmark(func(b *testing.B) { bench.RawSign(b, pki.RSA2048, true) }))
 	r.ec1 = rate(testing.Benchmark(func(b *testing.B) { bench.RawSign(b, pki.ECDSAP256, false) }))
 	r.ecAll = rate(testing.Benchmark(func(b *testing.B) { bench.RawSign(b, pki.ECDSAP256, true) }))
 
-	log.Print("2/4 sign and verify paths, ours and xmlsec1")
+	log.Print("2/5 sign and verify paths, ours and xmlsec1")
 	r.sign, r.verify = map[pki.Algorithm]pathResult{}, map[pki.Algorithm]pathResult{}
 	for _, alg := range []pki.Algorithm{pki.RSA2048, pki.ECDSAP256} {
 		f, err := bench.NewFixture(r.root, alg)
@@ -167,7 +173,7 @@ func (r *report) run(acceptN, e2eN, xmlsecN int, lookupDur time.Duration, dbURL 
 		r.sign[alg], r.verify[alg] = s, v
 	}
 
-	log.Print("3/4 end to end")
+	log.Print("3/5 end to end")
 	stores := []string{"sqlite"}
 	if dbURL != "" {
 		stores = append(stores, "postgres")
@@ -223,7 +229,7 @@ func (r *report) run(acceptN, e2eN, xmlsecN int, lookupDur time.Duration, dbURL 
 		r.runMixed(e2eN, dbURL)
 	}
 
-	log.Print("4/4 plate lookup")
+	log.Print("4/5 plate lookup")
 	plates := lookupHub.Plates(lookupHub.Submitted())
 	r.lookupDecls = len(plates)
 	for _, rps := range []float64{1000, 5000} {
@@ -450,6 +456,7 @@ func (r *report) render() []byte {
 	p("")
 	r.renderIsolation(p)
 	r.renderLanes(p)
+	r.renderAudit(&b)
 	for _, n := range r.notes {
 		p("Note: %s", n)
 	}
