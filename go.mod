@@ -16,8 +16,6 @@ require (
 	github.com/terminalstatic/go-xsd-validate v0.1.8
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/term v0.47.0
-	github.com/terminalstatic/go-xsd-validate v0.1.8
-	go.yaml.in/yaml/v3 v3.0.6
 	modernc.org/sqlite v1.62.0
 )
 
