@@ -35,36 +35,10 @@ func PostgresDSN(t testing.TB) string {
 		t.Skipf("%s not set; skipping Postgres test", EnvDatabaseURL)
 	}
 
-	var rnd [6]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		t.Fatalf("random schema name: %v", err)
-	}
-	schema := "gatehub_test_" + hex.EncodeToString(rnd[:])
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", EnvDatabaseURL, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatalf("create test schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		// t's own context is already cancelled when cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop test schema %s: connect: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop test schema %s: %v", schema, err)
-		}
-	})
+	schema := randomName(t)
+	createDropping(t, base, "schema "+schema,
+		"CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize(),
+		"DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
 
 	dsn, err := withSearchPath(base, schema)
 	if err != nil {
@@ -112,36 +86,12 @@ func PostgresDatabase(t testing.TB) (dsn, name string) {
 	t.Helper()
 	PostgresDSN(t) // the skip or failure rules, and a reachable server
 	base := os.Getenv(EnvDatabaseURL)
-	var rnd [6]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		t.Fatalf("random database name: %v", err)
-	}
-	name = "gatehub_test_" + hex.EncodeToString(rnd[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", EnvDatabaseURL, err)
-	}
-	defer conn.Close(ctx)
+	name = randomName(t)
 	// template0 admits no connections, so nobody's session on template1
 	// can make the copy fail.
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0"); err != nil {
-		t.Fatalf("create test database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop test database %s: connect: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
+	createDropping(t, base, "database "+name,
+		"CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0",
+		"DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	if strings.HasPrefix(base, "postgres://") || strings.HasPrefix(base, "postgresql://") {
 		u, err := url.Parse(base)
 		if err != nil {
@@ -184,4 +134,39 @@ func ServerDeadlocks(t testing.TB, name string) int64 {
 		t.Fatalf("pg_stat_database of %s: %v", name, err)
 	}
 	return deadlocks
+}
+
+// randomName is a fresh name for a test schema or database.
+func randomName(t testing.TB) string {
+	t.Helper()
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		t.Fatalf("random name: %v", err)
+	}
+	return "gatehub_test_" + hex.EncodeToString(rnd[:])
+}
+
+// createDropping runs create on the server of base and drop when t ends
+// (in a context of its own: t's is already cancelled when cleanups run).
+func createDropping(t testing.TB, base, what, create, drop string) {
+	t.Helper()
+	exec := func(sql string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec(create); err != nil {
+		t.Fatalf("create test %s (%s): %v", what, EnvDatabaseURL, err)
+	}
+	t.Cleanup(func() {
+		if err := exec(drop); err != nil {
+			t.Errorf("drop test %s: %v", what, err)
+		}
+	})
 }
