@@ -30,6 +30,7 @@ import (
 //     line feed in attribute values: the parser would have to normalise
 //     them (line ends, attribute value normalisation) and etree, on which
 //     goxmldsig works, does not do the latter as the specification says;
+//   - only characters XML allows, in valid UTF-8;
 //   - no attribute written twice, no "]]>" in text, element nesting no
 //     deeper than maxDepth.
 //
@@ -332,7 +333,11 @@ func (p *fastParser) unescape(b []byte) (string, bool) {
 		}
 	}
 	if amp < 0 {
-		return string(b), true
+		// Every character must be one XML allows, everywhere, as the
+		// general path's parser requires (the canonical writer checks
+		// only what it writes; SignatureValue and KeyInfo it does not).
+		s := string(b)
+		return s, validXMLChars(s)
 	}
 	out := append(p.scratch[:0], b[:amp]...)
 	for i := amp; i < len(b); {
@@ -390,7 +395,8 @@ func (p *fastParser) unescape(b []byte) (string, bool) {
 		i = semi + 1
 	}
 	p.scratch = out
-	return string(out), true
+	s := string(out)
+	return s, validXMLChars(s)
 }
 
 func allHex(s string) bool {
