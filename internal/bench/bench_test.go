@@ -235,3 +235,54 @@ func TestHubAcceptsWithoutDelivering(t *testing.T) {
 		t.Error("SubmitAndClear on an AcceptOnly hub: no error")
 	}
 }
+
+// BenchmarkInProcessPeer: our sign and verify paths and libxmlsec1 in
+// process (python3-xmlsec), alternated on the same message and key; the
+// metric is the median ratio ours ÷ libxmlsec1. Under CI the peer must be
+// there; elsewhere it is skipped with the reason.
+func BenchmarkInProcessPeer(b *testing.B) {
+	if _, err := EnsurePeer(); err != nil {
+		if os.Getenv("CI") == "true" {
+			b.Fatal(err)
+		}
+		b.Skip(err)
+	}
+	for _, alg := range algs {
+		f := fixture(b, alg)
+		p, err := NewPeer(f, b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, op := range []string{"sign", "verify"} {
+			b.Run(string(alg)+"/"+op, func(b *testing.B) {
+				var last SideBySide
+				for b.Loop() {
+					if last, err = CompareWithPeer(f, p, op, 1, 200*time.Millisecond); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(last.Ours[0], "ours-ops/s")
+				b.ReportMetric(last.Peer[0], "libxmlsec1-ops/s")
+				b.ReportMetric(last.RatioMedian, "ours/libxmlsec1")
+			})
+		}
+	}
+}
+
+// BenchmarkOpenSSLBound: the raw private-key rates of Go and of OpenSSL
+// (`openssl speed`, which libxmlsec1 signs with) on one core.
+func BenchmarkOpenSSLBound(b *testing.B) {
+	for _, alg := range algs {
+		b.Run(string(alg), func(b *testing.B) {
+			var s, v float64
+			var err error
+			for b.Loop() {
+				if s, v, err = OpenSSLSpeed(alg, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(s, "openssl-signs/s")
+			b.ReportMetric(v, "openssl-verifies/s")
+		})
+	}
+}
