@@ -42,6 +42,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/smx509"
 )
 
 // Algorithm names a key type a participant may sign with.
@@ -50,6 +53,10 @@ type Algorithm string
 const (
 	RSA2048   Algorithm = "rsa-2048"
 	ECDSAP256 Algorithm = "ecdsa-p256"
+	// SM2 is the Chinese commercial curve (GB/T 32918) with SM3, the key
+	// type of the China e-port signature profile; its certificates are
+	// signed SM2-with-SM3.
+	SM2 Algorithm = "sm2"
 )
 
 // Identity is a participant's signing key and the certificate that publishes
@@ -88,12 +95,20 @@ func Generate(participant string, alg Algorithm, notBefore, notAfter time.Time) 
 		key, err = rsa.GenerateKey(rand.Reader, 2048)
 	case ECDSAP256:
 		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case SM2:
+		key, err = sm2.GenerateKey(rand.Reader)
 	default:
 		return nil, fmt.Errorf("generate %s: unsupported algorithm %q", participant, alg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("generate %s key: %w", participant, err)
 	}
+	return SelfSign(participant, key, notBefore, notAfter)
+}
+
+// SelfSign makes the self-signed certificate (CN=participant) of a key
+// held elsewhere, such as in an HSM, valid in [notBefore, notAfter].
+func SelfSign(participant string, key crypto.Signer, notBefore, notAfter time.Time) (*Identity, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, fmt.Errorf("generate %s serial: %w", participant, err)
@@ -106,11 +121,17 @@ func Generate(participant string, alg Algorithm, notBefore, notAfter time.Time) 
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	var der []byte
+	if isSM2(key.Public()) {
+		// crypto/x509 knows neither the curve nor SM2-with-SM3.
+		der, err = smx509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	} else {
+		der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("generate %s certificate: %w", participant, err)
 	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err := ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("parse generated %s certificate: %w", participant, err)
 	}
@@ -127,7 +148,7 @@ func (id *Identity) Save(dir string) error {
 	if err := ValidParticipant(id.Participant); err != nil {
 		return err
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(id.Key)
+	keyDER, err := marshalPKCS8(id.Key)
 	if err != nil {
 		return fmt.Errorf("save %s: marshal key: %w", id.Participant, err)
 	}
@@ -143,6 +164,36 @@ func (id *Identity) Save(dir string) error {
 	return nil
 }
 
+// ParseCertificate parses a DER certificate, SM2 ones included (which
+// crypto/x509 refuses: unknown curve).
+func ParseCertificate(der []byte) (*x509.Certificate, error) {
+	cert, err := x509.ParseCertificate(der)
+	if err == nil {
+		return cert, nil
+	}
+	if c, smErr := smx509.ParseCertificate(der); smErr == nil && isSM2(c.PublicKey) {
+		return c.ToX509(), nil
+	}
+	return nil, err
+}
+
+// isSM2 reports whether pub is a public key on the SM2 curve.
+func isSM2(pub crypto.PublicKey) bool {
+	k, ok := pub.(*ecdsa.PublicKey)
+	return ok && k.Curve == sm2.P256()
+}
+
+// IsSM2 reports whether the certificate carries an SM2 public key.
+func IsSM2(cert *x509.Certificate) bool { return cert != nil && isSM2(cert.PublicKey) }
+
+// marshalPKCS8 encodes any key this package makes, SM2 included.
+func marshalPKCS8(key crypto.Signer) ([]byte, error) {
+	if k, ok := key.(*sm2.PrivateKey); ok {
+		return smx509.MarshalPKCS8PrivateKey(k)
+	}
+	return x509.MarshalPKCS8PrivateKey(key)
+}
+
 // CertPEM encodes a certificate as a PEM "CERTIFICATE" block.
 func CertPEM(cert *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
@@ -151,7 +202,7 @@ func CertPEM(cert *x509.Certificate) []byte {
 // KeyPEM encodes a private key as a PKCS#8 PEM block (the form OpenSSL-based
 // tools such as xmlsec1 read).
 func KeyPEM(key crypto.Signer) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	der, err := marshalPKCS8(key)
 	if err != nil {
 		return nil, fmt.Errorf("marshal key: %w", err)
 	}
@@ -229,6 +280,13 @@ func ParseKeyPEM(data []byte) (crypto.Signer, error) {
 	switch block.Type {
 	case "PRIVATE KEY":
 		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			if k, smErr := smx509.ParsePKCS8PrivateKey(block.Bytes); smErr == nil {
+				if sk, ok := k.(*sm2.PrivateKey); ok {
+					return sk, nil
+				}
+			}
+		}
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	case "EC PRIVATE KEY":
@@ -243,6 +301,8 @@ func ParseKeyPEM(data []byte) (crypto.Signer, error) {
 	case *rsa.PrivateKey:
 		return k, nil
 	case *ecdsa.PrivateKey:
+		return k, nil
+	case *sm2.PrivateKey:
 		return k, nil
 	default:
 		return nil, fmt.Errorf("unsupported private key type %T", key)
@@ -259,7 +319,7 @@ func ParseCertPEM(data []byte) (*x509.Certificate, error) {
 	if extra, _ := pem.Decode(rest); extra != nil {
 		return nil, errors.New("more than one PEM block in certificate file")
 	}
-	cert, err := x509.ParseCertificate(block.Bytes)
+	cert, err := ParseCertificate(block.Bytes)
 	if err != nil {
 		return nil, fmt.Errorf("parse certificate: %w", err)
 	}

@@ -101,6 +101,17 @@ func (p Profile) allowsDigest(digest string) bool {
 	return p.Digest != "" && p.Digest == digest
 }
 
+// allowsPair reports whether one profile (of a union: one of its members)
+// signs with method over digest.
+func (p Profile) allowsPair(method, digest string) bool {
+	for _, u := range p.union {
+		if u.allowsPair(method, digest) {
+			return true
+		}
+	}
+	return p.Digest == digest && slices.Contains(p.Signatures, method)
+}
+
 // hint names the profile a refused method belongs to, so that an operator
 // reading the refusal sees "signed under another agency's profile".
 func (p Profile) hint(method string) string {

@@ -45,12 +45,25 @@ func WithMaxBytes(n int) Option { return func(v *Verifier) { v.maxBytes = n } }
 // WithMaxDepth sets the deepest element nesting accepted.
 func WithMaxDepth(n int) Option { return func(v *Verifier) { v.maxDepth = n } }
 
-// WithProfile makes participant's signatures acceptable only under
-// profile (the default profile applies to every participant not named).
-// A message signed under another participant's profile is refused before
-// any cryptography.
-func WithProfile(participant string, profile Profile) Option {
-	return func(v *Verifier) { v.profiles[participant] = profile }
+// WithProfile makes participant's signatures acceptable only under the
+// given profiles (the default profile applies to every participant not
+// named). An agency has one; the hub signs under each agency's, so an
+// auditor who reads all of the hub's messages names several. A message
+// signed under a profile not given is refused before any cryptography.
+func WithProfile(participant string, profiles ...Profile) Option {
+	return func(v *Verifier) {
+		switch len(profiles) {
+		case 0:
+		case 1:
+			v.profiles[participant] = profiles[0]
+		default:
+			names := make([]string, len(profiles))
+			for i, p := range profiles {
+				names[i] = p.Name
+			}
+			v.profiles[participant] = Profile{Name: strings.Join(names, "|"), C14N: AlgExcC14N, union: profiles}
+		}
+	}
 }
 
 // withoutFastPath sends every document down the general path (goxmldsig):
@@ -409,8 +422,12 @@ func checkSignatureShape(sig *etree.Element, profile Profile) (sigParts, error) 
 			prefixList = true
 		}
 	}
-	if a := algorithm(rp[1]); !profile.allowsDigest(a) {
-		return none, refused("digest method %q not allowed", a)
+	digestMethod := algorithm(rp[1])
+	if !profile.allowsDigest(digestMethod) {
+		return none, refused("digest method %q not allowed", digestMethod)
+	}
+	if !profile.allowsPair(method, digestMethod) {
+		return none, refused("digest method %q with signature method %q not allowed", digestMethod, method)
 	}
 
 	ki, err := children(keyInfo, dsig.X509DataTag)
