@@ -179,6 +179,10 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if err != nil {
 		return nil, fmt.Errorf("hub signer: %w", err)
 	}
+	agencySigners, err := agencySigners(cfg.KeysDir, signer, a.Trust, now())
+	if err != nil {
+		return nil, err
+	}
 	laneKey, laneKeyID, err := gatedevice.LoadOrCreateKey(cfg.KeysDir)
 	if err != nil {
 		return nil, fmt.Errorf("lane decision key: %w", err)
@@ -239,8 +243,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.Metrics = metrics.New()
 	a.Hub = &hub.Hub{
 		Store: a.Store, Gates: registry, Mappings: maps, Schemas: a.schemas, Signer: signer,
-		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust), Mappings: maps}, Bus: a.bus,
-		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey,
+		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust, AgencyProfiles()...), Mappings: maps}, Bus: a.bus,
+		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey, AgencySigners: agencySigners,
 	}
 	inCallRetries := cfg.Delivery.InCallRetries
 	if inCallRetries == 0 {

@@ -47,6 +47,10 @@ type Hub struct {
 	// LaneSigner signs lane decisions for gate devices. Optional: without
 	// it, answers carry no token and barriers cannot verify them.
 	LaneSigner *LaneSigner
+	// AgencySigners sign the messages of the agencies whose signature
+	// profile is not Signer's (the Guangxi single window: SM2-SM3).
+	// Optional.
+	AgencySigners map[string]*sign.Signer
 
 	lanes lanes
 	// building counts submits building their messages right now (see

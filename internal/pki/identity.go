@@ -144,8 +144,14 @@ func certPath(dir, participant string) string { return filepath.Join(dir, partic
 // Save writes the identity to dir (created 0700 if missing). The key file is
 // written 0600 through a temporary file and a rename so a crash never leaves
 // a half-written key behind.
-func (id *Identity) Save(dir string) error {
+func (id *Identity) Save(dir string) error { return id.SaveAs(dir, id.Participant) }
+
+// SaveAs is Save under another file name (see LoadIdentityAs).
+func (id *Identity) SaveAs(dir, name string) error {
 	if err := ValidParticipant(id.Participant); err != nil {
+		return err
+	}
+	if err := ValidParticipant(name); err != nil {
 		return err
 	}
 	keyDER, err := marshalPKCS8(id.Key)
@@ -155,10 +161,10 @@ func (id *Identity) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("save %s: %w", id.Participant, err)
 	}
-	if err := writeFileAtomic(keyPath(dir, id.Participant), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := writeFileAtomic(keyPath(dir, name), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return fmt.Errorf("save %s key: %w", id.Participant, err)
 	}
-	if err := writeFileAtomic(certPath(dir, id.Participant), CertPEM(id.Cert), 0o644); err != nil {
+	if err := writeFileAtomic(certPath(dir, name), CertPEM(id.Cert), 0o644); err != nil {
 		return fmt.Errorf("save %s certificate: %w", id.Participant, err)
 	}
 	return nil
@@ -236,30 +242,41 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 // LoadIdentity reads the identity Save wrote and checks that key,
 // certificate and participant id belong together.
 func LoadIdentity(dir, participant string) (*Identity, error) {
+	return LoadIdentityAs(dir, participant, participant)
+}
+
+// LoadIdentityAs reads the identity saved under name (SaveAs) for
+// participant: a participant with keys of two profiles (the hub signs
+// RSA for most agencies, SM2 for the Guangxi single window) keeps the
+// second under another name.
+func LoadIdentityAs(dir, name, participant string) (*Identity, error) {
 	if err := ValidParticipant(participant); err != nil {
 		return nil, err
 	}
-	keyBytes, err := os.ReadFile(keyPath(dir, participant))
+	if err := ValidParticipant(name); err != nil {
+		return nil, err
+	}
+	keyBytes, err := os.ReadFile(keyPath(dir, name))
 	if err != nil {
-		return nil, fmt.Errorf("load %s identity: %w", participant, err)
+		return nil, fmt.Errorf("load %s identity: %w", name, err)
 	}
 	key, err := ParseKeyPEM(keyBytes)
 	if err != nil {
-		return nil, fmt.Errorf("load %s identity: %w", participant, err)
+		return nil, fmt.Errorf("load %s identity: %w", name, err)
 	}
-	certBytes, err := os.ReadFile(certPath(dir, participant))
+	certBytes, err := os.ReadFile(certPath(dir, name))
 	if err != nil {
-		return nil, fmt.Errorf("load %s identity: %w", participant, err)
+		return nil, fmt.Errorf("load %s identity: %w", name, err)
 	}
 	cert, err := ParseCertPEM(certBytes)
 	if err != nil {
-		return nil, fmt.Errorf("load %s identity: %w", participant, err)
+		return nil, fmt.Errorf("load %s identity: %w", name, err)
 	}
 	if cert.Subject.CommonName != participant {
-		return nil, fmt.Errorf("load %s identity: certificate CN is %q", participant, cert.Subject.CommonName)
+		return nil, fmt.Errorf("load %s identity: certificate CN is %q, want %q", name, cert.Subject.CommonName, participant)
 	}
 	if !publicKeysEqual(key.Public(), cert.PublicKey) {
-		return nil, fmt.Errorf("load %s identity: certificate does not match private key", participant)
+		return nil, fmt.Errorf("load %s identity: certificate does not match private key", name)
 	}
 	return &Identity{Participant: participant, Key: key, Cert: cert}, nil
 }
@@ -338,11 +355,20 @@ const (
 // embedded single-binary mode; production identities are provisioned.
 // A lone key or certificate file is an error rather than being overwritten.
 func LoadOrCreate(dir, participant string, alg Algorithm, now time.Time) (*Identity, bool, error) {
+	return LoadOrCreateAs(dir, participant, participant, alg, now)
+}
+
+// LoadOrCreateAs is LoadOrCreate for an identity kept under name. A loaded
+// key of another algorithm than alg is an error, not silently used.
+func LoadOrCreateAs(dir, name, participant string, alg Algorithm, now time.Time) (*Identity, bool, error) {
 	if err := ValidParticipant(participant); err != nil {
 		return nil, false, err
 	}
-	_, keyErr := os.Stat(keyPath(dir, participant))
-	_, certErr := os.Stat(certPath(dir, participant))
+	if err := ValidParticipant(name); err != nil {
+		return nil, false, err
+	}
+	_, keyErr := os.Stat(keyPath(dir, name))
+	_, certErr := os.Stat(certPath(dir, name))
 	keyMissing, certMissing := errors.Is(keyErr, fs.ErrNotExist), errors.Is(certErr, fs.ErrNotExist)
 	switch {
 	case keyMissing && certMissing:
@@ -350,16 +376,38 @@ func LoadOrCreate(dir, participant string, alg Algorithm, now time.Time) (*Ident
 		if err != nil {
 			return nil, false, err
 		}
-		if err := id.Save(dir); err != nil {
+		if err := id.SaveAs(dir, name); err != nil {
 			return nil, false, err
 		}
 		return id, true, nil
 	case keyMissing != certMissing:
-		return nil, false, fmt.Errorf("identity %s in %s is incomplete (key present: %t, certificate present: %t)", participant, dir, !keyMissing, !certMissing)
+		return nil, false, fmt.Errorf("identity %s in %s is incomplete (key present: %t, certificate present: %t)", name, dir, !keyMissing, !certMissing)
 	}
-	id, err := LoadIdentity(dir, participant)
+	id, err := LoadIdentityAs(dir, name, participant)
 	if err != nil {
 		return nil, false, err
 	}
+	if got := AlgorithmOf(id.Cert); alg == SM2 && got != SM2 || alg != SM2 && got == SM2 {
+		return nil, false, fmt.Errorf("identity %s in %s is %s, want %s", name, dir, got, alg)
+	}
 	return id, false, nil
+}
+
+// AlgorithmOf names the key type of a certificate ("" when none of ours).
+func AlgorithmOf(cert *x509.Certificate) Algorithm {
+	switch k := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() == 2048 {
+			return RSA2048
+		}
+		return Algorithm(fmt.Sprintf("rsa-%d", k.N.BitLen()))
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return ECDSAP256
+		case sm2.P256():
+			return SM2
+		}
+	}
+	return ""
 }

@@ -1,0 +1,107 @@
+package app
+
+import (
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/sign"
+)
+
+// AgencyProfiles are the verifier options that hold each agency to its
+// signature profile (agency.Spec.Signature): an ACK signed under another
+// agency's profile is refused.
+func AgencyProfiles() []sign.Option {
+	var opts []sign.Option
+	for _, name := range agencyNames() {
+		opts = append(opts, sign.WithProfile(name, Specs()[name].SignatureProfile()))
+	}
+	return opts
+}
+
+// AuditorProfiles are AgencyProfiles plus the hub's: the hub signs under
+// every agency's profile, so whoever reads all of its messages (audit
+// verify, replay) accepts any of those for "hub".
+func AuditorProfiles() []sign.Option {
+	return append(AgencyProfiles(), sign.WithProfile(hub.Participant, usedProfiles()...))
+}
+
+func agencyNames() []string {
+	var names []string
+	for name := range Specs() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// usedProfiles lists the default profile and every other one an agency
+// uses, each once.
+func usedProfiles() []sign.Profile {
+	out := []sign.Profile{sign.DefaultProfile}
+	for _, name := range agencyNames() {
+		p := Specs()[name].SignatureProfile()
+		if !slices.ContainsFunc(out, func(q sign.Profile) bool { return q.Name == p.Name }) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// profileKeys maps a non-default profile to the key type the hub
+// signs it with and the name its key files go under in the keys
+// directory, beside hub.key.pem.
+var profileKeys = map[string]struct {
+	alg  pki.Algorithm
+	file string
+}{
+	sign.SM2Profile.Name: {pki.SM2, hub.Participant + ".sm2"},
+}
+
+// agencySigners makes the hub's signer for each agency whose profile the
+// default signer does not sign: one identity per profile (loaded, or
+// created in development), its certificate trusted for the hub.
+func agencySigners(keysDir string, def *sign.Signer, trust *pki.TrustStore, now time.Time) (map[string]*sign.Signer, error) {
+	byProfile := map[string]*sign.Signer{def.Profile().Name: def}
+	out := map[string]*sign.Signer{}
+	for _, name := range agencyNames() {
+		profile := Specs()[name].SignatureProfile()
+		s := byProfile[profile.Name]
+		if s == nil {
+			k, ok := profileKeys[profile.Name]
+			if !ok {
+				return nil, fmt.Errorf("agency %s: no hub key type for signature profile %s", name, profile.Name)
+			}
+			id, _, err := pki.LoadOrCreateAs(keysDir, k.file, hub.Participant, k.alg, now)
+			if err != nil {
+				return nil, fmt.Errorf("hub %s signing key: %w", profile.Name, err)
+			}
+			if s, err = sign.NewProfileSigner(id, profile); err != nil {
+				return nil, fmt.Errorf("hub %s signer: %w", profile.Name, err)
+			}
+			trust.Add(hub.Participant, id.Cert, time.Time{}, time.Time{})
+			byProfile[profile.Name] = s
+		}
+		if s != def {
+			out[name] = s
+		}
+	}
+	return out, nil
+}
+
+// ArchiveVerifier trusts the certificates an audit archive carries, each
+// within its own validity, under the agencies' profiles and all of the
+// hub's (AuditorProfiles): what audit verify and replay check messages
+// and ACKs with.
+func ArchiveVerifier(certs map[string][]*x509.Certificate) *sign.Verifier {
+	ts := pki.NewTrustStore()
+	for p, list := range certs {
+		for _, c := range list {
+			ts.Add(p, c, time.Time{}, time.Time{})
+		}
+	}
+	return sign.NewVerifier(ts, AuditorProfiles()...)
+}
