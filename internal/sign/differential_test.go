@@ -41,7 +41,9 @@ type diffVector struct {
 func differentialVectors(t *testing.T, f *wrapFixture, ecdsaID *pki.Identity) []diffVector {
 	t.Helper()
 	var base []diffVector
-	add := func(name string, doc []byte) { base = append(base, diffVector{name: name, participant: "guangxi", doc: doc}) }
+	add := func(name string, doc []byte) {
+		base = append(base, diffVector{name: name, participant: "guangxi", doc: doc})
+	}
 	add("ours", []byte(f.signed))
 	for _, tc := range f.cases(t) {
 		if tc.participant == "" && len(tc.doc) < 1<<16 {
