@@ -7,12 +7,12 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/store"
@@ -24,19 +24,36 @@ import (
 // entries, logging that it did so. The head entry always stays, so the
 // next archive names the hash this one ends with and `audit verify
 // -previous` checks the link.
-func auditArchive(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("audit archive", flag.ContinueOnError)
+func auditArchiveCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "archive --through-seq N --out FILE.tar.gz",
+		Short: "Archive the oldest entries, verify the archive, then remove them from the hot store",
+		Long: `Move the oldest part of the audit log out of the hot store: export the entries up to
+--through-seq, verify the archive written (chain, checkpoints, every XML signature), and only then
+delete those entries, logging that it did so. The head entry always stays, so the next archive
+names the hash this one ends with and 'audit verify --previous' checks the link.`,
+		Annotations: envAnnotation(storeEnvHelp),
+		Args:        cobra.NoArgs,
+	}
+	fs := c.Flags()
 	sf := addStoreFlags(fs)
 	trustDir := fs.String("trust", envOr("GATEHUB_TRUST_DIR", "data/trust"), "trust store whose certificates go into the archive")
 	through := fs.Int64("through-seq", 0, "last entry to archive and remove (must be below the head)")
 	outFile := fs.String("out", "", "archive file to write (required)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		if *outFile == "" || *through < 1 {
+			return usagef("audit archive needs --through-seq N (at least 1) and --out FILE.tar.gz")
+		}
+		if err := sf.passwordInArgv(c); err != nil {
+			return err
+		}
+		return auditArchive(c.Context(), sf, *trustDir, *through, *outFile, c.OutOrStdout())
 	}
-	if *outFile == "" || *through < 1 {
-		return errors.New("usage: gatehubctl audit archive -through-seq N -out FILE.tar.gz")
-	}
-	certs, err := trustedCerts(*trustDir)
+	return c
+}
+
+func auditArchive(ctx context.Context, sf storeFlags, trustDir string, through int64, outFile string, out io.Writer) error {
+	certs, err := trustedCerts(trustDir)
 	if err != nil {
 		return err
 	}
@@ -45,19 +62,19 @@ func auditArchive(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	m, data, err := archiveRange(ctx, st, *through, certs)
+	m, data, err := archiveRange(ctx, st, through, certs)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(*outFile, data, 0o640); err != nil {
+	if err := os.WriteFile(outFile, data, 0o640); err != nil {
 		return err
 	}
 	pruned, err := pruneArchived(ctx, st, m, data)
 	if err != nil {
-		return fmt.Errorf("archive %s written and verified, but the hot store was not pruned: %w", *outFile, err)
+		return fmt.Errorf("archive %s written and verified, but the hot store was not pruned: %w", outFile, err)
 	}
 	fmt.Fprintf(out, "archived entries %d..%d to %s (head %x); removed %d from the hot store\n",
-		m.FromSeq, m.ToSeq, *outFile, []byte(m.HeadHash), pruned)
+		m.FromSeq, m.ToSeq, outFile, []byte(m.HeadHash), pruned)
 	return nil
 }
 
@@ -73,7 +90,7 @@ func archiveRange(ctx context.Context, st store.Store, through int64, certs map[
 		return nil, nil, fmt.Errorf("audit head: %w", err)
 	}
 	if through >= head {
-		return nil, nil, fmt.Errorf("-through-seq %d: the log's head is entry %d, which must stay in the hot store", through, head)
+		return nil, nil, fmt.Errorf("--through-seq %d: the log's head is entry %d, which must stay in the hot store", through, head)
 	}
 	var buf bytes.Buffer
 	m, err := audit.Export(ctx, st, store.AuditFilter{ToSeq: through}, certs, time.Now(), &buf)

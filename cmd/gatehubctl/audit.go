@@ -5,15 +5,18 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/pki"
@@ -29,18 +32,39 @@ type storeFlags struct {
 	dataDir     *string
 }
 
-func addStoreFlags(fs *flag.FlagSet) storeFlags {
+func addStoreFlags(fs *pflag.FlagSet) storeFlags {
 	return storeFlags{
-		databaseURL: fs.String("database-url", os.Getenv("GATEHUB_DATABASE_URL"), "Postgres URL (default: the embedded store in -data-dir)"),
-		dataDir:     fs.String("data-dir", envOr("GATEHUB_DATA_DIR", "data"), "embedded hub data directory"),
+		databaseURL: fs.String("database-url", os.Getenv("GATEHUB_DATABASE_URL"), "Postgres URL without a password: put the password in GATEHUB_DATABASE_URL, PGPASSWORD or ~/.pgpass (default: GATEHUB_DATABASE_URL, else the embedded store in --data-dir)"),
+		dataDir:     fs.String("data-dir", envOr("GATEHUB_DATA_DIR", "data"), "embedded hub data directory (GATEHUB_DATA_DIR)"),
 	}
 }
+
+const storeEnvHelp = `Environment:
+  GATEHUB_DATABASE_URL  the hub's Postgres URL, password included (default: the embedded store)
+  GATEHUB_DATA_DIR      the embedded store's data directory (default data)`
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
 	}
 	return def
+}
+
+// passwordInArgv refuses a database URL with a password given as a flag:
+// the command line is visible to every user through ps.
+func (f storeFlags) passwordInArgv(c *cobra.Command) error {
+	if !c.Flags().Changed("database-url") || *f.databaseURL == "" {
+		return nil
+	}
+	if u, err := url.Parse(*f.databaseURL); err == nil && u.User != nil {
+		if _, set := u.User.Password(); set {
+			return usagef("--database-url carries a password, which ps shows to every user: put the URL in GATEHUB_DATABASE_URL or the password in PGPASSWORD or ~/.pgpass")
+		}
+	}
+	if strings.Contains(*f.databaseURL, "password=") {
+		return usagef("--database-url carries a password, which ps shows to every user: put the URL in GATEHUB_DATABASE_URL or the password in PGPASSWORD or ~/.pgpass")
+	}
+	return nil
 }
 
 func (f storeFlags) open(ctx context.Context) (store.Store, error) {
@@ -60,13 +84,21 @@ func parseTimeFlag(name, v string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("-%s: want RFC 3339 (2026-11-25T00:00:00Z): %w", name, err)
+		return time.Time{}, usagef("--%s: want RFC 3339 (2026-11-25T00:00:00Z): %w", name, err)
 	}
 	return t, nil
 }
 
-func auditExport(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
+func auditExportCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "export --out FILE.tar.gz [--from T] [--to T | --from-seq N --to-seq M]",
+		Short: "Write a self-contained archive of the audit log",
+		Long: `Write a self-contained archive of the audit log (entries, signed checkpoints and the
+certificates needed to verify them offline) read from the hub's store, and print its manifest.`,
+		Annotations: envAnnotation(storeEnvHelp),
+		Args:        cobra.NoArgs,
+	}
+	fs := c.Flags()
 	sf := addStoreFlags(fs)
 	trustDir := fs.String("trust", envOr("GATEHUB_TRUST_DIR", "data/trust"), "trust store whose certificates go into the archive")
 	from := fs.String("from", "", "first entry time (RFC 3339)")
@@ -74,21 +106,28 @@ func auditExport(ctx context.Context, args []string, out io.Writer) error {
 	fromSeq := fs.Int64("from-seq", 0, "first entry sequence number")
 	toSeq := fs.Int64("to-seq", 0, "last entry sequence number")
 	outFile := fs.String("out", "", "archive file to write (required)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		if *outFile == "" {
+			return usagef("audit export needs --out FILE.tar.gz")
+		}
+		if err := sf.passwordInArgv(c); err != nil {
+			return err
+		}
+		return auditExport(c.Context(), sf, *trustDir, *from, *to, *fromSeq, *toSeq, *outFile, c.OutOrStdout())
 	}
-	if *outFile == "" {
-		return errors.New("usage: gatehubctl audit export -out FILE.tar.gz [-from T] [-to T | -from-seq N -to-seq M]")
-	}
-	f := store.AuditFilter{FromSeq: *fromSeq, ToSeq: *toSeq}
+	return c
+}
+
+func auditExport(ctx context.Context, sf storeFlags, trustDir, from, to string, fromSeq, toSeq int64, outFile string, out io.Writer) error {
+	f := store.AuditFilter{FromSeq: fromSeq, ToSeq: toSeq}
 	var err error
-	if f.From, err = parseTimeFlag("from", *from); err != nil {
+	if f.From, err = parseTimeFlag("from", from); err != nil {
 		return err
 	}
-	if f.To, err = parseTimeFlag("to", *to); err != nil {
+	if f.To, err = parseTimeFlag("to", to); err != nil {
 		return err
 	}
-	certs, err := trustedCerts(*trustDir)
+	certs, err := trustedCerts(trustDir)
 	if err != nil {
 		return err
 	}
@@ -102,7 +141,7 @@ func auditExport(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(*outFile, buf.Bytes(), 0o640); err != nil {
+	if err := os.WriteFile(outFile, buf.Bytes(), 0o640); err != nil {
 		return err
 	}
 	enc := json.NewEncoder(out)
@@ -126,22 +165,30 @@ func archiveVerifier(a *audit.Archive) audit.XMLVerifier {
 	}
 }
 
-func auditVerify(_ context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	prev := fs.String("previous", "", "the archive this one continues (checks the hash link between them)")
-	if err := fs.Parse(args); err != nil {
-		return err
+func auditVerifyCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "verify [--previous OLDER.tar.gz] ARCHIVE.tar.gz",
+		Short: "Verify an audit archive offline: chain, checkpoints, XML signatures",
+		Long: `Verify an audit archive offline: the hash chain, the signed checkpoints and every XML
+signature, with the certificates the archive carries. With --previous, also the hash link to the
+archive this one continues. Exit status 2 when anything was altered, removed, inserted or reordered.`,
+		Args: exactArgs("ARCHIVE.tar.gz"),
 	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: gatehubctl audit verify [-previous OLDER.tar.gz] ARCHIVE.tar.gz")
+	prev := c.Flags().String("previous", "", "the archive this one continues (checks the hash link between them)")
+	c.RunE = func(c *cobra.Command, args []string) error {
+		return auditVerify(args[0], *prev, c.OutOrStdout())
 	}
-	a, err := readArchiveFile(fs.Arg(0))
+	return c
+}
+
+func auditVerify(path, prev string, out io.Writer) error {
+	a, err := readArchiveFile(path)
 	if err != nil {
 		return err
 	}
 	rep := a.Verify(archiveVerifier(a))
-	if *prev != "" {
-		p, err := readArchiveFile(*prev)
+	if prev != "" {
+		p, err := readArchiveFile(prev)
 		if err != nil {
 			return err
 		}
@@ -160,7 +207,7 @@ func auditVerify(_ context.Context, args []string, out io.Writer) error {
 		for _, p := range rep.Problems {
 			fmt.Fprintln(out, "PROBLEM:", p.Error())
 		}
-		return exitError(2)
+		return exitError(exitProblems)
 	}
 	fmt.Fprintln(out, "OK: nothing altered, removed, inserted or reordered")
 	return nil
@@ -179,28 +226,56 @@ func readArchiveFile(path string) (*audit.Archive, error) {
 	return a, nil
 }
 
-func auditFind(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("audit find", flag.ContinueOnError)
-	q := url.Values{}
+func auditFindCmd() *cobra.Command {
+	c := hubCmd(&cobra.Command{
+		Use:   "find [--declaration ID] [--plate P] [--agency A] [--message ID] [--kind K] [--from T] [--to T]",
+		Short: "Search the audit log of a running hub",
+		Long: `Search the audit log of a running hub: entries matching every given filter, oldest first.
+The table shows one line per entry; -o json shows the entries whole, payloads and hashes included.
+Needs an auditor or admin token.`,
+		Args: cobra.NoArgs,
+	})
+	fs := c.Flags()
 	vals := map[string]*string{}
-	for _, name := range []string{"declaration", "plate", "agency", "message", "kind", "from", "to"} {
-		vals[name] = fs.String(name, "", "filter by "+name)
+	for _, name := range []string{"declaration", "plate", "agency", "message", "kind"} {
+		vals[name] = fs.String(name, "", "only entries of this "+name)
 	}
-	limit := fs.Int("limit", 100, "at most this many")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	for k, v := range vals {
-		if *v != "" {
-			q.Set(k, *v)
+	vals["from"] = fs.String("from", "", "only entries logged at or after this RFC 3339 time")
+	vals["to"] = fs.String("to", "", "only entries logged at or before this RFC 3339 time")
+	limit := fs.Int("limit", 100, "at most this many (the hub caps it at 1000)")
+	format := addOutputFlag(c)
+	_ = c.RegisterFlagCompletionFunc("agency", fixedCompletion(agencies...))
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		q := url.Values{}
+		for k, v := range vals {
+			if *v != "" {
+				q.Set(k, *v)
+			}
 		}
+		q.Set("limit", strconv.Itoa(*limit))
+		var res json.RawMessage
+		if err := newHubClient().call(c.Context(), "GET", "/v1/audit?"+q.Encode(), "", nil, &res); err != nil {
+			return err
+		}
+		return printAnswer(c.OutOrStdout(), *format, res, func(tw *tabwriter.Writer, v struct {
+			Entries []struct {
+				Seq           int64     `json:"seq"`
+				Time          time.Time `json:"time"`
+				Kind          string    `json:"kind"`
+				Actor         string    `json:"actor"`
+				DeclarationID string    `json:"declarationId"`
+				MessageID     string    `json:"messageId"`
+				Agency        string    `json:"agency"`
+				Plate         string    `json:"plate"`
+			} `json:"entries"`
+		}) {
+			row(tw, "SEQ", "TIME", "KIND", "ACTOR", "DECLARATION", "MESSAGE", "AGENCY", "PLATE")
+			for _, e := range v.Entries {
+				row(tw, e.Seq, e.Time, e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate)
+			}
+		})
 	}
-	q.Set("limit", strconv.Itoa(*limit))
-	var res json.RawMessage
-	if err := newHubClient().call(ctx, "GET", "/v1/audit?"+q.Encode(), "", nil, &res); err != nil {
-		return err
-	}
-	return printJSON(out, res)
+	return c
 }
 
 // trustedCerts is every certificate of a trust store directory, by

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,7 +42,10 @@ func (c *hubClient) call(ctx context.Context, method, path, contentType string, 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return hubError{status: 0, err: fmt.Errorf("%s %s: %w", method, c.base+path, err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -66,9 +70,9 @@ func (c *hubClient) call(ctx context.Context, method, path, contentType string, 
 			for _, e := range p.Errors {
 				fmt.Fprintf(&b, "\n  %s %s", e.Pointer, e.Detail)
 			}
-			return fmt.Errorf("%s", b.String())
+			return hubError{status: resp.StatusCode, err: errors.New(b.String())}
 		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
+		return hubError{status: resp.StatusCode, err: fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))}
 	}
 	if out == nil {
 		return nil
@@ -78,6 +82,23 @@ func (c *hubClient) call(ctx context.Context, method, path, contentType string, 
 		return nil
 	}
 	return json.Unmarshal(data, out)
+}
+
+// hubError is a request the hub refused (4xx) or could not serve (5xx,
+// or no answer at all: status 0).
+type hubError struct {
+	status int
+	err    error
+}
+
+func (e hubError) Error() string { return e.err.Error() }
+func (e hubError) Unwrap() error { return e.err }
+
+func (e hubError) ExitCode() int {
+	if e.status >= 400 && e.status < 500 {
+		return exitRefused
+	}
+	return exitUnavailable
 }
 
 func printJSON(out io.Writer, raw json.RawMessage) error {

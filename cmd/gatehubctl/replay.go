@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/audit"
@@ -19,29 +19,41 @@ import (
 	"github.com/gatehub/gatehub/internal/store/sqlite"
 )
 
-const replayUsage = "usage: gatehubctl audit replay [-rebuild] [-mappings DIR] [-against-archive OTHER.tar.gz | -database-url URL | -data-dir DIR] ARCHIVE.tar.gz"
-
 // auditReplay verifies an archive, replays it into a fresh embedded store,
 // and compares the state with a live hub's store or with another archive's
 // replay. Exit status 2 means differences (or, with -rebuild, a message
 // that does not rebuild); 1 means the comparison could not be made.
-func auditReplay(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("audit replay", flag.ContinueOnError)
+func auditReplayCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "replay [--rebuild] [--mappings DIR] [--against-archive OTHER.tar.gz | --database-url URL | --data-dir DIR] ARCHIVE.tar.gz",
+		Short: "Rebuild state from an archive and diff it against a running hub or another archive",
+		Long: `Verify an archive, replay it into a fresh embedded store, and compare the state with the
+hub's store (or with another archive's replay). With --rebuild, also re-run the mappings over the
+logged inputs and compare with the logged signed messages. Exit status 2 means differences (or a
+message that does not rebuild); 1 means the comparison could not be made.`,
+		Annotations: envAnnotation(storeEnvHelp),
+		Args:        exactArgs("ARCHIVE.tar.gz"),
+	}
+	fs := c.Flags()
 	sf := addStoreFlags(fs)
 	rebuild := fs.Bool("rebuild", false, "also re-run the mappings over the logged inputs and compare with the logged signed messages")
 	mappingsDir := fs.String("mappings", envOr("GATEHUB_MAPPINGS_DIR", "mappings"), "mappings directory (ACKs are read through it; -rebuild maps with it)")
 	against := fs.String("against-archive", "", "compare with the replay of this archive instead of a live store")
-	if err := fs.Parse(args); err != nil {
-		return err
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if err := sf.passwordInArgv(c); err != nil {
+			return err
+		}
+		return auditReplay(c.Context(), sf, *rebuild, *mappingsDir, *against, args[0], c.OutOrStdout())
 	}
-	if fs.NArg() != 1 {
-		return errors.New(replayUsage)
-	}
-	reg, err := mapping.Load(*mappingsDir)
+	return c
+}
+
+func auditReplay(ctx context.Context, sf storeFlags, rebuild bool, mappingsDir, against, archive string, out io.Writer) error {
+	reg, err := mapping.Load(mappingsDir)
 	if err != nil {
 		return fmt.Errorf("mappings: %w", err)
 	}
-	a, err := verifiedArchive(fs.Arg(0), out)
+	a, err := verifiedArchive(archive, out)
 	if err != nil {
 		return err
 	}
@@ -52,19 +64,19 @@ func auditReplay(ctx context.Context, args []string, out io.Writer) error {
 	defer os.RemoveAll(tmp)
 	replayed, err := restoreArchive(ctx, a, reg, filepath.Join(tmp, "replayed.db"))
 	if err != nil {
-		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+		return fmt.Errorf("%s: %w", archive, err)
 	}
 	fmt.Fprintf(out, "replayed %d entries into a fresh store: %d declarations, %d messages\n",
 		len(a.Entries), len(replayed.Declarations), len(replayed.Messages))
 
 	var other *replay.State
-	if *against != "" {
-		b, err := verifiedArchive(*against, out)
+	if against != "" {
+		b, err := verifiedArchive(against, out)
 		if err != nil {
 			return err
 		}
 		if other, err = restoreArchive(ctx, b, reg, filepath.Join(tmp, "against.db")); err != nil {
-			return fmt.Errorf("%s: %w", *against, err)
+			return fmt.Errorf("%s: %w", against, err)
 		}
 	} else {
 		st, err := sf.open(ctx)
@@ -84,7 +96,7 @@ func auditReplay(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "%d differences\n", len(diffs))
 
 	failed := len(diffs) > 0
-	if *rebuild {
+	if rebuild {
 		rep, err := replay.Rebuild(ctx, a.Entries, reg, archiveVerifier(a))
 		if err != nil {
 			return err
@@ -101,7 +113,7 @@ func auditReplay(ctx context.Context, args []string, out io.Writer) error {
 		failed = failed || rep.Mismatched > 0
 	}
 	if failed {
-		return exitError(2)
+		return exitError(exitProblems)
 	}
 	return nil
 }
@@ -122,7 +134,7 @@ func verifiedArchive(path string, out io.Writer) (*audit.Archive, error) {
 			fmt.Fprintf(out, "%s: PROBLEM: %s\n", path, p.Error())
 		}
 		fmt.Fprintf(out, "%s: archive does not verify; not replayed\n", path)
-		return nil, exitError(2)
+		return nil, exitError(exitProblems)
 	}
 	if a.Manifest.FromSeq != 1 {
 		return nil, fmt.Errorf("%s: archive starts at seq %d; a replay needs the log from seq 1", path, a.Manifest.FromSeq)

@@ -1,7 +1,10 @@
 package app_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,6 +21,7 @@ import (
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/sign"
 )
 
@@ -297,23 +301,53 @@ func TestAckRefusals(t *testing.T) {
 		t.Errorf("%d ack.inbound entries for %s, want exactly one", n, msgID)
 	}
 
-	// Every refusal is in the audit log, with its code and the raw bytes.
+	// Every refusal is in the audit log, with its code and, posted by an
+	// anonymous client, the digest of the bytes (bounded whatever was sent).
+	posted := map[string]bool{}
+	for _, tc := range tests {
+		sum := sha256.Sum256(tc.body)
+		posted[hex.EncodeToString(sum[:])] = true
+	}
 	logged := map[string]int{}
 	for _, e := range h.audit("kind=ack.refused&limit=1000") {
-		var p struct{ Code, Reason, Body string }
+		var p struct {
+			Code, Reason, Body string
+			BodyDigest         refusal.Digest
+		}
 		if err := json.Unmarshal(e.Payload, &p); err != nil {
 			t.Fatalf("ack.refused payload %s: %v", e.Payload, err)
 		}
-		if p.Reason == "" || p.Body == "" {
-			t.Errorf("ack.refused entry without reason or body: %s", e.Payload)
+		if p.Reason == "" || p.Body != "" || !posted[p.BodyDigest.SHA256] || len(p.BodyDigest.Prefix) > refusal.PrefixBytes {
+			t.Errorf("anonymous ack.refused entry without reason or digest of a posted body, or with the body: %s", e.Payload)
 		}
-		if _, err := base64.StdEncoding.DecodeString(p.Body); err != nil {
-			t.Errorf("ack.refused body is not base64: %v", err)
+		if len(e.Payload) > refusal.MaxEntryBytes {
+			t.Errorf("ack.refused entry of %d bytes, bound %d", len(e.Payload), refusal.MaxEntryBytes)
 		}
 		logged[p.Code]++
 	}
 	if fmt.Sprint(logged) != fmt.Sprint(refused) {
 		t.Fatalf("audit log refusals %v, want %v", logged, refused)
+	}
+
+	// Posted over customs' own authenticated connection, a refused ACK is
+	// kept whole.
+	conflict := h.ackFor(customs, "customs", v.ID, msgID, "CUS-NACK-3", "NACK", "CUS-LATE")
+	resp, data := h.do("POST", "/v1/acks/customs", "dev-agency-customs", conflict, "application/xml")
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("authenticated conflicting NACK: HTTP %d %s", resp.StatusCode, data)
+	}
+	whole := 0
+	for _, e := range h.audit("kind=ack.refused&limit=1000") {
+		var p struct{ Body string }
+		if json.Unmarshal(e.Payload, &p) == nil && p.Body != "" {
+			if b, err := base64.StdEncoding.DecodeString(p.Body); err != nil || !bytes.Equal(b, conflict) {
+				t.Fatalf("authenticated refusal body is not the posted bytes: %v", err)
+			}
+			whole++
+		}
+	}
+	if whole != 1 {
+		t.Fatalf("%d refusals kept whole, want the authenticated one", whole)
 	}
 }
 

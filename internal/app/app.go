@@ -42,6 +42,7 @@ import (
 	"github.com/gatehub/gatehub/internal/outbox"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/ratelimit"
+	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/schema"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
@@ -128,8 +129,18 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.closers = append(a.closers, a.Store.Close)
 
 	// Fan-out and rate limits: Redis across instances, in-process otherwise.
-	var limiter ratelimit.Limiter
+	var limiter, ackPerSource, ackPerAgency ratelimit.Limiter
 	limit := ratelimit.Limit{Rate: cfg.RateLimit.Rate, Burst: cfg.RateLimit.Burst}
+	newLimiter := func(rl config.RateLimit, name string) ratelimit.Limiter {
+		if rl.Rate <= 0 {
+			return nil
+		}
+		l := ratelimit.Limit{Rate: rl.Rate, Burst: rl.Burst}
+		if a.redis != nil {
+			return ratelimit.NewRedis(a.redis, cfg.RedisPrefix+name+":", l, now)
+		}
+		return ratelimit.NewMemory(l, now)
+	}
 	if cfg.RedisURL != "" {
 		ropt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -148,6 +159,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		}
 	}
 	a.closers = append(a.closers, a.bus.Close)
+	ackPerSource = newLimiter(cfg.Limits.AckPerSource, "rl-ack-source")
+	ackPerAgency = newLimiter(cfg.Limits.AckPerAgency, "rl-ack-agency")
 
 	// Configuration as data.
 	gates, err := gate.LoadDir(cfg.GatesDir)
@@ -245,6 +258,11 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Store: a.Store, Gates: registry, Mappings: maps, Schemas: a.schemas, Signer: signer,
 		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust, AgencyProfiles()...), Mappings: maps}, Bus: a.bus,
 		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey, AgencySigners: agencySigners,
+		Refusals: refusal.New(refusal.Config{
+			Window: cfg.Limits.Refusals.Window, Detailed: cfg.Limits.Refusals.Detailed,
+			PerSource: ratelimit.Limit{Rate: cfg.Limits.Refusals.PerSource.Rate, Burst: cfg.Limits.Refusals.PerSource.Burst},
+			Global:    ratelimit.Limit{Rate: cfg.Limits.Refusals.Entries.Rate, Burst: cfg.Limits.Refusals.Entries.Burst},
+		}, now),
 	}
 	inCallRetries := cfg.Delivery.InCallRetries
 	if inCallRetries == 0 {
@@ -298,6 +316,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.closers = append(a.closers, func() error { endStreams(); return nil })
 	a.Server = &httpapi.Server{
 		Hub: a.Hub, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
+		AckPerSource: ackPerSource, AckPerAgency: ackPerAgency, BodyReadTimeout: cfg.Limits.BodyReadTimeout,
+		StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal, StreamsTotal: cfg.Limits.StreamsTotal,
 		Ready: a.ready, BeforeScrape: a.refreshMessageCounts, Streams: streams,
 		OnGateApplied: func(_ context.Context, g *gate.Gate) error {
 			a.Log.Info("gate configuration applied", "gate", g.Code)
@@ -402,7 +422,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Hub.SyncGates(runCtx); err != nil {
 		a.Log.Error("stored gate configuration not installed", "err", err)
 	}
-	wg.Add(5)
+	wg.Add(6)
 	go func() {
 		defer wg.Done()
 		a.watchGates(runCtx, gateEvents)
@@ -418,6 +438,10 @@ func (a *App) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.checkpoints(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		every(runCtx, a.Hub.Refusals.Window(), func() { a.Hub.FlushRefusals(runCtx, false) })
 	}()
 	go func() {
 		defer wg.Done()
@@ -448,6 +472,8 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stop()
 	wg.Wait() // the dispatcher finishes and settles its in-flight batch
+	// Counted refusals are written before the last checkpoint signs them.
+	a.Hub.FlushRefusals(context.WithoutCancel(ctx), true)
 	if a.Config.CheckpointEvery > 0 {
 		// The last entries of a run are then covered by a signature too, not
 		// only by the chain's continuity with whatever comes next.

@@ -28,3 +28,12 @@ const (
 // HubParticipant is the participant name of the hub itself: it signs
 // checkpoints and outbound messages.
 const HubParticipant = "hub"
+
+// Kinds lists every entry kind, for filters that must refuse a kind that
+// does not exist rather than answer an empty list.
+var Kinds = []string{
+	KindDeclarationAccepted, KindDeclarationAmended, KindDeclarationCancelled, KindDeclarationRefused,
+	KindMessageBuilt, KindMessageOutbound, KindMessageSuperseded, KindMessageWithdrawn, KindMessageResent,
+	KindAckInbound, KindAckRefused, KindDecision, KindDeliveryAttempt, KindOperatorRedrive, KindOperatorCancel,
+	KindConfigApply, KindConfigRefused, KindAuthRefused, KindLaneDecision, KindAuditArchived,
+}

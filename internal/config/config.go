@@ -45,6 +45,7 @@ type Config struct {
 
 	Delivery  Delivery  `yaml:"delivery"`
 	RateLimit RateLimit `yaml:"rateLimit"`
+	Limits    Limits    `yaml:"limits"`
 	TLS       TLS       `yaml:"tls"`
 
 	CheckpointEvery time.Duration `yaml:"checkpointEvery"` // signed audit checkpoints
@@ -75,6 +76,32 @@ type RateLimit struct {
 	Burst int     `yaml:"burst"`
 }
 
+// Limits bound what one client may cost the hub: audit entries, CPU,
+// connections.
+type Limits struct {
+	Refusals Refusals `yaml:"refusals"`
+	// AckPerSource and AckPerAgency budget POST /v1/acks by client
+	// address and by agency (Rate 0 disables), before a body is read.
+	AckPerSource RateLimit `yaml:"ackPerSource"`
+	AckPerAgency RateLimit `yaml:"ackPerAgency"`
+	// BodyReadTimeout bounds reading a whole request (headers and body):
+	// a client trickling its body holds a connection no longer.
+	BodyReadTimeout time.Duration `yaml:"bodyReadTimeout"`
+	// StreamsPerPrincipal and StreamsTotal bound live event streams open
+	// at once on this instance; beyond them a new stream gets 429.
+	StreamsPerPrincipal int `yaml:"streamsPerPrincipal"`
+	StreamsTotal        int `yaml:"streamsTotal"`
+}
+
+// Refusals bound what refused anonymous requests may add to the audit log
+// (see internal/refusal).
+type Refusals struct {
+	Window    time.Duration `yaml:"window"`    // aggregation window
+	Detailed  int           `yaml:"detailed"`  // entries of their own per source and window
+	PerSource RateLimit     `yaml:"perSource"` // refusals a source may cause before 429
+	Entries   RateLimit     `yaml:"entries"`   // refusal entries of all sources together
+}
+
 // TLS enables HTTPS and, with ClientCAFile, mTLS client certificates.
 type TLS struct {
 	CertFile     string `yaml:"certFile"`
@@ -100,7 +127,18 @@ func Default() Config {
 			MaxAttempts: 12, MaxAge: time.Hour, BaseBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute,
 			Workers: 8, Batch: 32, Lease: 2 * time.Minute, Poll: time.Second, Timeout: 20 * time.Second, InCallRetries: 2,
 		},
-		RateLimit:          RateLimit{Rate: 50, Burst: 100},
+		RateLimit: RateLimit{Rate: 50, Burst: 100},
+		Limits: Limits{
+			Refusals: Refusals{
+				Window: time.Minute, Detailed: 5,
+				PerSource: RateLimit{Rate: 0.2, Burst: 30}, Entries: RateLimit{Rate: 5, Burst: 200},
+			},
+			AckPerSource:        RateLimit{Rate: 200, Burst: 400},
+			AckPerAgency:        RateLimit{Rate: 200, Burst: 400},
+			BodyReadTimeout:     30 * time.Second,
+			StreamsPerPrincipal: 4,
+			StreamsTotal:        2000,
+		},
 		CheckpointEvery:    time.Minute,
 		ResendOverdueEvery: 30 * time.Second,
 		ShutdownGrace:      30 * time.Second,
@@ -247,6 +285,22 @@ func (c Config) Validate() error {
 	}
 	if c.Delivery.Lease <= c.Delivery.Timeout {
 		errs = append(errs, "delivery.lease must exceed delivery.timeout, or two instances could send the same attempt")
+	}
+	l := c.Limits
+	if l.Refusals.Window <= 0 || l.Refusals.Detailed < 1 || l.Refusals.PerSource.Rate <= 0 || l.Refusals.PerSource.Burst < 1 ||
+		l.Refusals.Entries.Rate <= 0 || l.Refusals.Entries.Burst < 1 {
+		errs = append(errs, "limits.refusals: window, detailed and both budgets (rate, burst) must be positive")
+	}
+	for name, rl := range map[string]RateLimit{"limits.ackPerSource": l.AckPerSource, "limits.ackPerAgency": l.AckPerAgency, "rateLimit": c.RateLimit} {
+		if rl.Rate < 0 || (rl.Rate > 0 && rl.Burst < 1) {
+			errs = append(errs, name+": rate must be 0 (off) or positive with a burst of at least 1")
+		}
+	}
+	if l.BodyReadTimeout <= 0 {
+		errs = append(errs, "limits.bodyReadTimeout must be positive")
+	}
+	if l.StreamsPerPrincipal < 1 || l.StreamsTotal < l.StreamsPerPrincipal {
+		errs = append(errs, "limits.streamsPerPrincipal must be at least 1 and limits.streamsTotal at least as large")
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, "tls.certFile and tls.keyFile go together")

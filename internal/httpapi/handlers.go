@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/problem"
+	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -76,16 +78,38 @@ func requireJSON(r *http.Request) error {
 	return nil
 }
 
-func (s *Server) decode(r *http.Request) (*declaration.Declaration, error) {
+func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*declaration.Declaration, error) {
 	if err := requireJSON(r); err != nil {
 		return nil, err
 	}
-	d, err := declaration.Decode(r.Body, declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Hub.Clock()})
+	body, err := readBody(w, r)
 	if err != nil {
-		s.Hub.RecordRefusal(r.Context(), audit.KindDeclarationRefused, r.RemoteAddr, map[string]any{"path": r.URL.Path, "problem": problem.From(err)})
+		return nil, err
+	}
+	d, err := declaration.Decode(bytes.NewReader(body), declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Hub.Clock()})
+	if err != nil {
+		s.Hub.RecordRefusal(r.Context(), audit.KindDeclarationRefused, r.RemoteAddr, map[string]any{"path": refusal.Short(r.URL.Path, 128), "problem": boundedProblem(problem.From(err))})
 		return nil, err
 	}
 	return d, nil
+}
+
+// boundedProblem is what the audit log keeps of a refusal's problem: the
+// first field errors, with texts cut, so one refused body adds a bounded
+// entry whatever it held.
+func boundedProblem(p *problem.Problem) *problem.Problem {
+	const maxErrors = 50
+	out := *p
+	out.Detail = refusal.Short(p.Detail, 512)
+	out.Errors = nil
+	for i, fe := range p.Errors {
+		if i == maxErrors {
+			out.Errors = append(out.Errors, problem.FieldError{Code: "truncated", Detail: fmt.Sprintf("and %d more", len(p.Errors)-maxErrors)})
+			break
+		}
+		out.Errors = append(out.Errors, problem.FieldError{Pointer: refusal.Short(fe.Pointer, 128), Code: refusal.Short(fe.Code, 32), Detail: refusal.Short(fe.Detail, 256)})
+	}
+	return &out
 }
 
 // traderOwns refuses a trader declaring for another tax code.
@@ -100,7 +124,7 @@ func traderOwns(p auth.Principal, d *declaration.Declaration) error {
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	d, err := s.decode(r)
+	d, err := s.decode(w, r)
 	if err != nil {
 		return err
 	}
@@ -157,17 +181,14 @@ func (s *Server) getDecision(w http.ResponseWriter, r *http.Request, p auth.Prin
 	})
 }
 
-func limitParam(r *http.Request, def, maxLimit int) int {
-	n, err := strconv.Atoi(r.URL.Query().Get("limit"))
-	if err != nil || n <= 0 {
-		return def
-	}
-	return min(n, maxLimit)
-}
-
 func (s *Server) listDeclarations(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if plate := r.URL.Query().Get("plate"); plate != "" {
-		views, err := s.Hub.ViewsByPlate(r.Context(), declaration.NormalizePlate(plate), limitParam(r, 20, 100))
+	q := newQuery(r)
+	if plate := q.get("plate"); plate != "" {
+		limit := q.limit(20, 100)
+		if err := q.err(); err != nil {
+			return err
+		}
+		views, err := s.Hub.ViewsByPlate(r.Context(), declaration.NormalizePlate(plate), limit)
 		if err != nil {
 			return err
 		}
@@ -183,7 +204,11 @@ func (s *Server) listDeclarations(w http.ResponseWriter, r *http.Request, p auth
 	if p.Role == auth.RoleTrader {
 		trader = p.TaxCode
 	}
-	list, err := s.Hub.ListDeclarations(r.Context(), trader, limitParam(r, 50, 500))
+	limit := q.limit(50, 500)
+	if err := q.err(); err != nil {
+		return err
+	}
+	list, err := s.Hub.ListDeclarations(r.Context(), trader, limit)
 	if err != nil {
 		return err
 	}
@@ -204,11 +229,16 @@ func (s *Server) listDeclarations(w http.ResponseWriter, r *http.Request, p auth
 }
 
 func (s *Server) decisionsByPlate(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	plate := r.URL.Query().Get("plate")
+	q := newQuery(r)
+	plate := q.get("plate")
 	if plate == "" {
-		return problem.Validation([]problem.FieldError{{Pointer: "", Code: "required", Detail: "query parameter plate is required"}})
+		q.fail("plate", "required", "is required")
 	}
-	decisions, err := s.Hub.DecisionsByPlate(r.Context(), declaration.NormalizePlate(plate), limitParam(r, 5, 50))
+	limit := q.limit(5, 50)
+	if err := q.err(); err != nil {
+		return err
+	}
+	decisions, err := s.Hub.DecisionsByPlate(r.Context(), declaration.NormalizePlate(plate), limit)
 	if err != nil {
 		return err
 	}
@@ -248,7 +278,7 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p auth.Princ
 }
 
 func (s *Server) amend(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	d, err := s.decode(r)
+	d, err := s.decode(w, r)
 	if err != nil {
 		return err
 	}
@@ -267,9 +297,9 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, p auth.Principal
 		Reason string `json:"reason"`
 	}
 	if r.ContentLength != 0 {
-		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+		data, err := readBody(w, r)
 		if err != nil {
-			return problem.TooLarge(4096)
+			return err
 		}
 		if len(data) > 0 {
 			if err := jsonStrict(data, &body); err != nil {
@@ -291,22 +321,29 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	// A caller authenticated as another agency is refused before the body is
 	// read; an anonymous caller is judged by the signature alone.
-	if caller, ok := s.Auth.Authenticate(r); ok && caller.Role == auth.RoleAgency && caller.Agency != agency {
+	caller, authenticated := s.Auth.Authenticate(r)
+	if authenticated && caller.Role == auth.RoleAgency && caller.Agency != agency {
 		return problem.Forbidden("credentials of " + caller.Agency + " cannot post ACKs of " + agency)
+	}
+	origin := hub.AckOrigin{Source: r.RemoteAddr, Authenticated: authenticated && caller.Role == auth.RoleAgency}
+	// Budgets before the body is read or a signature checked: verifying
+	// is the expensive part, and a refusal is an audit entry.
+	if !origin.Authenticated && !s.admitAnonymous(w, r, audit.KindAckRefused) {
+		return nil
+	}
+	if !s.allow(w, r, s.AckPerSource, refusal.Source(r.RemoteAddr), "ACK budget of this address exhausted") ||
+		!s.allow(w, r, s.AckPerAgency, agency, "ACK budget of "+agency+" exhausted") {
+		return nil
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/xml" && mt != "text/xml" {
 		return problem.UnsupportedMediaType(r.Header.Get("Content-Type"), "application/xml")
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, hub.MaxAckBytes))
+	raw, err := readBody(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return problem.TooLarge(hub.MaxAckBytes)
-		}
-		return problem.MalformedBody("could not read body: " + err.Error())
+		return err
 	}
-	res, err := s.Hub.HandleAck(r.Context(), agency, raw)
+	res, err := s.Hub.HandleAck(r.Context(), agency, raw, origin)
 	if err != nil {
 		return err
 	}
@@ -314,8 +351,14 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principa
 }
 
 func (s *Server) listOutbox(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	q := r.URL.Query()
-	f := store.MessageFilter{State: q.Get("state"), Agency: q.Get("agency"), DeclarationID: q.Get("declaration"), Limit: limitParam(r, 100, 1000)}
+	q := newQuery(r)
+	f := store.MessageFilter{
+		State: q.enum("state", store.MessageStates), Agency: q.enum("agency", s.Hub.Mappings.Agencies()),
+		DeclarationID: q.get("declaration"), Limit: q.limit(100, 1000),
+	}
+	if err := q.err(); err != nil {
+		return err
+	}
 	msgs, err := s.Hub.Outbox(r.Context(), f)
 	if err != nil {
 		return err
@@ -324,7 +367,12 @@ func (s *Server) listOutbox(w http.ResponseWriter, r *http.Request, _ auth.Princ
 }
 
 func (s *Server) listOverdue(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	msgs, err := s.Hub.Overdue(r.Context(), limitParam(r, 100, 1000))
+	q := newQuery(r)
+	limit := q.limit(100, 1000)
+	if err := q.err(); err != nil {
+		return err
+	}
+	msgs, err := s.Hub.Overdue(r.Context(), limit)
 	if err != nil {
 		return err
 	}
@@ -379,9 +427,9 @@ func (s *Server) listGates(w http.ResponseWriter, r *http.Request, _ auth.Princi
 // refused with every error and its line; the running configuration stays.
 func (s *Server) applyGate(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	code := r.PathValue("code")
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	data, err := readBody(w, r)
 	if err != nil {
-		return problem.TooLarge(1 << 20)
+		return err
 	}
 	refuse := func(err error) error {
 		pr := problem.New(http.StatusUnprocessableEntity, "Invalid gate configuration", "the running configuration is unchanged")
@@ -426,9 +474,9 @@ func (s *Server) deviceReading(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err := requireJSON(r); err != nil {
 		return err
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
+	data, err := readBody(w, r)
 	if err != nil {
-		return problem.TooLarge(16 << 10)
+		return err
 	}
 	var in hub.Reading
 	if err := jsonStrict(data, &in); err != nil {
@@ -452,6 +500,18 @@ func (s *Server) laneEvents(w http.ResponseWriter, r *http.Request, p auth.Princ
 	if !s.Gates.Current().KnownLane(g, l) {
 		return problem.NotFound("no lane " + l + " at gate " + g)
 	}
+	perPrincipal, total := s.StreamsPerPrincipal, s.StreamsTotal
+	if perPrincipal <= 0 {
+		perPrincipal = 4
+	}
+	if total <= 0 {
+		total = 2000
+	}
+	release, refused := s.streams.acquire(p.String(), perPrincipal, total)
+	if refused != nil {
+		return refused
+	}
+	defer release()
 	hb := s.Heartbeat
 	if hb <= 0 {
 		hb = 15 * time.Second
@@ -466,27 +526,37 @@ func (s *Server) laneEvents(w http.ResponseWriter, r *http.Request, p auth.Princ
 	return fanout.ServeSSE(w, r, s.Bus, hub.LaneTopic(g, l), hb)
 }
 
+// Audit listing bounds: a page holds at most limit entries (1000) and
+// about DefaultAuditPageBytes of JSON (Server.AuditPageBytes), whichever
+// comes first; the store is read auditFetch entries at a time, so the
+// hub's memory per request stays near one page whatever the entries hold.
+// A page that stops early names the cursor of the next one.
+const (
+	DefaultAuditPageBytes = 4 << 20
+	auditFetch            = 16
+)
+
 func (s *Server) auditList(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	q := r.URL.Query()
+	q := newQuery(r)
 	f := store.AuditFilter{
-		Kind: q.Get("kind"), DeclarationID: q.Get("declaration"), MessageID: q.Get("message"),
-		Agency: q.Get("agency"), Plate: declaration.NormalizePlate(q.Get("plate")), Limit: limitParam(r, 100, 1000),
+		Kind: q.enum("kind", audit.Kinds), DeclarationID: q.get("declaration"), MessageID: q.get("message"),
+		Agency: q.enum("agency", s.Hub.Mappings.Agencies()), Plate: declaration.NormalizePlate(q.get("plate")),
 	}
-	var perr []problem.FieldError
+	limit := q.limit(100, 1000)
 	parseTime := func(name string, dst *time.Time) {
-		if v := q.Get(name); v != "" {
+		if v := q.get(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				perr = append(perr, problem.FieldError{Pointer: "", Code: "format", Detail: name + " must be an RFC 3339 time"})
+				q.fail(name, "format", "must be an RFC 3339 time")
 			}
 			*dst = t
 		}
 	}
 	parseSeq := func(name string, dst *int64) {
-		if v := q.Get(name); v != "" {
+		if v := q.get(name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 1 {
-				perr = append(perr, problem.FieldError{Pointer: "", Code: "format", Detail: name + " must be a positive integer"})
+				q.fail(name, "format", "must be a positive integer")
 			}
 			*dst = n
 		}
@@ -495,18 +565,70 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request, _ auth.Princi
 	parseTime("to", &f.To)
 	parseSeq("fromSeq", &f.FromSeq)
 	parseSeq("toSeq", &f.ToSeq)
-	if len(perr) > 0 {
-		return problem.Validation(perr)
-	}
-	entries, err := s.Hub.AuditFind(r.Context(), f)
-	if err != nil {
+	var cursor int64
+	parseSeq("cursor", &cursor)
+	if err := q.err(); err != nil {
 		return err
 	}
-	out := make([]AuditEntryView, 0, len(entries))
-	for _, e := range entries {
-		out = append(out, auditView(e))
+	f.FromSeq = max(f.FromSeq, cursor)
+
+	pageBytes := s.AuditPageBytes
+	if pageBytes <= 0 {
+		pageBytes = DefaultAuditPageBytes
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+	page := make([]json.RawMessage, 0, min(limit, 64))
+	size, next := 0, int64(0)
+	for len(page) < limit && next == 0 {
+		want := min(auditFetch, limit-len(page))
+		pf := f
+		pf.Limit = want
+		entries, err := s.Hub.AuditFind(r.Context(), pf)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			b, err := json.Marshal(auditView(e))
+			if err != nil {
+				return fmt.Errorf("audit entry %d: %w", e.Seq, err)
+			}
+			if len(page) > 0 && size+len(b) > pageBytes {
+				next = e.Seq
+				break
+			}
+			page, size = append(page, b), size+len(b)
+			f.FromSeq = e.Seq + 1
+		}
+		if len(entries) < want {
+			break // the log has no more
+		}
+	}
+	if next == 0 && len(page) == limit {
+		// Full by count: say whether there is more.
+		pf := f
+		pf.Limit = 1
+		more, err := s.Hub.AuditFind(r.Context(), pf)
+		if err != nil {
+			return err
+		}
+		if len(more) > 0 {
+			next = more[0].Seq
+		}
+	}
+	res := auditPage{Entries: page}
+	if next > 0 {
+		res.NextCursor = strconv.FormatInt(next, 10)
+		nq := r.URL.Query()
+		nq.Set("cursor", res.NextCursor)
+		w.Header().Set("Link", "<"+r.URL.Path+"?"+nq.Encode()+`>; rel="next"`)
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+// auditPage is one page of GET /v1/audit.
+type auditPage struct {
+	Entries []json.RawMessage `json:"entries"`
+	// NextCursor, when set, is the cursor parameter of the next page.
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 // AuditEntryView is an audit entry as auditors read it: JSON payloads

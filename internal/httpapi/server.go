@@ -26,6 +26,7 @@ import (
 	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/problem"
 	"github.com/gatehub/gatehub/internal/ratelimit"
+	"github.com/gatehub/gatehub/internal/refusal"
 )
 
 // Server serves the hub's API.
@@ -36,7 +37,11 @@ type Server struct {
 	Bus     fanout.Bus
 	Metrics *metrics.Metrics  // optional
 	Limiter ratelimit.Limiter // optional: per-principal request budget
-	Log     *slog.Logger
+	// AckPerSource and AckPerAgency, optional, budget POST /v1/acks by
+	// client address and by agency before the body is read.
+	AckPerSource ratelimit.Limiter
+	AckPerAgency ratelimit.Limiter
+	Log          *slog.Logger
 	// Ready reports whether the hub can serve (store, Redis, signing key).
 	Ready func(ctx context.Context) error
 	// OpenAPI is the API description served at /openapi.yaml.
@@ -50,6 +55,17 @@ type Server struct {
 	// BeforeScrape refreshes gauges read from the store (optional), so a
 	// scrape reports the outbox as it is, not as of the last refresh.
 	BeforeScrape func(ctx context.Context)
+	// BodyReadTimeout bounds reading one request body (default
+	// DefaultBodyReadTimeout).
+	BodyReadTimeout time.Duration
+	// StreamsPerPrincipal and StreamsTotal bound live event streams open at
+	// once on this instance (defaults 4 and 2000).
+	StreamsPerPrincipal, StreamsTotal int
+	streams                           streamLimits
+
+	// AuditPageBytes bounds one page of GET /v1/audit (default
+	// DefaultAuditPageBytes).
+	AuditPageBytes int
 	// Streams, when set, ends every live event stream once it is done. The
 	// HTTP server's graceful shutdown waits for active requests, and a
 	// stream never finishes on its own: without this, every shutdown would
@@ -163,33 +179,37 @@ func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux sets the matched pattern on its copy of the request, which
 		// the outer logging middleware never sees: hand it back.
+		route := rt.Method + " " + rt.Pattern
 		if rec, ok := w.(*statusRecorder); ok {
-			rec.route = rt.Method + " " + rt.Pattern
+			rec.route = route
+		}
+		if !s.limitBody(w, r, route) {
+			return
 		}
 		var p auth.Principal
 		if len(rt.Roles) > 0 {
 			var ok bool
 			p, ok = s.Auth.Authenticate(r)
 			if !ok {
-				s.refuseAuth(r, "missing or unknown credentials")
+				// A source whose requests keep being refused is answered
+				// before anything is logged: the audit log cannot be pruned.
+				if !s.admitAnonymous(w, r, audit.KindAuthRefused) {
+					return
+				}
+				s.refuseAuth(r, "missing or unknown credentials", true)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehub"`)
 				problem.Write(w, problem.Unauthorized("present a bearer token or a client certificate"))
 				return
 			}
-			if !slices.Contains(rt.Roles, p.Role) {
-				s.refuseAuth(r, "role "+p.Role+" may not call "+rt.Method+" "+rt.Pattern)
-				problem.Write(w, problem.Forbidden("role "+p.Role+" may not use this endpoint"))
+			// The budget comes before the role check, so that refusals of
+			// a known principal are throttled before they are logged too.
+			if !s.allow(w, r, s.Limiter, p.String(), "request budget of "+p.String()+" exhausted") {
 				return
 			}
-			if s.Limiter != nil {
-				res, err := s.Limiter.Allow(r.Context(), p.String())
-				if err != nil {
-					// Fail open: a Redis outage must not close every barrier.
-					s.log().Warn("rate limiter unavailable", "err", err)
-				} else if !res.Allowed {
-					problem.Write(w, problem.TooManyRequests("request budget of "+p.String()+" exhausted", res.RetryAfter))
-					return
-				}
+			if !slices.Contains(rt.Roles, p.Role) {
+				s.refuseAuth(r, "role "+p.Role+" may not call "+rt.Method+" "+rt.Pattern, false)
+				problem.Write(w, problem.Forbidden("role "+p.Role+" may not use this endpoint"))
+				return
 			}
 		}
 		if err := rt.handle(w, r, p); err != nil {
@@ -198,15 +218,63 @@ func (s *Server) wrap(rt Route) http.Handler {
 	})
 }
 
+// allow takes one request from key's budget in l (nil: no budget) and
+// answers 429 when it is spent. A failing limiter lets the request through:
+// a Redis outage must not close every barrier.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, l ratelimit.Limiter, key, detail string) bool {
+	if l == nil {
+		return true
+	}
+	res, err := l.Allow(r.Context(), key)
+	if err != nil {
+		s.log().Warn("rate limiter unavailable", "err", err)
+		return true
+	}
+	if !res.Allowed {
+		problem.Write(w, problem.TooManyRequests(detail, res.RetryAfter))
+		return false
+	}
+	return true
+}
+
+// admitAnonymous answers 429, unprocessed and only counted, a request from
+// a source that spent its refusal budget.
+func (s *Server) admitAnonymous(w http.ResponseWriter, r *http.Request, kind string) bool {
+	if s.Hub == nil || s.Hub.Refusals == nil {
+		return true
+	}
+	ok, wait := s.Hub.Refusals.Admit(kind, refusal.Source(r.RemoteAddr))
+	if !ok {
+		problem.Write(w, problem.TooManyRequests("too many refused requests from this address", wait))
+	}
+	return ok
+}
+
+// authRefusal is the payload of an auth.refused entry: the path is the
+// client's (up to the header limit, ~1 MB), so it is kept as a digest.
+type authRefusal struct {
+	Method string         `json:"method"`
+	Path   refusal.Digest `json:"path"`
+	Reason string         `json:"reason"`
+	Source string         `json:"source"`
+}
+
 // refuseAuth records a refused request in the audit log: auditors must see
-// what was refused, not only what went through.
-func (s *Server) refuseAuth(r *http.Request, reason string) {
+// what was refused, not only what went through. An anonymous refusal may
+// be aggregated with others of its source (internal/refusal).
+func (s *Server) refuseAuth(r *http.Request, reason string, anonymous bool) {
 	if s.Hub == nil {
 		return
 	}
-	s.Hub.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, map[string]string{
-		"method": r.Method, "path": r.URL.Path, "reason": reason,
-	})
+	detail := authRefusal{
+		Method: refusal.Short(r.Method, 16), Path: refusal.OfString(r.URL.EscapedPath()),
+		Reason: refusal.Short(reason, 256), Source: refusal.Source(r.RemoteAddr),
+	}
+	if anonymous {
+		s.Hub.RecordAnonymousRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, "unauthenticated", detail)
+		return
+	}
+	s.Hub.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, detail)
 }
 
 func (s *Server) log() *slog.Logger {

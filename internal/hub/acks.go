@@ -13,6 +13,7 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/outbox"
+	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -34,14 +35,27 @@ type AckResult struct {
 	Decision      string `json:"decision,omitempty"`
 }
 
+// AckOrigin is who posted an ACK, which decides what the audit log keeps
+// of a refused one.
+type AckOrigin struct {
+	// Source is the client address.
+	Source string
+	// Authenticated: the connection itself is the agency's (client
+	// certificate or token), so a refused ACK is kept whole. Otherwise
+	// anyone may have sent it: it is kept as digest, size and prefix, and
+	// repeated refusals are aggregated (Hub.Refusals).
+	Authenticated bool
+}
+
 // HandleAck processes an asynchronous ACK/NACK posted by an agency. A
-// refused ACK is logged in the audit log with its reason and raw bytes.
-func (h *Hub) HandleAck(ctx context.Context, agency string, raw []byte) (*AckResult, error) {
+// refused ACK is logged in the audit log with its reason and its bytes
+// (whole or digested, see AckOrigin).
+func (h *Hub) HandleAck(ctx context.Context, agency string, raw []byte, origin AckOrigin) (*AckResult, error) {
 	now := h.now()
 	f, err := h.Acks.Read(agency, raw, now)
 	if err != nil {
 		refused := readRefusal(err)
-		h.logRefusedAck(ctx, agency, "", raw, refused)
+		h.logRefusedAck(ctx, agency, "", raw, refused, origin)
 		return nil, refused
 	}
 	var res *AckResult
@@ -52,7 +66,7 @@ func (h *Hub) HandleAck(ctx context.Context, agency string, raw []byte) (*AckRes
 	})
 	var refused *RefusedError
 	if errors.As(err, &refused) {
-		h.logRefusedAck(ctx, agency, f.RefMessageID, raw, refused)
+		h.logRefusedAck(ctx, agency, f.RefMessageID, raw, refused, origin)
 		return nil, refused
 	}
 	if err != nil {
@@ -134,13 +148,47 @@ func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency str
 	return res, nil
 }
 
-func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw []byte, refused *RefusedError) {
+func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw []byte, refused *RefusedError, origin AckOrigin) {
+	if !origin.Authenticated {
+		if h.Refusals != nil && !h.Refusals.Refused(audit.KindAckRefused, refusal.Source(origin.Source), refused.Code) {
+			if h.Metrics != nil {
+				h.Metrics.AckRefused(agency, refused.Code)
+			}
+			return
+		}
+		err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+			return h.appendAudit(ctx, tx, store.AuditEntry{
+				Kind: audit.KindAckRefused, Actor: agency, Agency: agency, MessageID: messageID,
+				Payload: auditJSON(anonymousAckRefusal{
+					Code: refused.Code, Reason: refusal.Short(refused.Reason, 512), Source: refusal.Source(origin.Source), Body: refusal.Of(raw),
+				}),
+			})
+		})
+		if err != nil {
+			h.log().Error("audit refused ack", "agency", agency, "err", err)
+			return
+		}
+		h.log().WarnContext(ctx, "ack refused", "agency", agency, "message_id", messageID, "code", refused.Code, "source", origin.Source)
+		if h.Metrics != nil {
+			h.Metrics.AckRefused(agency, refused.Code)
+		}
+		return
+	}
 	err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
 		return h.auditRefusedAck(ctx, tx, fx, agency, messageID, "", raw, refused)
 	})
 	if err != nil {
 		h.log().Error("audit refused ack", "agency", agency, "err", err)
 	}
+}
+
+// anonymousAckRefusal is the payload of a refused ACK nobody vouches for:
+// bounded, whatever was posted.
+type anonymousAckRefusal struct {
+	Code   string         `json:"code"`
+	Reason string         `json:"reason"`
+	Source string         `json:"source"`
+	Body   refusal.Digest `json:"bodyDigest"`
 }
 
 // auditRefusedAck logs a refused ACK, with its reason and exact bytes, in

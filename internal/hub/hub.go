@@ -20,6 +20,7 @@ import (
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/metrics"
+	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/schema"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
@@ -51,6 +52,10 @@ type Hub struct {
 	// profile is not Signer's (the Guangxi single window: SM2-SM3).
 	// Optional.
 	AgencySigners map[string]*sign.Signer
+	// Refusals, when set, decides which refused anonymous requests get an
+	// audit entry of their own and aggregates the rest (see
+	// internal/refusal). Optional: without it every refusal is logged.
+	Refusals *refusal.Guard
 
 	lanes lanes
 	// building counts submits building their messages right now (see

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/gate"
+	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -30,6 +31,7 @@ func (h *Hub) KnownAgency(agency string) bool {
 // RecordRefusal logs a refused request (bad credentials, invalid
 // declaration, invalid configuration) in the audit log. A failure to log is
 // reported in the service log but does not change the answer to the caller.
+// The caller bounds detail (see refusal.Digest).
 func (h *Hub) RecordRefusal(ctx context.Context, kind, actor string, detail any) {
 	err := h.inTx(context.WithoutCancel(ctx), func(tx store.Tx, _ *effects) error {
 		return h.appendAudit(ctx, tx, store.AuditEntry{Kind: kind, Actor: actor, Payload: auditJSON(detail)})
@@ -37,6 +39,32 @@ func (h *Hub) RecordRefusal(ctx context.Context, kind, actor string, detail any)
 	if err != nil {
 		h.log().Error("audit refusal", "kind", kind, "err", err)
 	}
+}
+
+// RecordAnonymousRefusal is RecordRefusal for a request nobody vouches
+// for: the Refusals guard decides whether it gets its own entry or is only
+// counted into its source's summary. source is the client address.
+func (h *Hub) RecordAnonymousRefusal(ctx context.Context, kind, source, reason string, detail any) {
+	if h.Refusals != nil && !h.Refusals.Refused(kind, refusal.Source(source), reason) {
+		return
+	}
+	h.RecordRefusal(ctx, kind, source, detail)
+}
+
+// FlushRefusals writes the summaries of refusal windows that have ended
+// (every open one when final, at shutdown), one entry each.
+func (h *Hub) FlushRefusals(ctx context.Context, final bool) {
+	if h.Refusals == nil {
+		return
+	}
+	for _, sum := range h.Refusals.Due(final) {
+		h.RecordRefusal(ctx, sum.Kind, sum.Source, refusalSummary{Aggregate: sum})
+	}
+}
+
+// refusalSummary is the payload of an aggregate refusal entry.
+type refusalSummary struct {
+	Aggregate refusal.Summary `json:"aggregate"`
 }
 
 // ApplyGate validates and installs one gate's configuration in the running

@@ -78,6 +78,23 @@ func (m *Memory) Allow(_ context.Context, key string) (Result, error) {
 	return res, nil
 }
 
+// Empty reports, without taking a token, whether key's bucket is empty
+// now and how long until it holds one again. A key never seen is full.
+func (m *Memory) Empty(key string) (bool, time.Duration) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	el, ok := m.buckets[key]
+	if !ok {
+		return false, 0
+	}
+	b := el.Value.(*bucket)
+	if _, res := m.limit.take(b.tokens, b.last, now); !res.Allowed {
+		return true, res.RetryAfter
+	}
+	return false, 0
+}
+
 // evict trims the back of the list: anything beyond maxKeys, plus a couple
 // of refilled idle buckets per call so memory follows the active set
 // without a background sweeper.

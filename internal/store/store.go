@@ -32,6 +32,10 @@ const (
 	StateSuperseded = "superseded"
 )
 
+// MessageStates lists every message state, for filters that refuse a state
+// that does not exist.
+var MessageStates = []string{StatePending, StateSent, StateAcked, StateNacked, StateDead, StateCancelled, StateSuperseded}
+
 // Declaration is one stored version of a declaration.
 type Declaration struct {
 	ID             string

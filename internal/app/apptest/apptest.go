@@ -1,7 +1,7 @@
 // Package apptest gives tests one definition of a test hub's configuration:
 // the repository's own data files (gates, mappings, schemas, dev tokens), a
 // fresh data directory, in-process simulators, fast polling and backoff, no
-// rate limit and no periodic checkpoints.
+// rate limit (nor refusal aggregation) and no periodic checkpoints.
 package apptest
 
 import (
@@ -36,6 +36,13 @@ func Config(t testing.TB, repoRoot string) config.Config {
 	cfg.Delivery.MaxBackoff = 100 * time.Millisecond
 	cfg.Delivery.Timeout = 5 * time.Second
 	cfg.RateLimit.Rate = 0
+	// Tests count audit entries one by one: refusals from 127.0.0.1 are
+	// not aggregated or throttled unless a test asks for it.
+	cfg.Limits.Refusals.Detailed = 1 << 20
+	cfg.Limits.Refusals.PerSource = config.RateLimit{Rate: 1e6, Burst: 1 << 20}
+	cfg.Limits.Refusals.Entries = config.RateLimit{Rate: 1e6, Burst: 1 << 20}
+	cfg.Limits.AckPerSource.Rate = 0
+	cfg.Limits.AckPerAgency.Rate = 0
 	cfg.CheckpointEvery = 0
 	return cfg
 }
