@@ -18,9 +18,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/pki"
-	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
@@ -151,14 +151,10 @@ func auditExport(ctx context.Context, sf storeFlags, trustDir, from, to string, 
 
 // archiveVerifier checks XML signatures with the certificates the archive
 // itself carries, at the time each entry was logged.
+// Each agency's signatures are held to its profile, the hub's to any of
+// them (app.ArchiveVerifier).
 func archiveVerifier(a *audit.Archive) audit.XMLVerifier {
-	ts := pki.NewTrustStore()
-	for p, list := range a.Certs {
-		for _, c := range list {
-			ts.Add(p, c, time.Time{}, time.Time{})
-		}
-	}
-	v := sign.NewVerifier(ts)
+	v := app.ArchiveVerifier(a.Certs)
 	return func(participant string, xml []byte, at time.Time) error {
 		_, err := v.Verify(participant, xml, at)
 		return err

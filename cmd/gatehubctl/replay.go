@@ -6,14 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/mapping"
-	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/replay"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
@@ -157,11 +156,5 @@ func restoreArchive(ctx context.Context, a *audit.Archive, reg *mapping.Registry
 // archiveSignVerifier trusts the archive's certificates within their own
 // validity, as archiveVerifier does for audit verify.
 func archiveSignVerifier(a *audit.Archive) *sign.Verifier {
-	ts := pki.NewTrustStore()
-	for p, list := range a.Certs {
-		for _, c := range list {
-			ts.Add(p, c, time.Time{}, time.Time{})
-		}
-	}
-	return sign.NewVerifier(ts)
+	return app.ArchiveVerifier(a.Certs)
 }

@@ -179,9 +179,11 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.closers = append(a.closers, func() error { a.schemas.Close(); return nil })
 
 	// Keys and trust.
-	a.Identity, _, err = pki.LoadOrCreate(cfg.KeysDir, hub.Participant, pki.RSA2048, now())
-	if err != nil {
-		return nil, fmt.Errorf("hub signing key: %w", err)
+	if a.Identity, err = hubIdentity(cfg, now()); err != nil {
+		return nil, err
+	}
+	if closer, ok := a.Identity.Key.(interface{ Close() error }); ok {
+		a.closers = append(a.closers, closer.Close)
 	}
 	a.Trust, err = loadTrust(cfg.TrustDir)
 	if err != nil {
@@ -192,7 +194,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if err != nil {
 		return nil, fmt.Errorf("hub signer: %w", err)
 	}
-	agencySigners, err := agencySigners(cfg.KeysDir, signer, a.Trust, now())
+	agencySigners, err := agencySigners(cfg, signer, a.Trust, now())
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,13 @@
 package app
 
 import (
+	"crypto"
 	"crypto/x509"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/sign"
@@ -61,10 +63,44 @@ var profileKeys = map[string]struct {
 	sign.SM2Profile.Name: {pki.SM2, hub.Participant + ".sm2"},
 }
 
+// hubIdentity is the hub's key for the default profile: from the PKCS#11
+// token cfg.HubKeyURI names (nothing read from disk), or else from
+// KeysDir, created there in development when missing.
+func hubIdentity(cfg config.Config, now time.Time) (*pki.Identity, error) {
+	if cfg.HubKeyURI != "" {
+		id, closeToken, err := pki.LoadPKCS11Identity(cfg.HubKeyURI, hub.Participant)
+		if err != nil {
+			return nil, fmt.Errorf("hub signing key: %w", err)
+		}
+		id.Key = tokenKey{id.Key, closeToken}
+		return id, nil
+	}
+	if cfg.Production {
+		id, err := pki.LoadIdentity(cfg.KeysDir, hub.Participant)
+		if err != nil {
+			return nil, fmt.Errorf("hub signing key (production creates none): %w", err)
+		}
+		return id, nil
+	}
+	id, _, err := pki.LoadOrCreate(cfg.KeysDir, hub.Participant, pki.RSA2048, now)
+	if err != nil {
+		return nil, fmt.Errorf("hub signing key: %w", err)
+	}
+	return id, nil
+}
+
+// tokenKey is a key in a token, closed with the app.
+type tokenKey struct {
+	crypto.Signer
+	close func() error
+}
+
+func (k tokenKey) Close() error { return k.close() }
+
 // agencySigners makes the hub's signer for each agency whose profile the
 // default signer does not sign: one identity per profile (loaded, or
 // created in development), its certificate trusted for the hub.
-func agencySigners(keysDir string, def *sign.Signer, trust *pki.TrustStore, now time.Time) (map[string]*sign.Signer, error) {
+func agencySigners(cfg config.Config, def *sign.Signer, trust *pki.TrustStore, now time.Time) (map[string]*sign.Signer, error) {
 	byProfile := map[string]*sign.Signer{def.Profile().Name: def}
 	out := map[string]*sign.Signer{}
 	for _, name := range agencyNames() {
@@ -75,7 +111,13 @@ func agencySigners(keysDir string, def *sign.Signer, trust *pki.TrustStore, now 
 			if !ok {
 				return nil, fmt.Errorf("agency %s: no hub key type for signature profile %s", name, profile.Name)
 			}
-			id, _, err := pki.LoadOrCreateAs(keysDir, k.file, hub.Participant, k.alg, now)
+			if cfg.Production && cfg.HubKeyURI != "" {
+				// The token layer signs RSA and ECDSA; SM2 tokens (GM/T
+				// 0016 SKF, vendor PKCS#11 mechanisms) are not driven yet,
+				// and production reads no signing key from disk.
+				return nil, fmt.Errorf("agency %s: signature profile %s needs the hub's %s key, which production with hubKeyURI may not read from disk and tokens cannot hold yet", name, profile.Name, k.alg)
+			}
+			id, _, err := pki.LoadOrCreateAs(cfg.KeysDir, k.file, hub.Participant, k.alg, now)
 			if err != nil {
 				return nil, fmt.Errorf("hub %s signing key: %w", profile.Name, err)
 			}
