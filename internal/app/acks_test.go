@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/sim"
-	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/app"
+	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
