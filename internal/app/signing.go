@@ -2,6 +2,7 @@ package app
 
 import (
 	"crypto"
+	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/pki/libcrypto"
 	"github.com/gatehub/gatehub/internal/sign"
 )
 
@@ -80,13 +82,29 @@ func hubIdentity(cfg config.Config, now time.Time) (*pki.Identity, error) {
 		if err != nil {
 			return nil, fmt.Errorf("hub signing key (production creates none): %w", err)
 		}
-		return id, nil
+		return viaLibcrypto(id)
 	}
 	id, _, err := pki.LoadOrCreate(cfg.KeysDir, hub.Participant, pki.RSA2048, now)
 	if err != nil {
 		return nil, fmt.Errorf("hub signing key: %w", err)
 	}
-	return id, nil
+	return viaLibcrypto(id)
+}
+
+// viaLibcrypto has the system's libcrypto make an RSA key's signatures:
+// about three times the signatures per core of crypto/rsa, byte for byte
+// the same (PKCS#1 v1.5 is deterministic; see internal/pki/libcrypto and
+// docs/DECISIONS.md). Other keys are returned as they are.
+func viaLibcrypto(id *pki.Identity) (*pki.Identity, error) {
+	k, ok := id.Key.(*rsa.PrivateKey)
+	if !ok {
+		return id, nil
+	}
+	s, err := libcrypto.NewRSASigner(k)
+	if err != nil {
+		return nil, fmt.Errorf("hub signing key: %w", err)
+	}
+	return &pki.Identity{Participant: id.Participant, Key: s, Cert: id.Cert}, nil
 }
 
 // tokenKey is a key in a token, closed with the app.

@@ -256,6 +256,11 @@ func BenchmarkInProcessPeer(b *testing.B) {
 	for _, alg := range algs {
 		runs = append(runs, run{string(alg), fixture(b, alg), []string{"sign", "verify"}})
 	}
+	if f, err := WithLibcrypto(fixture(b, pki.RSA2048)); err == nil {
+		runs = append(runs, run{"rsa-2048-libcrypto", f, []string{"sign"}})
+	} else {
+		b.Fatal(err)
+	}
 	// The hub key in a PKCS#11 token (SoftHSM2, OpenSSL inside): where
 	// Go's RSA is the sign path's limit.
 	if f, closeToken, err := NewPKCS11Fixture(root(b), b.TempDir(), pki.RSA2048); err == nil {

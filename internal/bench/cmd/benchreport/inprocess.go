@@ -83,8 +83,37 @@ func (r *report) runInProcess() {
 		_ = os.RemoveAll(dir)
 	}
 	if peerOK {
+		ip.runLibcrypto(r.root)
 		ip.runPKCS11(r.root)
 	}
+}
+
+// runLibcrypto measures the RSA sign path as the hub runs it with a key
+// file: signatures by the system's libcrypto.
+func (ip *inProcess) runLibcrypto(root string) {
+	f, err := bench.NewFixture(root, pki.RSA2048)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if f, err = bench.WithLibcrypto(f); err != nil {
+		log.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "gatehub-libcrypto-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	p, err := bench.NewPeer(f, dir)
+	if err != nil {
+		log.Fatalf("libxmlsec1 in process: %v", err)
+	}
+	s, err := bench.CompareWithPeer(f, p, "sign", peerRounds, peerRound)
+	if err != nil {
+		log.Fatalf("libcrypto sign side by side: %v", err)
+	}
+	log.Printf("  rsa-2048 via libcrypto sign: ours ÷ libxmlsec1 = %.2f× wall, %.2f× CPU (ours %v, peer %v ops/s)", s.RatioMedian, s.RatioCPUMedian, rounded(s.Ours), rounded(s.Peer))
+	ip.rows = append(ip.rows, s)
+	ip.algs = append(ip.algs, "rsa-2048, signed by libcrypto (the hub's default for key files)")
 }
 
 // runPKCS11 measures the RSA sign path with the hub key in a PKCS#11
