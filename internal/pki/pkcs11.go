@@ -40,7 +40,7 @@ func IsPKCS11URI(s string) bool { return strings.HasPrefix(s, "pkcs11:") }
 // ParsePKCS11URI parses and checks a PKCS#11 URI.
 func ParsePKCS11URI(s string) (*PKCS11URI, error) {
 	if !IsPKCS11URI(s) {
-		return nil, fmt.Errorf("pkcs11 uri %q: want the scheme pkcs11:", redactURI(s))
+		return nil, fmt.Errorf("pkcs11 uri %q: want the scheme \"pkcs11\"", redactURI(s))
 	}
 	rest := strings.TrimPrefix(s, "pkcs11:")
 	path, query, _ := strings.Cut(rest, "?")
