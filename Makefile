@@ -32,6 +32,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/sign/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadArchive$$' -fuzztime $(FUZZTIME) ./internal/audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzCanonicalMatchesOracle$$' -fuzztime $(FUZZTIME) ./internal/mapping/
+	$(GO) test -run '^$$' -fuzz '^FuzzSubmitNever500$$' -fuzztime $(FUZZTIME) ./internal/app/
 
 # Side-by-side measurements on this machine, written to docs/BENCHMARKS.md
 # (signing bound, ours vs xmlsec1, end to end on SQLite and Postgres, plate

@@ -28,15 +28,28 @@ import (
 
 // storeFlags are how offline commands reach a hub's store directly.
 type storeFlags struct {
+	fs          *pflag.FlagSet
 	databaseURL *string
 	dataDir     *string
 }
 
 func addStoreFlags(fs *pflag.FlagSet) storeFlags {
 	return storeFlags{
-		databaseURL: fs.String("database-url", os.Getenv("GATEHUB_DATABASE_URL"), "Postgres URL without a password: put the password in GATEHUB_DATABASE_URL, PGPASSWORD or ~/.pgpass (default: GATEHUB_DATABASE_URL, else the embedded store in --data-dir)"),
+		fs: fs,
+		// No default shown: GATEHUB_DATABASE_URL may carry a password, and
+		// --help must not print it.
+		databaseURL: fs.String("database-url", "", "Postgres URL without a password: put the password in GATEHUB_DATABASE_URL, PGPASSWORD or ~/.pgpass (default: GATEHUB_DATABASE_URL, else the embedded store in --data-dir)"),
 		dataDir:     fs.String("data-dir", envOr("GATEHUB_DATA_DIR", "data"), "embedded hub data directory (GATEHUB_DATA_DIR)"),
 	}
+}
+
+// url is the Postgres URL to use: the flag when given (even empty, which
+// forces the embedded store), else GATEHUB_DATABASE_URL.
+func (f storeFlags) url() string {
+	if f.fs.Changed("database-url") {
+		return *f.databaseURL
+	}
+	return os.Getenv("GATEHUB_DATABASE_URL")
 }
 
 const storeEnvHelp = `Environment:
@@ -68,8 +81,8 @@ func (f storeFlags) passwordInArgv(c *cobra.Command) error {
 }
 
 func (f storeFlags) open(ctx context.Context) (store.Store, error) {
-	if *f.databaseURL != "" {
-		return postgres.Open(ctx, *f.databaseURL)
+	if u := f.url(); u != "" {
+		return postgres.Open(ctx, u)
 	}
 	path := filepath.Join(*f.dataDir, "gatehub.db")
 	if _, err := os.Stat(path); err != nil {
@@ -238,9 +251,12 @@ Needs an auditor or admin token.`,
 	}
 	vals["from"] = fs.String("from", "", "only entries logged at or after this RFC 3339 time")
 	vals["to"] = fs.String("to", "", "only entries logged at or before this RFC 3339 time")
-	limit := fs.Int("limit", 100, "at most this many (the hub caps it at 1000)")
+	limit := fs.Int("limit", 100, "at most this many per page (the hub caps it at 1000 and about 4 MiB)")
+	cursor := fs.String("cursor", "", "start at this page cursor (printed after a page that has more)")
+	all := fs.Bool("all", false, "follow the cursors to the end (JSON: one document per page)")
 	format := addOutputFlag(c)
 	_ = c.RegisterFlagCompletionFunc("agency", fixedCompletion(agencies...))
+	_ = c.RegisterFlagCompletionFunc("kind", fixedCompletion(audit.Kinds...))
 	c.RunE = func(c *cobra.Command, _ []string) error {
 		q := url.Values{}
 		for k, v := range vals {
@@ -249,29 +265,52 @@ Needs an auditor or admin token.`,
 			}
 		}
 		q.Set("limit", strconv.Itoa(*limit))
-		var res json.RawMessage
-		if err := newHubClient().call(c.Context(), "GET", "/v1/audit?"+q.Encode(), "", nil, &res); err != nil {
-			return err
+		if *cursor != "" {
+			q.Set("cursor", *cursor)
 		}
-		return printAnswer(c.OutOrStdout(), *format, res, func(tw *tabwriter.Writer, v struct {
-			Entries []struct {
-				Seq           int64     `json:"seq"`
-				Time          time.Time `json:"time"`
-				Kind          string    `json:"kind"`
-				Actor         string    `json:"actor"`
-				DeclarationID string    `json:"declarationId"`
-				MessageID     string    `json:"messageId"`
-				Agency        string    `json:"agency"`
-				Plate         string    `json:"plate"`
-			} `json:"entries"`
-		}) {
-			row(tw, "SEQ", "TIME", "KIND", "ACTOR", "DECLARATION", "MESSAGE", "AGENCY", "PLATE")
-			for _, e := range v.Entries {
-				row(tw, e.Seq, e.Time, e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate)
+		for {
+			next, err := auditFindPage(c, q, *format)
+			if err != nil || next == "" {
+				return err
 			}
-		})
+			if !*all {
+				fmt.Fprintf(c.ErrOrStderr(), "more entries: --cursor %s\n", next)
+				return nil
+			}
+			q.Set("cursor", next)
+		}
 	}
 	return c
+}
+
+// auditFindPage prints one page of GET /v1/audit and returns the cursor
+// of the next, if any.
+func auditFindPage(c *cobra.Command, q url.Values, format outputFormat) (string, error) {
+	var res json.RawMessage
+	if err := newHubClient().call(c.Context(), "GET", "/v1/audit?"+q.Encode(), "", nil, &res); err != nil {
+		return "", err
+	}
+	var page struct {
+		NextCursor string `json:"nextCursor"`
+	}
+	_ = json.Unmarshal(res, &page)
+	return page.NextCursor, printAnswer(c.OutOrStdout(), format, res, func(tw *tabwriter.Writer, v struct {
+		Entries []struct {
+			Seq           int64     `json:"seq"`
+			Time          time.Time `json:"time"`
+			Kind          string    `json:"kind"`
+			Actor         string    `json:"actor"`
+			DeclarationID string    `json:"declarationId"`
+			MessageID     string    `json:"messageId"`
+			Agency        string    `json:"agency"`
+			Plate         string    `json:"plate"`
+		} `json:"entries"`
+	}) {
+		row(tw, "SEQ", "TIME", "KIND", "ACTOR", "DECLARATION", "MESSAGE", "AGENCY", "PLATE")
+		for _, e := range v.Entries {
+			row(tw, e.Seq, e.Time, e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate)
+		}
+	})
 }
 
 // trustedCerts is every certificate of a trust store directory, by

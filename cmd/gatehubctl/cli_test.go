@@ -47,6 +47,8 @@ func forbidHub(t *testing.T) *atomic.Int32 {
 // 0 on every command, without touching the hub, stdin or any file.
 func TestHelpOnEveryCommand(t *testing.T) {
 	requests := forbidHub(t)
+	t.Setenv("GATEHUB_DATABASE_URL", "postgres://hub:db-secret-pw@127.0.0.1/hub")
+	t.Setenv("GATEHUB_TOKEN", "token-secret-value")
 	paths := leafCommands(rootCmd(), nil)
 	if len(paths) < 20 {
 		t.Fatalf("only %d commands found", len(paths))
@@ -65,6 +67,9 @@ func TestHelpOnEveryCommand(t *testing.T) {
 				}
 				if strings.Contains(out.String(), auth.HashToken("secret-from-stdin")) {
 					t.Fatal("help hashed stdin")
+				}
+				if strings.Contains(out.String(), "db-secret-pw") || strings.Contains(out.String(), "token-secret-value") {
+					t.Fatal("help shows a secret from the environment")
 				}
 			})
 		}
@@ -291,5 +296,36 @@ func TestCompletionAndVersion(t *testing.T) {
 	out.Reset()
 	if err := execute(t.Context(), []string{"version"}, nil, &out, &out); err != nil || !strings.HasPrefix(out.String(), "gatehubctl ") {
 		t.Fatalf("version: %v %q", err, out.String())
+	}
+}
+
+func TestAuditFindFollowsCursors(t *testing.T) {
+	var cursors []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := r.URL.Query().Get("cursor")
+		cursors = append(cursors, c)
+		w.Header().Set("Content-Type", "application/json")
+		if c == "" {
+			_, _ = w.Write([]byte(`{"entries":[{"seq":1,"time":"2026-12-03T08:00:00Z","kind":"auth.refused","actor":"10.0.0.1"}],"nextCursor":"2"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"entries":[{"seq":2,"time":"2026-12-03T08:00:01Z","kind":"decision","actor":"hub"}]}`))
+	}))
+	defer srv.Close()
+	t.Setenv("GATEHUB_URL", srv.URL)
+	var out, errOut bytes.Buffer
+	if err := execute(t.Context(), []string{"audit", "find", "--kind", "auth.refused"}, nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "--cursor 2") || strings.Contains(out.String(), "decision") {
+		t.Fatalf("one page: %s / %s", out.String(), errOut.String())
+	}
+	out.Reset()
+	cursors = nil
+	if err := execute(t.Context(), []string{"audit", "find", "--all"}, nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cursors, ",") != ",2" || !strings.Contains(out.String(), "auth.refused") || !strings.Contains(out.String(), "decision") {
+		t.Fatalf("--all asked %q and printed:\n%s", cursors, out.String())
 	}
 }

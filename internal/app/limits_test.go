@@ -86,7 +86,7 @@ func TestBodyLimitsPerRoute(t *testing.T) {
 		{"PUT", "/v1/admin/gates/HUUNGHI", "dev-admin", "application/yaml", 1<<20 + 1},
 		{"POST", "/v1/devices/readings", "dev-HUUNGHI-EXP-1-camera", "application/json", 16<<10 + 1},
 		{"GET", "/v1/gates", "dev-operator", "application/json", 10},
-		{"POST", "/v1/admin/outbox/M1/redrive", "dev-operator", "application/json", 10},
+		{"POST", "/v1/admin/outbox/M1/redrive", "dev-operator", "application/json", 4<<10 + 1},
 	}
 	for _, tc := range tests {
 		for _, chunked := range []bool{false, true} {
@@ -111,8 +111,8 @@ func TestBodyLimitsPerRoute(t *testing.T) {
 				data, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				want := http.StatusRequestEntityTooLarge
-				if chunked && tc.size <= 10 {
-					return // a small chunked body on a route without one is never read: nothing to refuse
+				if chunked && (tc.method == "GET" || strings.Contains(tc.path, "/outbox/")) {
+					return // a chunked body on a route that reads none is never read: nothing to refuse
 				}
 				if resp.StatusCode != want || !strings.Contains(string(data), "/problems/too-large") {
 					t.Fatalf("HTTP %d %s, want 413 too-large", resp.StatusCode, data)

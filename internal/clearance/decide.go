@@ -116,14 +116,34 @@ func Decide(required []string, statuses []AgencyStatus, cancelled bool, now time
 	return d
 }
 
+// agencyCodesVI are the rejection codes the agencies publish, in
+// Vietnamese.
+var agencyCodesVI = map[string]string{
+	"CUS-WEIGHT-MISMATCH":   "khối lượng không khớp với hàng hóa khai báo",
+	"CUS-HS-INVALID":        "mã HS không hợp lệ",
+	"CUS-HS-PROHIBITED":     "hàng hóa thuộc danh mục cấm",
+	"VR-INSPECTION-EXPIRED": "giấy chứng nhận kiểm định đã hết hạn",
+	"VR-PERMIT-EXPIRED":     "giấy phép liên vận đã hết hạn",
+	"BG-PASS-MISSING":       "thiếu giấy thông hành của lái xe",
+	"BG-PASS-EXPIRED":       "giấy thông hành của lái xe đã hết hạn",
+	"GX-CN-PLATE-MISSING":   "thiếu biển số xe phía Trung Quốc",
+}
+
 func nackReason(a, en, vi string, s AgencyStatus) Reason {
 	detail := strings.TrimSpace(strings.TrimSpace(s.ReasonCode) + " " + strings.TrimSpace(s.ReasonText))
 	r := Reason{Code: CodeRejected, Agency: a, EN: "rejected by " + en, VI: "bị " + vi + " từ chối"}
 	if detail != "" {
-		// The agency's own code and text are passed through untranslated:
-		// they are what the trader quotes when contesting the rejection.
+		// The agency's own code and text are passed through untranslated in
+		// English: they are what the trader quotes when contesting the
+		// rejection. Vietnamese carries the code (language-neutral) and, for
+		// codes the agencies publish, what it means; never the English text.
 		r.EN += ": " + detail
-		r.VI += ": " + detail
+	}
+	if code := strings.TrimSpace(s.ReasonCode); code != "" {
+		r.VI += ": " + code
+		if meaning, ok := agencyCodesVI[code]; ok {
+			r.VI += " (" + meaning + ")"
+		}
 	}
 	return r
 }

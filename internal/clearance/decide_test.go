@@ -103,6 +103,8 @@ func TestDecide(t *testing.T) {
 func TestDecideTexts(t *testing.T) {
 	nack := st("customs", "nacked")
 	nack.ReasonCode, nack.ReasonText = "E102", "HS code not allowed"
+	vrNack := st("vehicleregistry", "nacked")
+	vrNack.ReasonCode, vrNack.ReasonText = "VR-INSPECTION-EXPIRED", "inspection certificate expired"
 	overdue := st("guangxi", "sent")
 	overdue.AckDeadline = now.Add(-12*time.Minute - 30*time.Second)
 
@@ -114,7 +116,10 @@ func TestDecideTexts(t *testing.T) {
 		{"awaiting", Decide([]string{"vehicleregistry"}, []AgencyStatus{st("vehicleregistry", "sent")}, false, now),
 			"waiting on Vehicle Registry", "đang chờ Đăng kiểm"},
 		{"nack", Decide([]string{"customs"}, []AgencyStatus{nack}, false, now),
-			"rejected by Customs: E102 HS code not allowed", "bị Hải quan từ chối: E102 HS code not allowed"},
+			"rejected by Customs: E102 HS code not allowed", "bị Hải quan từ chối: E102"},
+		{"nack with a published code", Decide([]string{"vehicleregistry"}, []AgencyStatus{vrNack}, false, now),
+			"rejected by Vehicle Registry: VR-INSPECTION-EXPIRED inspection certificate expired",
+			"bị Đăng kiểm từ chối: VR-INSPECTION-EXPIRED (giấy chứng nhận kiểm định đã hết hạn)"},
 		{"overdue", Decide([]string{"guangxi"}, []AgencyStatus{overdue}, false, now),
 			"waiting on Guangxi Single Window, overdue by 12 min", "đang chờ Cửa sổ một cửa Quảng Tây, quá hạn 12 phút"},
 		{"cleared", Decide([]string{"customs", "borderguard"}, []AgencyStatus{st("customs", "acked"), st("borderguard", "acked")}, false, now),

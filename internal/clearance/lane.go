@@ -25,7 +25,7 @@ func LaneDecision(d Decision, declaredGrossKg, tolerancePercent, minPlateConfide
 		if len(d.Reasons) == 0 {
 			reasons = append(reasons, Reason{Code: CodeNotCleared,
 				EN: "not cleared (" + d.Status + ")",
-				VI: "chưa được thông quan (" + d.Status + ")"})
+				VI: "chưa được thông quan (" + statusVI(d.Status) + ")"})
 		}
 	}
 	if r.HasWeight {
@@ -43,6 +43,23 @@ func LaneDecision(d Decision, declaredGrossKg, tolerancePercent, minPlateConfide
 		return LaneOutcome{Action: KeepClosed, Reasons: reasons}
 	}
 	return LaneOutcome{Action: Open}
+}
+
+// statusVI names a decision status in Vietnamese.
+func statusVI(status string) string {
+	switch status {
+	case Cleared:
+		return "đã thông quan"
+	case Rejected:
+		return "bị từ chối"
+	case Hold:
+		return "tạm giữ"
+	case Pending:
+		return "đang chờ"
+	case Cancelled:
+		return "đã hủy"
+	}
+	return "trạng thái " + status
 }
 
 func weightReasons(declared, tolPct, measured float64) []Reason {

@@ -117,7 +117,8 @@ func traderOwns(p auth.Principal, d *declaration.Declaration) error {
 	if p.Role == auth.RoleTrader && d.Trader.TaxCode != p.TaxCode {
 		return problem.Validation([]problem.FieldError{{
 			Pointer: "/trader/taxCode", Code: "forbidden",
-			Detail: fmt.Sprintf("your credentials are for tax code %s", p.TaxCode),
+			Detail:   fmt.Sprintf("your credentials are for tax code %s", p.TaxCode),
+			DetailVI: fmt.Sprintf("thông tin xác thực của bạn dành cho mã số thuế %s", p.TaxCode),
 		}})
 	}
 	return nil

@@ -15,7 +15,7 @@ import (
 
 // Body limits per route, checked before a handler runs: a Content-Length
 // above the limit is refused unread, and a body that turns out longer is
-// cut at the limit. Routes not listed take no body at all.
+// cut at the limit. Routes not listed (the GETs) take no body at all.
 var bodyLimits = map[string]int64{
 	"POST /v1/declarations":                    MaxDeclarationBytes,
 	"PUT /v1/declarations/{id}":                MaxDeclarationBytes,

@@ -25,7 +25,9 @@ func newQuery(r *http.Request) *query { return &query{v: r.URL.Query()} }
 func (q *query) get(name string) string { return q.v.Get(name) }
 
 func (q *query) fail(name, code, detail string) {
-	q.errs = append(q.errs, problem.FieldError{Pointer: "", Code: code, Detail: "query parameter " + name + ": " + detail})
+	vi := map[string]string{"format": "sai định dạng", "unknown": "giá trị không tồn tại", "required": "bắt buộc"}[code]
+	q.errs = append(q.errs, problem.FieldError{Pointer: "", Code: code, Detail: "query parameter " + name + ": " + detail,
+		DetailVI: "tham số truy vấn " + name + ": " + vi})
 }
 
 // limit is the limit parameter: def when absent, at most maxLimit.

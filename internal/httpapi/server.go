@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
@@ -131,9 +132,29 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			// The path exists, the method does not (RFC 9110 15.5.6).
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			problem.Write(w, problem.New(http.StatusMethodNotAllowed, "Method not allowed",
+				r.Method+" is not supported here; use "+strings.Join(allow, " or ")))
+			return
+		}
 		problem.Write(w, problem.NotFound("no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
 	return s.requestContext(mux)
+}
+
+// allowedMethods lists the methods some route serves on r's path, in the
+// order of the Allow header; empty when no route has the path.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 type ctxKey int
@@ -152,7 +173,7 @@ func (s *Server) requestContext(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, lang: problem.Language(r.Header.Get("Accept-Language"))}
 		start := time.Now()
 		defer func() {
 			if v := recover(); v != nil {
@@ -183,9 +204,6 @@ func (s *Server) wrap(rt Route) http.Handler {
 		if rec, ok := w.(*statusRecorder); ok {
 			rec.route = route
 		}
-		if !s.limitBody(w, r, route) {
-			return
-		}
 		var p auth.Principal
 		if len(rt.Roles) > 0 {
 			var ok bool
@@ -211,6 +229,11 @@ func (s *Server) wrap(rt Route) http.Handler {
 				problem.Write(w, problem.Forbidden("role "+p.Role+" may not use this endpoint"))
 				return
 			}
+		}
+		// After authentication: who may not call the route learns that
+		// first, whatever the body.
+		if !s.limitBody(w, r, route) {
+			return
 		}
 		if err := rt.handle(w, r, p); err != nil {
 			s.writeError(w, r, err)
@@ -293,13 +316,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	)
 	switch {
 	case errors.As(err, &p):
-	case errors.As(err, &badValue) && badValue.Pointer != "":
+	case errors.As(err, &badValue):
 		// Valid in general, but an agency this crossing goes to needs the
-		// field or cannot carry its value: the trader can fix that.
-		name, _ := clearance.AgencyName(badValue.Agency)
-		fe := problem.FieldError{Pointer: badValue.Pointer, Code: "required", Detail: "required by " + name + " for this crossing"}
+		// field or cannot carry its value: the trader can fix that. A value
+		// that is not from the declaration (pointer "": the whole of it)
+		// still cannot be sent; the service log keeps the rule for us.
+		if badValue.Pointer == "" {
+			s.log().Error("mapping refused a value not from the declaration", "request_id", r.Context().Value(requestIDKey), "error", err)
+		}
+		name, nameVI := clearance.AgencyName(badValue.Agency)
+		fe := problem.FieldError{Pointer: badValue.Pointer, Code: "required", Detail: "required by " + name + " for this crossing",
+			DetailVI: "bắt buộc đối với " + nameVI + " cho lượt qua này"}
 		if !badValue.Missing {
 			fe.Code, fe.Detail = "unsupported", fmt.Sprintf("not accepted by %s: %s", name, badValue.Reason)
+			fe.DetailVI = nameVI + " không chấp nhận giá trị này"
 		}
 		p = problem.Validation([]problem.FieldError{fe})
 		p.Status = http.StatusUnprocessableEntity
@@ -315,6 +345,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		p = problem.New(status, "ACK refused", refused.Reason)
 		p.Type = "/problems/ack-refused/" + refused.Code
+		p.DetailVI = "ACK bị từ chối (mã " + refused.Code + ")"
 	case errors.Is(err, hub.ErrNotFound):
 		p = problem.NotFound(err.Error())
 	case errors.Is(err, hub.ErrConflict), errors.Is(err, hub.ErrInvalidState):
@@ -344,7 +375,11 @@ type statusRecorder struct {
 	status int
 	wrote  bool
 	route  string // "METHOD pattern" of the matched route
+	lang   string // of problem documents, from Accept-Language
 }
+
+// Language tells problem.Write which language the client asked for.
+func (r *statusRecorder) Language() string { return r.lang }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if !r.wrote {

@@ -246,10 +246,17 @@ func (m *mappingFile) applyRule(ctx *etree.Element, ru *rule, in input, fr *fram
 		case []any:
 			items = l
 		default:
-			return 0, m.ruleErr(ru, "each %s is not a list", ru.each)
+			return 0, &ValueError{
+				Agency: m.agency, Kind: m.kind, File: ru.file, Line: ru.line, Rule: ru.rawPath,
+				Source: ru.each, Pointer: pointerOf(ru.each, fr), Reason: "not a list",
+			}
 		}
 		if len(items) == 0 && !ru.optional {
-			return 0, m.ruleErr(ru, "required repeating group %s is empty", ru.each)
+			// The trader can fix this: it is a field the agency needs.
+			return 0, &ValueError{
+				Agency: m.agency, Kind: m.kind, File: ru.file, Line: ru.line, Rule: ru.rawPath,
+				Source: ru.each, Pointer: pointerOf(ru.each, fr), Missing: true,
+			}
 		}
 		total := 0
 		for i, it := range items {

@@ -3,6 +3,7 @@ package mapping
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -276,10 +277,17 @@ func TestRepeatingGroups(t *testing.T) {
 	if n := len(doc.FindElements("//TransportEquipment")); n != 0 {
 		t.Fatalf("got %d TransportEquipment", n)
 	}
-	// Required each: no consignments is an error.
+	// Required each: no consignments is an error the trader can fix,
+	// pointing at the field.
 	d["consignments"] = []any{}
-	if _, _, err := r.Build("customs", KindSubmit, d, env(KindSubmit), testGate); err == nil || !strings.Contains(err.Error(), "required repeating group") {
-		t.Fatalf("got %v", err)
+	_, _, err = r.Build("customs", KindSubmit, d, env(KindSubmit), testGate)
+	var ve *ValueError
+	if !errors.As(err, &ve) || !ve.Missing || ve.Pointer != "/consignments" {
+		t.Fatalf("got %v, want a missing-value error at /consignments", err)
+	}
+	delete(d, "consignments")
+	if _, _, err = r.Build("customs", KindSubmit, d, env(KindSubmit), testGate); !errors.As(err, &ve) || ve.Pointer != "/consignments" {
+		t.Fatalf("absent consignments: got %v", err)
 	}
 }
 

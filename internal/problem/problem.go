@@ -69,6 +69,8 @@ type FieldError struct {
 	Pointer string `json:"pointer"` // RFC 6901 JSON pointer, e.g. /consignments/0/hsCode
 	Code    string `json:"code"`    // see the package comment
 	Detail  string `json:"detail"`  // human-readable, English
+	// DetailVI, when set, is Detail in Vietnamese (see Localized).
+	DetailVI string `json:"-"`
 }
 
 // Problem is an RFC 9457 problem details object. It is also an error so that
@@ -80,6 +82,9 @@ type Problem struct {
 	Detail   string       `json:"detail,omitempty"`
 	Instance string       `json:"instance,omitempty"`
 	Errors   []FieldError `json:"errors,omitempty"`
+
+	// DetailVI, when set, is Detail in Vietnamese (see Localized).
+	DetailVI string `json:"-"`
 
 	// RetryAfter, when positive, is sent as the Retry-After header; it is
 	// a header rather than a member because that is where HTTP clients and
@@ -156,8 +161,10 @@ func Conflict(detail string) *Problem {
 
 // TooLarge reports a body above limit bytes.
 func TooLarge(limit int64) *Problem {
-	return typed(TypeTooLarge, http.StatusRequestEntityTooLarge, "Request body too large",
+	p := typed(TypeTooLarge, http.StatusRequestEntityTooLarge, "Request body too large",
 		fmt.Sprintf("the request body exceeds the limit of %d bytes", limit))
+	p.DetailVI = fmt.Sprintf("nội dung yêu cầu vượt giới hạn %d byte", limit)
+	return p
 }
 
 // UnsupportedMediaType reports a Content-Type other than the accepted ones.
@@ -200,12 +207,18 @@ func Write(w http.ResponseWriter, p *Problem) {
 	if p == nil || p.Status < 400 || p.Status > 599 {
 		p = Internal()
 	}
+	h := w.Header()
+	if l, ok := w.(languager); ok {
+		lang := l.Language()
+		p = p.Localized(lang)
+		h.Set("Content-Language", lang)
+	}
+	h.Add("Vary", "Accept-Language")
 	body, err := json.Marshal(p)
 	if err != nil {
 		// Only unencodable floats or channels could fail; Problem has none.
 		body = []byte(`{"type":"/problems/internal","title":"Internal server error","status":500}`)
 	}
-	h := w.Header()
 	h.Set("Content-Type", ContentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(body)+1))
