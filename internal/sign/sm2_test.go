@@ -190,6 +190,11 @@ func TestProfilesAreAgencies(t *testing.T) {
 			}
 		})
 	}
+	// An SM2 certificate nobody trusts is untrusted, not malformed.
+	stranger := newIdentity(t, "guangxi", pki.SM2, t0, tExpiry)
+	if _, err := agencies.Verify("guangxi", signWith(stranger), tNow); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("untrusted SM2 key: %v, want untrusted", err)
+	}
 	// Identify applies the profile of the participant it finds.
 	if p, _, err := agencies.Identify(signWith(gx), tNow); err != nil || p != "guangxi" {
 		t.Fatalf("identify SM2 guangxi: %q %v", p, err)

@@ -178,7 +178,7 @@ func (p *prepared) trusted(list []*x509.Certificate) *x509.Certificate {
 // untrusted is the error for a KeyInfo certificate no candidate matched:
 // refused when it is not a certificate at all, untrusted otherwise.
 func (p *prepared) untrusted(what string) error {
-	cert, err := x509.ParseCertificate(p.parts.certDER)
+	cert, err := pki.ParseCertificate(p.parts.certDER) // SM2 certificates too
 	if err != nil {
 		return refused("X509Certificate: %v", err)
 	}
