@@ -209,3 +209,31 @@ func TestFastParseMatchesEtree(t *testing.T) {
 		t.Fatalf("fast parser took only %d documents", taken)
 	}
 }
+
+// FuzzFastPathAgrees: on any input the fast path and goxmldsig (the
+// general path forced) give the same verdict class and the same content.
+func FuzzFastPathAgrees(f *testing.F) {
+	fx := newWrapFixture(f)
+	for _, c := range fx.cases(f) {
+		if len(c.doc) <= 64<<10 {
+			f.Add([]byte(c.doc))
+		}
+	}
+	ts := fx.trustStore()
+	fast := NewVerifier(ts, WithMaxBytes(64<<10), WithMaxDepth(32))
+	general := NewVerifier(ts, WithMaxBytes(64<<10), WithMaxDepth(32), withoutFastPath())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		elF, errF := fast.Verify("guangxi", data, tNow)
+		elG, errG := general.Verify("guangxi", data, tNow)
+		if cf, cg := errClass(errF), errClass(errG); cf != cg {
+			t.Fatalf("fast path %s (%v), goxmldsig %s (%v)", cf, errF, cg, errG)
+		}
+		if errF == nil {
+			ff, _, rf := writeCanonical(elF)
+			fg, _, rg := writeCanonical(elG)
+			if rf != rg || string(ff) != string(fg) {
+				t.Fatalf("content differs:\nfast    %s %s\ngeneral %s %s", ff, rf, fg, rg)
+			}
+		}
+	})
+}
