@@ -38,6 +38,7 @@ FUZZTIME ?= 5s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/declaration/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/sign/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastPathAgrees$$' -fuzztime $(FUZZTIME) ./internal/sign/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadArchive$$' -fuzztime $(FUZZTIME) ./internal/audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzCanonicalMatchesOracle$$' -fuzztime $(FUZZTIME) ./internal/mapping/
 	$(GO) test -run '^$$' -fuzz '^FuzzSubmitNever500$$' -fuzztime $(FUZZTIME) ./internal/app/

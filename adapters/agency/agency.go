@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/gatehub/gatehub/internal/sign"
 )
 
 // Spec describes how to talk to one agency. Name is the agency id used in
@@ -24,6 +26,18 @@ type Spec struct {
 	// It is per agency because the slow ones (the Guangxi single window sits
 	// behind a cross-border link) must not set the budget for the fast ones.
 	Timeout time.Duration
+	// Signature is the agency's signature profile: how our messages to it
+	// are signed and how its ACKs must be. Zero means sign.DefaultProfile
+	// (exclusive C14N, RSA/ECDSA-SHA256).
+	Signature sign.Profile
+}
+
+// SignatureProfile is the agency's profile, the default when unset.
+func (s Spec) SignatureProfile() sign.Profile {
+	if s.Signature.Name == "" {
+		return sign.DefaultProfile
+	}
+	return s.Signature
 }
 
 // DefaultContentType is what the hub sends when a Spec leaves ContentType empty.

@@ -11,6 +11,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/gatehub/gatehub/adapters/agency"
+	"github.com/gatehub/gatehub/internal/sign"
 )
 
 // Name is the agency id (mappings/, schemas/, trust store, callback path).
@@ -20,13 +21,17 @@ const Name = "guangxi"
 const CodeCNPlateMissing = "GX-CN-PLATE-MISSING"
 
 // Spec describes the single-window endpoint. Its timeout is the longest of
-// the four because it sits behind the cross-border link.
+// the four because it sits behind the cross-border link; it signs under
+// the SM2-SM3 profile.
 func Spec() agency.Spec {
 	return agency.Spec{
 		Name:        Name,
 		DisplayName: "Guangxi international trade single window (广西国际贸易单一窗口)",
 		ContentType: agency.DefaultContentType,
 		Timeout:     60 * time.Second,
+		// The China e-port profile: our messages to it are signed with the
+		// hub's SM2 key and its ACKs must be signed SM2-SM3.
+		Signature: sign.SM2Profile,
 	}
 }
 

@@ -113,20 +113,23 @@ func StartAll(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 
 	c := &Cluster{servers: map[string]*Server{}, order: order, ids: map[string]*pki.Identity{}, done: make(chan struct{})}
-	verifier := sign.NewVerifier(opts.Trust)
 	mux := http.NewServeMux()
 	for _, name := range order {
-		id, err := identity(opts, name, alg, now())
+		d := defs[name]
+		// Each agency signs its ACKs under its profile and accepts the
+		// hub's messages only under it.
+		profile := d.Spec.SignatureProfile()
+		id, err := identity(opts, name, algFor(profile, alg), now())
 		if err != nil {
 			c.closeServers()
 			return nil, err
 		}
-		signer, err := sign.NewSigner(id)
+		signer, err := sign.NewProfileSigner(id, profile)
 		if err != nil {
 			c.closeServers()
 			return nil, fmt.Errorf("start simulator %s: %w", name, err)
 		}
-		d := defs[name]
+		verifier := sign.NewVerifier(opts.Trust, sign.WithProfile(HubParticipant, profile))
 		cfg := Config{
 			Agency: name, Spec: d.Spec, Rules: d.Rules, Envelope: d.Envelope,
 			Mode: opts.Mode, Delay: opts.Delay, FailFirst: opts.FailFirst, FailRate: opts.FailRate,
@@ -185,12 +188,25 @@ func StartAll(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// algFor is the key type an agency of profile signs with: SM2 for the
+// SM2-SM3 profile, alg otherwise.
+func algFor(profile sign.Profile, alg pki.Algorithm) pki.Algorithm {
+	if profile.Name == sign.SM2Profile.Name {
+		return pki.SM2
+	}
+	return alg
+}
+
 func identity(opts Options, name string, alg pki.Algorithm, now time.Time) (*pki.Identity, error) {
 	if id := opts.Identities[name]; id != nil {
 		return id, nil
 	}
 	if opts.KeysDir != "" {
-		id, _, err := pki.LoadOrCreate(opts.KeysDir, name, alg, now)
+		file := name
+		if alg == pki.SM2 {
+			file = name + ".sm2" // beside a key of another type kept by an older run
+		}
+		id, _, err := pki.LoadOrCreateAs(opts.KeysDir, file, name, alg, now)
 		if err != nil {
 			return nil, fmt.Errorf("start simulator %s: key: %w", name, err)
 		}

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,16 @@ func TestStartAll(t *testing.T) {
 	hub := newIdentity(t, HubParticipant)
 	trust := pki.NewTrustStore()
 	trust.Add(HubParticipant, hub.Cert, time.Time{}, time.Time{})
+	// The Guangxi single window takes only SM2-SM3 signatures.
+	hubSM2, err := pki.Generate(HubParticipant, pki.SM2, simNow.Add(-time.Hour), simNow.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust.Add(HubParticipant, hubSM2.Cert, time.Time{}, time.Time{})
+	hubSM2Signer, err := sign.NewProfileSigner(hubSM2, sign.SM2Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -40,7 +51,7 @@ func TestStartAll(t *testing.T) {
 
 	hubTrust := pki.NewTrustStore()
 	c.TrustAgencies(hubTrust)
-	verifier := sign.NewVerifier(hubTrust)
+	verifier := sign.NewVerifier(hubTrust, sign.WithProfile("guangxi", sign.SM2Profile))
 	hubSigner := newSigner(t, hub)
 	decl := loadDeclaration(t, "huu-nghi-export.json")
 	tr := agency.NewTransport(nil)
@@ -56,7 +67,20 @@ func TestStartAll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, err := hubSigner.Sign(doc)
+		signer := hubSigner
+		if name == "guangxi" {
+			signer = hubSM2Signer
+			// Under the default profile it is refused.
+			wrong, err := hubSigner.Sign(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := tr.Post(ctx, Definitions()[0].Spec, c.Endpoint(name), msgID+"-rsa", wrong)
+			if err != nil || agency.Classify(resp, nil) != agency.Permanent || !strings.Contains(string(resp.Body), "not allowed") {
+				t.Fatalf("guangxi: message under the default profile: %+v %v", resp, err)
+			}
+		}
+		body, err := signer.Sign(doc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,6 +91,9 @@ func TestStartAll(t *testing.T) {
 		root, err := verifier.Verify(name, resp.Body, simNow)
 		if err != nil {
 			t.Fatalf("%s ack signature: %v", name, err)
+		}
+		if sm2 := strings.Contains(string(resp.Body), sign.AlgSM2SM3); sm2 != (name == "guangxi") {
+			t.Fatalf("%s ack: signed SM2-SM3 %t", name, sm2)
 		}
 		a, err := reg.ParseAck(name, root)
 		if err != nil || a.Status != "ACK" || a.RefMessageID != msgID {

@@ -15,12 +15,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/inputs"
 	"github.com/gatehub/gatehub/internal/mapping"
-	"github.com/gatehub/gatehub/internal/pki"
-	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -35,22 +34,13 @@ func progressTo(w io.Writer, what string) func(audit.Progress) {
 // certsVerifier checks XML signatures with the certificates an archive
 // itself carries, at the time each entry was logged.
 func certsVerifier(certs map[string][]*x509.Certificate) audit.XMLVerifier {
-	v := sign.NewVerifier(certsTrust(certs))
+	// Each agency's signatures are held to its own profile, the hub's to
+	// any of them (app.ArchiveVerifier).
+	v := app.ArchiveVerifier(certs)
 	return func(participant string, xml []byte, at time.Time) error {
 		_, err := v.Verify(participant, xml, at)
 		return err
 	}
-}
-
-// certsTrust trusts an archive's certificates within their own validity.
-func certsTrust(certs map[string][]*x509.Certificate) *pki.TrustStore {
-	ts := pki.NewTrustStore()
-	for p, list := range certs {
-		for _, c := range list {
-			ts.Add(p, c, time.Time{}, time.Time{})
-		}
-	}
-	return ts
 }
 
 // byteSize is a flag value in bytes, written 256MiB, 1GiB, 500MB or 1048576.

@@ -14,10 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/replay"
-	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
 )
@@ -286,7 +286,7 @@ func replayChain(ctx context.Context, args []string, dir string, reg *mapping.Re
 		if err != nil {
 			return nil, err
 		}
-		acks := &ack.Reader{Verifier: sign.NewVerifier(certsTrust(ar.Certs)), Mappings: reg}
+		acks := &ack.Reader{Verifier: app.ArchiveVerifier(ar.Certs), Mappings: reg}
 		ropts := replay.RestoreOptions{From: res.pos, Total: int64(ar.Manifest.Entries), Progress: progressTo(errOut, "replay "+filepath.Base(path))}
 		if rebuild {
 			ropts.Rebuild = &replay.RebuildOptions{Registry: inputs.registry(ar), Verify: certsVerifier(ar.Certs)}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/sim"
+	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
@@ -52,11 +53,15 @@ func (c *manualClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // cluster created under the hub's data directory.
 func (h *harness) agencySigner(agency string) *sign.Signer {
 	h.t.Helper()
-	id, err := pki.LoadIdentity(filepath.Join(h.app.Config.DataDir, "simulator-keys"), agency)
+	profile, file := app.Specs()[agency].SignatureProfile(), agency
+	if profile.Name == sign.SM2Profile.Name {
+		file += ".sm2"
+	}
+	id, err := pki.LoadIdentityAs(filepath.Join(h.app.Config.DataDir, "simulator-keys"), file, agency)
 	if err != nil {
 		h.t.Fatalf("load %s key: %v", agency, err)
 	}
-	s, err := sign.NewSigner(id)
+	s, err := sign.NewProfileSigner(id, profile)
 	if err != nil {
 		h.t.Fatal(err)
 	}

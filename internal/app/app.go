@@ -209,9 +209,11 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 
 	// Keys and trust.
-	a.Identity, _, err = pki.LoadOrCreate(cfg.KeysDir, hub.Participant, pki.RSA2048, now())
-	if err != nil {
-		return nil, fmt.Errorf("hub signing key: %w", err)
+	if a.Identity, err = hubIdentity(cfg, now()); err != nil {
+		return nil, err
+	}
+	if closer, ok := a.Identity.Key.(interface{ Close() error }); ok {
+		a.closers = append(a.closers, closer.Close)
 	}
 	a.Trust, err = loadTrust(cfg.TrustDir)
 	if err != nil {
@@ -221,6 +223,10 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	signer, err := sign.NewSigner(a.Identity)
 	if err != nil {
 		return nil, fmt.Errorf("hub signer: %w", err)
+	}
+	agencySigners, err := agencySigners(cfg, signer, a.Trust, now())
+	if err != nil {
+		return nil, err
 	}
 	laneKey, laneKeyID, err := gatedevice.LoadOrCreateKey(cfg.KeysDir)
 	if err != nil {
@@ -287,8 +293,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	a.Hub = &hub.Hub{
 		Store: a.Store, Gates: registry, Mappings: maps, Schemas: a.schemas, Signer: signer,
-		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust), Mappings: maps}, Bus: a.bus,
-		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey, Inputs: buildInputs.ID,
+		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust, AgencyProfiles()...), Mappings: maps}, Bus: a.bus,
+		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey, Inputs: buildInputs.ID, AgencySigners: agencySigners,
 		Refusals: refusal.New(refusal.Config{
 			Window: cfg.Limits.Refusals.Window, Detailed: cfg.Limits.Refusals.Detailed,
 			PerSource: ratelimit.Limit{Rate: cfg.Limits.Refusals.PerSource.Rate, Burst: cfg.Limits.Refusals.PerSource.Burst},

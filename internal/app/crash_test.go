@@ -114,12 +114,17 @@ func runCrash(t *testing.T, dsn string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// And its SM2 key, which it signs the Guangxi single window's messages with.
+	hubSM2, _, err := pki.LoadOrCreateAs(keysDir, hub.Participant+".sm2", hub.Participant, pki.SM2, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A fixed port keeps the async callback URL valid across restarts.
 	addr := reserveAddr(t)
 
 	// A mix of everything the outbox must survive: slow, failing first,
 	// failing at random, synchronous and asynchronous answers.
-	sims := startTappedSims(t, root, hubID, "http://"+addr, func(c *sim.Config) {
+	sims := startTappedSims(t, root, []*pki.Identity{hubID, hubSM2}, "http://"+addr, func(c *sim.Config) {
 		c.Seed = int64(rng.Uint64() >> 1)
 		switch c.Agency {
 		case "customs":
@@ -674,7 +679,7 @@ type tappedSims struct {
 	cbFailure map[string]string
 }
 
-func startTappedSims(t *testing.T, root string, hubID *pki.Identity, callbackURL string, configure func(*sim.Config)) *tappedSims {
+func startTappedSims(t *testing.T, root string, hubIDs []*pki.Identity, callbackURL string, configure func(*sim.Config)) *tappedSims {
 	t.Helper()
 	reg, err := mapping.Load(filepath.Join(root, "mappings"))
 	if err != nil {
@@ -686,21 +691,27 @@ func startTappedSims(t *testing.T, root string, hubID *pki.Identity, callbackURL
 	}
 	t.Cleanup(val.Close)
 	trust := pki.NewTrustStore()
-	trust.Add(sim.HubParticipant, hubID.Cert, time.Time{}, time.Time{})
-	verifier := sign.NewVerifier(trust)
+	for _, id := range hubIDs {
+		trust.Add(sim.HubParticipant, id.Cert, time.Time{}, time.Time{})
+	}
 	s := &tappedSims{servers: map[string]*sim.Server{}, ids: map[string]*pki.Identity{}, tap: &deliveryTap{}, cbFailure: map[string]string{}}
 	mux := http.NewServeMux()
 	now := time.Now()
 	for _, d := range sim.Definitions() {
 		name := d.Spec.Name
-		id, err := pki.Generate(name, pki.ECDSAP256, now.Add(-time.Hour), now.Add(24*time.Hour))
+		profile, alg := d.Spec.SignatureProfile(), pki.ECDSAP256
+		if profile.Name == sign.SM2Profile.Name {
+			alg = pki.SM2
+		}
+		id, err := pki.Generate(name, alg, now.Add(-time.Hour), now.Add(24*time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
-		signer, err := sign.NewSigner(id)
+		signer, err := sign.NewProfileSigner(id, profile)
 		if err != nil {
 			t.Fatal(err)
 		}
+		verifier := sign.NewVerifier(trust, sign.WithProfile(sim.HubParticipant, profile))
 		cfg := sim.Config{
 			Agency: name, Spec: d.Spec, Rules: d.Rules, Envelope: d.Envelope, CallbackURL: callbackURL,
 			// A real agency retries its callback for a while; these retries

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -405,7 +406,8 @@ func decodeCert(certs map[string][]*x509.Certificate, name string, data []byte) 
 	if fp := fingerprint(block.Bytes); parts[1] != fp+".pem" {
 		return fmt.Errorf("file name does not match certificate fingerprint %s", fp)
 	}
-	c, err := x509.ParseCertificate(block.Bytes)
+	// SM2 certificates too (the hub's key for the Guangxi single window).
+	c, err := pki.ParseCertificate(block.Bytes)
 	if err != nil {
 		return err
 	}

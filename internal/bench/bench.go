@@ -14,6 +14,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,6 +116,8 @@ type Fixture struct {
 	Signed   []byte // Doc signed by Signer
 	Verifier *sign.Verifier
 	At       time.Time // an instant inside the certificate's validity
+
+	signedCert *x509.Certificate // peer fixtures: the certificate Signed was made with, when not ID's
 }
 
 // NewFixture builds the customs submit message of the sample declaration

@@ -274,3 +274,77 @@ func BenchmarkLaneDecision(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInProcessPeer: our sign and verify paths and libxmlsec1 in
+// process (python3-xmlsec), alternated on the same message and key; the
+// metric is the median ratio ours ÷ libxmlsec1. Under CI the peer must be
+// there; elsewhere it is skipped with the reason.
+func BenchmarkInProcessPeer(b *testing.B) {
+	if _, err := EnsurePeer(); err != nil {
+		if os.Getenv("CI") == "true" {
+			b.Fatal(err)
+		}
+		b.Skip(err)
+	}
+	type run struct {
+		name string
+		f    *Fixture
+		ops  []string
+	}
+	var runs []run
+	for _, alg := range algs {
+		runs = append(runs, run{string(alg), fixture(b, alg), []string{"sign", "verify"}})
+	}
+	if f, err := WithLibcrypto(fixture(b, pki.RSA2048)); err == nil {
+		runs = append(runs, run{"rsa-2048-libcrypto", f, []string{"sign"}})
+	} else {
+		b.Fatal(err)
+	}
+	// The hub key in a PKCS#11 token (SoftHSM2, OpenSSL inside): where
+	// Go's RSA is the sign path's limit.
+	if f, closeToken, err := NewPKCS11Fixture(root(b), b.TempDir(), pki.RSA2048); err == nil {
+		b.Cleanup(func() { _ = closeToken() })
+		runs = append(runs, run{"rsa-2048-pkcs11", f, []string{"sign"}})
+	} else if os.Getenv("CI") == "true" {
+		b.Fatal(err)
+	}
+	for _, r := range runs {
+		f := r.f
+		p, err := NewPeer(f, b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, op := range r.ops {
+			b.Run(r.name+"/"+op, func(b *testing.B) {
+				var last SideBySide
+				for b.Loop() {
+					if last, err = CompareWithPeer(f, p, op, 1, 200*time.Millisecond); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(last.Ours[0], "ours-ops/s")
+				b.ReportMetric(last.Peer[0], "libxmlsec1-ops/s")
+				b.ReportMetric(last.RatioMedian, "ours/libxmlsec1")
+				b.ReportMetric(last.RatioCPUMedian, "ours/libxmlsec1-cpu")
+			})
+		}
+	}
+}
+
+// BenchmarkOpenSSLBound: the raw private-key rates of Go and of OpenSSL
+// (`openssl speed`, which libxmlsec1 signs with) on one core.
+func BenchmarkOpenSSLBound(b *testing.B) {
+	for _, alg := range algs {
+		b.Run(string(alg), func(b *testing.B) {
+			var s, v float64
+			var err error
+			for b.Loop() {
+				if s, v, err = OpenSSLSpeed(alg, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(s, "openssl-signs/s")
+			b.ReportMetric(v, "openssl-verifies/s")
+		})
+	}
+}

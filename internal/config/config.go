@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehub/gatehub/internal/pki"
 )
 
 // Agencies the hub talks to; their endpoints come from configuration.
@@ -66,6 +68,15 @@ type Config struct {
 	// simulatorsSet records that the file or the environment chose
 	// Simulators explicitly, so fill leaves the choice alone.
 	simulatorsSet bool
+
+	// HubKeyURI is the PKCS#11 URI (RFC 7512) of the hub's signing key in
+	// an HSM or token; empty: KeysDir/hub.key.pem. With it, the hub's key
+	// for the default signature profile is never read from disk.
+	HubKeyURI string `yaml:"hubKeyURI"`
+	// Production refuses what only development may do: with HubKeyURI
+	// set, no hub signing key of any profile is read from or created on
+	// disk.
+	Production bool `yaml:"production"`
 }
 
 // Delivery tunes the outbox.
@@ -251,6 +262,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 	str("GATEHUB_TLS_KEY", &c.TLS.KeyFile)
 	str("GATEHUB_TLS_CLIENT_CA", &c.TLS.ClientCAFile)
 	str("GATEHUB_LOG_FORMAT", &c.LogFormat)
+	str("GATEHUB_HUB_KEY_URI", &c.HubKeyURI)
+	boolean("GATEHUB_PRODUCTION", &c.Production)
 	num("GATEHUB_DELIVERY_MAX_ATTEMPTS", &c.Delivery.MaxAttempts)
 	dur("GATEHUB_DELIVERY_MAX_AGE", &c.Delivery.MaxAge)
 	dur("GATEHUB_DELIVERY_BASE_BACKOFF", &c.Delivery.BaseBackoff)
@@ -344,6 +357,11 @@ func (c Config) Validate() error {
 	}
 	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
 		errs = append(errs, "tls.clientCAFile needs tls.certFile")
+	}
+	if c.HubKeyURI != "" {
+		if _, err := pki.ParsePKCS11URI(c.HubKeyURI); err != nil {
+			errs = append(errs, "hubKeyURI: "+err.Error())
+		}
 	}
 	if !c.Simulators {
 		for _, a := range Agencies {

@@ -319,7 +319,11 @@ func (h *Hub) buildMessage(d any, declID string, version int, agency, kind, prev
 		// never something to send to an agency.
 		return nil, fmt.Errorf("%s %s message fails %s: %w", agency, kind, info.SchemaFile, err)
 	}
-	signed, err := h.Signer.SignUnsigned(unsigned)
+	signer := h.Signer
+	if s := h.AgencySigners[agency]; s != nil {
+		signer = s
+	}
+	signed, err := signer.SignUnsigned(unsigned)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s %s: %w", agency, kind, err)
 	}

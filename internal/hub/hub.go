@@ -62,6 +62,11 @@ type Hub struct {
 	// Schemas were loaded from (internal/inputs), recorded in every
 	// message.built. Optional.
 	Inputs string
+
+	// AgencySigners sign the messages of the agencies whose signature
+	// profile is not Signer's (the Guangxi single window: SM2-SM3).
+	// Optional.
+	AgencySigners map[string]*sign.Signer
 	// Refusals, when set, decides which refused anonymous requests get an
 	// audit entry of their own and aggregates the rest (see
 	// internal/refusal). Optional: without it every refusal is logged.

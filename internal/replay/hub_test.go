@@ -24,7 +24,6 @@ import (
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/outbox"
-	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/replay"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
@@ -516,15 +515,7 @@ func covered(t *testing.T, entries []store.AuditEntry) {
 	t.Logf("audit entries by kind: %v", seen)
 }
 
-func archiveSignVerifier(a *audit.Archive) *sign.Verifier {
-	ts := pki.NewTrustStore()
-	for p, list := range a.Certs {
-		for _, c := range list {
-			ts.Add(p, c, time.Time{}, time.Time{})
-		}
-	}
-	return sign.NewVerifier(ts)
-}
+func archiveSignVerifier(a *audit.Archive) *sign.Verifier { return app.ArchiveVerifier(a.Certs) }
 
 // archiveVerifier checks XML signatures with the archive's certificates.
 func archiveVerifier(a *audit.Archive) audit.XMLVerifier {

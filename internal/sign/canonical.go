@@ -149,35 +149,8 @@ func (w *canonicalWriter) element(e *etree.Element) bool {
 	inMark, outMark, attrMark := len(w.in), len(w.out), len(w.attrs)
 
 	// The declarations on e are in scope for e itself and its attributes.
-	for i := range e.Attr {
-		a := &e.Attr[i]
-		var prefix string
-		switch {
-		case a.Space == "xmlns":
-			prefix = a.Key
-			if !isASCIINCName(prefix) || prefix == "xml" || prefix == "xmlns" {
-				return w.fail("declaration of prefix %q on %s", prefix, e.FullTag())
-			}
-			// xmlns:p="" undeclares a prefix only in XML 1.1.
-			if !isAbsoluteURI(a.Value) {
-				return w.fail("namespace URI %q on %s is not an absolute ASCII URI", a.Value, e.FullTag())
-			}
-		case a.Space == "" && a.Key == "xmlns":
-			if a.Value != "" && !isAbsoluteURI(a.Value) {
-				return w.fail("namespace URI %q on %s is not an absolute ASCII URI", a.Value, e.FullTag())
-			}
-		default:
-			continue
-		}
-		if a.Value == nsXML || a.Value == nsXMLNS {
-			return w.fail("reserved namespace declared on %s", e.FullTag())
-		}
-		for _, b := range w.in[inMark:] {
-			if b.prefix == prefix {
-				return w.fail("prefix %q declared twice on %s", prefix, e.FullTag())
-			}
-		}
-		w.in = append(w.in, binding{prefix, a.Value})
+	if !w.declare(e) {
+		return false
 	}
 
 	uri, ok := w.lookupIn(e.Space)
@@ -294,6 +267,43 @@ func (w *canonicalWriter) element(e *etree.Element) bool {
 	w.buf = append(w.buf, '>')
 
 	w.in, w.out, w.attrs = w.in[:inMark], w.out[:outMark], w.attrs[:attrMark]
+	return true
+}
+
+// declare pushes the namespace declarations written on e onto the input
+// scope, refusing those whose canonical form is not certain.
+func (w *canonicalWriter) declare(e *etree.Element) bool {
+	inMark := len(w.in)
+	for i := range e.Attr {
+		a := &e.Attr[i]
+		var prefix string
+		switch {
+		case a.Space == "xmlns":
+			prefix = a.Key
+			if !isASCIINCName(prefix) || prefix == "xml" || prefix == "xmlns" {
+				return w.fail("declaration of prefix %q on %s", prefix, e.FullTag())
+			}
+			// xmlns:p="" undeclares a prefix only in XML 1.1.
+			if !isAbsoluteURI(a.Value) {
+				return w.fail("namespace URI %q on %s is not an absolute ASCII URI", a.Value, e.FullTag())
+			}
+		case a.Space == "" && a.Key == "xmlns":
+			if a.Value != "" && !isAbsoluteURI(a.Value) {
+				return w.fail("namespace URI %q on %s is not an absolute ASCII URI", a.Value, e.FullTag())
+			}
+		default:
+			continue
+		}
+		if a.Value == nsXML || a.Value == nsXMLNS {
+			return w.fail("reserved namespace declared on %s", e.FullTag())
+		}
+		for _, b := range w.in[inMark:] {
+			if b.prefix == prefix {
+				return w.fail("prefix %q declared twice on %s", prefix, e.FullTag())
+			}
+		}
+		w.in = append(w.in, binding{prefix, a.Value})
+	}
 	return true
 }
 

@@ -46,6 +46,7 @@ import (
 	"math/big"
 
 	"github.com/beevik/etree"
+	"github.com/emmansun/gmsm/sm2"
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/gatehub/gatehub/internal/pki"
@@ -69,20 +70,60 @@ type Signer struct {
 	id      *pki.Identity
 	key     crypto.Signer // RSA key as is, ECDSA key wrapped to emit r||s
 	method  string
+	digest  string // DigestMethod
+	profile Profile
 	certB64 string // the certificate as KeyInfo carries it, encoded once
 }
 
-// NewSigner checks that the identity's key is one the profile allows
-// (RSA ≥ 2048 bits → rsa-sha256, ECDSA P-256 → ecdsa-sha256) and that the
-// certificate carries its public key.
-func NewSigner(id *pki.Identity) (*Signer, error) {
+// NewSigner checks that the identity's key is one a profile allows (RSA ≥
+// 2048 bits → rsa-sha256, ECDSA P-256 → ecdsa-sha256, both in the default
+// profile; SM2 → sm2-sm3 in the SM2 profile) and that the certificate
+// carries its public key. The profile is the key's: NewProfileSigner
+// pins it.
+func NewSigner(id *pki.Identity) (*Signer, error) { return signerFor(id) }
+
+// NewProfileSigner is NewSigner for an agency's profile: the key must be
+// one the profile signs with.
+func NewProfileSigner(id *pki.Identity, profile Profile) (*Signer, error) {
+	if err := profile.Validate(); err != nil {
+		return nil, fmt.Errorf("new signer: %w", err)
+	}
+	s, err := signerFor(id)
+	if err != nil {
+		return nil, err
+	}
+	if !profile.allowsSignature(s.method) {
+		return nil, fmt.Errorf("new signer %s: a %s key signs %s, which profile %s does not allow", id.Participant, keyKind(id), s.method, profile.Name)
+	}
+	s.profile, s.digest = profile, profile.Digest
+	return s, nil
+}
+
+func keyKind(id *pki.Identity) string {
+	switch k := id.Key.Public().(type) {
+	case *rsa.PublicKey:
+		return "RSA"
+	case *ecdsa.PublicKey:
+		if pki.IsSM2(id.Cert) {
+			return "SM2"
+		}
+		return "ECDSA " + k.Curve.Params().Name
+	}
+	return fmt.Sprintf("%T", id.Key)
+}
+
+// Profile is the signature profile this signer signs under.
+func (s *Signer) Profile() Profile { return s.profile }
+
+func signerFor(id *pki.Identity) (*Signer, error) {
 	if id == nil || id.Key == nil || id.Cert == nil {
 		return nil, errors.New("new signer: identity needs a key and a certificate")
 	}
 	if eq, ok := id.Key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(id.Cert.PublicKey) {
 		return nil, fmt.Errorf("new signer %s: certificate does not match key", id.Participant)
 	}
-	s := &Signer{id: id, certB64: base64.StdEncoding.EncodeToString(id.Cert.Raw)}
+	s := &Signer{id: id, certB64: base64.StdEncoding.EncodeToString(id.Cert.Raw),
+		profile: DefaultProfile, digest: AlgSHA256}
 	switch pub := id.Key.Public().(type) {
 	case *rsa.PublicKey:
 		if pub.N.BitLen() < minRSAKeyBits {
@@ -90,6 +131,10 @@ func NewSigner(id *pki.Identity) (*Signer, error) {
 		}
 		s.key, s.method = id.Key, AlgRSASHA256
 	case *ecdsa.PublicKey:
+		if pub.Curve == sm2.P256() {
+			s.key, s.method, s.profile, s.digest = sm2Signer{id.Key}, AlgSM2SM3, SM2Profile, AlgSM3
+			break
+		}
 		if pub.Curve != elliptic.P256() {
 			return nil, fmt.Errorf("new signer %s: ECDSA curve %s not allowed, need P-256", id.Participant, pub.Curve.Params().Name)
 		}
@@ -165,6 +210,27 @@ func (r rawECDSASigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOp
 	rest, err := asn1.Unmarshal(der, &sig)
 	if err != nil || len(rest) > 0 {
 		return nil, fmt.Errorf("decode ECDSA signature: %v", err)
+	}
+	out := make([]byte, 2*p256FieldBytes)
+	sig.R.FillBytes(out[:p256FieldBytes])
+	sig.S.FillBytes(out[p256FieldBytes:])
+	return out, nil
+}
+
+// sm2Signer signs the message itself (the canonical SignedInfo), not a
+// digest: SM2 hashes Z_A (from the distinguishing id and the public key)
+// and the message with SM3 itself. The value is r||s, like ECDSA's.
+type sm2Signer struct{ crypto.Signer }
+
+func (k sm2Signer) Sign(rand io.Reader, msg []byte, _ crypto.SignerOpts) ([]byte, error) {
+	der, err := k.Signer.Sign(rand, msg, sm2.NewSM2SignerOption(true, SM2ID))
+	if err != nil {
+		return nil, err
+	}
+	var sig ecdsaSig
+	rest, err := asn1.Unmarshal(der, &sig)
+	if err != nil || len(rest) > 0 {
+		return nil, fmt.Errorf("decode SM2 signature: %v", err)
 	}
 	out := make([]byte, 2*p256FieldBytes)
 	sig.R.FillBytes(out[:p256FieldBytes])

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/beevik/etree"
+	"github.com/emmansun/gmsm/sm3"
 	dsig "github.com/russellhaering/goxmldsig"
 )
 
@@ -20,6 +21,7 @@ import (
 type Unsigned struct {
 	raw       []byte
 	digest    [sha256.Size]byte // DigestValue: SHA-256 of the exc-c14n form of raw's tree
+	c14n      []byte            // that exc-c14n form: raw itself when canonical, for other digests
 	sum       [sha256.Size]byte // SHA-256 of raw, to notice raw changed after Prepare
 	canonical bool
 	reason    string // why not canonical, for diagnostics and tests
@@ -73,7 +75,7 @@ func prepare(root *etree.Element) (*Unsigned, error) {
 	u := &Unsigned{raw: raw, canonical: canon, reason: reason, sigs: sigs, rootName: root.FullTag(), prepared: true}
 	u.sum = sha256.Sum256(raw)
 	if canon {
-		u.digest = u.sum
+		u.digest, u.c14n = u.sum, raw
 		u.cut = len(raw) - len(u.rootName) - len("</>")
 		return u, nil
 	}
@@ -95,7 +97,7 @@ func prepare(root *etree.Element) (*Unsigned, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign: canonicalise: %w", err)
 	}
-	u.digest = sha256.Sum256(c14n)
+	u.digest, u.c14n = sha256.Sum256(c14n), c14n
 	end := "</" + u.rootName + ">"
 	switch {
 	case len(root.Child) > 0 && bytes.HasSuffix(raw, []byte(end)):
@@ -142,9 +144,19 @@ func (s *Signer) SignUnsigned(u *Unsigned) ([]byte, error) {
 	if sha256.Sum256(u.raw) != u.sum {
 		return nil, errors.New("sign: prepared message was modified after Prepare")
 	}
-	digest := base64.StdEncoding.EncodeToString(u.digest[:])
-	si := sha256.Sum256(s.canonicalSignedInfo(digest))
-	value, err := s.key.Sign(rand.Reader, si[:], crypto.SHA256)
+	var digest string
+	var value []byte
+	var err error
+	if s.method == AlgSM2SM3 {
+		d := sm3.Sum(u.c14n)
+		digest = base64.StdEncoding.EncodeToString(d[:])
+		// SM2 hashes the message itself (with Z_A), see sm2Signer.
+		value, err = s.key.Sign(rand.Reader, s.canonicalSignedInfo(digest), nil)
+	} else {
+		digest = base64.StdEncoding.EncodeToString(u.digest[:])
+		si := sha256.Sum256(s.canonicalSignedInfo(digest))
+		value, err = s.key.Sign(rand.Reader, si[:], crypto.SHA256)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sign as %s: %w", s.id.Participant, err)
 	}
@@ -210,7 +222,9 @@ func (s *Signer) canonicalSignedInfo(digest string) []byte {
 	b = append(b, `<ds:Reference URI=""><ds:Transforms>`+
 		`<ds:Transform Algorithm="`+AlgEnveloped+`"></ds:Transform>`+
 		`<ds:Transform Algorithm="`+AlgExcC14N+`"></ds:Transform>`+
-		`</ds:Transforms><ds:DigestMethod Algorithm="`+AlgSHA256+`"></ds:DigestMethod><ds:DigestValue>`...)
+		`</ds:Transforms><ds:DigestMethod Algorithm="`...)
+	b = append(b, s.digest...)
+	b = append(b, `"></ds:DigestMethod><ds:DigestValue>`...)
 	b = append(b, digest...)
 	return append(b, `</ds:DigestValue></ds:Reference></ds:SignedInfo>`...)
 }
@@ -227,7 +241,9 @@ func (s *Signer) appendSignature(b []byte, digest, value string) []byte {
 	b = append(b, `"/><ds:Reference URI=""><ds:Transforms>`+
 		`<ds:Transform Algorithm="`+AlgEnveloped+`"/>`+
 		`<ds:Transform Algorithm="`+AlgExcC14N+`"/>`+
-		`</ds:Transforms><ds:DigestMethod Algorithm="`+AlgSHA256+`"/><ds:DigestValue>`...)
+		`</ds:Transforms><ds:DigestMethod Algorithm="`...)
+	b = append(b, s.digest...)
+	b = append(b, `"/><ds:DigestValue>`...)
 	b = append(b, digest...)
 	b = append(b, `</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>`...)
 	b = append(b, value...)

@@ -45,85 +45,184 @@ func WithMaxBytes(n int) Option { return func(v *Verifier) { v.maxBytes = n } }
 // WithMaxDepth sets the deepest element nesting accepted.
 func WithMaxDepth(n int) Option { return func(v *Verifier) { v.maxDepth = n } }
 
+// WithProfile makes participant's signatures acceptable only under the
+// given profiles (the default profile applies to every participant not
+// named). An agency has one; the hub signs under each agency's, so an
+// auditor who reads all of the hub's messages names several. A message
+// signed under a profile not given is refused before any cryptography.
+func WithProfile(participant string, profiles ...Profile) Option {
+	return func(v *Verifier) {
+		switch len(profiles) {
+		case 0:
+		case 1:
+			v.profiles[participant] = profiles[0]
+		default:
+			names := make([]string, len(profiles))
+			for i, p := range profiles {
+				names[i] = p.Name
+			}
+			v.profiles[participant] = Profile{Name: strings.Join(names, "|"), C14N: AlgExcC14N, union: profiles}
+		}
+	}
+}
+
+// withoutFastPath sends every document down the general path (goxmldsig):
+// the differential tests compare the two.
+func withoutFastPath() Option { return func(v *Verifier) { v.noFast = true } }
+
 // Verifier checks signed documents against a trust store. It keeps no state
 // of its own and is safe for concurrent use.
 type Verifier struct {
 	ts       *pki.TrustStore
 	maxBytes int
 	maxDepth int
+	profiles map[string]Profile
+	noFast   bool
 }
 
 // NewVerifier returns a verifier trusting what ts holds.
 func NewVerifier(ts *pki.TrustStore, opts ...Option) *Verifier {
-	v := &Verifier{ts: ts, maxBytes: DefaultMaxBytes, maxDepth: DefaultMaxDepth}
+	v := &Verifier{ts: ts, maxBytes: DefaultMaxBytes, maxDepth: DefaultMaxDepth, profiles: map[string]Profile{}}
 	for _, o := range opts {
 		o(v)
 	}
 	return v
 }
 
+// ProfileOf is the signature profile participant's signatures must follow.
+func (v *Verifier) ProfileOf(participant string) Profile {
+	if p, ok := v.profiles[participant]; ok {
+		return p
+	}
+	return DefaultProfile
+}
+
 // Verify checks that signed carries a valid signature by participant, made
-// with a certificate the trust store accepts for participant at instant at,
-// and returns the verified content: the root element re-parsed from the
-// canonical bytes that were digested, without the signature. Callers must
-// read only this element, never the input bytes.
+// under participant's profile with a certificate the trust store accepts
+// for participant at instant at, and returns the verified content: the
+// root element without the signature, read from the bytes whose canonical
+// form was digested. Callers must read only this element, never the input
+// bytes.
 func (v *Verifier) Verify(participant string, signed []byte, at time.Time) (*etree.Element, error) {
-	p, err := v.prepare(signed)
+	p, err := v.prepare(signed, v.ProfileOf(participant))
 	if err != nil {
 		return nil, err
 	}
-	if !containsCert(v.ts.Certificates(participant, at), p.cert) {
-		return nil, fmt.Errorf("verify %s: certificate %s: %w", participant, pki.Fingerprint(p.cert), ErrUntrusted)
+	cert := p.trusted(v.ts.Certificates(participant, at))
+	if cert == nil {
+		return nil, p.untrusted("verify " + participant)
 	}
-	return p.validate(participant, at)
+	return v.validate(p, cert, participant, at)
 }
 
 // Identify finds which trusted participant signed the document and returns
 // it with the verified content. A certificate trusted for more than one
-// participant is refused as ambiguous.
+// participant is refused as ambiguous. The signature must follow the
+// profile of the participant found.
 func (v *Verifier) Identify(signed []byte, at time.Time) (string, *etree.Element, error) {
-	p, err := v.prepare(signed)
+	// The profile is known only once the signer is: read the signature
+	// with the profile its SignatureMethod names, then require it to be
+	// the signer's.
+	p, err := v.prepare(signed, anyProfile)
 	if err != nil {
 		return "", nil, err
 	}
 	var found []string
+	var cert *x509.Certificate
 	for _, participant := range v.ts.Participants() {
-		if containsCert(v.ts.Certificates(participant, at), p.cert) {
-			found = append(found, participant)
+		if c := p.trusted(v.ts.Certificates(participant, at)); c != nil {
+			found, cert = append(found, participant), c
 		}
 	}
 	switch len(found) {
 	case 0:
-		return "", nil, fmt.Errorf("identify: certificate %s: %w", pki.Fingerprint(p.cert), ErrUntrusted)
+		return "", nil, p.untrusted("identify")
 	case 1:
 	default:
-		return "", nil, fmt.Errorf("identify: certificate %s trusted for several participants %v: %w", pki.Fingerprint(p.cert), found, ErrUntrusted)
+		return "", nil, fmt.Errorf("identify: certificate %s trusted for several participants %v: %w", pki.Fingerprint(cert), found, ErrUntrusted)
 	}
-	el, err := p.validate(found[0], at)
+	want := v.ProfileOf(found[0])
+	if _, err := checkSignatureShape(p.sig, want); err != nil {
+		return "", nil, fmt.Errorf("identify %s: %w", found[0], err)
+	}
+	p.profile = want
+	el, err := v.validate(p, cert, found[0], at)
 	if err != nil {
 		return "", nil, err
 	}
 	return found[0], el, nil
 }
 
-func containsCert(list []*x509.Certificate, c *x509.Certificate) bool {
-	for _, x := range list {
-		if x.Equal(c) {
-			return true
-		}
-	}
-	return false
-}
-
 // prepared is a document that passed the profile checks and is ready for
 // the cryptographic check.
 type prepared struct {
-	root *etree.Element
-	cert *x509.Certificate // from KeyInfo, not yet trusted
+	raw     []byte
+	root    *etree.Element
+	sig     *etree.Element // the root's ds:Signature child
+	parts   sigParts
+	profile Profile
+	fast    bool // read by fastParse: the fast path may verify it
 }
 
-func (p *prepared) validate(participant string, at time.Time) (*etree.Element, error) {
-	ctx := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{p.cert}})
+// trusted returns the certificate among list whose DER is the one in
+// KeyInfo, or nil.
+func (p *prepared) trusted(list []*x509.Certificate) *x509.Certificate {
+	for _, c := range list {
+		if bytes.Equal(c.Raw, p.parts.certDER) {
+			return c
+		}
+	}
+	return nil
+}
+
+// untrusted is the error for a KeyInfo certificate no candidate matched:
+// refused when it is not a certificate at all, untrusted otherwise.
+func (p *prepared) untrusted(what string) error {
+	cert, err := pki.ParseCertificate(p.parts.certDER) // SM2 certificates too
+	if err != nil {
+		return refused("X509Certificate: %v", err)
+	}
+	return fmt.Errorf("%s: certificate %s: %w", what, pki.Fingerprint(cert), ErrUntrusted)
+}
+
+// validate checks the signature made with cert (already trusted for
+// participant at at) and returns the signed content. The fast path takes
+// what it can be certain of; the rest goes to goxmldsig on a tree read
+// the general way, as it always did.
+func (v *Verifier) validate(p *prepared, cert *x509.Certificate, participant string, at time.Time) (*etree.Element, error) {
+	if !v.noFast && p.fast {
+		el, certain, err := p.validateFast(cert, at)
+		if certain {
+			if err != nil {
+				return nil, fmt.Errorf("verify %s: %w", participant, err)
+			}
+			return el, nil
+		}
+		// Not certain: start again from the bytes on the general path.
+		if p, err = v.prepareGeneral(p.raw, p.profile); err != nil {
+			return nil, err
+		}
+	}
+	return p.validateGeneral(cert, participant, at)
+}
+
+func (p *prepared) validateGeneral(cert *x509.Certificate, participant string, at time.Time) (*etree.Element, error) {
+	if p.parts.method == AlgECDSASHA256 {
+		// goxmldsig checks ECDSA values in DER; SignatureValue is outside
+		// SignedInfo and removed by the enveloped transform, so this
+		// changes nothing that is signed.
+		d, err := ecdsaRawToDER(p.parts.value)
+		if err != nil {
+			return nil, refused("%v", err)
+		}
+		p.parts.sigValue.SetText(base64.StdEncoding.EncodeToString(d))
+	}
+	if p.parts.method == AlgSM2SM3 {
+		// goxmldsig knows neither SM2 nor SM3; the fast path is the only
+		// one, and a tree it was not certain of is refused.
+		return nil, refused("verify %s: SM2 signature over content outside the canonical subset", participant)
+	}
+	ctx := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})
 	// goxmldsig checks certificate validity against its clock: the instant
 	// the caller asks about, not the wall clock, so archived messages can
 	// be re-verified by auditors.
@@ -140,11 +239,26 @@ func refused(format string, args ...any) error {
 }
 
 // prepare applies the limits and the profile to the raw bytes. Everything
-// here is a policy decision taken before any cryptography.
-func (v *Verifier) prepare(signed []byte) (*prepared, error) {
+// here is a policy decision taken before any cryptography. A document the
+// fast parser takes is read once; any other is read the general way, with
+// the general way's refusals.
+func (v *Verifier) prepare(signed []byte, profile Profile) (*prepared, error) {
 	if len(signed) > v.maxBytes {
 		return nil, refused("document of %d bytes exceeds limit of %d", len(signed), v.maxBytes)
 	}
+	if !v.noFast {
+		if doc, ok := fastParse(signed, v.maxDepth); ok {
+			p, err := v.checkTree(signed, doc, profile)
+			if p != nil {
+				p.fast = true
+			}
+			return p, err
+		}
+	}
+	return v.prepareGeneral(signed, profile)
+}
+
+func (v *Verifier) prepareGeneral(signed []byte, profile Profile) (*prepared, error) {
 	if err := scan(signed, v.maxDepth); err != nil {
 		return nil, err
 	}
@@ -152,6 +266,11 @@ func (v *Verifier) prepare(signed []byte) (*prepared, error) {
 	if err := doc.ReadFromBytes(signed); err != nil {
 		return nil, refused("parse: %v", err)
 	}
+	return v.checkTree(signed, doc, profile)
+}
+
+// checkTree finds the one signature and pins it to the profile.
+func (v *Verifier) checkTree(signed []byte, doc *etree.Document, profile Profile) (*prepared, error) {
 	root := doc.Root()
 	if root == nil {
 		return nil, refused("no root element")
@@ -172,11 +291,11 @@ func (v *Verifier) prepare(signed []byte) (*prepared, error) {
 	if sig == nil {
 		return nil, refused("ds:Signature is not a child of the root element")
 	}
-	cert, err := checkSignatureShape(sig)
+	parts, err := checkSignatureShape(sig, profile)
 	if err != nil {
 		return nil, err
 	}
-	return &prepared{root: root, cert: cert}, nil
+	return &prepared{raw: signed, root: root, sig: sig, parts: parts, profile: profile}, nil
 }
 
 // scan walks the token stream once with hard limits before any tree is
@@ -242,89 +361,113 @@ func children(el *etree.Element, tags ...string) ([]*etree.Element, error) {
 
 func algorithm(el *etree.Element) string { return el.SelectAttrValue(dsig.AlgorithmAttr, "") }
 
-// checkSignatureShape pins the signature to the profile in the package
-// comment and returns the (untrusted) certificate from KeyInfo. For ECDSA
-// it rewrites SignatureValue from r||s to DER for goxmldsig; SignatureValue
-// is outside SignedInfo and removed by the enveloped transform, so this
-// changes nothing that is signed.
-func checkSignatureShape(sig *etree.Element) (*x509.Certificate, error) {
+// sigParts are the pieces of a signature that passed the profile.
+type sigParts struct {
+	signedInfo *etree.Element
+	sigValue   *etree.Element
+	method     string
+	value      []byte // SignatureValue, decoded (r||s for ECDSA and SM2)
+	digest     string // DigestValue text as written
+	certDER    []byte // KeyInfo certificate, not yet trusted or parsed
+	prefixList bool   // the exc-c14n transform carries InclusiveNamespaces
+}
+
+// checkSignatureShape pins the signature to profile (see the package
+// comment) and returns its parts. Nothing is trusted yet.
+func checkSignatureShape(sig *etree.Element, profile Profile) (sigParts, error) {
+	var none sigParts
 	parts, err := children(sig, dsig.SignedInfoTag, dsig.SignatureValueTag, dsig.KeyInfoTag)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	signedInfo, sigValue, keyInfo := parts[0], parts[1], parts[2]
 
 	si, err := children(signedInfo, dsig.CanonicalizationMethodTag, dsig.SignatureMethodTag, dsig.ReferenceTag)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	if a := algorithm(si[0]); a != AlgExcC14N {
-		return nil, refused("canonicalization method %q not allowed", a)
+	if a := algorithm(si[0]); a != profile.C14N {
+		return none, refused("canonicalization method %q not allowed", a)
 	}
 	if len(si[0].ChildElements()) != 0 {
-		return nil, refused("canonicalization parameters not allowed")
+		return none, refused("canonicalization parameters not allowed")
 	}
 	method := algorithm(si[1])
-	if method != AlgRSASHA256 && method != AlgECDSASHA256 {
-		return nil, refused("signature method %q not allowed", method)
+	if !profile.allowsSignature(method) {
+		return none, refused("signature method %q not allowed%s", method, profile.hint(method))
 	}
 	ref := si[2]
 	if uri := ref.SelectAttr(dsig.URIAttr); uri == nil || uri.Value != "" {
-		return nil, refused(`reference must have URI="" (whole document)`)
+		return none, refused(`reference must have URI="" (whole document)`)
 	}
 	rp, err := children(ref, dsig.TransformsTag, dsig.DigestMethodTag, dsig.DigestValueTag)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	tr, err := children(rp[0], dsig.TransformTag, dsig.TransformTag)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	if algorithm(tr[0]) != AlgEnveloped || algorithm(tr[1]) != AlgExcC14N {
-		return nil, refused("transforms must be enveloped-signature then exc-c14n, got %q, %q", algorithm(tr[0]), algorithm(tr[1]))
+	if algorithm(tr[0]) != AlgEnveloped || algorithm(tr[1]) != profile.C14N {
+		return none, refused("transforms must be enveloped-signature then exc-c14n, got %q, %q", algorithm(tr[0]), algorithm(tr[1]))
 	}
+	prefixList := false
 	for _, t := range tr {
 		for _, c := range t.ChildElements() {
 			// An InclusiveNamespaces prefix list is a legitimate exc-c14n
 			// parameter (xmlsec1 templates may carry one); nothing else is.
 			if t != tr[1] || c.Tag != "InclusiveNamespaces" || c.NamespaceURI() != AlgExcC14N {
-				return nil, refused("unexpected transform parameter %s", c.FullTag())
+				return none, refused("unexpected transform parameter %s", c.FullTag())
 			}
+			prefixList = true
 		}
 	}
-	if a := algorithm(rp[1]); a != AlgSHA256 {
-		return nil, refused("digest method %q not allowed", a)
+	digestMethod := algorithm(rp[1])
+	if !profile.allowsDigest(digestMethod) {
+		return none, refused("digest method %q not allowed", digestMethod)
+	}
+	if !profile.allowsPair(method, digestMethod) {
+		return none, refused("digest method %q with signature method %q not allowed", digestMethod, method)
 	}
 
 	ki, err := children(keyInfo, dsig.X509DataTag)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	xd, err := children(ki[0], dsig.X509CertificateTag)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	der, err := base64.StdEncoding.DecodeString(stripSpace(xd[0].Text()))
 	if err != nil {
-		return nil, refused("X509Certificate is not base64: %v", err)
+		return none, refused("X509Certificate is not base64: %v", err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, refused("X509Certificate: %v", err)
+	if len(der) == 0 {
+		return none, refused("X509Certificate is empty")
 	}
 
-	if method == AlgECDSASHA256 {
+	out := sigParts{signedInfo: signedInfo, sigValue: sigValue, method: method, digest: rp[2].Text(),
+		certDER: der, prefixList: prefixList}
+	switch method {
+	case AlgECDSASHA256, AlgSM2SM3:
 		raw, err := base64.StdEncoding.DecodeString(stripSpace(sigValue.Text()))
 		if err != nil {
-			return nil, refused("SignatureValue is not base64: %v", err)
+			return none, refused("SignatureValue is not base64: %v", err)
 		}
-		d, err := ecdsaRawToDER(raw)
+		if len(raw) != 2*p256FieldBytes {
+			return none, refused("%s signature value is %d bytes, want %d (r||s)", method, len(raw), 2*p256FieldBytes)
+		}
+		out.value = raw
+	default:
+		// As goxmldsig reads it: line breaks are ignored, other white
+		// space is not.
+		raw, err := base64.StdEncoding.DecodeString(sigValue.Text())
 		if err != nil {
-			return nil, refused("%v", err)
+			return none, fmt.Errorf("SignatureValue is not base64: %v: %w", err, ErrInvalid)
 		}
-		sigValue.SetText(base64.StdEncoding.EncodeToString(d))
+		out.value = raw
 	}
-	return cert, nil
+	return out, nil
 }
 
 func stripSpace(s string) string {
