@@ -46,8 +46,13 @@ func refusedForSpace(t *testing.T, h *harness, body []byte) {
 	}
 }
 
+// plate gives a declaration a VN and a CN plate of its own: one active
+// crossing per vehicle and gate, so every truck of a test is another.
 func plate(i int) func(map[string]any) {
-	return func(m map[string]any) { m["vehicle"].(map[string]any)["plateVN"] = fmt.Sprintf("12C-%05d", i) }
+	return func(m map[string]any) {
+		v := m["vehicle"].(map[string]any)
+		v["plateVN"], v["plateCN"] = fmt.Sprintf("12C-%05d", i), fmt.Sprintf("桂A%05d", i)
+	}
 }
 
 // Below its disk reserve the embedded hub refuses new declarations with

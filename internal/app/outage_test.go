@@ -128,9 +128,7 @@ func TestPostgresOutageAnswers503ThenRecovers(t *testing.T) {
 			defer wg.Done()
 			for i := w; i < declarations; i += workers {
 				key := fmt.Sprintf("outage-%d", i)
-				body := sample(t, func(m map[string]any) {
-					m["vehicle"].(map[string]any)["plateVN"] = fmt.Sprintf("12C-%05d", 41000+i)
-				})
+				body := sample(t, plate(41000+i))
 				for attempt := 0; ; attempt++ {
 					if attempt > 400 {
 						errs <- fmt.Errorf("%s: still refused after %d attempts", key, attempt)
@@ -167,7 +165,18 @@ func TestPostgresOutageAnswers503ThenRecovers(t *testing.T) {
 		}()
 	}
 
-	<-cut
+	// A worker that fails stops before the cut: report it, not a hang.
+	workersDone := make(chan struct{})
+	go func() { wg.Wait(); close(workersDone) }()
+	select {
+	case <-cut:
+	case <-workersDone:
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		t.Fatal("the submits ended before a third of them were accepted")
+	}
 	proxy.Cut()
 	// While Postgres is away: a read answers 503 too, and readiness fails.
 	deadline := time.Now().Add(20 * time.Second)

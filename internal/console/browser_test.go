@@ -627,17 +627,18 @@ func TestAuditorFindsByPlateAndVerifies(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// The truck crosses (plate read, weighed, barrier OPEN), and a second
-	// one is refused by the vehicle registry: data for the statistics.
+	// The truck arrives and passes B1, gate-in (its plate read and the
+	// border guard's pass are all B1 needs: barrier OPEN, a checkpoint
+	// passage), and a second one is refused by the vehicle registry: data
+	// for the statistics.
 	for _, r := range []struct{ token, body string }{
-		{"dev-HUUNGHI-EXP-1-camera", `{"kind":"plate","plate":"12C-12345","confidence":0.97}`},
-		{"dev-HUUNGHI-EXP-1-scale", `{"kind":"weight","weightKg":38600,"plate":"12C-12345"}`},
+		{"dev-HUUNGHI-GATE-1-camera", `{"kind":"plate","plate":"12C-12345","confidence":0.97}`},
 	} {
 		if status, data := h.api(t, "POST", "/v1/devices/readings", r.token, []byte(r.body)); status != 200 {
 			t.Fatalf("reading: %d %s", status, data)
 		}
 	}
-	rejected := strings.NewReplacer(`"expiresOn": "2027-05-31"`, `"expiresOn": "2026-01-31"`, "12C-12345", "12C-54321").Replace(string(sample(t)))
+	rejected := strings.NewReplacer(`"expiresOn": "2027-05-31"`, `"expiresOn": "2026-01-31"`, "12C-12345", "12C-54321", "桂A12345", "桂A54321").Replace(string(sample(t)))
 	rid := h.declare(t, trader, []byte(rejected))
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		_, data := h.api(t, "GET", "/v1/declarations/"+rid+"/decision", trader, nil)
@@ -686,6 +687,9 @@ func TestAuditorFindsByPlateAndVerifies(t *testing.T) {
 	}
 	if body := u.bodyText(); !strings.Contains(body, "HUUNGHI") || !strings.Contains(body, "VR-INSPECTION-EXPIRED") {
 		t.Errorf("statistics lack the crossing or the refusal: %q", body)
+	}
+	if body := u.bodyText(); strings.Contains(body, "No checkpoint passages recorded yet") || !strings.Contains(body, "B1") {
+		t.Errorf("statistics lack the dwell time at B1 the truck passed: %q", body)
 	}
 	u.screenshot("stats")
 }

@@ -87,8 +87,8 @@ func sortTimeline(evs []TimelineEvent) {
 }
 
 // DwellSource reports how long trucks stayed at each checkpoint, for the
-// statistics. Nothing records checkpoint passages yet; the crossing
-// records will implement it.
+// statistics. Without one the statistics take the checkpoint passages the
+// crossings logged (stats.Report.Dwell).
 type DwellSource interface {
 	Dwell(ctx context.Context, from, to time.Time) ([]DwellRow, error)
 }

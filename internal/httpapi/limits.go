@@ -20,11 +20,13 @@ var bodyLimits = map[string]int64{
 	"POST /v1/declarations":                    MaxDeclarationBytes,
 	"PUT /v1/declarations/{id}":                MaxDeclarationBytes,
 	"POST /v1/declarations/{id}/cancel":        4 << 10,
+	"POST /v1/declarations/{id}/turn-back":     4 << 10,
 	"POST /v1/acks/{agency}":                   hub.MaxAckBytes,
 	"PUT /v1/admin/gates/{code}":               1 << 20,
 	"POST /v1/devices/readings":                16 << 10,
 	"POST /v1/admin/outbox/{id}/redrive":       0,
 	"POST /v1/admin/outbox/{id}/cancel":        0,
+	"POST /v1/admin/agencies/{agency}/redrive": 0,
 	"GET /v1/gates/{gate}/lanes/{lane}/events": 0,
 }
 

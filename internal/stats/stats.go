@@ -13,12 +13,14 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/crossing"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
-// Crossing counts one day's crossings at one gate in one direction. Until
-// crossing records exist, a crossing is a lane decision that opened the
-// barrier for a declared truck.
+// Crossing counts one day's crossings at one gate in one direction: a
+// declared truck counts once, the day it passed its first checkpoint (a
+// crossing.checkpoint-passed entry; in logs from before crossings were
+// recorded, the first lane decision that opened a barrier for it).
 type Crossing struct {
 	Day       string // YYYY-MM-DD in the gates' time zone
 	Gate      string
@@ -51,6 +53,15 @@ type Report struct {
 	Clearance   Latency
 	AckLatency  []Latency
 	NackReasons []NackReason
+	Dwell       []Dwell
+}
+
+// Dwell is how long trucks stood at one checkpoint of a gate, from their
+// first reading there to the barrier opening.
+type Dwell struct {
+	Gate, Checkpoint string
+	Count            int
+	P50, P95         time.Duration
 }
 
 // Directions maps gate/lane to the lane's direction.
@@ -70,8 +81,28 @@ func Compute(entries []store.AuditEntry, zone *time.Location, dir Directions) Re
 	type nackKey struct{ decl, agency, code string }
 	seenNack := map[nackKey]bool{}
 	nacks := map[[2]string]*NackReason{}
+	dwell := map[[2]string][]time.Duration{} // gate, checkpoint
+	cross := func(id string, at time.Time, gate, lane string) {
+		if crossed[id] {
+			return
+		}
+		crossed[id] = true
+		d := ""
+		if dir != nil {
+			d = dir(gate, lane)
+		}
+		crossings[Crossing{Day: at.In(zone).Format("2006-01-02"), Gate: gate, Direction: d}]++
+	}
 	for _, e := range entries {
 		switch e.Kind {
+		case audit.KindCrossingPassed:
+			var ev crossing.Event
+			if json.Unmarshal(e.Payload, &ev) != nil || ev.Passage == nil {
+				continue
+			}
+			k := [2]string{ev.Gate, ev.Passage.Checkpoint}
+			dwell[k] = append(dwell[k], ev.Passage.Dwell())
+			cross(ev.DeclarationID, e.Time, ev.Gate, ev.Passage.Lane)
 		case audit.KindDeclarationAccepted:
 			declared[e.DeclarationID] = e.Time
 		case audit.KindMessageOutbound:
@@ -134,15 +165,7 @@ func Compute(entries []store.AuditEntry, zone *time.Location, dir Directions) Re
 			if json.Unmarshal(e.Payload, &p) != nil || p.Answer.Action != "OPEN" || p.Answer.DeclarationID == "" {
 				continue
 			}
-			if crossed[p.Answer.DeclarationID] {
-				continue
-			}
-			crossed[p.Answer.DeclarationID] = true
-			d := ""
-			if dir != nil {
-				d = dir(p.Answer.Gate, p.Answer.Lane)
-			}
-			crossings[Crossing{Day: e.Time.In(zone).Format("2006-01-02"), Gate: p.Answer.Gate, Direction: d}]++
+			cross(p.Answer.DeclarationID, e.Time, p.Answer.Gate, p.Answer.Lane)
 		}
 	}
 	for k, n := range crossings {
@@ -173,6 +196,14 @@ func Compute(entries []store.AuditEntry, zone *time.Location, dir Directions) Re
 			return a.Agency < b.Agency
 		}
 		return a.Count > b.Count || (a.Count == b.Count && a.Code < b.Code)
+	})
+	for k, ds := range dwell {
+		l := distribution("", ds)
+		rep.Dwell = append(rep.Dwell, Dwell{Gate: k[0], Checkpoint: k[1], Count: l.Count, P50: l.P50, P95: l.P95})
+	}
+	sort.Slice(rep.Dwell, func(i, j int) bool {
+		a, b := rep.Dwell[i], rep.Dwell[j]
+		return a.Gate < b.Gate || (a.Gate == b.Gate && a.Checkpoint < b.Checkpoint)
 	})
 	return rep
 }

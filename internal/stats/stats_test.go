@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/crossing"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -58,5 +59,38 @@ func TestCompute(t *testing.T) {
 	}
 	if len(rep.NackReasons) != 1 || rep.NackReasons[0].Count != 1 || rep.NackReasons[0].Code != "VR-INSPECTION-EXPIRED" || rep.NackReasons[0].Text != "certificate expired" {
 		t.Errorf("nacks %+v", rep.NackReasons)
+	}
+}
+
+// Checkpoint passages logged by the crossings give the dwell time at each
+// checkpoint and count the truck once, at its first checkpoint.
+func TestComputeCrossingPassages(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	passed := func(decl, cp, lane string, arrived, left int) store.AuditEntry {
+		ev := crossing.Event{DeclarationID: decl, Gate: "HUUNGHI", State: crossing.Arrived,
+			Passage: &crossing.Passage{Checkpoint: cp, Lane: lane, ArrivedAt: at(arrived), PassedAt: at(left)}, At: at(left)}
+		return store.AuditEntry{Kind: audit.KindCrossingPassed, DeclarationID: decl, Time: at(left), Payload: payload(ev)}
+	}
+	entries := []store.AuditEntry{
+		passed("D1", "B1", "GATE-1", 0, 10),
+		{Kind: audit.KindLaneDecision, Time: at(10), Payload: payload(map[string]any{"answer": map[string]any{"gate": "HUUNGHI", "lane": "GATE-1", "action": "OPEN", "declarationId": "D1"}})},
+		passed("D1", "B2", "EXP-1", 60, 120),
+		passed("D2", "B1", "GATE-1", 5, 35),
+	}
+	var lanes []string
+	rep := Compute(entries, time.UTC, func(g, l string) string { lanes = append(lanes, l); return "export" })
+	if len(rep.Crossings) != 1 || rep.Crossings[0].Count != 2 {
+		t.Errorf("crossings %+v, want 2 trucks on one day", rep.Crossings)
+	}
+	want := []Dwell{
+		{Gate: "HUUNGHI", Checkpoint: "B1", Count: 2, P50: 10 * time.Second, P95: 30 * time.Second},
+		{Gate: "HUUNGHI", Checkpoint: "B2", Count: 1, P50: time.Minute, P95: time.Minute},
+	}
+	if len(rep.Dwell) != len(want) || rep.Dwell[0] != want[0] || rep.Dwell[1] != want[1] {
+		t.Errorf("dwell %+v, want %+v", rep.Dwell, want)
+	}
+	if len(lanes) != 2 || lanes[0] != "GATE-1" || lanes[1] != "GATE-1" {
+		t.Errorf("directions asked for lanes %v, want the first checkpoint's lane of each truck", lanes)
 	}
 }

@@ -81,9 +81,14 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: create probe pool: %w", err)
 	}
 	s := &Store{pool: pool, probe: probe}
-	if err := s.Ping(ctx); err != nil {
+	// The first query dials, authenticates and sets the search path: give
+	// it the connect budget, not readiness's one second, which a loaded
+	// machine can exceed while the server is perfectly well.
+	openCtx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout+pingTimeout)
+	defer cancel()
+	if err := pool.Ping(openCtx); err != nil {
 		s.Close()
-		return nil, err
+		return nil, store.Unavailable(fmt.Errorf("postgres: connect: %w", err))
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
