@@ -249,7 +249,8 @@ var messages = map[string][2]string{
 	"stats.code":       {"Mã lý do", "Reason code"},
 	"stats.none":       {"Không có dữ liệu trong khoảng này.", "No data in this period."},
 	"stats.truncated":  {"Khoảng thời gian quá dài: chỉ tính 200.000 mục đầu.", "Period too long: only the first 200,000 entries counted."},
-	"stats.crossNote":  {"Lượt qua = barie mở cho một xe đã khai báo.", "A crossing = the barrier opened for a declared truck."},
+	"stats.crossNote":  {"Lượt qua = một xe đã khai báo qua trạm kiểm soát đầu tiên.", "A crossing = a declared truck passing its first checkpoint."},
+	"stats.checkpoint": {"Trạm kiểm soát", "Checkpoint"},
 
 	"admin.source":   {"Nội dung tệp cấu hình (YAML)", "Gate file (YAML)"},
 	"admin.file":     {"Hoặc chọn tệp", "Or choose a file"},
