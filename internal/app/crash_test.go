@@ -164,6 +164,11 @@ func runCrash(t *testing.T, dsn string) {
 		// through the durable retry path that the crashes interrupt.
 		"GATEHUB_DELIVERY_IN_CALL_RETRIES=-1",
 		"GATEHUB_DELIVERY_MAX_ATTEMPTS=1000",
+		// These agencies fail on purpose (every border-guard message
+		// twice, others at random): the circuit breaker would hold an
+		// agency back for up to 32 s, beyond the settle bound below. The
+		// breaker has tests of its own (internal/outbox, delivery_test).
+		"GATEHUB_DELIVERY_BREAKER_FAILURES=1000",
 		// Checkpoints are written between crashes too.
 		"GATEHUB_CHECKPOINT_EVERY=250ms",
 		"GATEHUB_LOG_FORMAT=json",

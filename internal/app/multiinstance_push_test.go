@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
@@ -37,10 +38,7 @@ func startCluster(t *testing.T, edit func(*config.Config)) *cluster {
 
 	// The simulators trust exactly one hub certificate, so both instances
 	// must sign with the same key: they share the key directory.
-	hubID, _, err := pki.LoadOrCreate(keysDir, hub.Participant, pki.RSA2048, now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	hubIDs := sharedHubKeys(t, keysDir, now())
 	maps, err := mapping.Load(filepath.Join(repoRoot, "mappings"))
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +49,9 @@ func startCluster(t *testing.T, edit func(*config.Config)) *cluster {
 	}
 	t.Cleanup(schemas.Close)
 	trust := pki.NewTrustStore()
-	trust.Add(hub.Participant, hubID.Cert, hubID.Cert.NotBefore, hubID.Cert.NotAfter)
+	for _, id := range hubIDs {
+		trust.Add(hub.Participant, id.Cert, id.Cert.NotBefore, id.Cert.NotAfter)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	sims, err := sim.StartAll(ctx, sim.Options{Registry: maps, Validator: schemas, Trust: trust, Mode: "sync", Now: now})
@@ -158,4 +158,22 @@ func idAfter(a, b string) bool {
 	am, as := parse(a)
 	bm, bs := parse(b)
 	return am > bm || (am == bm && as > bs)
+}
+
+// sharedHubKeys creates the hub's keys in keysDir, the directory every
+// instance of a test cluster shares, and returns them for the simulators
+// to trust: the RSA key of the default signature profile and the SM2 key
+// the Guangxi single window's messages are signed with. An instance finds
+// them there and creates none of its own.
+func sharedHubKeys(t *testing.T, keysDir string, now time.Time) []*pki.Identity {
+	t.Helper()
+	rsaID, _, err := pki.LoadOrCreate(keysDir, hub.Participant, pki.RSA2048, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm2ID, _, err := pki.LoadOrCreateAs(keysDir, hub.Participant+".sm2", hub.Participant, pki.SM2, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []*pki.Identity{rsaID, sm2ID}
 }

@@ -53,10 +53,7 @@ func startProduction(t *testing.T, su prodSetup) *prodCluster {
 	now := testClock()
 	shared := t.TempDir()
 	keysDir, trustDir := filepath.Join(shared, "keys"), filepath.Join(shared, "trust")
-	hubID, _, err := pki.LoadOrCreate(keysDir, hub.Participant, pki.RSA2048, now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	hubIDs := sharedHubKeys(t, keysDir, now())
 	maps, err := mapping.Load(filepath.Join(repoRoot, "mappings"))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +64,9 @@ func startProduction(t *testing.T, su prodSetup) *prodCluster {
 	}
 	t.Cleanup(schemas.Close)
 	trust := pki.NewTrustStore()
-	trust.Add(hub.Participant, hubID.Cert, hubID.Cert.NotBefore, hubID.Cert.NotAfter)
+	for _, id := range hubIDs {
+		trust.Add(hub.Participant, id.Cert, id.Cert.NotBefore, id.Cert.NotAfter)
+	}
 
 	// The hubs' listeners first: the asynchronous agencies need their
 	// callback URLs before the hubs exist.
