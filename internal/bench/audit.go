@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/gate"
@@ -81,13 +82,30 @@ func SyntheticAuditLog(ctx context.Context, root, dataDir string, decls int) (*A
 	}
 	ts := pki.NewTrustStore()
 	ts.Add(hub.Participant, hubID.Cert, time.Time{}, time.Time{})
+	// Each agency signs under its own profile (the Guangxi single window:
+	// SM2-SM3), and the hub signs that agency's messages under it too, as
+	// the hub does: a log of the hub's shape verifies only that way.
+	hubSigners := map[string]*sign.Signer{}
 	agencySigners := map[string]*sign.Signer{}
 	for _, a := range agencyList {
-		id, err := pki.Generate(a, pki.ECDSAP256, certFrom, certUntil)
+		profile, alg := app.Specs()[a].SignatureProfile(), pki.ECDSAP256
+		hubSigners[a] = hubSigner
+		if profile.Name == sign.SM2Profile.Name {
+			alg = pki.SM2
+			hubSM2, err := pki.Generate(hub.Participant, pki.SM2, certFrom, certUntil)
+			if err != nil {
+				return nil, err
+			}
+			if hubSigners[a], err = sign.NewProfileSigner(hubSM2, profile); err != nil {
+				return nil, err
+			}
+			ts.Add(hub.Participant, hubSM2.Cert, time.Time{}, time.Time{})
+		}
+		id, err := pki.Generate(a, alg, certFrom, certUntil)
 		if err != nil {
 			return nil, err
 		}
-		if agencySigners[a], err = sign.NewSigner(id); err != nil {
+		if agencySigners[a], err = sign.NewProfileSigner(id, profile); err != nil {
 			return nil, err
 		}
 		ts.Add(a, id.Cert, time.Time{}, time.Time{})
@@ -105,7 +123,7 @@ func SyntheticAuditLog(ctx context.Context, root, dataDir string, decls int) (*A
 		return nil, err
 	}
 	g, _ := gates.Gate(d.Gate)
-	log := &AuditLog{DataDir: dataDir, Declarations: decls, Verifier: sign.NewVerifier(ts), At: clockBase}
+	log := &AuditLog{DataDir: dataDir, Declarations: decls, Verifier: sign.NewVerifier(ts, app.AuditorProfiles()...), At: clockBase}
 	signedMsg := map[string][]byte{}
 	for _, a := range agencyList {
 		env := mapping.Envelope{MessageID: ids.Message(), Kind: mapping.KindSubmit, Sender: hub.Participant, Receiver: a,
@@ -114,7 +132,7 @@ func SyntheticAuditLog(ctx context.Context, root, dataDir string, decls int) (*A
 		if err != nil {
 			return nil, fmt.Errorf("map %s: %w", a, err)
 		}
-		if signedMsg[a], err = hubSigner.Sign(doc); err != nil {
+		if signedMsg[a], err = hubSigners[a].Sign(doc); err != nil {
 			return nil, err
 		}
 		log.Signed = append(log.Signed, SignedPayload{hub.Participant, signedMsg[a]})

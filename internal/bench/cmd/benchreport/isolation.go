@@ -14,7 +14,7 @@ const isolationRounds = 3
 
 // runIsolation measures delivery isolation between agencies (section 5).
 func (r *report) runIsolation(n int) {
-	log.Print("5/5 delivery isolation between agencies")
+	log.Print("5/7 delivery isolation between agencies")
 	r.isolation = map[string]bench.IsolationResult{}
 	for range isolationRounds {
 		for _, fault := range []string{bench.FaultNone, bench.FaultDown, bench.FaultHung} {

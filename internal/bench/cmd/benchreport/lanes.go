@@ -24,7 +24,7 @@ type laneRow struct {
 // runLanes measures lane decision latency (device reading → lane event
 // published) with 200 lanes busy, on each store.
 func (r *report) runLanes(dbURL string) {
-	log.Print("5/5 lane decisions, 200 lanes busy")
+	log.Print("6/7 lane decisions, 200 lanes busy")
 	for _, st := range []string{"sqlite", "postgres"} {
 		dsn := ""
 		if st == "postgres" {
@@ -61,7 +61,7 @@ func (r *report) renderLanes(p func(format string, args ...any)) {
 	if len(r.lanes) == 0 {
 		return
 	}
-	p("## 5. Lane decisions with 200 lanes busy")
+	p("## 6. Lane decisions with 200 lanes busy")
 	p("")
 	p("A generated gate of %d lanes, one checkpoint needing plate, weight and QR and every agency. On", laneLanes)
 	p("every lane at once, %d trucks one after another are declared, awaited CLEARED and read by camera,", laneRounds)

@@ -134,13 +134,13 @@ func (r *report) run(acceptN, e2eN, xmlsecN int, lookupDur time.Duration, dbURL 
 	r.start, r.loadStart = time.Now(), loadavg()
 	defer func() { r.took = time.Since(r.start) }()
 
-	log.Print("1/5 signing bound")
+	log.Print("1/7 signing bound")
 	r.rsa1 = rate(testing.Benchmark(func(b *testing.B) { bench.RawSign(b, pki.RSA2048, false) }))
 	r.rsaAll = rate(testing.Benchmark(func(b *testing.B) { bench.RawSign(b, pki.RSA2048, true) }))
 	r.ec1 = rate(testing.Benchmark(func(b *testing.B) { bench.RawSign(b, pki.ECDSAP256, false) }))
 	r.ecAll = rate(testing.Benchmark(func(b *testing.B) { bench.RawSign(b, pki.ECDSAP256, true) }))
 
-	log.Print("2/5 sign and verify paths, ours and xmlsec1")
+	log.Print("2/7 sign and verify paths, ours and xmlsec1")
 	r.sign, r.verify = map[pki.Algorithm]pathResult{}, map[pki.Algorithm]pathResult{}
 	for _, alg := range []pki.Algorithm{pki.RSA2048, pki.ECDSAP256} {
 		f, err := bench.NewFixture(r.root, alg)
@@ -174,10 +174,10 @@ func (r *report) run(acceptN, e2eN, xmlsecN int, lookupDur time.Duration, dbURL 
 		r.sign[alg], r.verify[alg] = s, v
 	}
 
-	log.Print("2a/5 sign and verify paths, ours and libxmlsec1 in process")
+	log.Print("2a/7 sign and verify paths, ours and libxmlsec1 in process")
 	r.runInProcess()
 
-	log.Print("3/5 end to end")
+	log.Print("3/7 end to end")
 	stores := []string{"sqlite"}
 	if dbURL != "" {
 		stores = append(stores, "postgres")
@@ -233,7 +233,7 @@ func (r *report) run(acceptN, e2eN, xmlsecN int, lookupDur time.Duration, dbURL 
 		r.runMixed(e2eN, dbURL)
 	}
 
-	log.Print("4/5 plate lookup")
+	log.Print("4/7 plate lookup")
 	plates := lookupHub.Plates(lookupHub.Submitted())
 	r.lookupDecls = len(plates)
 	for _, rps := range []float64{1000, 5000} {
