@@ -73,7 +73,7 @@ func (r *report) renderAudit(b *bytes.Buffer) {
 	p("## 7. Audit tools: export, verify, replay")
 	p("")
 	p("Synthetic logs in the hub's shape (%d entries and %d XML signatures per declaration: real", bench.EntriesPerDeclaration, bench.SignaturesPerDeclaration)
-	p("declarations, agency messages signed by an RSA-2048 hub key, one ECDSA-signed ACK per message), in an")
+	p("declarations, agency messages signed by the hub (RSA-2048; SM2 for Guangxi), one ACK per message signed under its agency's profile), in an")
 	p("embedded store. Each tool runs as its own `gatehubctl` process: `audit export --out-dir` (a chain")
 	p("rotated at 64 MiB), `audit verify` (signatures on every core), `audit replay --no-compare` (which")
 	p("verifies the chain first, then replays it into a fresh store). Rates are entries per second of")
