@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/bench"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
@@ -87,7 +88,9 @@ func TestRestoreStreamMemoryDoesNotGrowWithTheLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer dst.Close()
-		acks := &ack.Reader{Verifier: sign.NewVerifier(ts), Mappings: reg}
+		// Each agency's ACKs under its own profile (Guangxi: SM2-SM3), as
+		// audit replay reads them.
+		acks := &ack.Reader{Verifier: sign.NewVerifier(ts, app.AuditorProfiles()...), Mappings: reg}
 		runtime.GC()
 		base, peak, n := liveHeap(), uint64(0), 0
 		read := func(agency string, xml []byte, at time.Time) (mapping.AckFields, error) {
