@@ -344,7 +344,13 @@ func TestGatesConfigMap(t *testing.T) {
 func knownEnv(t *testing.T) map[string]bool {
 	t.Helper()
 	asked := map[string]bool{}
-	_, _ = config.Load("", func(name string) string { asked[name] = true; return "" })
+	_, _ = config.Load("", func(name string) string {
+		asked[name] = true
+		if name == "GATEHUB_AGENCIES_DIR" {
+			return "agencies" // the agencies' endpoint variables are asked per agency file
+		}
+		return ""
+	})
 	if !asked["GATEHUB_DATABASE_URL"] {
 		t.Fatal("config.Load did not ask for GATEHUB_DATABASE_URL; the probe is broken")
 	}

@@ -131,7 +131,7 @@ func LoadDir(dir string) (*Set, error) {
 }
 
 // Set is a checked set of agencies, in code order. It is immutable: a
-// reload builds a new one.
+// reload builds a new one. A nil *Set is the empty set.
 type Set struct {
 	list []*Agency
 	by   map[Code]*Agency
@@ -174,6 +174,9 @@ func NewSet(list []*Agency) (*Set, error) {
 
 // Get returns an agency by code.
 func (s *Set) Get(c Code) (*Agency, bool) {
+	if s == nil {
+		return nil, false
+	}
 	a, ok := s.by[c]
 	return a, ok
 }
@@ -182,10 +185,18 @@ func (s *Set) Get(c Code) (*Agency, bool) {
 func (s *Set) Lookup(code string) (*Agency, bool) { return s.Get(Code(code)) }
 
 // All lists the agencies in code order.
-func (s *Set) All() []*Agency { return slices.Clone(s.list) }
+func (s *Set) All() []*Agency {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.list)
+}
 
 // Codes lists the agency codes in order.
 func (s *Set) Codes() []Code {
+	if s == nil {
+		return nil
+	}
 	out := make([]Code, len(s.list))
 	for i, a := range s.list {
 		out[i] = a.Code
@@ -195,6 +206,9 @@ func (s *Set) Codes() []Code {
 
 // Strings lists the agency codes as strings, in order.
 func (s *Set) Strings() []string {
+	if s == nil {
+		return nil
+	}
 	out := make([]string, len(s.list))
 	for i, a := range s.list {
 		out[i] = string(a.Code)
@@ -205,6 +219,9 @@ func (s *Set) Strings() []string {
 // AckDeadlines maps each code to its default ACK deadline (gate files fall
 // back to it).
 func (s *Set) AckDeadlines() map[string]time.Duration {
+	if s == nil {
+		return nil
+	}
 	out := make(map[string]time.Duration, len(s.list))
 	for _, a := range s.list {
 		out[string(a.Code)] = a.AckDeadline

@@ -5,14 +5,33 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehub/gatehub/internal/agencies"
 )
+
+const shippedAgencies = "../../deploy/agencies"
+
+// testEnv is env with the shipped agency files, which the tests run too
+// far from for the default directory.
+func testEnv(env map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := env[k]; ok || k != "GATEHUB_AGENCIES_DIR" {
+			return v
+		}
+		return shippedAgencies
+	}
+}
 
 // The simulators answer ACKs that clear trucks; a deployment must never fall
 // back to them because an endpoint is missing.
 func TestSimulatorsOnlyInTheEmbeddedDemo(t *testing.T) {
+	set, err := agencies.LoadDir(shippedAgencies)
+	if err != nil {
+		t.Fatal(err)
+	}
 	allURLs := map[string]string{}
-	for _, a := range Agencies {
-		allURLs["GATEHUB_AGENCY_"+strings.ToUpper(a)+"_URL"] = "https://" + a + ".example.test/in"
+	for _, a := range set.Strings() {
+		allURLs[EndpointEnv(a)] = "https://" + a + ".example.test/in"
 	}
 	with := func(base map[string]string, kv ...string) map[string]string {
 		m := map[string]string{}
@@ -53,7 +72,7 @@ func TestSimulatorsOnlyInTheEmbeddedDemo(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c, err := Load(path, func(k string) string { return tc.env[k] })
+			c, err := Load(path, testEnv(tc.env))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Load: err %v, want one containing %q", err, tc.wantErr)

@@ -12,14 +12,17 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehub/gatehub/internal/agencies"
 )
 
-// Parse decodes and validates one gate file. name is used in error messages
-// only. On failure the error is a *ConfigError listing every problem found,
-// each with file:line:col.
-func Parse(name string, data []byte) (*Gate, error) {
+// Parse decodes and validates one gate file against the agencies known
+// (deploy/agencies): naming any other agency is an error. name is used in
+// error messages only. On failure the error is a *ConfigError listing every
+// problem found, each with file:line:col.
+func Parse(name string, data []byte, known *agencies.Set) (*Gate, error) {
 	d := &decoder{is: issues{file: name}, pos: map[string]Pos{}}
-	g := &Gate{Source: name, pos: d.pos}
+	g := &Gate{Source: name, pos: d.pos, known: known}
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -56,7 +59,26 @@ func Parse(name string, data []byte) (*Gate, error) {
 	if err := d.is.err(); err != nil {
 		return nil, err
 	}
+	g.defaultDeadlines()
 	return g, nil
+}
+
+// defaultDeadlines gives every agency a rule requires the agency file's
+// ACK deadline where the gate sets none of its own.
+func (g *Gate) defaultDeadlines() {
+	if g.Policy.AckDeadlines == nil {
+		g.Policy.AckDeadlines = map[string]time.Duration{}
+	}
+	for _, r := range g.Policy.Rules {
+		for _, a := range r.Agencies {
+			if _, set := g.Policy.AckDeadlines[a]; set {
+				continue
+			}
+			if ag, ok := g.known.Lookup(a); ok {
+				g.Policy.AckDeadlines[a] = ag.AckDeadline
+			}
+		}
+	}
 }
 
 // covers reports whether a decoding issue already concerns path or one of
@@ -72,12 +94,12 @@ func (d *decoder) covers(path string) bool {
 }
 
 // LoadFile reads and parses one gate file.
-func LoadFile(path string) (*Gate, error) {
+func LoadFile(path string, known *agencies.Set) (*Gate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load gate: %w", err)
 	}
-	return Parse(path, data)
+	return Parse(path, data, known)
 }
 
 var syntaxLine = regexp.MustCompile(`line (\d+)`)
@@ -319,15 +341,24 @@ func (d *decoder) policy(n *yaml.Node, path string, pol *Policy) {
 				d.mapping(n, p, map[string]field{
 					"direction":  {true, d.str(&r.Direction)},
 					"cargoKinds": {false, d.strs(&r.CargoKinds)},
+					"hsChapters": {false, d.strs(&r.HSChapters)},
 					"agencies":   {true, d.strs(&r.Agencies)},
 				})
 				pol.Rules = append(pol.Rules, r)
 			})
 		}},
-		"ackDeadlines": {true, func(n *yaml.Node, p string) {
+		"ackDeadlines": {false, func(n *yaml.Node, p string) {
 			pol.AckDeadlines = map[string]time.Duration{}
+			// Keys are agency codes, checked against the known agencies by
+			// validatePolicy; any key decodes here so that check names it.
+			n = resolve(n)
+			if n.Kind != yaml.MappingNode {
+				d.is.add(nodePos(n), p, "must be a mapping, got %s", kindName(n))
+				return
+			}
 			fields := map[string]field{}
-			for _, a := range Agencies {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				a := n.Content[i].Value
 				fields[a] = field{false, func(n *yaml.Node, p string) {
 					var v time.Duration
 					d.duration(&v)(n, p)
