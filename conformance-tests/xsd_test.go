@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/gatehub/gatehub/internal/gate"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/gatehub/gatehub/internal/agencies"
+	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/schema"
 )
@@ -33,7 +34,11 @@ const (
 // shipped gate files so that the vectors and production agree.
 func gateContext(t *testing.T, code string) map[string]any {
 	t.Helper()
-	set, err := gate.LoadDir("../deploy/gates")
+	known, err := agencies.LoadDir("../deploy/agencies")
+	if err != nil {
+		t.Fatalf("load agencies: %v", err)
+	}
+	set, err := gate.LoadDir("../deploy/gates", known)
 	if err != nil {
 		t.Fatalf("load gates: %v", err)
 	}

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/agency"
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 // TestRunServesOneAgency starts the command as a user would, with a hub key

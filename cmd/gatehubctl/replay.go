@@ -286,7 +286,12 @@ func replayChain(ctx context.Context, args []string, dir string, reg *mapping.Re
 		if err != nil {
 			return nil, err
 		}
-		acks := &ack.Reader{Verifier: app.ArchiveVerifier(ar.Certs), Mappings: reg}
+		known, err := localAgencies()
+		if err != nil {
+			ar.Close()
+			return nil, err
+		}
+		acks := &ack.Reader{Verifier: app.ArchiveVerifier(known, ar.Certs), Mappings: reg}
 		ropts := replay.RestoreOptions{From: res.pos, Total: int64(ar.Manifest.Entries), Progress: progressTo(errOut, "replay "+filepath.Base(path))}
 		if rebuild {
 			ropts.Rebuild = &replay.RebuildOptions{Registry: inputs.registry(ar), Verify: certsVerifier(ar.Certs)}

@@ -415,3 +415,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// ReasonVI is what an agency's reason code means in Vietnamese, when its
+// file says (clearance.Names).
+func (s *Set) ReasonVI(agency, code string) (string, bool) {
+	a, ok := s.Lookup(agency)
+	if !ok {
+		return "", false
+	}
+	t, ok := a.Reasons[code]
+	return t.VI, ok
+}

@@ -137,11 +137,11 @@ func spec() []field {
 					a.Endpoint.Concurrency = i
 				}},
 			{key: "ackMode", typ: strings.Join(ackModes, " \\| "), def: AckAny,
-				doc: "how it answers: `sync` 200 with the signed ACK, `async` 202 and the ACK on the callback, `any` either",
+				doc:    "how it answers: `sync` 200 with the signed ACK, `async` 202 and the ACK on the callback, `any` either",
 				decode: oneOf(func(a *Agency) *string { return &a.Endpoint.AckMode }, ackModes)},
 		}},
 		{key: "ackDeadline", typ: "duration", required: true,
-			doc: "how long it has to answer a delivered message before the truck's decision lists it as overdue, where a gate's `policy.ackDeadlines` sets none; at most " + maxAckDeadline.String(),
+			doc:    "how long it has to answer a delivered message before the truck's decision lists it as overdue, where a gate's `policy.ackDeadlines` sets none; at most " + maxAckDeadline.String(),
 			decode: duration(func(a *Agency) *time.Duration { return &a.AckDeadline }, maxAckDeadline)},
 		{key: "signature", typ: sign.DefaultProfile.Name + " \\| " + sign.SM2Profile.Name, def: sign.DefaultProfile.Name,
 			doc: "signature profile: how the hub signs messages to it and how its answers must be signed",
@@ -177,7 +177,7 @@ func spec() []field {
 				}
 			}},
 		{key: "sends", typ: "list of " + strings.Join(sendKinds, ", "),
-			doc: "agency-initiated signed messages it may send the hub; any other kind it sends is refused",
+			doc:    "agency-initiated signed messages it may send the hub; any other kind it sends is refused",
 			decode: func(d *decoder, n *yaml.Node, p string, a *Agency) { a.Sends = d.kinds(n, p, sendKinds) }},
 		{key: "forward", typ: "mapping of kind → list of codes",
 			doc: "routing: per kind it sends, the agencies the hub forwards the verified message to (re-enveloped, hub-signed); each kind must be in `sends`, each code a known agency other than this one",

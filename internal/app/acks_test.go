@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/hub"
@@ -23,6 +22,7 @@ import (
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 // silent makes one agency's simulator take messages and never answer, so
@@ -53,7 +53,7 @@ func (c *manualClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // cluster created under the hub's data directory.
 func (h *harness) agencySigner(agency string) *sign.Signer {
 	h.t.Helper()
-	profile, file := app.Specs()[agency].SignatureProfile(), agency
+	profile, file := app.Specs(h.app.Agencies.Current())[agency].SignatureProfile(), agency
 	if profile.Name == sign.SM2Profile.Name {
 		file += ".sm2"
 	}

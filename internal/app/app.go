@@ -25,13 +25,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehub/gatehub/adapters/agency"
-	"github.com/gatehub/gatehub/adapters/borderguard"
-	"github.com/gatehub/gatehub/adapters/customs"
 	"github.com/gatehub/gatehub/adapters/gatedevice"
-	"github.com/gatehub/gatehub/adapters/guangxi"
-	"github.com/gatehub/gatehub/adapters/sim"
-	"github.com/gatehub/gatehub/adapters/vehicleregistry"
 	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/config"
@@ -52,6 +48,7 @@ import (
 	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/schema"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
@@ -59,13 +56,26 @@ import (
 	"github.com/gatehub/gatehub/internal/version"
 )
 
-// Specs returns the transport description of every agency adapter.
-func Specs() map[string]agency.Spec {
+// Specs returns the transport description of every agency of set.
+func Specs(set *agencies.Set) map[string]agency.Spec {
 	out := map[string]agency.Spec{}
-	for _, s := range []agency.Spec{customs.Spec(), borderguard.Spec(), vehicleregistry.Spec(), guangxi.Spec()} {
-		out[s.Name] = s
+	for _, a := range set.All() {
+		out[string(a.Code)] = agency.SpecOf(a)
 	}
 	return out
+}
+
+// LoadAgencies is the agency set of cfg: the one config.Load read, or
+// AgenciesDir's files.
+func LoadAgencies(cfg config.Config) (*agencies.Set, error) {
+	if cfg.Agencies != nil {
+		return cfg.Agencies, nil
+	}
+	set, err := agencies.LoadDir(cfg.AgenciesDir)
+	if err != nil {
+		return nil, fmt.Errorf("load agencies: %w", err)
+	}
+	return set, nil
 }
 
 // App is an assembled hub.
@@ -83,6 +93,8 @@ type App struct {
 	LaneKey    *hub.LaneSigner
 	Lanes      *lanes.Service
 	Simulators *sim.Cluster // nil unless Config.Simulators
+	// Agencies is the agency set in force; ReloadAgencies swaps it.
+	Agencies *agencies.Registry
 
 	listener net.Listener
 	http     *http.Server
@@ -183,8 +195,13 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	ackPerSource = newLimiter(cfg.Limits.AckPerSource, "rl-ack-source")
 	ackPerAgency = newLimiter(cfg.Limits.AckPerAgency, "rl-ack-agency")
 
-	// Configuration as data.
-	gates, err := gate.LoadDir(cfg.GatesDir)
+	// Configuration as data. Agencies first: gate files name them.
+	agencySet, err := LoadAgencies(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.Agencies = agencies.NewRegistry(agencySet)
+	gates, err := gate.LoadDir(cfg.GatesDir, agencySet)
 	if err != nil {
 		return nil, fmt.Errorf("load gates: %w", err)
 	}
@@ -192,6 +209,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	maps, err := mapping.Load(cfg.MappingsDir)
 	if err != nil {
 		return nil, fmt.Errorf("load mappings: %w", err)
+	}
+	if err := checkMappings(agencySet, maps); err != nil {
+		return nil, err
 	}
 	a.schemas, err = schema.Load(cfg.SchemasDir)
 	if err != nil {
@@ -220,11 +240,14 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, err
 	}
 	a.Trust.Add(hub.Participant, a.Identity.Cert, time.Time{}, time.Time{})
+	if err := trustAgencyFiles(agencySet, a.Trust); err != nil {
+		return nil, err
+	}
 	signer, err := sign.NewSigner(a.Identity)
 	if err != nil {
 		return nil, fmt.Errorf("hub signer: %w", err)
 	}
-	agencySigners, err := agencySigners(cfg, signer, a.Trust, now())
+	agencySigners, err := agencySigners(cfg, agencySet, signer, a.Trust, now())
 	if err != nil {
 		return nil, err
 	}
@@ -254,16 +277,25 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.Config.PublicURL = publicURL
 
 	endpoints := map[string]hub.Endpoint{}
-	specs := Specs()
-	for name, url := range cfg.AgencyURLs {
+	specs := Specs(agencySet)
+	urls, err := cfg.Endpoints(agencySet)
+	if err != nil {
+		return nil, err
+	}
+	for name, url := range urls {
 		endpoints[name] = hub.Endpoint{Spec: specs[name], URL: url}
 	}
 	if cfg.Simulators {
+		defs, err := sim.Definitions(agencySet, cfg.SimulatorRulesDir)
+		if err != nil {
+			return nil, fmt.Errorf("agency simulators: %w", err)
+		}
 		// Not bound to ctx: the simulators are agencies the dispatcher may
 		// still be talking to while Run shuts down; they close with the
 		// other resources, after in-flight deliveries settled.
 		a.Simulators, err = sim.StartAll(context.WithoutCancel(ctx), sim.Options{
-			Addr: cfg.SimulatorAddr, Registry: maps, Validator: a.schemas, Trust: a.Trust,
+			Definitions: defs,
+			Addr:        cfg.SimulatorAddr, Registry: maps, Validator: a.schemas, Trust: a.Trust,
 			KeysDir: filepath.Join(cfg.DataDir, "simulator-keys"), CallbackURL: publicURL,
 			Mode: cfg.SimulatorMode, Delay: cfg.SimulatorDelay, Now: now, Configure: opt.ConfigureSimulator,
 		})
@@ -286,14 +318,14 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 
 	a.Metrics = metrics.New()
-	a.Metrics.Init(config.Agencies, registry.Current().Codes())
+	a.Metrics.Init(agencySet.Strings(), registry.Current().Codes())
 	a.Metrics.WatchCertificates(a.certificates)
 	if pg, ok := a.Store.(*postgres.Store); ok {
 		pg.OnRetry(a.Metrics.StoreRetry)
 	}
 	a.Hub = &hub.Hub{
-		Store: a.Store, Gates: registry, Mappings: maps, Schemas: a.schemas, Signer: signer,
-		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust, AgencyProfiles()...), Mappings: maps}, Bus: a.bus,
+		Store: a.Store, Gates: registry, Agencies: a.Agencies, Mappings: maps, Schemas: a.schemas, Signer: signer,
+		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust, AgencyProfiles(agencySet)...), Mappings: maps}, Bus: a.bus,
 		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey, Inputs: buildInputs.ID, AgencySigners: agencySigners,
 		Refusals: refusal.New(refusal.Config{
 			Window: cfg.Limits.Refusals.Window, Detailed: cfg.Limits.Refusals.Detailed,
@@ -324,7 +356,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Workers: cfg.Delivery.Workers, Poll: cfg.Delivery.Poll, Now: now, Log: a.Log,
 		// One delivery lane per agency: one agency's outage never delays
 		// another's messages.
-		Agencies: agencyNames(endpoints),
+		Agencies: agencyNames(agencySet, endpoints),
 		Breaker:  outbox.BreakerPolicy{Failures: cfg.Delivery.BreakerFailures, Cooldown: cfg.Delivery.BreakerCooldown},
 	}
 	a.Hub.ResetDelivery = a.Dispatcher.ResetBreaker
@@ -468,8 +500,8 @@ func tlsConfig(c config.TLS) (*tls.Config, error) {
 // whether or not an endpoint is configured (a message to an agency without
 // one is retried, and shows as failing, until an operator adds it; without
 // a lane it would wait unseen) and any other configured.
-func agencyNames(endpoints map[string]hub.Endpoint) []string {
-	names := slices.Clone(config.Agencies)
+func agencyNames(set *agencies.Set, endpoints map[string]hub.Endpoint) []string {
+	names := set.Strings()
 	for name := range endpoints {
 		if !slices.Contains(names, name) {
 			names = append(names, name)

@@ -22,13 +22,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
+	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/schema"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
@@ -702,7 +703,7 @@ func startTappedSims(t *testing.T, root string, hubIDs []*pki.Identity, callback
 	s := &tappedSims{servers: map[string]*sim.Server{}, ids: map[string]*pki.Identity{}, tap: &deliveryTap{}, cbFailure: map[string]string{}}
 	mux := http.NewServeMux()
 	now := time.Now()
-	for _, d := range sim.Definitions() {
+	for _, d := range apptest.SimDefinitions(t, repoRoot) {
 		name := d.Spec.Name
 		profile, alg := d.Spec.SignatureProfile(), pki.ECDSAP256
 		if profile.Name == sign.SM2Profile.Name {

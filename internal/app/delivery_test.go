@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/agency"
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 // TestAckDeadlineOverdue: a silent agency is named overdue once the gate's

@@ -18,6 +18,16 @@ type Declaration struct {
 	Consignee                 Party         `json:"consignee"`
 }
 
+// HSCodes lists the HS code of every consignment, in order (gate policies
+// may require agencies by HS chapter).
+func (d *Declaration) HSCodes() []string {
+	out := make([]string, len(d.Consignments))
+	for i, c := range d.Consignments {
+		out[i] = c.HSCode
+	}
+	return out
+}
+
 // Party is a trader, consignor or consignee.
 type Party struct {
 	Name    string `json:"name"`

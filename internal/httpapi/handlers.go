@@ -526,7 +526,7 @@ func (s *Server) ApplyGateFile(ctx context.Context, p auth.Principal, code strin
 		s.Hub.RecordRefusal(ctx, audit.KindConfigRefused, p.String(), map[string]any{"gate": code, "problem": pr})
 		return pr
 	}
-	g, err := gate.Parse(code+".yaml", data)
+	g, err := gate.Parse(code+".yaml", data, s.Hub.AgencySet())
 	if err == nil && g.Code != code {
 		err = fmt.Errorf("%s.yaml: gate code %q does not match the URL's %q", code, g.Code, code)
 	}

@@ -465,7 +465,7 @@ func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 		if badValue.Pointer == "" {
 			s.log().ErrorContext(r.Context(), "mapping refused a value not from the declaration", "error", err)
 		}
-		name, nameVI := clearance.AgencyName(badValue.Agency)
+		name, nameVI := clearance.AgencyName(s.Hub.AgencySet(), badValue.Agency)
 		fe := problem.FieldError{Pointer: badValue.Pointer, Code: "required", Detail: "required by " + name + " for this crossing",
 			DetailVI: "bắt buộc đối với " + nameVI + " cho lượt qua này"}
 		if !badValue.Missing {

@@ -37,7 +37,7 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 	}
 	now := h.now()
 	version := cur.decl.Version + 1
-	required := g.RequiredAgencies(d.Direction, d.CargoKind)
+	required := g.RequiredAgencies(d.Direction, d.CargoKind, d.HSCodes()...)
 	latest := latestPerAgency(allMsgs)
 
 	var (

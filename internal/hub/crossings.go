@@ -94,7 +94,7 @@ func (h *Hub) ClearanceOf(ctx context.Context, tx store.Tx, d *store.Declaration
 				}
 			}
 		}
-		return clearance.Decide(agencies, sts, d.Status == StatusCancelled, now)
+		return clearance.Decide(h.AgencySet(), agencies, sts, d.Status == StatusCancelled, now)
 	}}, nil
 }
 

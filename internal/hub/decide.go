@@ -18,6 +18,7 @@ import (
 type clearanceInput struct {
 	decl     *store.Declaration
 	body     declaration.Declaration
+	names    clearance.Names // the agencies' display texts
 	required []string
 	current  map[string]*store.Message // latest live message per agency
 	msgs     []store.Message           // every message of the declaration, by CreatedAt
@@ -38,7 +39,7 @@ func (h *Hub) loadClearance(ctx context.Context, tx store.Tx, id string) (*clear
 // clearanceOf is loadClearance for the current version d, already read.
 func (h *Hub) clearanceOf(ctx context.Context, tx store.Tx, d *store.Declaration) (*clearanceInput, error) {
 	id := d.ID
-	in := &clearanceInput{decl: d, current: map[string]*store.Message{}}
+	in := &clearanceInput{decl: d, current: map[string]*store.Message{}, names: h.AgencySet()}
 	if err := json.Unmarshal(d.Body, &in.body); err != nil {
 		return nil, fmt.Errorf("decode stored declaration %s v%d: %w", id, d.Version, err)
 	}
@@ -55,7 +56,7 @@ func (h *Hub) clearanceOf(ctx context.Context, tx store.Tx, d *store.Declaration
 		in.current[m.Agency] = m // CreatedAt order: the last one wins
 	}
 	if g, ok := h.Gates.Current().Gate(d.Gate); ok {
-		in.required = g.RequiredAgencies(in.body.Direction, in.body.CargoKind)
+		in.required = g.RequiredAgencies(in.body.Direction, in.body.CargoKind, in.body.HSCodes()...)
 	} else {
 		// The gate was removed from configuration after the declaration was
 		// accepted: judge by the agencies it was sent to.
@@ -127,7 +128,7 @@ func (h *Hub) decide(ctx context.Context, tx store.Tx, fx *effects, id string) (
 func (h *Hub) decideFrom(ctx context.Context, tx store.Tx, fx *effects, in *clearanceInput, first bool) (*clearance.Decision, error) {
 	id := in.decl.ID
 	now := h.now()
-	dec := clearance.Decide(in.required, in.statuses, in.decl.Status == StatusCancelled, now)
+	dec := clearance.Decide(h.AgencySet(), in.required, in.statuses, in.decl.Status == StatusCancelled, now)
 	detail, err := decisionDetail(dec)
 	if err != nil {
 		return nil, err

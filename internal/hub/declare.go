@@ -98,7 +98,7 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 	}
 	now := h.now()
 	id := ids.Declaration(now)
-	agencies := g.RequiredAgencies(d.Direction, d.CargoKind)
+	agencies := g.RequiredAgencies(d.Direction, d.CargoKind, d.HSCodes()...)
 	// The mapping reads the declaration as the JSON just encoded: convert
 	// it once for all agencies.
 	in, err := mapping.Prepare(json.RawMessage(body))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
@@ -32,8 +33,10 @@ const Participant = "hub"
 // Hub wires the domain packages together. All fields are required unless
 // marked optional.
 type Hub struct {
-	Store    store.Store
-	Gates    *gate.Registry
+	Store store.Store
+	Gates *gate.Registry
+	// Agencies is the agency set in force (deploy/agencies).
+	Agencies *agencies.Registry
 	Mappings *mapping.Registry
 	Schemas  *schema.Validator
 	Signer   *sign.Signer

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/refusal"
@@ -18,14 +19,18 @@ const MaxAckBytes = 256 << 10
 // Clock returns the hub's current time.
 func (h *Hub) Clock() time.Time { return h.now() }
 
-// KnownAgency reports whether agency has mappings loaded.
+// KnownAgency reports whether agency is in the agency set in force.
 func (h *Hub) KnownAgency(agency string) bool {
-	for _, a := range h.Mappings.Agencies() {
-		if a == agency {
-			return true
-		}
+	_, ok := h.AgencySet().Lookup(agency)
+	return ok
+}
+
+// AgencySet is the agency set in force (empty without a registry).
+func (h *Hub) AgencySet() *agencies.Set {
+	if h.Agencies == nil {
+		return nil
 	}
-	return false
+	return h.Agencies.Current()
 }
 
 // RecordRefusal logs a refused request (bad credentials, invalid
@@ -146,7 +151,7 @@ func (h *Hub) SyncGates(ctx context.Context) error {
 		if c.Version <= h.gateVersion(c.Code) {
 			continue
 		}
-		g, err := gate.Parse(c.Code+".yaml", c.YAML)
+		g, err := gate.Parse(c.Code+".yaml", c.YAML, h.AgencySet())
 		if err == nil {
 			_, err = h.Gates.Apply(g)
 		}

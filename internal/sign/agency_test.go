@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/beevik/etree"
+	"go.yaml.in/yaml/v3"
 
-	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/schema"
@@ -33,10 +34,6 @@ func realAgencyMessages(t *testing.T) []agencyMsg {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gates, err := gate.LoadDir(filepath.Join(repoRoot, "deploy/gates"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	created := time.Date(2025, 11, 26, 1, 15, 0, 0, time.UTC)
 	var out []agencyMsg
 	for _, file := range []string{"huu-nghi-export.json", "tan-thanh-import.json"} {
@@ -50,10 +47,7 @@ func realAgencyMessages(t *testing.T) []agencyMsg {
 		if err := json.Unmarshal(decl, &d); err != nil {
 			t.Fatal(err)
 		}
-		g, ok := gates.Gate(d.Gate)
-		if !ok {
-			t.Fatalf("no gate %s", d.Gate)
-		}
+		g := gateContext(t, d.Gate)
 		for _, agency := range reg.Agencies() {
 			for _, kind := range []string{mapping.KindSubmit, mapping.KindAmend, mapping.KindCancel} {
 				env := mapping.Envelope{MessageID: "MSG-" + agency + "-" + kind, Kind: kind, Sender: "hub", Receiver: agency,
@@ -61,7 +55,7 @@ func realAgencyMessages(t *testing.T) []agencyMsg {
 				if kind != mapping.KindSubmit {
 					env.Version, env.PreviousMessageID, env.Reason = 2, "MSG-"+agency+"-submit", "Đổi xe / 换车"
 				}
-				doc, info, err := reg.Build(agency, kind, json.RawMessage(decl), env, g.Context())
+				doc, info, err := reg.Build(agency, kind, json.RawMessage(decl), env, g)
 				if err != nil {
 					t.Fatalf("%s %s %s: %v", file, agency, kind, err)
 				}
@@ -136,5 +130,30 @@ func TestRealAgencyMessages(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// gateContext is what the mappings read under "gate." (gate.Gate.Context),
+// read from the shipped gate file directly: package gate imports this one.
+func gateContext(t *testing.T, code string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "deploy/gates", strings.ToLower(code)+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Code, Name, Province string
+		Counterpart          struct {
+			Name     string `yaml:"name"`
+			NameCN   string `yaml:"nameCN"`
+			PortCode string `yaml:"portCode"`
+		}
+	}
+	if err := yaml.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]any{
+		"code": g.Code, "name": g.Name, "province": g.Province,
+		"counterpartName": g.Counterpart.Name, "counterpartNameCN": g.Counterpart.NameCN, "counterpartPortCode": g.Counterpart.PortCode,
 	}
 }

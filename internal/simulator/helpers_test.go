@@ -1,4 +1,4 @@
-package sim
+package simulator
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/gatehub/gatehub/adapters/agency"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/mapping"
@@ -28,7 +29,30 @@ const (
 	mappingsDir = "../../mappings"
 	declsDir    = "../../conformance-tests/declarations"
 	gatesDir    = "../../deploy/gates"
+	agenciesDir = "../../deploy/agencies"
+	rulesDir    = "../../simulators"
 )
+
+// testDefinitions are the shipped agencies with their shipped simulator
+// rules.
+func testDefinitions(t testing.TB) []Definition {
+	t.Helper()
+	defs, err := Definitions(knownAgencies(t), rulesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return defs
+}
+
+// knownAgencies is the shipped agency set.
+func knownAgencies(t testing.TB) *agencies.Set {
+	t.Helper()
+	set, err := agencies.LoadDir(agenciesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
 
 // simNow is the agencies' "today" in tests: every document of the
 // conformance declarations is still valid on it.
@@ -114,7 +138,7 @@ func newRig(t *testing.T, agencyName string, tweak func(*Config)) *rig {
 	reg := loadRegistry(t)
 	requireMapping(t, reg, agencyName)
 	var def Definition
-	for _, d := range Definitions() {
+	for _, d := range testDefinitions(t) {
 		if d.Spec.Name == agencyName {
 			def = d
 		}
@@ -159,7 +183,7 @@ func loadDeclaration(t *testing.T, name string) *declaration.Declaration {
 // files, so the tests follow whatever fields the mappings come to need.
 func testGate(t *testing.T, code string) map[string]any {
 	t.Helper()
-	g, err := gate.LoadFile(filepath.Join(gatesDir, strings.ToLower(code)+".yaml"))
+	g, err := gate.LoadFile(filepath.Join(gatesDir, strings.ToLower(code)+".yaml"), knownAgencies(t))
 	if err != nil {
 		t.Fatalf("gate %s: %v", code, err)
 	}

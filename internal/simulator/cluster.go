@@ -1,4 +1,4 @@
-package sim
+package simulator
 
 import (
 	"context"
@@ -13,38 +13,45 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/agency"
-	"github.com/gatehub/gatehub/adapters/borderguard"
-	"github.com/gatehub/gatehub/adapters/customs"
-	"github.com/gatehub/gatehub/adapters/guangxi"
-	"github.com/gatehub/gatehub/adapters/vehicleregistry"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/sign"
 )
 
-// Definition is what the simulator needs to know about one agency: the
-// adapter's format knowledge, gathered in one place.
+// Definition is what the simulator needs to know about one agency: its
+// agency file (transport, profile) and its simulator rule file (envelope
+// layout, business rules).
 type Definition struct {
 	Spec     agency.Spec
 	Rules    []Rule
 	Envelope agency.EnvelopeReader
 }
 
-// Definitions lists the four agencies, in a fixed order.
-func Definitions() []Definition {
-	return []Definition{
-		{customs.Spec(), customs.Rules(), customs.ReadEnvelope},
-		{borderguard.Spec(), borderguard.Rules(), borderguard.ReadEnvelope},
-		{vehicleregistry.Spec(), vehicleregistry.Rules(), vehicleregistry.ReadEnvelope},
-		{guangxi.Spec(), guangxi.Rules(), guangxi.ReadEnvelope},
+// Definitions reads the simulator rules (rulesDir/<code>.yaml) of every
+// agency of set, in code order.
+func Definitions(set *agencies.Set, rulesDir string) ([]Definition, error) {
+	var out []Definition
+	var errs []error
+	for _, a := range set.All() {
+		f, err := LoadRules(rulesDir, string(a.Code))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rules, _ := f.Compile() // LoadRules compiled them already
+		out = append(out, Definition{Spec: agency.SpecOf(a), Rules: rules, Envelope: f.EnvelopeReader()})
 	}
+	return out, errors.Join(errs...)
 }
 
 // Options configures StartAll.
 type Options struct {
 	// Addr to listen on; 127.0.0.1:0 (a free loopback port) when empty.
 	Addr string
-	// Agencies to run; all four when empty.
+	// Definitions of the agencies that can run (Definitions).
+	Definitions []Definition
+	// Agencies to run; every defined one when empty.
 	Agencies  []string
 	Registry  *mapping.Registry
 	Validator Validator
@@ -99,7 +106,10 @@ func StartAll(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	defs := map[string]Definition{}
 	var order []string
-	for _, d := range Definitions() {
+	if len(opts.Definitions) == 0 {
+		return nil, errors.New("start simulators: no agency definitions")
+	}
+	for _, d := range opts.Definitions {
 		defs[d.Spec.Name] = d
 		order = append(order, d.Spec.Name)
 	}

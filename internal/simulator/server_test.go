@@ -1,4 +1,4 @@
-package sim
+package simulator
 
 import (
 	"bytes"
@@ -399,7 +399,7 @@ func TestCancelIsAckedAndAmendIsChecked(t *testing.T) {
 // xmllint for the ACK schema.
 func TestAckPassesIndependentOracles(t *testing.T) {
 	requireTool(t, "xmlsec1")
-	for _, d := range Definitions() {
+	for _, d := range testDefinitions(t) {
 		t.Run(d.Spec.Name, func(t *testing.T) {
 			r := newRig(t, d.Spec.Name, nil)
 			decl := loadDeclaration(t, "huu-nghi-export.json")
@@ -407,6 +407,7 @@ func TestAckPassesIndependentOracles(t *testing.T) {
 			decl.Consignments[0].HSCode = "9306210000"
 			decl.Drivers[0].BorderPass.ExpiresOn = "2025-01-01"
 			decl.Vehicle.InspectionCertificate.ExpiresOn = "2025-01-01"
+			decl.Consignments[1].HSCode = "0602909000" // live plants with soil: plant quarantine NACKs
 			resp := r.post("M-OR", r.build("submit", "M-OR", decl, nil))
 			if resp.Status != 200 {
 				t.Fatalf("status %d: %s", resp.Status, resp.Body)

@@ -1,4 +1,4 @@
-package sim
+package simulator
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // each agency its own message through its prefixed endpoint.
 func TestStartAll(t *testing.T) {
 	reg := loadRegistry(t)
-	for _, d := range Definitions() {
+	for _, d := range testDefinitions(t) {
 		requireMapping(t, reg, d.Spec.Name)
 	}
 	val, err := schema.Load(schemasDir)
@@ -43,7 +43,7 @@ func TestStartAll(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := StartAll(ctx, Options{Registry: reg, Validator: val, Trust: trust, Now: func() time.Time { return simNow }})
+	c, err := StartAll(ctx, Options{Definitions: testDefinitions(t), Registry: reg, Validator: val, Trust: trust, Now: func() time.Time { return simNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +56,8 @@ func TestStartAll(t *testing.T) {
 	decl := loadDeclaration(t, "huu-nghi-export.json")
 	tr := agency.NewTransport(nil)
 
-	if got := len(c.Agencies()); got != 4 {
-		t.Fatalf("%d agencies running", got)
+	if got, want := len(c.Agencies()), len(testDefinitions(t)); got != want {
+		t.Fatalf("%d agencies running, want %d", got, want)
 	}
 	for _, name := range c.Agencies() {
 		msgID := "M-ALL-" + name
@@ -75,7 +75,7 @@ func TestStartAll(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := tr.Post(ctx, Definitions()[0].Spec, c.Endpoint(name), msgID+"-rsa", wrong)
+			resp, err := tr.Post(ctx, testDefinitions(t)[0].Spec, c.Endpoint(name), msgID+"-rsa", wrong)
 			if err != nil || agency.Classify(resp, nil) != agency.Permanent || !strings.Contains(string(resp.Body), "not allowed") {
 				t.Fatalf("guangxi: message under the default profile: %+v %v", resp, err)
 			}
@@ -84,7 +84,7 @@ func TestStartAll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := tr.Post(ctx, Definitions()[0].Spec, c.Endpoint(name), msgID, body)
+		resp, err := tr.Post(ctx, testDefinitions(t)[0].Spec, c.Endpoint(name), msgID, body)
 		if err != nil || resp.Status != http.StatusOK {
 			t.Fatalf("%s: %+v %v", name, resp, err)
 		}
@@ -124,11 +124,11 @@ func TestStartAll(t *testing.T) {
 func TestStartAllRefusesBadOptions(t *testing.T) {
 	reg := loadRegistry(t)
 	trust := pki.NewTrustStore()
-	if _, err := StartAll(context.Background(), Options{Registry: reg, Validator: xmllint{schemasDir}, Trust: trust}); err == nil {
+	if _, err := StartAll(context.Background(), Options{Definitions: testDefinitions(t), Registry: reg, Validator: xmllint{schemasDir}, Trust: trust}); err == nil {
 		t.Fatal("started without a hub certificate")
 	}
 	trust.Add(HubParticipant, newIdentity(t, HubParticipant).Cert, time.Time{}, time.Time{})
-	if _, err := StartAll(context.Background(), Options{Registry: reg, Validator: xmllint{schemasDir}, Trust: trust, Agencies: []string{"police"}}); err == nil {
+	if _, err := StartAll(context.Background(), Options{Definitions: testDefinitions(t), Registry: reg, Validator: xmllint{schemasDir}, Trust: trust, Agencies: []string{"police"}}); err == nil {
 		t.Fatal("started an unknown agency")
 	}
 }

@@ -1,4 +1,4 @@
-package sim
+package simulator
 
 import (
 	"net/http"
@@ -19,7 +19,7 @@ const vectorsDir = "../../conformance-tests/vectors"
 // answer (ACK or NACK), every invalid inbound vector a permanent refusal.
 // This keeps the simulator's notion of "valid" equal to the schema team's.
 func TestConformanceVectors(t *testing.T) {
-	for _, d := range Definitions() {
+	for _, d := range testDefinitions(t) {
 		name := d.Spec.Name
 		t.Run(name, func(t *testing.T) {
 			for _, class := range []string{"valid", "invalid"} {

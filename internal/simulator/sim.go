@@ -5,7 +5,7 @@
 // signed ACK/NACK built by the real mapping engine, and keeps every answer
 // per message id so a resend gets the original bytes back. Failure injection
 // (FailFirst, FailRate, Delay, silent mode) exercises the hub's retries.
-package sim
+package simulator
 
 import (
 	"context"
@@ -31,9 +31,6 @@ import (
 type Validator interface {
 	Validate(schemaFile string, xml []byte) error
 }
-
-// Rule is an agency business check; see agency.Rule.
-type Rule = agency.Rule
 
 // Answer modes.
 const (
