@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -111,11 +112,14 @@ func TestVectorsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agencies := reg.Agencies()
-	if len(agencies) != 4 {
-		t.Fatalf("want 4 agencies, got %v", agencies)
+	known, err := agencies.LoadDir("../deploy/agencies")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, agency := range agencies {
+	if got, want := reg.Agencies(), known.Strings(); !slices.Equal(got, want) {
+		t.Fatalf("mappings for %v, want every agency file's: %v", got, want)
+	}
+	for _, agency := range known.Strings() {
 		schemaFile := schemaOf(t, reg, agency)
 		for _, want := range []string{"valid", "invalid"} {
 			files, _ := filepath.Glob(filepath.Join(vectorsDir, agency, want, "*.xml"))

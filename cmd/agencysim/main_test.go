@@ -37,6 +37,7 @@ func TestRunServesOneAgency(t *testing.T) {
 			"-agency", "vehicleregistry", "-addr", "127.0.0.1:0",
 			"-keys", keys, "-trust", filepath.Join(dir, "no-such-dir"), "-publish", publish,
 			"-schemas", "../../schemas", "-mappings", "../../mappings",
+			"-agencies", "../../deploy/agencies", "-rules", "../../simulators",
 		}, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *sim.Cluster) { ready <- c })
 	}()
 	var cluster *sim.Cluster

@@ -98,6 +98,7 @@ func TestPolicyMatrix(t *testing.T) {
 	allFour := []string{"customs", "borderguard", "vehicleregistry", "guangxi"}
 	vnOnly := []string{"customs", "borderguard", "vehicleregistry"}
 	noCustoms := []string{"borderguard", "vehicleregistry", "guangxi"}
+	every := g.Agencies().Strings()
 
 	tests := []struct {
 		dir, cargo string
@@ -123,7 +124,8 @@ func TestPolicyMatrix(t *testing.T) {
 		{"import", "empty", []string{"borderguard"}, "vehicleregistry", within, Rejected, KeepClosed},
 		// No transit rule at this gate: every agency is required.
 		{"transit", "general", vnOnly, "", within, Pending, KeepClosed},
-		{"transit", "general", allFour, "", within, Cleared, Open},
+		{"transit", "general", allFour, "", within, Pending, KeepClosed},
+		{"transit", "general", every, "", within, Cleared, Open},
 	}
 	for _, tt := range tests {
 		name := fmt.Sprintf("%s/%s/acked=%v/nacked=%s/%gkg", tt.dir, tt.cargo, tt.acked, tt.nacked, tt.weight)

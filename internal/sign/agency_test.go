@@ -157,3 +157,42 @@ func gateContext(t *testing.T, code string) map[string]any {
 		"counterpartName": g.Counterpart.Name, "counterpartNameCN": g.Counterpart.NameCN, "counterpartPortCode": g.Counterpart.PortCode,
 	}
 }
+
+// TestXmlsec1SignedAgencyAcks: every agency's real ACK and NACK (the shipped
+// mappings, the plant quarantine authority's included), signed by xmlsec1
+// with that agency's key rather than by our code, is accepted for that
+// agency, and refused for another. xmlsec1 signs no SM2, so the agencies
+// of the SM2-SM3 profile are left to the SM2 interop tests.
+func TestXmlsec1SignedAgencyAcks(t *testing.T) {
+	seen := map[string]bool{}
+	for _, m := range realAgencyMessages(t) {
+		if !strings.HasSuffix(m.name, "/ACK") && !strings.HasSuffix(m.name, "/NACK") {
+			continue
+		}
+		agency := strings.Split(m.name, "/")[1]
+		if agency == "guangxi" {
+			continue // SM2-SM3: TestSM2SignatureOracle
+		}
+		seen[agency] = true
+		t.Run(m.name, func(t *testing.T) {
+			id := newIdentity(t, agency, pki.ECDSAP256, t0, tExpiry)
+			u, err := Prepare(m.doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signed := xmlsecSign(t, string(u.Bytes()), id, sigTemplate{})
+			ts := pki.NewTrustStore()
+			ts.Add(agency, id.Cert, time.Time{}, time.Time{})
+			v := NewVerifier(ts)
+			if _, err := v.Verify(agency, signed, tNow); err != nil {
+				t.Fatalf("our verifier refused xmlsec1's signature: %v\n%s", err, signed)
+			}
+			if _, err := v.Verify("customs-other", signed, tNow); err == nil {
+				t.Fatal("accepted for a participant that did not sign it")
+			}
+		})
+	}
+	if !seen["plantquarantine"] {
+		t.Fatalf("no plant quarantine ACK among %v", seen)
+	}
+}
