@@ -412,6 +412,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		AckPerSource: ackPerSource, AckPerAgency: ackPerAgency, BodyReadTimeout: cfg.Limits.BodyReadTimeout,
 		StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal, StreamsTotal: cfg.Limits.StreamsTotal,
 		Ready: a.ready, Admit: a.admit, BeforeScrape: a.refreshMessageCounts, Streams: streams,
+		ReloadAgencies: a.ReloadAgencies,
 		OnGateApplied: func(_ context.Context, g *gate.Gate) error {
 			a.Log.Info("gate configuration applied", "gate", g.Code)
 			return nil

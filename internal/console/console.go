@@ -102,7 +102,7 @@ func New(s *Server) (*Server, error) {
 func (s *Server) parse() error {
 	funcs := template.FuncMap{
 		"fmtTime": fmtTime, "fmtDur": fmtDur, "join": strings.Join,
-		"agencyName": func(lang, agency string) string { return agencyName(s.Hub.AgencySet(), lang, agency) },
+		"agencyName":  func(lang, agency string) string { return agencyName(s.Hub.AgencySet(), lang, agency) },
 		"statusClass": statusClass, "add": func(a, b int) int { return a + b },
 		"arr":  func(xs ...any) []any { return xs },
 		"list": func(xs ...string) []string { return xs },

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/clearance"
@@ -62,6 +63,9 @@ type Server struct {
 	// OnGateApplied is called after a gate configuration was applied, so the
 	// caller can persist it (optional).
 	OnGateApplied func(ctx context.Context, g *gate.Gate) error
+	// ReloadAgencies reads the agency files again and swaps the set in
+	// force, or refuses it (POST /v1/admin/agencies/reload). Optional.
+	ReloadAgencies func(ctx context.Context) (*agencies.Set, error)
 	// BeforeScrape refreshes gauges read from the store (optional), so a
 	// scrape reports the outbox as it is, not as of the last refresh.
 	BeforeScrape func(ctx context.Context)
@@ -134,6 +138,8 @@ func (s *Server) Routes() []Route {
 		{"POST", "/v1/admin/outbox/{id}/redrive", []string{op, ad}, s.redrive},
 		{"POST", "/v1/admin/outbox/{id}/cancel", []string{op, ad}, s.cancelMessage},
 		{"POST", "/v1/admin/agencies/{agency}/redrive", []string{op, ad}, s.redriveAgency},
+		{"GET", "/v1/admin/agencies", []string{op, ad, au}, s.listAgencies},
+		{"POST", "/v1/admin/agencies/reload", []string{ad}, s.reloadAgencies},
 		{"GET", "/v1/gates", []string{op, ad, au}, s.listGates},
 		{"PUT", "/v1/admin/gates/{code}", []string{ad}, s.applyGate},
 
