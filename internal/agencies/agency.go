@@ -132,9 +132,6 @@ func (a *Agency) Reason(code string) (Text, bool) {
 	return t, ok
 }
 
-// Pos is a 1-based position in an agency file.
-type Pos struct{ Line, Col int }
-
 func (a *Agency) at(path string) Pos { return a.pos[path] }
 
 func (a *Agency) String() string { return fmt.Sprintf("agency %s (%s)", a.Code, a.Source) }

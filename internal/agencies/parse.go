@@ -7,16 +7,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehub/gatehub/internal/sign"
+	"github.com/gatehub/gatehub/internal/yamlfile"
 )
 
 // Parse decodes and checks one agency file; name is used in errors only.
@@ -24,37 +23,37 @@ import (
 // file:line:col. Checks that need the other agencies (forward targets) are
 // NewSet's.
 func Parse(name string, data []byte) (*Agency, error) {
-	d := &decoder{is: issues{file: name}, pos: map[string]Pos{}}
+	d := &decoder{is: yamlfile.Issues{File: name}, pos: map[string]Pos{}}
 	a := &Agency{Source: name, pos: d.pos}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		d.is.add(syntaxPos(err), "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
-		return nil, d.is.err()
+		d.is.Add(yamlfile.SyntaxPos(err), "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, d.is.Err()
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.is.add(Pos{1, 1}, "", "empty agency file")
-		return nil, d.is.err()
+		d.is.Add(Pos{Line: 1, Col: 1}, "", "empty agency file")
+		return nil, d.is.Err()
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		d.is.add(Pos{extra.Line, extra.Column}, "", "one agency per file: found a second YAML document")
+		d.is.Add(yamlfile.NodePos(&extra), "", "one agency per file: found a second YAML document")
 	}
 	d.mapping(doc.Content[0], "", spec(), a)
 	a.fill()
 	// Cross-field checks, on values that decoded.
-	for _, k := range sortedKeys(a.Forward) {
+	for _, k := range yamlfile.SortedKeys(a.Forward) {
 		if !slices.Contains(a.Sends, k) && !d.failed("sends") {
-			d.is.add(a.at("forward."+k), "forward."+k, "%s is not among the kinds the agency sends (sends: %s)", k, strings.Join(a.Sends, ", "))
+			d.is.Add(a.at("forward."+k), "forward."+k, "%s is not among the kinds the agency sends (sends: %s)", k, strings.Join(a.Sends, ", "))
 		}
 		for i, c := range a.Forward[k] {
 			if c == a.Code {
 				p := fmt.Sprintf("forward.%s[%d]", k, i)
-				d.is.add(a.at(p), p, "an agency does not forward to itself")
+				d.is.Add(a.at(p), p, "an agency does not forward to itself")
 			}
 		}
 	}
-	if err := d.is.err(); err != nil {
+	if err := d.is.Err(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -125,7 +124,7 @@ func LoadDir(dir string) (*Set, error) {
 		all = append(all, ce.Issues...)
 	}
 	if len(all) > 0 {
-		return nil, &ConfigError{Issues: all}
+		return nil, yamlfile.Sorted(all)
 	}
 	return set, err
 }
@@ -141,32 +140,32 @@ type Set struct {
 // named after its code, forward targets known.
 func NewSet(list []*Agency) (*Set, error) {
 	s := &Set{by: map[Code]*Agency{}}
-	var is issues
+	var is yamlfile.Issues
 	for _, a := range list {
-		is.file = a.Source
+		is.File = a.Source
 		if first, dup := s.by[a.Code]; dup {
-			is.add(a.at("code"), "code", "agency %q is also defined in %s", a.Code, first.Source)
+			is.Add(a.at("code"), "code", "agency %q is also defined in %s", a.Code, first.Source)
 			continue
 		}
 		if base := strings.TrimSuffix(filepath.Base(a.Source), ".yaml"); strings.HasSuffix(a.Source, ".yaml") && base != string(a.Code) {
-			is.add(a.at("code"), "code", "file %s defines agency %q: name it %s.yaml", filepath.Base(a.Source), a.Code, a.Code)
+			is.Add(a.at("code"), "code", "file %s defines agency %q: name it %s.yaml", filepath.Base(a.Source), a.Code, a.Code)
 		}
 		s.by[a.Code] = a
 		s.list = append(s.list, a)
 	}
 	for _, a := range s.list {
-		is.file = a.Source
-		for _, k := range sortedKeys(a.Forward) {
+		is.File = a.Source
+		for _, k := range yamlfile.SortedKeys(a.Forward) {
 			for i, c := range a.Forward[k] {
 				if _, ok := s.by[c]; !ok {
 					p := fmt.Sprintf("forward.%s[%d]", k, i)
-					is.add(a.at(p), p, "unknown agency %q (known: %s)", c, strings.Join(s.Strings(), ", "))
+					is.Add(a.at(p), p, "unknown agency %q (known: %s)", c, strings.Join(s.Strings(), ", "))
 				}
 			}
 		}
 	}
 	slices.SortFunc(s.list, func(a, b *Agency) int { return strings.Compare(string(a.Code), string(b.Code)) })
-	if err := is.err(); err != nil {
+	if err := is.Err(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -241,72 +240,39 @@ func (s *Set) Name(code string) (en, vi string) {
 }
 
 type decoder struct {
-	is  issues
+	is  yamlfile.Issues
 	pos map[string]Pos
 }
 
-func nodePos(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
 // failed reports whether a problem was already found at path or under it.
-func (d *decoder) failed(path string) bool {
-	for _, is := range d.is.list {
-		if is.Path == path || strings.HasPrefix(is.Path, path+".") || strings.HasPrefix(is.Path, path+"[") {
-			return true
-		}
-	}
-	return false
-}
+func (d *decoder) failed(path string) bool { return d.is.Covers(path) }
 
 // mapping decodes n by the field spec: unknown, duplicate and missing keys
 // are reported; every value's position is kept under its path.
 func (d *decoder) mapping(n *yaml.Node, path string, fields []field, a *Agency) {
-	n = resolve(n)
-	if n.Kind != yaml.MappingNode {
-		d.is.add(nodePos(n), path, "must be a mapping, got %s", kindName(n))
-		return
-	}
-	seen := map[string]Pos{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], resolve(n.Content[i+1])
-		kp := join(path, k.Value)
-		if first, dup := seen[k.Value]; dup {
-			d.is.add(nodePos(k), kp, "duplicate key (first at %d:%d)", first.Line, first.Col)
-			continue
-		}
-		seen[k.Value] = nodePos(k)
+	seen := yamlfile.Pairs(&d.is, n, path, func(k, v *yaml.Node, kp string) {
 		j := slices.IndexFunc(fields, func(f field) bool { return f.key == k.Value })
 		if j < 0 {
 			keys := make([]string, len(fields))
 			for i, f := range fields {
 				keys[i] = f.key
 			}
-			d.is.add(nodePos(k), kp, "unknown key %q (known: %s)", k.Value, strings.Join(keys, ", "))
-			continue
+			d.is.Add(yamlfile.NodePos(k), kp, "unknown key %q (known: %s)", k.Value, strings.Join(keys, ", "))
+			return
 		}
-		d.pos[kp] = nodePos(v)
+		d.pos[kp] = yamlfile.NodePos(v)
 		if f := fields[j]; f.fields != nil {
 			d.mapping(v, kp, f.fields, a)
 		} else {
 			f.decode(d, v, kp, a)
 		}
+	})
+	if seen == nil {
+		return
 	}
 	for _, f := range fields {
 		if _, ok := seen[f.key]; !ok && f.required {
-			d.is.add(nodePos(n), join(path, f.key), "missing required field %q", f.key)
+			d.is.Add(yamlfile.NodePos(yamlfile.Resolve(n)), yamlfile.Join(path, f.key), "missing required field %q", f.key)
 		}
 	}
 }
@@ -314,32 +280,19 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields []field, a *Agency) 
 // pairs calls each for every key of a mapping whose keys are data (codes,
 // kinds, header names), reporting duplicates.
 func (d *decoder) pairs(n *yaml.Node, path string, each func(k, v *yaml.Node, path string)) {
-	n = resolve(n)
-	if n.Kind != yaml.MappingNode {
-		d.is.add(nodePos(n), path, "must be a mapping, got %s", kindName(n))
-		return
-	}
-	seen := map[string]Pos{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], resolve(n.Content[i+1])
-		kp := join(path, k.Value)
-		if first, dup := seen[k.Value]; dup {
-			d.is.add(nodePos(k), kp, "duplicate key (first at %d:%d)", first.Line, first.Col)
-			continue
-		}
-		seen[k.Value] = nodePos(k)
-		d.pos[kp] = nodePos(v)
+	yamlfile.Pairs(&d.is, n, path, func(k, v *yaml.Node, kp string) {
+		d.pos[kp] = yamlfile.NodePos(v)
 		each(k, v, kp)
-	}
+	})
 }
 
 func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
-		d.is.add(nodePos(n), path, "must be a single value, got %s", kindName(n))
+		d.is.Add(yamlfile.NodePos(n), path, "must be a single value, got %s", yamlfile.KindName(n))
 		return "", false
 	}
 	if n.Tag == "!!null" {
-		d.is.add(nodePos(n), path, "must not be empty")
+		d.is.Add(yamlfile.NodePos(n), path, "must not be empty")
 		return "", false
 	}
 	return strings.TrimSpace(n.Value), true
@@ -347,16 +300,16 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 
 // strs decodes a list of strings, keeping those check accepts.
 func (d *decoder) strs(n *yaml.Node, path string, check func(v string, n *yaml.Node, path string) bool) []string {
-	n = resolve(n)
+	n = yamlfile.Resolve(n)
 	if n.Kind != yaml.SequenceNode {
-		d.is.add(nodePos(n), path, "must be a list, got %s", kindName(n))
+		d.is.Add(yamlfile.NodePos(n), path, "must be a list, got %s", yamlfile.KindName(n))
 		return nil
 	}
 	out := []string{}
 	for i, c := range n.Content {
-		c = resolve(c)
+		c = yamlfile.Resolve(c)
 		p := fmt.Sprintf("%s[%d]", path, i)
-		d.pos[p] = nodePos(c)
+		d.pos[p] = yamlfile.NodePos(c)
 		if v, ok := d.scalar(c, p); ok && check(v, c, p) {
 			out = append(out, v)
 		}
@@ -370,50 +323,15 @@ func (d *decoder) kinds(n *yaml.Node, path string, allowed []string) []string {
 	return d.strs(n, path, func(v string, c *yaml.Node, p string) bool {
 		switch {
 		case !slices.Contains(allowed, v):
-			d.is.add(nodePos(c), p, "unknown kind %q (allowed: %s)", v, strings.Join(allowed, ", "))
+			d.is.Add(yamlfile.NodePos(c), p, "unknown kind %q (allowed: %s)", v, strings.Join(allowed, ", "))
 		case slices.Contains(seen, v):
-			d.is.add(nodePos(c), p, "kind %q listed twice", v)
+			d.is.Add(yamlfile.NodePos(c), p, "kind %q listed twice", v)
 		default:
 			seen = append(seen, v)
 			return true
 		}
 		return false
 	})
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "something else"
-}
-
-var syntaxLine = regexp.MustCompile(`line (\d+)`)
-
-// syntaxPos digs the line out of a yaml syntax error (no column there).
-func syntaxPos(err error) Pos {
-	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return Pos{n, 1}
-	}
-	return Pos{1, 1}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // ReasonVI is what an agency's reason code means in Vietnamese, when its

@@ -3,6 +3,8 @@ package agencies
 import (
 	"fmt"
 	"strings"
+
+	"github.com/gatehub/gatehub/internal/yamlfile"
 )
 
 // Reference renders the field reference of agency files (the generated part
@@ -13,7 +15,7 @@ func Reference() string {
 	var walk func(prefix string, fields []field)
 	walk = func(prefix string, fields []field) {
 		for _, f := range fields {
-			key := join(prefix, f.key)
+			key := yamlfile.Join(prefix, f.key)
 			req := ""
 			if f.required {
 				req = "yes"

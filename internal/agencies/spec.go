@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehub/gatehub/internal/sign"
+	"github.com/gatehub/gatehub/internal/yamlfile"
 )
 
 // field is one key of an agency file. The same table decodes and checks a
@@ -63,7 +64,7 @@ func spec() []field {
 			decode: func(d *decoder, n *yaml.Node, p string, a *Agency) {
 				if v, ok := d.scalar(n, p); ok {
 					if !ValidCode(v) {
-						d.is.add(nodePos(n), p, "%q is not an agency code (2-32 lower-case letters and digits, a letter first)", v)
+						d.is.Add(yamlfile.NodePos(n), p, "%q is not an agency code (2-32 lower-case letters and digits, a letter first)", v)
 						return
 					}
 					a.Code = Code(v)
@@ -87,7 +88,7 @@ func spec() []field {
 						return
 					}
 					if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-						d.is.add(nodePos(n), p, "%q is not an http(s) URL", v)
+						d.is.Add(yamlfile.NodePos(n), p, "%q is not an http(s) URL", v)
 						return
 					}
 					a.Endpoint.URL = v
@@ -99,7 +100,7 @@ func spec() []field {
 						return
 					}
 					if _, _, err := mime.ParseMediaType(v); err != nil {
-						d.is.add(nodePos(n), p, "%q is not a media type: %v", v, err)
+						d.is.Add(yamlfile.NodePos(n), p, "%q is not a media type: %v", v, err)
 						return
 					}
 					a.Endpoint.ContentType = v
@@ -109,11 +110,11 @@ func spec() []field {
 					a.Endpoint.Headers = map[string]string{}
 					d.pairs(n, p, func(k *yaml.Node, v *yaml.Node, kp string) {
 						if !headerName.MatchString(k.Value) {
-							d.is.add(nodePos(k), kp, "%q is not an HTTP header name", k.Value)
+							d.is.Add(yamlfile.NodePos(k), kp, "%q is not an HTTP header name", k.Value)
 							return
 						}
 						if slices.ContainsFunc(reservedHeaders, func(h string) bool { return strings.EqualFold(h, k.Value) }) {
-							d.is.add(nodePos(k), kp, "header %s is set by the hub", http.CanonicalHeaderKey(k.Value))
+							d.is.Add(yamlfile.NodePos(k), kp, "header %s is set by the hub", http.CanonicalHeaderKey(k.Value))
 							return
 						}
 						if s, ok := d.scalar(v, kp); ok {
@@ -131,7 +132,7 @@ func spec() []field {
 					}
 					i, err := strconv.Atoi(v)
 					if err != nil || n.Tag != "!!int" || i < 1 || i > maxConcurrency {
-						d.is.add(nodePos(n), p, "must be a whole number from 1 to %d, got %q", maxConcurrency, v)
+						d.is.Add(yamlfile.NodePos(n), p, "must be a whole number from 1 to %d, got %q", maxConcurrency, v)
 						return
 					}
 					a.Endpoint.Concurrency = i
@@ -152,7 +153,7 @@ func spec() []field {
 				}
 				prof, err := sign.ProfileByName(v)
 				if err != nil {
-					d.is.add(nodePos(n), p, "%v", err)
+					d.is.Add(yamlfile.NodePos(n), p, "%v", err)
 					return
 				}
 				a.Signature = prof
@@ -162,7 +163,7 @@ func spec() []field {
 			decode: func(d *decoder, n *yaml.Node, p string, a *Agency) {
 				a.Certificates = d.strs(n, p, func(v string, c *yaml.Node, cp string) bool {
 					if !strings.HasSuffix(v, ".pem") {
-						d.is.add(nodePos(c), cp, "%q: certificates are PEM files (*.pem)", v)
+						d.is.Add(yamlfile.NodePos(c), cp, "%q: certificates are PEM files (*.pem)", v)
 						return false
 					}
 					return true
@@ -173,7 +174,7 @@ func spec() []field {
 			decode: func(d *decoder, n *yaml.Node, p string, a *Agency) {
 				a.Receives = d.kinds(n, p, receiveKinds)
 				if a.Receives != nil && !slices.Contains(a.Receives, KindSubmit) {
-					d.is.add(nodePos(n), p, "an agency receives at least %q", KindSubmit)
+					d.is.Add(yamlfile.NodePos(n), p, "an agency receives at least %q", KindSubmit)
 				}
 			}},
 		{key: "sends", typ: "list of " + strings.Join(sendKinds, ", "),
@@ -185,24 +186,24 @@ func spec() []field {
 				a.Forward = map[string][]Code{}
 				d.pairs(n, p, func(k, v *yaml.Node, kp string) {
 					if !slices.Contains(sendKinds, k.Value) {
-						d.is.add(nodePos(k), kp, "unknown kind %q (allowed: %s)", k.Value, strings.Join(sendKinds, ", "))
+						d.is.Add(yamlfile.NodePos(k), kp, "unknown kind %q (allowed: %s)", k.Value, strings.Join(sendKinds, ", "))
 						return
 					}
 					var codes []Code
 					d.strs(v, kp, func(s string, c *yaml.Node, cp string) bool {
 						if !ValidCode(s) {
-							d.is.add(nodePos(c), cp, "%q is not an agency code", s)
+							d.is.Add(yamlfile.NodePos(c), cp, "%q is not an agency code", s)
 							return false
 						}
 						if slices.Contains(codes, Code(s)) {
-							d.is.add(nodePos(c), cp, "agency %q listed twice", s)
+							d.is.Add(yamlfile.NodePos(c), cp, "agency %q listed twice", s)
 							return false
 						}
 						codes = append(codes, Code(s))
 						return true
 					})
 					if len(codes) == 0 && v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
-						d.is.add(nodePos(v), kp, "empty list forwards to nobody; omit the kind")
+						d.is.Add(yamlfile.NodePos(v), kp, "empty list forwards to nobody; omit the kind")
 					}
 					a.Forward[k.Value] = codes
 				})
@@ -213,7 +214,7 @@ func spec() []field {
 				a.Reasons = map[string]Text{}
 				d.pairs(n, p, func(k, v *yaml.Node, kp string) {
 					if !reasonCode.MatchString(k.Value) {
-						d.is.add(nodePos(k), kp, "%q is not a reason code (upper-case letters and digits, dash-separated)", k.Value)
+						d.is.Add(yamlfile.NodePos(k), kp, "%q is not a reason code (upper-case letters and digits, dash-separated)", k.Value)
 						return
 					}
 					var t Text
@@ -232,7 +233,7 @@ func text(dst func(*Agency) *string) func(*decoder, *yaml.Node, string, *Agency)
 	return func(d *decoder, n *yaml.Node, p string, a *Agency) {
 		if v, ok := d.scalar(n, p); ok {
 			if strings.TrimSpace(v) == "" {
-				d.is.add(nodePos(n), p, "must not be empty")
+				d.is.Add(yamlfile.NodePos(n), p, "must not be empty")
 				return
 			}
 			*dst(a) = strings.TrimSpace(v)
@@ -248,7 +249,7 @@ func dir(dst func(*Agency) *string) func(*decoder, *yaml.Node, string, *Agency) 
 			return
 		}
 		if c := path.Clean(v); v == "" || path.IsAbs(v) || c == ".." || strings.HasPrefix(c, "../") {
-			d.is.add(nodePos(n), p, "%q must be a relative directory inside its parent", v)
+			d.is.Add(yamlfile.NodePos(n), p, "%q must be a relative directory inside its parent", v)
 			return
 		}
 		*dst(a) = path.Clean(v)
@@ -263,11 +264,11 @@ func duration(dst func(*Agency) *time.Duration, most time.Duration) func(*decode
 		}
 		dur, err := time.ParseDuration(v)
 		if err != nil {
-			d.is.add(nodePos(n), p, "must be a Go duration such as 15m or 90s, got %q", v)
+			d.is.Add(yamlfile.NodePos(n), p, "must be a Go duration such as 15m or 90s, got %q", v)
 			return
 		}
 		if dur <= 0 || dur > most {
-			d.is.add(nodePos(n), p, "must be positive and at most %s, got %s", most, dur)
+			d.is.Add(yamlfile.NodePos(n), p, "must be positive and at most %s, got %s", most, dur)
 			return
 		}
 		*dst(a) = dur
@@ -281,7 +282,7 @@ func oneOf(dst func(*Agency) *string, allowed []string) func(*decoder, *yaml.Nod
 			return
 		}
 		if !slices.Contains(allowed, v) {
-			d.is.add(nodePos(n), p, "unknown value %q (allowed: %s)", v, strings.Join(allowed, ", "))
+			d.is.Add(yamlfile.NodePos(n), p, "unknown value %q (allowed: %s)", v, strings.Join(allowed, ", "))
 			return
 		}
 		*dst(a) = v

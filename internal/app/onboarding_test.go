@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/hub"
 )
 
@@ -379,4 +380,54 @@ func xmllintOnly(xsd string, doc []byte) (string, error) {
 		return string(out), fmt.Errorf("xmllint: %w", err)
 	}
 	return string(out), nil
+}
+
+// TestProductionWithoutEndpointsRefusesToStart: the real server, configured
+// as a deployment (simulators off) with no agency endpoint, exits at once
+// naming every agency without one, and has trusted no simulator
+// certificate (its trust store holds no agency).
+func TestProductionWithoutEndpointsRefusesToStart(t *testing.T) {
+	bin := gatehubd(t)
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trustDir := filepath.Join(t.TempDir(), "trust")
+	cmd := exec.Command(bin)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(cleanEnv(),
+		"GATEHUB_ADDR="+reserveAddr(t),
+		"GATEHUB_DATA_DIR="+filepath.Join(t.TempDir(), "data"),
+		"GATEHUB_TRUST_DIR="+trustDir,
+		"GATEHUB_SIMULATORS=false",
+		"GATEHUB_GATES_DIR="+filepath.Join(root, "deploy/gates"),
+		"GATEHUB_AGENCIES_DIR="+filepath.Join(root, "deploy/agencies"),
+		"GATEHUB_MAPPINGS_DIR="+filepath.Join(root, "mappings"),
+		"GATEHUB_SCHEMAS_DIR="+filepath.Join(root, "schemas"),
+		"GATEHUB_TOKENS_FILE="+filepath.Join(root, "deploy/tokens.dev.yaml"),
+	)
+	done := make(chan struct{})
+	var out []byte
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("gatehubd without agency endpoints kept running")
+	}
+	if err == nil {
+		t.Fatalf("gatehubd started without agency endpoints:\n%s", out)
+	}
+	for _, a := range apptest.Agencies(t, repoRoot).Strings() {
+		if want := "no endpoint for agency " + a + " (GATEHUB_AGENCY_" + strings.ToUpper(a) + "_URL"; !strings.Contains(string(out), want) {
+			t.Errorf("output does not name %s's endpoint (%q):\n%s", a, want, out)
+		}
+	}
+	if entries, _ := os.ReadDir(trustDir); len(entries) > 0 {
+		names := []string{}
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("trust store written by a hub that did not start: %v", names)
+	}
 }

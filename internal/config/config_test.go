@@ -88,3 +88,57 @@ func TestSimulatorsOnlyInTheEmbeddedDemo(t *testing.T) {
 		})
 	}
 }
+
+// An endpoint in an agency file is a configured endpoint: no demo, and an
+// agencyURLs key that names no agency file is an error.
+func TestEndpointsFromAgencyFiles(t *testing.T) {
+	dir := t.TempDir()
+	files, err := filepath.Glob(filepath.Join(shippedAgencies, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		data = []byte(strings.Replace(string(data), "\nendpoint:\n", "\nendpoint:\n  url: https://"+code+".example.test/in\n", 1))
+		if !strings.Contains(string(data), "url: https://") {
+			data = append(data, []byte("endpoint:\n  url: https://"+code+".example.test/in\n")...)
+		}
+		if err := os.WriteFile(filepath.Join(dir, code+".yaml"), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"GATEHUB_AGENCIES_DIR": dir}
+	c, err := Load("", testEnv(env))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Simulators {
+		t.Fatal("agency files with endpoints still started the simulators")
+	}
+	urls, err := c.Endpoints(c.Agencies)
+	if err != nil || urls["customs"] != "https://customs.example.test/in" {
+		t.Fatalf("Endpoints = %v, %v", urls, err)
+	}
+	env["GATEHUB_AGENCY_CUSTOMS_URL"] = "https://override.example.test/in"
+	if c, err = Load("", testEnv(env)); err != nil {
+		t.Fatal(err)
+	}
+	if urls, _ := c.Endpoints(c.Agencies); urls["customs"] != "https://override.example.test/in" {
+		t.Errorf("the environment does not override the file: %v", urls["customs"])
+	}
+	path := filepath.Join(t.TempDir(), "gatehub.yaml")
+	if err := os.WriteFile(path, []byte("agencyURLs: {police: https://p.example.test}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, testEnv(env)); err == nil || !strings.Contains(err.Error(), `agencyURLs.police: unknown agency "police"`) {
+		t.Errorf("unknown agency in agencyURLs: %v", err)
+	}
+	bad := map[string]string{"GATEHUB_AGENCIES_DIR": t.TempDir()}
+	if _, err := Load("", testEnv(bad)); err == nil || !strings.Contains(err.Error(), "no *.yaml") {
+		t.Errorf("empty agencies dir: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/agencies"
+	"github.com/gatehub/gatehub/internal/yamlfile"
 )
 
 // Directions, cargo kinds and device kinds a gate file may use. They are
@@ -27,7 +28,7 @@ var (
 )
 
 // Pos is a position in a gate file.
-type Pos struct{ Line, Col int }
+type Pos = yamlfile.Pos
 
 // Gate is one border gate as configured.
 type Gate struct {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehub/gatehub/internal/agencies"
+	"github.com/gatehub/gatehub/internal/yamlfile"
 )
 
 // Parse decodes and validates one gate file against the agencies known
@@ -21,27 +21,27 @@ import (
 // error messages only. On failure the error is a *ConfigError listing every
 // problem found, each with file:line:col.
 func Parse(name string, data []byte, known *agencies.Set) (*Gate, error) {
-	d := &decoder{is: issues{file: name}, pos: map[string]Pos{}}
+	d := &decoder{is: issues{File: name}, pos: map[string]Pos{}}
 	g := &Gate{Source: name, pos: d.pos, known: known}
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		d.is.add(syntaxPos(err), "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
-		return nil, d.is.err()
+		d.is.Add(yamlfile.SyntaxPos(err), "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, d.is.Err()
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.is.add(Pos{1, 1}, "", "empty gate file")
-		return nil, d.is.err()
+		d.is.Add(Pos{Line: 1, Col: 1}, "", "empty gate file")
+		return nil, d.is.Err()
 	}
 	// A second document would otherwise be ignored without a word.
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		p := Pos{extra.Line, extra.Column}
+		p := yamlfile.NodePos(&extra)
 		if err != nil {
-			p = syntaxPos(err)
+			p = yamlfile.SyntaxPos(err)
 		}
-		d.is.add(p, "", "one gate per file: found a second YAML document")
+		d.is.Add(p, "", "one gate per file: found a second YAML document")
 	}
 	d.gate(doc.Content[0], g)
 	g.normalize()
@@ -51,12 +51,12 @@ func Parse(name string, data []byte, known *agencies.Set) (*Gate, error) {
 	var ce *ConfigError
 	if err := g.validate(name); errors.As(err, &ce) {
 		for _, is := range ce.Issues {
-			if !d.covers(is.Path) {
-				d.is.list = append(d.is.list, is)
+			if !d.is.Covers(is.Path) {
+				d.is.List = append(d.is.List, is)
 			}
 		}
 	}
-	if err := d.is.err(); err != nil {
+	if err := d.is.Err(); err != nil {
 		return nil, err
 	}
 	g.defaultDeadlines()
@@ -81,18 +81,6 @@ func (g *Gate) defaultDeadlines() {
 	}
 }
 
-// covers reports whether a decoding issue already concerns path or one of
-// its parents.
-func (d *decoder) covers(path string) bool {
-	for _, is := range d.is.list {
-		p := is.Path
-		if p == "" || path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
-			return true
-		}
-	}
-	return false
-}
-
 // LoadFile reads and parses one gate file.
 func LoadFile(path string, known *agencies.Set) (*Gate, error) {
 	data, err := os.ReadFile(path)
@@ -102,37 +90,9 @@ func LoadFile(path string, known *agencies.Set) (*Gate, error) {
 	return Parse(path, data, known)
 }
 
-var syntaxLine = regexp.MustCompile(`line (\d+)`)
-
-// syntaxPos digs the line out of a yaml syntax error; the library reports
-// no column for those.
-func syntaxPos(err error) Pos {
-	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return Pos{n, 1}
-	}
-	return Pos{1, 1}
-}
-
 type decoder struct {
 	is  issues
 	pos map[string]Pos
-}
-
-func nodePos(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }
-
-func resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
 }
 
 // field describes one key of a mapping: whether it must be present and how
@@ -146,56 +106,46 @@ type field struct {
 // and missing keys; every decoded value's position is recorded under its
 // path so later checks can point at it.
 func (d *decoder) mapping(n *yaml.Node, path string, fields map[string]field) {
-	n = resolve(n)
-	if n.Kind != yaml.MappingNode {
-		d.is.add(nodePos(n), path, "must be a mapping, got %s", kindName(n))
-		return
-	}
-	seen := map[string]Pos{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], resolve(n.Content[i+1])
-		kp := join(path, k.Value)
-		if first, dup := seen[k.Value]; dup {
-			d.is.add(nodePos(k), kp, "duplicate key (first at %d:%d)", first.Line, first.Col)
-			continue
-		}
-		seen[k.Value] = nodePos(k)
+	seen := yamlfile.Pairs(&d.is, n, path, func(k, v *yaml.Node, kp string) {
 		f, ok := fields[k.Value]
 		if !ok {
-			d.is.add(nodePos(k), kp, "unknown key %q (known: %s)", k.Value, knownKeys(fields))
-			continue
+			d.is.Add(yamlfile.NodePos(k), kp, "unknown key %q (known: %s)", k.Value, knownKeys(fields))
+			return
 		}
-		d.pos[kp] = nodePos(v)
+		d.pos[kp] = yamlfile.NodePos(v)
 		f.decode(v, kp)
+	})
+	if seen == nil {
+		return
 	}
-	for _, name := range sortedKeys(fields) {
+	for _, name := range yamlfile.SortedKeys(fields) {
 		if _, ok := seen[name]; !ok && fields[name].required {
-			d.is.add(nodePos(n), join(path, name), "missing required field %q", name)
+			d.is.Add(yamlfile.NodePos(yamlfile.Resolve(n)), yamlfile.Join(path, name), "missing required field %q", name)
 		}
 	}
 }
 
 func (d *decoder) sequence(n *yaml.Node, path string, each func(i int, n *yaml.Node, path string)) {
-	n = resolve(n)
+	n = yamlfile.Resolve(n)
 	if n.Kind != yaml.SequenceNode {
-		d.is.add(nodePos(n), path, "must be a list, got %s", kindName(n))
+		d.is.Add(yamlfile.NodePos(n), path, "must be a list, got %s", yamlfile.KindName(n))
 		return
 	}
 	for i, c := range n.Content {
-		c = resolve(c)
+		c = yamlfile.Resolve(c)
 		p := fmt.Sprintf("%s[%d]", path, i)
-		d.pos[p] = nodePos(c)
+		d.pos[p] = yamlfile.NodePos(c)
 		each(i, c, p)
 	}
 }
 
 func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
-		d.is.add(nodePos(n), path, "must be a single value, got %s", kindName(n))
+		d.is.Add(yamlfile.NodePos(n), path, "must be a single value, got %s", yamlfile.KindName(n))
 		return "", false
 	}
 	if n.Tag == "!!null" {
-		d.is.add(nodePos(n), path, "must not be empty")
+		d.is.Add(yamlfile.NodePos(n), path, "must not be empty")
 		return "", false
 	}
 	return n.Value, true
@@ -228,12 +178,12 @@ func (d *decoder) number(dst *float64) func(*yaml.Node, string) {
 			return
 		}
 		if n.Tag != "!!int" && n.Tag != "!!float" {
-			d.is.add(nodePos(n), path, "must be a number, got %q", v)
+			d.is.Add(yamlfile.NodePos(n), path, "must be a number, got %q", v)
 			return
 		}
 		f, err := strconv.ParseFloat(strings.ReplaceAll(v, "_", ""), 64)
 		if err != nil {
-			d.is.add(nodePos(n), path, "must be a number, got %q", v)
+			d.is.Add(yamlfile.NodePos(n), path, "must be a number, got %q", v)
 			return
 		}
 		*dst = f
@@ -248,7 +198,7 @@ func (d *decoder) duration(dst *time.Duration) func(*yaml.Node, string) {
 		}
 		dur, err := time.ParseDuration(v)
 		if err != nil {
-			d.is.add(nodePos(n), path, "must be a Go duration such as 15m or 90s, got %q", v)
+			d.is.Add(yamlfile.NodePos(n), path, "must be a Go duration such as 15m or 90s, got %q", v)
 			return
 		}
 		*dst = dur
@@ -351,9 +301,9 @@ func (d *decoder) policy(n *yaml.Node, path string, pol *Policy) {
 			pol.AckDeadlines = map[string]time.Duration{}
 			// Keys are agency codes, checked against the known agencies by
 			// validatePolicy; any key decodes here so that check names it.
-			n = resolve(n)
+			n = yamlfile.Resolve(n)
 			if n.Kind != yaml.MappingNode {
-				d.is.add(nodePos(n), p, "must be a mapping, got %s", kindName(n))
+				d.is.Add(yamlfile.NodePos(n), p, "must be a mapping, got %s", yamlfile.KindName(n))
 				return
 			}
 			fields := map[string]field{}
@@ -374,21 +324,6 @@ func (d *decoder) policy(n *yaml.Node, path string, pol *Policy) {
 	})
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "something else"
-}
-
 func knownKeys(fields map[string]field) string {
-	return strings.Join(sortedKeys(fields), ", ")
+	return strings.Join(yamlfile.SortedKeys(fields), ", ")
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gatehub/gatehub/internal/yamlfile"
 )
 
 var (
@@ -50,8 +52,8 @@ func (g *Gate) normalize() {
 }
 
 func (g *Gate) validate(file string) error {
-	is := &issues{file: file}
-	add := func(path, format string, args ...any) { is.add(g.at(path), path, format, args...) }
+	is := &issues{File: file}
+	add := func(path, format string, args ...any) { is.Add(g.at(path), path, format, args...) }
 	oneOf := func(path, v, what string, allowed []string) bool {
 		if !slices.Contains(allowed, v) {
 			add(path, "unknown %s %q (allowed: %s)", what, v, strings.Join(allowed, ", "))
@@ -140,7 +142,7 @@ func (g *Gate) validate(file string) error {
 
 	g.validateCheckpoints(add, oneOf, firstAt)
 	g.validatePolicy(add, oneOf)
-	return is.err()
+	return is.Err()
 }
 
 // validateCheckpoints checks the route: unique checkpoints with known
@@ -311,7 +313,7 @@ func (g *Gate) validatePolicy(add addFunc, oneOf oneOfFunc) {
 		}
 	}
 
-	for _, a := range sortedKeys(pol.AckDeadlines) {
+	for _, a := range yamlfile.SortedKeys(pol.AckDeadlines) {
 		p := "policy.ackDeadlines." + a
 		switch d := pol.AckDeadlines[a]; {
 		case !slices.Contains(known, a):
@@ -322,7 +324,7 @@ func (g *Gate) validatePolicy(add addFunc, oneOf oneOfFunc) {
 			add(p, "deadline %s is longer than %s", d, maxAckDeadline)
 		}
 	}
-	for _, a := range sortedKeys(needDeadline) {
+	for _, a := range yamlfile.SortedKeys(needDeadline) {
 		if _, ok := pol.AckDeadlines[a]; ok {
 			continue
 		}

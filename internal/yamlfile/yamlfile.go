@@ -1,0 +1,187 @@
+// Package yamlfile holds what the configuration files decoded from YAML
+// with positions share (gate files, agency files): a problem at a
+// file:line:col, the error listing every problem of a run, and the node
+// walks that report unknown shapes and duplicate keys where they are
+// written.
+package yamlfile
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Pos is a 1-based position in a file.
+type Pos struct{ Line, Col int }
+
+// Issue is one problem found in a configuration file. Line and Col are
+// zero for values built in Go rather than parsed, in which case Path alone
+// locates the problem.
+type Issue struct {
+	File string
+	Line int
+	Col  int
+	Path string // e.g. lanes[1].devices[0].tokenSHA256
+	Msg  string
+}
+
+func (i Issue) String() string {
+	where := i.File
+	if where == "" {
+		where = "<config>"
+	}
+	if i.Line > 0 {
+		where = fmt.Sprintf("%s:%d:%d", where, i.Line, i.Col)
+	}
+	if i.Path != "" {
+		return fmt.Sprintf("%s: %s: %s", where, i.Path, i.Msg)
+	}
+	return fmt.Sprintf("%s: %s", where, i.Msg)
+}
+
+// ConfigError carries every issue found, not just the first, so whoever
+// fixes a file sees the whole list in one validation run.
+type ConfigError struct {
+	Issues []Issue
+}
+
+func (e *ConfigError) Error() string {
+	lines := make([]string, len(e.Issues))
+	for i, is := range e.Issues {
+		lines[i] = is.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Issues collects problems while decoding and validating one file.
+type Issues struct {
+	File string
+	List []Issue
+}
+
+// Add records a problem at p.
+func (is *Issues) Add(p Pos, path, format string, args ...any) {
+	is.List = append(is.List, Issue{File: is.File, Line: p.Line, Col: p.Col, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Covers reports whether a problem was already recorded at path or at one
+// of its parents, so checks on a value that failed to decode are dropped
+// rather than restating the problem in other words.
+func (is *Issues) Covers(path string) bool {
+	for _, i := range is.List {
+		p := i.Path
+		if p == "" || path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// Err is nil when nothing was found, otherwise a *ConfigError with the
+// issues in file order, so the output reads top to bottom.
+func (is *Issues) Err() error {
+	if len(is.List) == 0 {
+		return nil
+	}
+	return Sorted(is.List)
+}
+
+// Sorted is a *ConfigError of list in file, line and column order.
+func Sorted(list []Issue) *ConfigError {
+	out := append([]Issue(nil), list...)
+	sort.SliceStable(out, func(a, b int) bool {
+		if out[a].File != out[b].File {
+			return out[a].File < out[b].File
+		}
+		if out[a].Line != out[b].Line {
+			return out[a].Line < out[b].Line
+		}
+		return out[a].Col < out[b].Col
+	})
+	return &ConfigError{Issues: out}
+}
+
+// NodePos is where n is written.
+func NodePos(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }
+
+// Resolve follows aliases to the node they name.
+func Resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// Join is the path of key under path.
+func Join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// KindName says what n is, for "must be a mapping, got …".
+func KindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
+
+var syntaxLine = regexp.MustCompile(`line (\d+)`)
+
+// SyntaxPos digs the line out of a yaml syntax error; the library reports
+// no column for those.
+func SyntaxPos(err error) Pos {
+	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return Pos{n, 1}
+	}
+	return Pos{1, 1}
+}
+
+// Pairs calls each for every key of the mapping n, in file order, after
+// reporting a node that is not a mapping and every duplicate key (the
+// duplicate itself is skipped). It returns the keys seen, nil when n is no
+// mapping.
+func Pairs(is *Issues, n *yaml.Node, path string, each func(k, v *yaml.Node, path string)) map[string]Pos {
+	n = Resolve(n)
+	if n.Kind != yaml.MappingNode {
+		is.Add(NodePos(n), path, "must be a mapping, got %s", KindName(n))
+		return nil
+	}
+	seen := map[string]Pos{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], Resolve(n.Content[i+1])
+		kp := Join(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			is.Add(NodePos(k), kp, "duplicate key (first at %d:%d)", first.Line, first.Col)
+			continue
+		}
+		seen[k.Value] = NodePos(k)
+		each(k, v, kp)
+	}
+	return seen
+}
+
+// SortedKeys are m's keys in order.
+func SortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
