@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -341,13 +340,4 @@ func (g *Gate) validatePolicy(add addFunc, oneOf oneOfFunc) {
 	if t := pol.DecisionTTL; t <= 0 || t > maxDecisionTTL {
 		add("policy.decisionTTL", "must be positive and at most %s, got %s", maxDecisionTTL, t)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
