@@ -287,32 +287,20 @@ func (d *decoder) pairs(n *yaml.Node, path string, each func(k, v *yaml.Node, pa
 }
 
 func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
-	if n.Kind != yaml.ScalarNode {
-		d.is.Add(yamlfile.NodePos(n), path, "must be a single value, got %s", yamlfile.KindName(n))
-		return "", false
-	}
-	if n.Tag == "!!null" {
-		d.is.Add(yamlfile.NodePos(n), path, "must not be empty")
-		return "", false
-	}
-	return strings.TrimSpace(n.Value), true
+	v, ok := yamlfile.Scalar(&d.is, n, path)
+	return strings.TrimSpace(v), ok
 }
 
 // strs decodes a list of strings, keeping those check accepts.
 func (d *decoder) strs(n *yaml.Node, path string, check func(v string, n *yaml.Node, path string) bool) []string {
-	n = yamlfile.Resolve(n)
-	if n.Kind != yaml.SequenceNode {
-		d.is.Add(yamlfile.NodePos(n), path, "must be a list, got %s", yamlfile.KindName(n))
-		return nil
-	}
 	out := []string{}
-	for i, c := range n.Content {
-		c = yamlfile.Resolve(c)
-		p := fmt.Sprintf("%s[%d]", path, i)
+	if !yamlfile.Sequence(&d.is, n, path, func(_ int, c *yaml.Node, p string) {
 		d.pos[p] = yamlfile.NodePos(c)
 		if v, ok := d.scalar(c, p); ok && check(v, c, p) {
 			out = append(out, v)
 		}
+	}) {
+		return nil
 	}
 	return out
 }

@@ -126,29 +126,14 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields map[string]field) {
 }
 
 func (d *decoder) sequence(n *yaml.Node, path string, each func(i int, n *yaml.Node, path string)) {
-	n = yamlfile.Resolve(n)
-	if n.Kind != yaml.SequenceNode {
-		d.is.Add(yamlfile.NodePos(n), path, "must be a list, got %s", yamlfile.KindName(n))
-		return
-	}
-	for i, c := range n.Content {
-		c = yamlfile.Resolve(c)
-		p := fmt.Sprintf("%s[%d]", path, i)
+	yamlfile.Sequence(&d.is, n, path, func(i int, c *yaml.Node, p string) {
 		d.pos[p] = yamlfile.NodePos(c)
 		each(i, c, p)
-	}
+	})
 }
 
 func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
-	if n.Kind != yaml.ScalarNode {
-		d.is.Add(yamlfile.NodePos(n), path, "must be a single value, got %s", yamlfile.KindName(n))
-		return "", false
-	}
-	if n.Tag == "!!null" {
-		d.is.Add(yamlfile.NodePos(n), path, "must not be empty")
-		return "", false
-	}
-	return n.Value, true
+	return yamlfile.Scalar(&d.is, n, path)
 }
 
 func (d *decoder) str(dst *string) func(*yaml.Node, string) {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/gatehub/gatehub/internal/agencies"
@@ -72,15 +71,5 @@ func (s *Server) reloadAgencies(w http.ResponseWriter, r *http.Request, p auth.P
 // AgencyProblem is the 422 answer to an invalid agency set: every issue
 // as file:line:col: field: message.
 func AgencyProblem(err error) *problem.Problem {
-	pr := problem.New(http.StatusUnprocessableEntity, "Invalid agency configuration", "the agencies in force are unchanged")
-	pr.Type = "/problems/agency-config"
-	var ce *agencies.ConfigError
-	if errors.As(err, &ce) {
-		for _, is := range ce.Issues {
-			pr.Errors = append(pr.Errors, problem.FieldError{Pointer: "", Code: "config", Detail: is.String()})
-		}
-		return pr
-	}
-	pr.Errors = append(pr.Errors, problem.FieldError{Pointer: "", Code: "config", Detail: err.Error()})
-	return pr
+	return configProblem("Invalid agency configuration", "the agencies in force are unchanged", "/problems/agency-config", err)
 }

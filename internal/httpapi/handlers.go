@@ -554,8 +554,14 @@ func (s *Server) ApplyGateFile(ctx context.Context, p auth.Principal, code strin
 // GateProblem is the problem document of an invalid gate file: one entry
 // per issue, in the file:line:col form gatehubctl gates validate prints.
 func GateProblem(err error) *problem.Problem {
-	pr := problem.New(http.StatusUnprocessableEntity, "Invalid gate configuration", "the running configuration is unchanged")
-	pr.Type = "/problems/gate-config"
+	return configProblem("Invalid gate configuration", "the running configuration is unchanged", "/problems/gate-config", err)
+}
+
+// configProblem lists every issue of a configuration file (gate, agency)
+// as file:line:col: field: message.
+func configProblem(title, detail, typ string, err error) *problem.Problem {
+	pr := problem.New(http.StatusUnprocessableEntity, title, detail)
+	pr.Type = typ
 	var ce *gate.ConfigError
 	if errors.As(err, &ce) {
 		for _, is := range ce.Issues {

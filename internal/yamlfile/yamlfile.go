@@ -185,3 +185,31 @@ func SortedKeys[V any](m map[string]V) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// Sequence calls each for every item of the list n, in order, after
+// reporting a node that is not a list (it then returns false).
+func Sequence(is *Issues, n *yaml.Node, path string, each func(i int, c *yaml.Node, path string)) bool {
+	n = Resolve(n)
+	if n.Kind != yaml.SequenceNode {
+		is.Add(NodePos(n), path, "must be a list, got %s", KindName(n))
+		return false
+	}
+	for i, c := range n.Content {
+		each(i, Resolve(c), fmt.Sprintf("%s[%d]", path, i))
+	}
+	return true
+}
+
+// Scalar is the value of a single, non-empty value node; anything else is
+// reported.
+func Scalar(is *Issues, n *yaml.Node, path string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		is.Add(NodePos(n), path, "must be a single value, got %s", KindName(n))
+		return "", false
+	}
+	if n.Tag == "!!null" {
+		is.Add(NodePos(n), path, "must not be empty")
+		return "", false
+	}
+	return n.Value, true
+}
