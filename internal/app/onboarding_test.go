@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/app/apptest"
+	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
 )
 
@@ -429,5 +431,84 @@ func TestProductionWithoutEndpointsRefusesToStart(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("trust store written by a hub that did not start: %v", names)
+	}
+}
+
+// TestReloadAgencies: a changed agency file is applied without restart; an
+// invalid set is refused with every problem at its file:line:col, and one
+// that adds an agency is refused with the reason; either way the set in
+// force stays, and the refusal is in the audit log.
+func TestReloadAgencies(t *testing.T) {
+	root := t.TempDir()
+	copyTree(t, repoRoot, root, "deploy/agencies")
+	dir := filepath.Join(root, "deploy/agencies")
+	h := startWith(t, setup{config: func(c *config.Config) { c.AgenciesDir = dir }})
+	reload := func() (int, []byte) {
+		resp, data := h.do("POST", "/v1/admin/agencies/reload", "dev-admin", nil, "")
+		return resp.StatusCode, data
+	}
+	names := func() string {
+		resp, data := h.do("GET", "/v1/admin/agencies", operatorToken, nil, "")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("list agencies: %d %s", resp.StatusCode, data)
+		}
+		return string(data)
+	}
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pq, err := os.ReadFile(filepath.Join(dir, "plantquarantine.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Only an admin reloads.
+	if resp, _ := h.do("POST", "/v1/admin/agencies/reload", operatorToken, nil, ""); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("operator reload: %d, want 403", resp.StatusCode)
+	}
+	// A changed name is in force at once.
+	write("plantquarantine.yaml", strings.Replace(string(pq), "en: Plant Quarantine", "en: Plant Protection and Quarantine", 1))
+	if status, data := reload(); status != http.StatusOK || !strings.Contains(string(data), "Plant Protection and Quarantine") {
+		t.Fatalf("reload: %d %s", status, data)
+	}
+	if en, _ := h.app.Agencies.Current().Name("plantquarantine"); en != "Plant Protection and Quarantine" {
+		t.Fatalf("name in force = %q", en)
+	}
+
+	// Two problems in two files: both reported, nothing swapped.
+	write("plantquarantine.yaml", strings.Replace(string(pq), "ackDeadline: 30m", "ackDeadline: forever", 1))
+	cus, _ := os.ReadFile(filepath.Join(dir, "customs.yaml"))
+	write("customs.yaml", string(cus)+"forward:\n  HOLD: [police]\n")
+	status, data := reload()
+	if status != http.StatusUnprocessableEntity {
+		t.Fatalf("invalid reload: %d %s", status, data)
+	}
+	for _, want := range []string{
+		"customs.yaml:18:10: forward.HOLD[0]: unknown agency \\\"police\\\"",
+		"plantquarantine.yaml:12:14: ackDeadline: must be a Go duration",
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("refusal lacks %s:\n%s", want, data)
+		}
+	}
+	if !strings.Contains(names(), "Plant Protection and Quarantine") {
+		t.Error("an invalid set replaced the one in force")
+	}
+	write("customs.yaml", string(cus))
+	write("plantquarantine.yaml", string(pq))
+
+	// A new agency needs a restart: refused, saying so.
+	write("newagency.yaml", "code: newagency\nnames: {vi: Mới, en: New}\nackDeadline: 5m\nreceives: [submit]\n")
+	if status, data := reload(); status != http.StatusUnprocessableEntity || !strings.Contains(string(data), "restart the hub") {
+		t.Fatalf("reload adding an agency: %d %s", status, data)
+	}
+	if strings.Contains(names(), "newagency") {
+		t.Error("a reload added an agency")
+	}
+	if n := len(h.audit("kind=" + audit.KindConfigRefused)); n < 2 {
+		t.Errorf("%d config.refused audit entries, want the two refusals", n)
 	}
 }
