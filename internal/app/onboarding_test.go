@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/pki"
 )
 
 // The sixth agency: border health quarantine (kiểm dịch y tế biên giới),
@@ -510,5 +512,38 @@ func TestReloadAgencies(t *testing.T) {
 	}
 	if n := len(h.audit("kind=" + audit.KindConfigRefused)); n < 2 {
 		t.Errorf("%d config.refused audit entries, want the two refusals", n)
+	}
+}
+
+// TestAgencyFileCertificatesTrusted: the certificates an agency file lists
+// are trusted for that agency, and only for it.
+func TestAgencyFileCertificatesTrusted(t *testing.T) {
+	root := t.TempDir()
+	copyTree(t, repoRoot, root, "deploy/agencies")
+	dir := filepath.Join(root, "deploy/agencies")
+	id, err := pki.Generate("customs", pki.ECDSAP256, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "customs-2027.pem"), pki.CertPEM(id.Cert), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cus, err := os.ReadFile(filepath.Join(dir, "customs.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "customs.yaml"), append(cus, "certificates: [customs-2027.pem]\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := startWith(t, setup{config: func(c *config.Config) { c.AgenciesDir = dir }})
+	fp := pki.Fingerprint(id.Cert)
+	has := func(p string) bool {
+		return slices.ContainsFunc(h.app.Trust.All(p), func(c *x509.Certificate) bool { return pki.Fingerprint(c) == fp })
+	}
+	if !has("customs") {
+		t.Error("the agency file's certificate is not trusted for customs")
+	}
+	if has("borderguard") || has("hub") {
+		t.Error("the agency file's certificate is trusted for another participant")
 	}
 }
