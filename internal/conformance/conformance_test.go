@@ -203,6 +203,7 @@ func assertCoverage(t *testing.T, rep *conformance.Report, name, mode string) {
 		{"valid/submit.xml", conformance.CheckSignature, "profile"},
 		{"valid/submit.xml", conformance.CheckSchema, "valid against"},
 		{"valid/submit.xml (resent)", conformance.CheckIdempotency, "original signed answer"},
+		{"valid/submit.xml (id reused by valid/amend.xml)", conformance.CheckIdempotency, "refused: HTTP 409 MESSAGE-ID-REUSED"},
 		{"valid/amend.xml", conformance.CheckReference, "refers to the message sent"},
 		{"valid/cancel.xml", conformance.CheckOutcome, "ACK"},
 		{"probe/unsigned", conformance.CheckOutcome, "refused: HTTP 422 SIGNATURE-INVALID"},

@@ -50,6 +50,9 @@ func (r *run) play(ctx context.Context, valid, invalid []*vector) error {
 			r.checkDuplicate(ctx, v.name+" (resent)", id, body, first)
 		}
 	}
+	if err := r.checkReuse(ctx, valid, ids); err != nil {
+		return err
+	}
 	probes, err := r.probes(submit, ids)
 	if err != nil {
 		return err
@@ -343,6 +346,43 @@ func (r *run) checkDuplicate(ctx context.Context, vec, id string, body []byte, f
 	default:
 		r.pass(vec, id, CheckIdempotency, "the resend got the original signed answer back (%s)", again.how())
 	}
+}
+
+// checkReuse sends other content (the first vector of another kind) under
+// the submit's message id, already answered: the agency must refuse it
+// (409 MESSAGE-ID-REUSED in the protocol), never hand out the submit's
+// ACK, which would let the hub believe this content accepted.
+func (r *run) checkReuse(ctx context.Context, valid []*vector, ids map[string]string) error {
+	var submit, other *vector
+	for _, v := range valid {
+		switch {
+		case v.kind == mapping.KindSubmit && submit == nil:
+			submit = v
+		case v.kind != mapping.KindSubmit && other == nil:
+			other = v
+		}
+	}
+	if other == nil || submit.id == "" {
+		return nil
+	}
+	id := ids[submit.id]
+	body, err := r.signed(other, id, ids)
+	if err != nil {
+		return err
+	}
+	vec := submit.name + " (id reused by " + other.name + ")"
+	a := r.send(ctx, vec, id, id, body)
+	switch {
+	case a.problem != nil && a.problem.Code != "":
+		r.pass(vec, id, CheckIdempotency, "other content under an answered id refused: %s", problemText(a.problem))
+	case a.problem != nil:
+		r.fail(vec, id, CheckIdempotency, "other content under an answered id refused with HTTP %d but no reason code", a.problem.Status)
+	case a.body != nil:
+		r.fail(vec, id, CheckIdempotency, "other content under an answered id was answered (%s); it must be refused (409 MESSAGE-ID-REUSED), or the hub believes it accepted", a.how())
+	default:
+		r.fail(vec, id, CheckIdempotency, "other content under an answered id must be refused, got %s", a.noAnswer)
+	}
+	return nil
 }
 
 // difference names how two answers differ, for a human.
