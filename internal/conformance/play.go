@@ -303,15 +303,7 @@ func (r *run) checkValid(vec, id string, a answer) {
 // checkRefused: an invalid message or a probe must be refused, by a 4xx
 // with a reason code or a signed NACK with one; never ACKed.
 func (r *run) checkRefused(vec, id string, a answer) {
-	switch {
-	case a.problem != nil && a.problem.Code != "":
-		r.pass(vec, id, CheckOutcome, "refused: %s", problemText(a.problem))
-		return
-	case a.problem != nil:
-		r.fail(vec, id, CheckOutcome, "refused with HTTP %d but no reason code (a problem+json document with a \"code\" member)", a.problem.Status)
-		return
-	case a.body == nil:
-		r.fail(vec, id, CheckOutcome, "it must be refused, got %s", a.noAnswer)
+	if r.judgeRefusal(vec, id, CheckOutcome, a) {
 		return
 	}
 	f, ok := r.checkAnswer(vec, id, a.body)
@@ -371,18 +363,27 @@ func (r *run) checkReuse(ctx context.Context, valid []*vector, ids map[string]st
 		return err
 	}
 	vec := submit.name + " (id reused by " + other.name + ")"
-	a := r.send(ctx, vec, id, id, body)
-	switch {
-	case a.problem != nil && a.problem.Code != "":
-		r.pass(vec, id, CheckIdempotency, "other content under an answered id refused: %s", problemText(a.problem))
-	case a.problem != nil:
-		r.fail(vec, id, CheckIdempotency, "other content under an answered id refused with HTTP %d but no reason code", a.problem.Status)
-	case a.body != nil:
+	if a := r.send(ctx, vec, id, id, body); !r.judgeRefusal(vec, id, CheckIdempotency, a) {
 		r.fail(vec, id, CheckIdempotency, "other content under an answered id was answered (%s); it must be refused (409 MESSAGE-ID-REUSED), or the hub believes it accepted", a.how())
-	default:
-		r.fail(vec, id, CheckIdempotency, "other content under an answered id must be refused, got %s", a.noAnswer)
 	}
 	return nil
+}
+
+// judgeRefusal records the verdict on an answer to a message that must be
+// refused, when the transport already decides it (a 4xx, or no answer);
+// false means a signed answer came, for the caller to judge.
+func (r *run) judgeRefusal(vec, id string, c CheckName, a answer) bool {
+	switch {
+	case a.problem != nil && a.problem.Code != "":
+		r.pass(vec, id, c, "refused: %s", problemText(a.problem))
+	case a.problem != nil:
+		r.fail(vec, id, c, "refused with HTTP %d but no reason code (a problem+json document with a \"code\" member)", a.problem.Status)
+	case a.body == nil:
+		r.fail(vec, id, c, "it must be refused, got %s", a.noAnswer)
+	default:
+		return false
+	}
+	return true
 }
 
 // difference names how two answers differ, for a human.
