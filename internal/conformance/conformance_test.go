@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -345,5 +349,64 @@ func TestUnreachableEndpoint(t *testing.T) {
 	}
 	if rep.Passed != 0 || rep.Failed == 0 || !strings.Contains(rep.Checks[0].Detail, "no answer: ") {
 		t.Fatalf("unreachable endpoint:\n%s", text(t, rep))
+	}
+}
+
+// TestAgencyFaults: a hung endpoint is cut at the agency's own timeout (as
+// the hub's outbox cuts it), and a 202 with nowhere to call back is named;
+// both are failed checks with the reason, not a failed run.
+func TestAgencyFaults(t *testing.T) {
+	f := newFixture(t)
+	inbox := startInbox(t)
+	c := f.startSims(t, sim.ModeAsync, inbox, nil, "vehicleregistry")
+	// One valid vector keeps the run short: the probes are made from it.
+	vectors := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(vectors, "valid"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	submit, err := os.ReadFile(filepath.Join(vectorsDir, "vehicleregistry", "valid", "submit.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(vectors, "valid", "submit.xml"), submit, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read the body first: only then does the server notice the
+		// client hanging up, which ends the wait.
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hung.Close)
+
+	tests := []struct {
+		name string
+		edit func(*conformance.Config)
+		want string
+	}{
+		{"hung endpoint", func(cfg *conformance.Config) {
+			cfg.Endpoint = hung.URL + "/messages"
+			cfg.Agency.Spec.Timeout = 200 * time.Millisecond
+		}, "context deadline exceeded"},
+		{"async without a listener", func(cfg *conformance.Config) { cfg.Inbox = nil }, "202 (answer by callback), but this run has no callback listener"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := f.config(t, c, "vehicleregistry", inbox)
+			cfg.VectorsDir = vectors
+			tt.edit(&cfg)
+			start := time.Now()
+			rep := run(t, cfg)
+			if rep.OK() {
+				t.Fatalf("passes:\n%s", text(t, rep))
+			}
+			first := rep.Failures()[0]
+			if first.Vector != "valid/submit.xml" || first.Check != conformance.CheckAnswer || !strings.Contains(first.Detail, tt.want) {
+				t.Fatalf("first failure = %+v\n%s", first, text(t, rep))
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Fatalf("run took %s: the agency timeout was not applied", d)
+			}
+		})
 	}
 }
