@@ -41,15 +41,20 @@ that answers 202 calls back on the listener this command runs (--callback-listen
 from the agency as --callback-url): configure the endpoint under test to POST its answers to
 the printed URL/v1/acks/CODE.
 
-The agency trusts the hub key in --keys-dir (hub.key.pem, hub.sm2.key.pem for SM2-SM3) as the
-hub's: run it with the test hub certificate the agency was given. One line per check, PASS or
+The agency trusts the hub key in --keys-dir (hub.key.pem, hub.sm2.key.pem for SM2-SM3), or the
+token key GATEHUB_HUB_KEY_URI names, as the hub's: run it with the test hub key whose certificate
+the agency was given. One line per check, PASS or
 FAIL with the reason; -o json for scripts.`,
 		Example: `  gatehubctl conformance run --agency customs --endpoint https://customs.test.example/messages \
       --cert customs.crt.pem --keys-dir data/keys
   gatehubctl conformance run --agency guangxi --endpoint http://10.0.0.5:9000/messages \
       --callback-listen :8089 --callback-url http://10.0.0.2:8089 -o json`,
 		Args:        cobra.NoArgs,
-		Annotations: envAnnotation("Exit status: 0 every check passed; 2 a check failed; 1 the run could not start; 64 usage."),
+		Annotations: envAnnotation(`Environment:
+  GATEHUB_HUB_KEY_URI  the hub's key in a PKCS#11 token (RFC 7512 URI), for agencies of the default
+                       profile; without it the key files in --keys-dir. Kept out of argv on purpose.
+
+Exit status: 0 every check passed; 2 a check failed; 1 the run could not start; 64 usage.`),
 	}
 	fs := c.Flags()
 	o := conformanceOptions{}
@@ -111,15 +116,11 @@ func agencyCodes() []string {
 
 func conformanceRun(c *cobra.Command, o conformanceOptions, format outputFormat, out io.Writer) error {
 	ag, _ := agencyFor(o.agency)
-	profile := ag.Spec.SignatureProfile()
-	id, err := pki.LoadIdentityAs(o.keysDir, app.HubKeyFile(profile), hub.Participant)
-	if err != nil {
-		return fmt.Errorf("the hub's key for profile %s: %w", profile.Name, err)
-	}
-	signer, err := sign.NewProfileSigner(id, profile)
+	signer, closeKey, err := hubSigner(o.keysDir, ag.Spec.SignatureProfile())
 	if err != nil {
 		return err
 	}
+	defer closeKey()
 	trust, err := agencyTrust(o)
 	if err != nil {
 		return err
@@ -158,6 +159,34 @@ func conformanceRun(c *cobra.Command, o conformanceOptions, format outputFormat,
 		return exitError(exitProblems)
 	}
 	return nil
+}
+
+// hubSigner signs as the hub under profile: with the token key
+// GATEHUB_HUB_KEY_URI names (as gatehubd does; the URI may carry a PIN, so
+// it never comes on the command line), else with the key file the hub
+// keeps for that profile in keysDir.
+func hubSigner(keysDir string, profile sign.Profile) (*sign.Signer, func(), error) {
+	if uri := os.Getenv("GATEHUB_HUB_KEY_URI"); uri != "" && app.HubKeyFile(profile) == hub.Participant {
+		id, closeToken, err := pki.LoadPKCS11Identity(uri, hub.Participant)
+		if err != nil {
+			return nil, nil, fmt.Errorf("the hub's key in GATEHUB_HUB_KEY_URI: %w", err)
+		}
+		s, err := sign.NewProfileSigner(id, profile)
+		if err != nil {
+			_ = closeToken()
+			return nil, nil, err
+		}
+		return s, func() { _ = closeToken() }, nil
+	}
+	id, err := pki.LoadIdentityAs(keysDir, app.HubKeyFile(profile), hub.Participant)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the hub's key for profile %s: %w", profile.Name, err)
+	}
+	s, err := sign.NewProfileSigner(id, profile)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, func() {}, nil
 }
 
 // agencyTrust is the agency's certificates: the --cert files, or its

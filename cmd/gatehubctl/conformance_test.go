@@ -12,6 +12,7 @@ import (
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/pki/softhsmtest"
 	"github.com/gatehub/gatehub/internal/schema"
 )
 
@@ -117,4 +118,55 @@ func TestConformanceRun(t *testing.T) {
 			t.Fatalf("report = %+v", rep)
 		}
 	})
+}
+
+// TestConformanceRunTokenKey: with GATEHUB_HUB_KEY_URI the kit signs with
+// the hub's key inside a PKCS#11 token (SoftHSM2), as gatehubd does, and
+// reads no key file.
+func TestConformanceRunTokenKey(t *testing.T) {
+	uri := softhsmtest.New(t, "gatehub-conformance", "hub")
+	keys := t.TempDir()
+	out := run(t, "keys", "gen", "--participant", "hub", "--pkcs11", uri, "--dir", keys)
+	if !strings.Contains(out, "key generated in pkcs11:") {
+		t.Fatalf("keys gen said: %s", out)
+	}
+	certPEM, err := os.ReadFile(filepath.Join(keys, "hub.crt.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubCert, err := pki.ParseCertPEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubTrust := pki.NewTrustStore()
+	hubTrust.Add("hub", hubCert, time.Time{}, time.Time{})
+	reg, err := mapping.Load("../../mappings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, err := schema.Load("../../schemas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(val.Close)
+	c, err := sim.StartAll(t.Context(), sim.Options{Agencies: []string{"customs"}, Registry: reg, Validator: val, Trust: hubTrust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	agencyCert := filepath.Join(t.TempDir(), "customs.crt.pem")
+	if err := os.WriteFile(agencyCert, pki.CertPEM(c.Certificates()["customs"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GATEHUB_HUB_KEY_URI", uri)
+	var buf bytes.Buffer
+	err = execute(t.Context(), []string{"conformance", "run", "--agency", "customs", "--endpoint", c.Endpoint("customs"),
+		"--cert", agencyCert, "--keys-dir", t.TempDir(), "--vectors", "../../conformance-tests/vectors",
+		"--mappings", "../../mappings", "--schemas", "../../schemas"}, strings.NewReader(""), &buf, &buf)
+	if code := report(t.Context(), err, &buf); code != exitOK || !strings.Contains(buf.String(), "PASSED:") {
+		t.Fatalf("exit %d\n%s", code, buf.String())
+	}
+	if strings.Contains(buf.String(), "pin-value") || strings.Contains(buf.String(), "pkcs11:") {
+		t.Fatal("the report shows the token URI and its PIN")
+	}
 }
