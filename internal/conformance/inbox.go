@@ -23,7 +23,8 @@ import (
 // for agencies that answer 202 and send their signed ACK/NACK later. It
 // keeps every callback by the message id it refers to; that id is read
 // without trusting the document, only to match the callback with what the
-// kit sent: the checks verify it afterwards like any answer.
+// kit sent: the checks verify it afterwards like any answer. One run at a
+// time: Run starts by forgetting what an earlier run received.
 type Inbox struct {
 	url  string
 	http *http.Server

@@ -98,6 +98,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, s := range r.Skipped {
 		fmt.Fprintf(w, "skipped %s: %s\n", s.Vector, s.Reason)
 	}
+	if fails := r.Failures(); len(fails) > 0 {
+		// Repeated at the end, whole: in a run of fifty lines these are
+		// the ones the agency's developer came for.
+		fmt.Fprintln(w, "\nfailed:")
+		for _, c := range fails {
+			fmt.Fprintf(w, "  %s %s (message %s): %s\n", c.Vector, c.Check, c.MessageID, oneLine(c.Detail))
+		}
+	}
 	verdict := "PASSED"
 	if !r.OK() {
 		verdict = "FAILED"
