@@ -140,7 +140,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		},
 	}
 	if cfg.Inbox != nil {
-		cfg.Inbox.expect(name, cfg.Mappings)
+		cfg.Inbox.expect(name, cfg.Mappings, r.reader)
 		r.report.CallbackURL = cfg.Inbox.URL() + "/v1/acks/" + name
 	}
 	valid, invalid, skips, err := r.loadVectors(cfg.VectorsDir)

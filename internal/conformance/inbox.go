@@ -33,6 +33,7 @@ type Inbox struct {
 	mu      sync.Mutex
 	agency  string
 	reg     *mapping.Registry
+	reader  *ack.Reader
 	byRef   map[string][][]byte
 	strays  []string // callbacks that refer to no message (or cannot be read)
 	changed chan struct{}
@@ -78,16 +79,18 @@ func (in *Inbox) Close() error {
 	return err
 }
 
-// expect readies the inbox for one run: callbacks for agency, read with reg.
-func (in *Inbox) expect(agencyName string, reg *mapping.Registry) {
+// expect readies the inbox for one run: callbacks for agency, read with
+// reg and verified by reader.
+func (in *Inbox) expect(agencyName string, reg *mapping.Registry, reader *ack.Reader) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.agency, in.reg = agencyName, reg
+	in.agency, in.reg, in.reader = agencyName, reg, reader
 	in.byRef, in.strays = map[string][][]byte{}, nil
 }
 
-// ServeHTTP takes one callback. It answers as the hub does: 200 for a
-// document it took, 4xx for a wrong path or an unreadable body.
+// ServeHTTP takes one callback. It answers as the hub does: 200 for an
+// answer it verified, 422 for one it refuses (kept all the same, for the
+// checks to say why), 4xx for a wrong path or an unreadable body.
 func (in *Inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutPrefix(r.URL.Path, "/v1/acks/")
 	if r.Method != http.MethodPost || !ok {
@@ -99,27 +102,41 @@ func (in *Inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.mu.Lock()
-	defer in.mu.Unlock()
-	if name != in.agency {
-		in.strays = append(in.strays, fmt.Sprintf("callback to /v1/acks/%s, not /v1/acks/%s", name, in.agency))
-		agency.WriteProblem(w, agency.Problem{Status: http.StatusNotFound, Detail: "this run tests " + in.agency})
+	expected, reg, reader := in.agency, in.reg, in.reader
+	in.mu.Unlock()
+	if name != expected || expected == "" {
+		in.stray(fmt.Sprintf("callback to /v1/acks/%s, not /v1/acks/%s", name, expected))
+		agency.WriteProblem(w, agency.Problem{Status: http.StatusNotFound, Detail: "this run tests " + expected})
 		return
 	}
-	ref, err := in.reference(body)
+	ref, err := reference(reg, name, body)
 	if err != nil {
-		in.strays = append(in.strays, "callback that cannot be read as an answer: "+err.Error())
+		in.stray("callback that cannot be read as an answer: " + err.Error())
 		agency.WriteProblem(w, agency.Problem{Status: http.StatusUnprocessableEntity, Detail: err.Error()})
 		return
 	}
+	_, refused := reader.Read(name, body, time.Now())
+	in.mu.Lock()
 	in.byRef[ref] = append(in.byRef[ref], body)
 	close(in.changed)
 	in.changed = make(chan struct{})
+	in.mu.Unlock()
+	if refused != nil {
+		agency.WriteProblem(w, agency.Problem{Status: http.StatusUnprocessableEntity, Detail: refused.Error()})
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, `{"status":"received"}`+"\n")
 }
 
+func (in *Inbox) stray(what string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.strays = append(in.strays, what)
+}
+
 // reference reads, untrusted, which message an answer refers to.
-func (in *Inbox) reference(body []byte) (string, error) {
+func reference(reg *mapping.Registry, agencyName string, body []byte) (string, error) {
 	if len(body) > ack.MaxBytes {
 		return "", fmt.Errorf("%d bytes exceeds %d", len(body), ack.MaxBytes)
 	}
@@ -127,7 +144,7 @@ func (in *Inbox) reference(body []byte) (string, error) {
 	if err := doc.ReadFromBytes(body); err != nil || doc.Root() == nil {
 		return "", errors.New("not well-formed XML")
 	}
-	f, err := in.reg.ParseAck(in.agency, doc.Root())
+	f, err := reg.ParseAck(agencyName, doc.Root())
 	if err != nil {
 		return "", err
 	}
