@@ -33,15 +33,7 @@ func TestConformanceRun(t *testing.T) {
 		}
 		hubTrust.Add("hub", id.Cert, time.Time{}, time.Time{})
 	}
-	reg, err := mapping.Load("../../mappings")
-	if err != nil {
-		t.Fatal(err)
-	}
-	val, err := schema.Load("../../schemas")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(val.Close)
+	reg, val := formats(t)
 	start := func(name string, misbehave ...sim.Misbehaviour) (endpoint, cert string) {
 		c, err := sim.StartAll(t.Context(), sim.Options{
 			Agencies: []string{name}, Registry: reg, Validator: val, Trust: hubTrust,
@@ -140,15 +132,7 @@ func TestConformanceRunTokenKey(t *testing.T) {
 	}
 	hubTrust := pki.NewTrustStore()
 	hubTrust.Add("hub", hubCert, time.Time{}, time.Time{})
-	reg, err := mapping.Load("../../mappings")
-	if err != nil {
-		t.Fatal(err)
-	}
-	val, err := schema.Load("../../schemas")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(val.Close)
+	reg, val := formats(t)
 	c, err := sim.StartAll(t.Context(), sim.Options{Agencies: []string{"customs"}, Registry: reg, Validator: val, Trust: hubTrust})
 	if err != nil {
 		t.Fatal(err)
@@ -169,4 +153,19 @@ func TestConformanceRunTokenKey(t *testing.T) {
 	if strings.Contains(buf.String(), "pin-value") || strings.Contains(buf.String(), "pkcs11:") {
 		t.Fatal("the report shows the token URI and its PIN")
 	}
+}
+
+// formats are the shipped mappings and schemas, as the simulators load them.
+func formats(t *testing.T) (*mapping.Registry, *schema.Validator) {
+	t.Helper()
+	reg, err := mapping.Load("../../mappings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, err := schema.Load("../../schemas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(val.Close)
+	return reg, val
 }
