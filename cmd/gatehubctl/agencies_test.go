@@ -17,5 +17,12 @@ func TestMain(m *testing.M) {
 		}
 		_ = os.Setenv("GATEHUB_AGENCIES_DIR", dir)
 	}
+	if os.Getenv("GATEHUB_SIMULATOR_RULES_DIR") == "" {
+		dir, err := filepath.Abs("../../simulators")
+		if err != nil {
+			panic(err)
+		}
+		_ = os.Setenv("GATEHUB_SIMULATOR_RULES_DIR", dir)
+	}
 	os.Exit(m.Run())
 }
