@@ -7,6 +7,7 @@ package hubtest
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -149,14 +150,15 @@ func New(t testing.TB, st store.Store) *Hub {
 		Tx: h.Tx, Decisions: h.Decisions, Views: h.Views, Gates: h.Gates, Mappings: h.Mappings,
 		Schemas: loaded.schemas, Signer: signer,
 	}
+	quiet := slog.New(slog.DiscardHandler)
 	guard := refusal.New(refusal.Config{}, h.Clock.Now)
 	h.Acks = &acknowledgements.Service{
-		Tx: h.Tx, Decisions: h.Decisions, Gates: h.Gates, Refusals: guard,
+		Tx: h.Tx, Decisions: h.Decisions, Gates: h.Gates, Refusals: guard, Log: quiet,
 		Acks: &ack.Reader{Verifier: sign.NewVerifier(trust, app.AgencyProfiles()...), Mappings: h.Mappings},
 	}
 	h.Operator = &operator.Service{Tx: h.Tx, Decisions: h.Decisions, Gates: h.Gates, Mappings: h.Mappings}
-	h.GateConfig = &gateconfig.Service{Tx: h.Tx, Gates: h.Gates}
-	h.RefusalLog = &refusallog.Recorder{Tx: h.Tx, Refusals: guard}
+	h.GateConfig = &gateconfig.Service{Tx: h.Tx, Gates: h.Gates, Log: quiet}
+	h.RefusalLog = &refusallog.Recorder{Tx: h.Tx, Refusals: guard, Log: quiet}
 	return h
 }
 
