@@ -41,7 +41,9 @@ func TestApplyAcrossInstances(t *testing.T) {
 		wantApply bool
 	}{
 		{name: "valid", yaml: func(t *testing.T) []byte { return chima(t, "Chi Ma 2") }, wantApply: true},
-		{name: "invalid", yaml: func(t *testing.T) []byte { return bytes.Replace(chima(t, "X"), []byte("direction: export"), []byte("direction: sideways"), 1) }},
+		{name: "invalid", yaml: func(t *testing.T) []byte {
+			return bytes.Replace(chima(t, "X"), []byte("direction: export"), []byte("direction: sideways"), 1)
+		}},
 	}
 	for _, st := range stores {
 		for _, tc := range cases {

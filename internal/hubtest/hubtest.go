@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/internal/acknowledgements"
 	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/acknowledgements"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/declaration"
