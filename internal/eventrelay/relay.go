@@ -314,14 +314,7 @@ func Snapshot(ctx context.Context, st store.Store, topic string, limit int) ([]s
 	return out, nil
 }
 
-// readTx runs fn, which only reads, in a read-only transaction when the
-// store offers one (the embedded store reads beside its single writer,
-// not in its queue), else in an ordinary one.
+// readTx reads beside the embedded store's writer (store.Store.WithReadTx).
 func readTx(ctx context.Context, st store.Store, fn func(store.Tx) error) error {
-	if r, ok := st.(interface {
-		WithReadTx(context.Context, func(store.Tx) error) error
-	}); ok {
-		return r.WithReadTx(ctx, fn)
-	}
-	return st.WithTx(ctx, fn)
+	return st.WithReadTx(ctx, fn)
 }
