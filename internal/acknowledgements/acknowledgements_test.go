@@ -13,17 +13,8 @@ import (
 	"github.com/gatehub/gatehub/internal/hubtest"
 	"github.com/gatehub/gatehub/internal/outbox"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/store/storetest"
 	"github.com/gatehub/gatehub/internal/views"
 )
-
-var stores = []struct {
-	name string
-	open func(t *testing.T) store.Store
-}{
-	{"sqlite", func(t *testing.T) store.Store { return storetest.OpenSQLite(t) }},
-	{"postgres", func(t *testing.T) store.Store { return storetest.OpenPostgres(t) }},
-}
 
 func TestHandleAck(t *testing.T) {
 	cases := []struct {
@@ -106,10 +97,10 @@ func TestHandleAck(t *testing.T) {
 			wantCode: "signature", wantState: store.StatePending,
 		},
 	}
-	for _, st := range stores {
+	for _, st := range hubtest.Stores {
 		for _, tc := range cases {
-			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
-				h := hubtest.New(t, st.open(t))
+			t.Run(st.Name+"/"+tc.name, func(t *testing.T) {
+				h := hubtest.New(t, st.Open(t))
 				v := h.Submit(t, 1)
 				if len(v.Messages) < 2 {
 					t.Fatalf("%d messages, the cases need two agencies", len(v.Messages))
@@ -178,10 +169,10 @@ func TestSettleEffects(t *testing.T) {
 		{name: "lost lease", lose: true, wantState: store.StatePending},
 		{name: "rolled back", failHook: true, wantState: store.StatePending},
 	}
-	for _, st := range stores {
+	for _, st := range hubtest.Stores {
 		for _, tc := range cases {
-			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
-				s := st.open(t)
+			t.Run(st.Name+"/"+tc.name, func(t *testing.T) {
+				s := st.Open(t)
 				h := hubtest.New(t, s)
 				v := h.Submit(t, 1)
 				target := v.Messages[0]

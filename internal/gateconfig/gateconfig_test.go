@@ -10,16 +10,7 @@ import (
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/hubtest"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/store/storetest"
 )
-
-var stores = []struct {
-	name string
-	open func(t *testing.T) store.Store
-}{
-	{"sqlite", func(t *testing.T) store.Store { return storetest.OpenSQLite(t) }},
-	{"postgres", func(t *testing.T) store.Store { return storetest.OpenPostgres(t) }},
-}
 
 // chima is the shipped CHIMA gate file with its name changed to name.
 func chima(t *testing.T, name string) []byte {
@@ -45,10 +36,10 @@ func TestApplyAcrossInstances(t *testing.T) {
 			return bytes.Replace(chima(t, "X"), []byte("direction: export"), []byte("direction: sideways"), 1)
 		}},
 	}
-	for _, st := range stores {
+	for _, st := range hubtest.Stores {
 		for _, tc := range cases {
-			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
-				s := st.open(t)
+			t.Run(st.Name+"/"+tc.name, func(t *testing.T) {
+				s := st.Open(t)
 				a, b := hubtest.New(t, s), hubtest.New(t, s)
 				ctx := t.Context()
 				src := tc.yaml(t)

@@ -32,6 +32,7 @@ import (
 	"github.com/gatehub/gatehub/internal/schema"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/store/storetest"
 	"github.com/gatehub/gatehub/internal/submission"
 	"github.com/gatehub/gatehub/internal/txn"
 	"github.com/gatehub/gatehub/internal/views"
@@ -160,6 +161,16 @@ func New(t testing.TB, st store.Store) *Hub {
 	h.GateConfig = &gateconfig.Service{Tx: h.Tx, Gates: h.Gates, Log: quiet}
 	h.RefusalLog = &refusallog.Recorder{Tx: h.Tx, Refusals: guard, Log: quiet}
 	return h
+}
+
+// Stores are the stores a package's tests run on: the embedded one in a
+// temporary directory and a Postgres database of the test's own.
+var Stores = []struct {
+	Name string
+	Open func(t *testing.T) store.Store
+}{
+	{"sqlite", func(t *testing.T) store.Store { return storetest.OpenSQLite(t) }},
+	{"postgres", func(t *testing.T) store.Store { return storetest.OpenPostgres(t) }},
 }
 
 // Trader is the actor of the sample declaration's trader.

@@ -12,14 +12,6 @@ import (
 	"github.com/gatehub/gatehub/internal/store/storetest"
 )
 
-var stores = []struct {
-	name string
-	open func(t *testing.T) store.Store
-}{
-	{"sqlite", func(t *testing.T) store.Store { return storetest.OpenSQLite(t) }},
-	{"postgres", func(t *testing.T) store.Store { return storetest.OpenPostgres(t) }},
-}
-
 // setState puts message id in state, as the dispatcher would have.
 func setState(t *testing.T, s store.Store, id, state string, sentAt time.Time) {
 	t.Helper()
@@ -52,10 +44,10 @@ func TestActions(t *testing.T) {
 		{name: "cancel dead", from: store.StateDead, action: "cancel", wantState: store.StateCancelled, wantKind: audit.KindOperatorCancel},
 		{name: "cancel acked", from: store.StateAcked, action: "cancel", wantErr: hub.ErrInvalidState, wantState: store.StateAcked},
 	}
-	for _, st := range stores {
+	for _, st := range hubtest.Stores {
 		for _, tc := range cases {
-			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
-				s := st.open(t)
+			t.Run(st.Name+"/"+tc.name, func(t *testing.T) {
+				s := st.Open(t)
 				h := hubtest.New(t, s)
 				v := h.Submit(t, 1)
 				id := v.Messages[0].ID
@@ -113,10 +105,10 @@ func TestResendOverdue(t *testing.T) {
 		{name: "within the deadline", sentAgo: time.Second},
 		{name: "past the deadline", sentAgo: 24 * time.Hour, wantResent: 1},
 	}
-	for _, st := range stores {
+	for _, st := range hubtest.Stores {
 		for _, tc := range cases {
-			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
-				s := st.open(t)
+			t.Run(st.Name+"/"+tc.name, func(t *testing.T) {
+				s := st.Open(t)
 				h := hubtest.New(t, s)
 				v := h.Submit(t, 1)
 				id := v.Messages[0].ID

@@ -9,23 +9,13 @@ import (
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/hubtest"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/store/storetest"
 	"github.com/gatehub/gatehub/internal/submission"
 )
 
-// stores are the stores every test of the package runs on.
-var stores = []struct {
-	name string
-	open func(t *testing.T) store.Store
-}{
-	{"sqlite", func(t *testing.T) store.Store { return storetest.OpenSQLite(t) }},
-	{"postgres", func(t *testing.T) store.Store { return storetest.OpenPostgres(t) }},
-}
-
 func TestSubmit(t *testing.T) {
-	for _, st := range stores {
-		t.Run(st.name, func(t *testing.T) {
-			h := hubtest.New(t, st.open(t))
+	for _, st := range hubtest.Stores {
+		t.Run(st.Name, func(t *testing.T) {
+			h := hubtest.New(t, st.Open(t))
 			v := h.Submit(t, 1)
 			if v.Version != 1 || v.Status != hub.StatusActive {
 				t.Errorf("view: version %d status %s", v.Version, v.Status)
@@ -73,10 +63,10 @@ func TestSubmitIdempotency(t *testing.T) {
 		{name: "same body answers the first result", wantCreated: false},
 		{name: "different body conflicts", otherTruck: true, wantErr: hub.ErrConflict},
 	}
-	for _, st := range stores {
+	for _, st := range hubtest.Stores {
 		for _, tc := range cases {
-			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
-				h := hubtest.New(t, st.open(t))
+			t.Run(st.Name+"/"+tc.name, func(t *testing.T) {
+				h := hubtest.New(t, st.Open(t))
 				ctx := t.Context()
 				first, created, err := h.Submission.Submit(ctx, hubtest.Trader, submission.SubmitRequest{Declaration: hubtest.Declaration(t, 1), IdempotencyKey: "k1"})
 				if err != nil || !created {
@@ -159,10 +149,10 @@ func TestAmendAndCancel(t *testing.T) {
 			wantErr: hub.ErrNotFound,
 		},
 	}
-	for _, st := range stores {
+	for _, st := range hubtest.Stores {
 		for _, tc := range cases {
-			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
-				h := hubtest.New(t, st.open(t))
+			t.Run(st.Name+"/"+tc.name, func(t *testing.T) {
+				h := hubtest.New(t, st.Open(t))
 				v := h.Submit(t, 1)
 				h.Clock.Advance(1e9)
 				err := tc.run(t, h, v.ID)

@@ -6,18 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/hubtest"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/store/storetest"
 	"github.com/gatehub/gatehub/internal/txn"
 )
-
-var stores = []struct {
-	name string
-	open func(t *testing.T) store.Store
-}{
-	{"sqlite", func(t *testing.T) store.Store { return storetest.OpenSQLite(t) }},
-	{"postgres", func(t *testing.T) store.Store { return storetest.OpenPostgres(t) }},
-}
 
 var start = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
 
@@ -40,11 +32,11 @@ func TestEffects(t *testing.T) {
 		{name: "Join fn fails", join: true, failInner: true},
 		{name: "Join's transaction rolls back later", join: true, failOuter: true},
 	}
-	for _, st := range stores {
+	for _, st := range hubtest.Stores {
 		for _, tc := range cases {
-			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
+			t.Run(st.Name+"/"+tc.name, func(t *testing.T) {
 				ctx := t.Context()
-				s := st.open(t)
+				s := st.Open(t)
 				var wakes, eventWakes, observed atomic.Int32
 				r := &txn.Runner{Store: s, Now: func() time.Time { return start },
 					Wake: func() { wakes.Add(1) }, WakeEvents: func() { eventWakes.Add(1) }}
