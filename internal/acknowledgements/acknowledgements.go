@@ -80,7 +80,7 @@ type AckOrigin struct {
 	// Authenticated: the connection itself is the agency's (client
 	// certificate or token), so a refused ACK is kept whole. Otherwise
 	// anyone may have sent it: it is kept as digest, size and prefix, and
-	// repeated refusals are aggregated (Hub.Refusals).
+	// repeated refusals are aggregated (Service.Refusals).
 	Authenticated bool
 }
 

@@ -3,9 +3,9 @@
 //
 // A transaction that changes what devices must see (a clearance decision,
 // a lane's state) appends its events with store.Tx.AppendEvent in that same
-// transaction; in the hub, code calls effects.publish(topic, type, key, v)
-// inside h.inTx and the hub appends the events just before the audit head
-// is taken. Nothing is published before the commit, and nothing committed
+// transaction; in the hub, code calls txn.Effects.Publish(topic, type, key,
+// v) inside txn.Runner.InTx, which appends the events just before the audit
+// head is taken. Nothing is published before the commit, and nothing committed
 // is lost when the bus is down: the Relay publishes every committed event
 // that is not yet marked published, in id order, and marks it published
 // afterwards. A bus outage delays events; it never drops one.
