@@ -92,11 +92,11 @@ func (a *App) ReloadAgencies(ctx context.Context) (*agencies.Set, error) {
 		return nil, fmt.Errorf("%w (in force: %s; in %s: %s)", ErrAgencySetChanged,
 			strings.Join(cur.Strings(), ", "), a.Config.AgenciesDir, strings.Join(next.Strings(), ", "))
 	}
-	if err := checkMappings(next, a.Hub.Mappings); err != nil {
+	if err := checkMappings(next, a.mappings); err != nil {
 		return nil, err
 	}
-	for _, code := range a.Hub.Gates.Current().Codes() {
-		g, _ := a.Hub.Gates.Current().Gate(code)
+	for _, code := range a.GateConfig.Gates.Current().Codes() {
+		g, _ := a.GateConfig.Gates.Current().Gate(code)
 		for _, ag := range g.Agencies().Strings() {
 			if _, ok := next.Lookup(ag); !ok {
 				return nil, fmt.Errorf("gate %s names agency %s, which the new set lacks", code, ag)

@@ -21,8 +21,8 @@ import (
 	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/config"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // The sixth agency: border health quarantine (kiểm dịch y tế biên giới),
@@ -319,7 +319,7 @@ func TestSixthAgencyFromDataOnly(t *testing.T) {
 			if status != http.StatusCreated {
 				t.Fatalf("submit: %d %s", status, data)
 			}
-			var v hub.DeclarationView
+			var v views.DeclarationView
 			if err := json.Unmarshal(data, &v); err != nil {
 				t.Fatal(err)
 			}

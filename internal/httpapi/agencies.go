@@ -47,7 +47,7 @@ func agencyViews(set *agencies.Set) []AgencyView {
 }
 
 func (s *Server) listAgencies(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
-	return writeJSON(w, http.StatusOK, map[string]any{"agencies": agencyViews(s.Hub.AgencySet())})
+	return writeJSON(w, http.StatusOK, map[string]any{"agencies": agencyViews(s.AgencySet())})
 }
 
 // reloadAgencies reads deploy/agencies again and swaps the whole set, or
@@ -62,7 +62,7 @@ func (s *Server) reloadAgencies(w http.ResponseWriter, r *http.Request, p auth.P
 			return err
 		}
 		pr := AgencyProblem(err)
-		s.Hub.RecordRefusal(r.Context(), audit.KindConfigRefused, p.String(), map[string]any{"agencies": "reload", "problem": pr})
+		s.RefusalLog.RecordRefusal(r.Context(), audit.KindConfigRefused, p.String(), map[string]any{"agencies": "reload", "problem": pr})
 		return pr
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"agencies": agencyViews(set)})
@@ -72,4 +72,12 @@ func (s *Server) reloadAgencies(w http.ResponseWriter, r *http.Request, p auth.P
 // as file:line:col: field: message.
 func AgencyProblem(err error) *problem.Problem {
 	return configProblem("Invalid agency configuration", "the agencies in force are unchanged", "/problems/agency-config", err)
+}
+
+// AgencySet is the agency set in force (empty without a registry).
+func (s *Server) AgencySet() *agencies.Set {
+	if s.Agencies == nil {
+		return nil
+	}
+	return s.Agencies.Current()
 }
