@@ -158,6 +158,9 @@ func (h *Decider) Decide(ctx context.Context, tx store.Tx, fx *txn.Effects, id s
 func (h *Decider) DecideFrom(ctx context.Context, tx store.Tx, fx *txn.Effects, in *Input, first bool) (*clearance.Decision, error) {
 	id := in.Decl.ID
 	now := h.Tx.Clock()
+	if in.Names == nil {
+		in.Names = h.names() // an Input the caller built
+	}
 	dec := clearance.Decide(in.Names, in.Required, in.Statuses, in.Decl.Status == hub.StatusCancelled, now)
 	detail, err := decisionDetail(dec)
 	if err != nil {
