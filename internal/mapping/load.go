@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehub/gatehub/internal/codelist"
 	"github.com/gatehub/gatehub/internal/declaration"
 )
 
@@ -58,27 +59,13 @@ func errAt(file string, n *yaml.Node, format string, args ...any) error {
 // Load reads dir/codes/*.yaml and dir/<agency>/*.yaml. Every error found is
 // reported (joined), each as file:line: message.
 func Load(dir string) (*Registry, error) {
-	r := &Registry{mappings: map[string]map[string]*mappingFile{}, codes: map[string]*codeList{}}
-	codeFiles, err := filepath.Glob(filepath.Join(dir, "codes", "*.yaml"))
+	r := &Registry{mappings: map[string]map[string]*mappingFile{}}
+	codes, err := codelist.Load(os.DirFS(dir), "codes")
 	if err != nil {
-		return nil, fmt.Errorf("list code lists: %w", err)
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
+	r.codes = codes
 	var errs []error
-	for _, f := range codeFiles {
-		cl, err := loadCodeList(f)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if prev, dup := r.codes[cl.name]; dup {
-			errs = append(errs, fmt.Errorf("%s: code list %q already defined in %s", f, cl.name, prev.file))
-			continue
-		}
-		r.codes[cl.name] = cl
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
 
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -158,46 +145,6 @@ func scalar(file string, f map[string]*yaml.Node, key string, required bool, par
 	return v.Value, nil
 }
 
-func loadCodeList(file string) (*codeList, error) {
-	top, err := parseYAML(file)
-	if err != nil {
-		return nil, err
-	}
-	f, err := fields(file, top, set("list", "description", "codes"))
-	if err != nil {
-		return nil, err
-	}
-	name, err := scalar(file, f, "list", true, top)
-	if err != nil {
-		return nil, err
-	}
-	if want := strings.TrimSuffix(filepath.Base(file), ".yaml"); name != want {
-		return nil, errAt(file, f["list"], "list %q must match the file name %q", name, want)
-	}
-	cn, ok := f["codes"]
-	if !ok || cn.Kind != yaml.MappingNode || len(cn.Content) == 0 {
-		return nil, errAt(file, top, "codes must be a non-empty mapping")
-	}
-	cl := &codeList{name: name, file: file, codes: map[string]string{}, invert: map[string]string{}}
-	for i := 0; i+1 < len(cn.Content); i += 2 {
-		k, v := cn.Content[i], cn.Content[i+1]
-		if v.Kind != yaml.ScalarNode || v.Value == "" {
-			return nil, errAt(file, v, "code for %q must be a non-empty scalar", k.Value)
-		}
-		if _, dup := cl.codes[k.Value]; dup {
-			return nil, errAt(file, k, "duplicate key %q", k.Value)
-		}
-		cl.codes[k.Value] = v.Value
-		if cl.invert != nil {
-			if _, clash := cl.invert[v.Value]; clash {
-				cl.invert = nil // not reversible; only a problem if ParseAck needs it
-			} else {
-				cl.invert[v.Value] = k.Value
-			}
-		}
-	}
-	return cl, nil
-}
 
 // rawMapping is one mapping file before extends is resolved.
 type rawMapping struct {

@@ -9,9 +9,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/gatehub/gatehub/internal/codelist"
 )
 
 const mappingsDir = "../../mappings"
@@ -58,8 +61,13 @@ func bytesOf(t *testing.T, d *etree.Document) []byte {
 	return b
 }
 
+const testCodeList = "list: dir\nsource: test\nversion: \"1\"\ncodes:\n  export: EX\n"
+
 func TestTransforms(t *testing.T) {
-	codes := map[string]*codeList{"dir": {name: "dir", codes: map[string]string{"export": "EX"}, invert: map[string]string{"EX": "export"}}}
+	codes, err := codelist.Load(fstest.MapFS{"codes/dir.yaml": {Data: []byte(testCodeList)}}, "codes")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		spec, in, want string
 		wantErr        bool
@@ -137,7 +145,7 @@ rules:
 `
 
 func TestLoadErrorsPointAtFileLine(t *testing.T) {
-	codes := "list: dir\ncodes:\n  export: EX\n"
+	codes := testCodeList
 	tests := []struct {
 		name, body, want string
 	}{

@@ -5,6 +5,8 @@ import (
 	"math/big"
 	"strings"
 	"time"
+
+	"github.com/gatehub/gatehub/internal/codelist"
 )
 
 // chinaStandardTime is fixed at UTC+8 (no daylight saving since 1991), so no
@@ -19,6 +21,7 @@ const compactCN = "20060102150405"
 // fields that ParseAck reads back.
 type transform struct {
 	name    string
+	list    string // the code list of code:<list>, named in errors
 	forward func(string) (string, error)
 	reverse func(string) (string, error)
 }
@@ -29,7 +32,7 @@ const transformNames = "upper, lower, trim, date[:layout], datetime, datetime_cn
 func identity(s string) (string, error) { return s, nil }
 
 // parseTransform resolves one "name[:arg]" against the loaded code lists.
-func parseTransform(spec string, codes map[string]*codeList) (transform, error) {
+func parseTransform(spec string, codes *codelist.Set) (transform, error) {
 	name, arg, hasArg := strings.Cut(spec, ":")
 	noArg := func(t transform) (transform, error) {
 		if hasArg {
@@ -72,22 +75,22 @@ func parseTransform(spec string, codes map[string]*codeList) (transform, error) 
 	case "int":
 		return noArg(transform{name: spec, forward: toInt, reverse: identity})
 	case "code":
-		cl, ok := codes[arg]
+		cl, ok := codes.Lookup(arg)
 		if !ok {
 			return transform{}, fmt.Errorf("transform %q: unknown code list %q", spec, arg)
 		}
-		t := transform{name: spec, forward: func(s string) (string, error) {
-			v, ok := cl.codes[s]
+		t := transform{name: spec, list: cl.Name, forward: func(s string) (string, error) {
+			v, ok := cl.Translate(s)
 			if !ok {
-				return "", fmt.Errorf("code list %s: no code for %q", cl.name, s)
+				return "", fmt.Errorf("code list %s: no code for %q", cl.Name, s)
 			}
 			return v, nil
 		}}
-		if cl.invert != nil {
+		if inv := cl.Inverse(); inv != nil {
 			t.reverse = func(s string) (string, error) {
-				v, ok := cl.invert[s]
+				v, ok := inv[s]
 				if !ok {
-					return "", fmt.Errorf("code list %s: unknown code %q", cl.name, s)
+					return "", fmt.Errorf("code list %s: unknown code %q", cl.Name, s)
 				}
 				return v, nil
 			}
