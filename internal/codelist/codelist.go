@@ -19,6 +19,7 @@
 // A translation maps our value to the agency's code and may name the list
 // its keys come from (from: country); Load then refuses a key that is not a
 // code of that list, and complete: true refuses a code of it without a key.
+// to: names the list its values must come from (gate → UN/LOCODE).
 package codelist
 
 import (
@@ -47,6 +48,7 @@ type List struct {
 	File        string // path the list was read from
 	Kind        string
 	From        string // translation: the list whose codes are the keys
+	To          string // translation: the list whose codes are the values
 	Complete    bool   // translation: every code of From has a key
 	Source      string
 	Version     string
@@ -172,6 +174,17 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 }
 
 func (s *Set) checkFrom(l *List) error {
+	if l.To != "" {
+		to, ok := s.lists[l.To]
+		if !ok {
+			return fmt.Errorf("%s: to: unknown list %q", l.File, l.To)
+		}
+		for _, k := range l.keys {
+			if !to.Has(l.values[k]) {
+				return fmt.Errorf("%s:%d: %q is not a code of list %s", l.File, l.lines[k], l.values[k], l.To)
+			}
+		}
+	}
 	if l.From == "" {
 		return nil
 	}
@@ -194,7 +207,7 @@ func (s *Set) checkFrom(l *List) error {
 	return nil
 }
 
-var topKeys = map[string]bool{"list": true, "kind": true, "from": true, "complete": true, "source": true, "version": true, "description": true, "codes": true}
+var topKeys = map[string]bool{"list": true, "kind": true, "from": true, "to": true, "complete": true, "source": true, "version": true, "description": true, "codes": true}
 
 // Parse reads one code list file; file names it in errors and must be
 // called after the list (list: country in country.yaml).
@@ -213,7 +226,7 @@ func Parse(file string, b []byte) (*List, error) {
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		if !topKeys[k.Value] {
-			return nil, fmt.Errorf("%s:%d: unknown key %q (allowed: codes, complete, description, from, kind, list, source, version)", file, k.Line, k.Value)
+			return nil, fmt.Errorf("%s:%d: unknown key %q (allowed: codes, complete, description, from, kind, list, source, to, version)", file, k.Line, k.Value)
 		}
 		if seen[k.Value] {
 			return nil, fmt.Errorf("%s:%d: duplicate key %q", file, k.Line, k.Value)
@@ -233,6 +246,8 @@ func Parse(file string, b []byte) (*List, error) {
 			l.Kind = v.Value
 		case "from":
 			l.From = v.Value
+		case "to":
+			l.To = v.Value
 		case "complete":
 			l.Complete = v.Value == "true"
 			if v.Value != "true" && v.Value != "false" {
@@ -257,8 +272,8 @@ func Parse(file string, b []byte) (*List, error) {
 	if l.Kind != Enumeration && l.Kind != Translation {
 		return nil, fmt.Errorf("%s:%d: kind must be %s or %s, got %q", file, top.Line, Enumeration, Translation, l.Kind)
 	}
-	if l.Kind == Enumeration && (l.From != "" || l.Complete) {
-		return nil, fmt.Errorf("%s:%d: from and complete are for translations", file, top.Line)
+	if l.Kind == Enumeration && (l.From != "" || l.To != "" || l.Complete) {
+		return nil, fmt.Errorf("%s:%d: from, to and complete are for translations", file, top.Line)
 	}
 	if codes == nil || codes.Kind != yaml.MappingNode || len(codes.Content) == 0 {
 		return nil, fmt.Errorf("%s:%d: codes must be a non-empty mapping", file, top.Line)

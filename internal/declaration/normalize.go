@@ -203,3 +203,23 @@ func stripRunes(s, cut string) string {
 		return r
 	}, s)
 }
+
+// PlateCountry returns the ISO 3166-1 country whose format a canonical
+// plate has — VN for 12C-12345, CN for 桂A12345 and 桂A1234挂 — or "" for
+// neither. A vehicle's registration nationality is that of the plate that
+// identifies it, so a truck with only a Chinese plate is CN.
+func PlateCountry(plate string) string {
+	switch {
+	case rePlateVN.MatchString(plate):
+		return "VN"
+	case rePlateCN.MatchString(plate), reTrailerCN.MatchString(plate):
+		return "CN"
+	}
+	return ""
+}
+
+// IsUSCC reports whether s is a unified social credit code with a correct
+// check character.
+func IsUSCC(s string) bool {
+	return reCNCreditCode.MatchString(s) && usccCheck(s) == s[17]
+}

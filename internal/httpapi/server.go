@@ -470,6 +470,7 @@ func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 			DetailVI: "bắt buộc đối với " + nameVI + " cho lượt qua này"}
 		if !badValue.Missing {
 			fe.Code, fe.Detail = "unsupported", fmt.Sprintf("not accepted by %s: %s", name, badValue.Reason)
+			fe.List = badValue.List
 			fe.DetailVI = nameVI + " không chấp nhận giá trị này"
 		}
 		p = problem.Validation([]problem.FieldError{fe})

@@ -478,16 +478,27 @@ func (r *Registry) parseRule(file string, n *yaml.Node, sc scope) (*rule, error)
 		}
 	}
 	if ru.each != "" {
-		t, err := checkSource(ru.each, sc)
-		if err != nil {
-			return nil, errAt(file, f["each"], "%v", err)
-		}
+		// "list|single": iterate the list, or when it is empty take the
+		// single value as the one item (a consignment's goodsItems, or the
+		// consignment itself in the single-item form).
+		alts := strings.Split(ru.each, "|")
 		childScope = scope{declType: sc.declType, inEach: true}
-		if t != nil {
-			if t.Kind() != reflect.Slice {
-				return nil, errAt(file, f["each"], "each %q is not a list in the declaration model", ru.each)
+		for i, alt := range alts {
+			t, err := checkSource(alt, sc)
+			if err != nil {
+				return nil, errAt(file, f["each"], "%v", err)
 			}
-			childScope.itemType = t.Elem()
+			if t == nil {
+				continue
+			}
+			switch {
+			case i == 0 && t.Kind() != reflect.Slice:
+				return nil, errAt(file, f["each"], "each %q is not a list in the declaration model", alt)
+			case i == 0:
+				childScope.itemType = t.Elem()
+			case childScope.itemType != nil && !carries(t, childScope.itemType):
+				return nil, errAt(file, f["each"], "each %q: %s does not carry the fields of %s", alt, t.Name(), childScope.itemType.Name())
+			}
 		}
 	}
 	if hasRules {
@@ -569,20 +580,16 @@ func checkSource(src string, sc scope) (reflect.Type, error) {
 // misspelt declaration path fails at load time.
 func walkType(t reflect.Type, segs []string, src string) (reflect.Type, error) {
 	for _, s := range segs {
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
 		switch t.Kind() {
 		case reflect.Struct:
-			found := false
-			for i := 0; i < t.NumField(); i++ {
-				name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-				if name == s {
-					t = t.Field(i).Type
-					found = true
-					break
-				}
-			}
-			if !found {
+			f, ok := jsonField(t, s)
+			if !ok {
 				return nil, fmt.Errorf("source %q: %s has no field %q", src, t.Name(), s)
 			}
+			t = f
 		case reflect.Slice:
 			if strings.Trim(s, "0123456789") != "" {
 				return nil, fmt.Errorf("source %q: %q indexes a list and must be a number", src, s)
@@ -592,5 +599,43 @@ func walkType(t reflect.Type, segs []string, src string) (reflect.Type, error) {
 			return nil, fmt.Errorf("source %q: cannot descend into %s with %q", src, t.Kind(), s)
 		}
 	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	return t, nil
+}
+
+// jsonField finds the field JSON calls name, looking into embedded structs
+// as encoding/json promotes their fields.
+func jsonField(t reflect.Type, name string) (reflect.Type, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+			if ft, ok := jsonField(f.Type, name); ok {
+				return ft, true
+			}
+			continue
+		}
+		if n, _, _ := strings.Cut(f.Tag.Get("json"), ","); n == name {
+			return f.Type, true
+		}
+	}
+	return nil, false
+}
+
+// carries reports whether struct t is item or embeds it, so the fields
+// read from an item are there.
+func carries(t, item reflect.Type) bool {
+	if t == item {
+		return true
+	}
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); f.Anonymous && f.Type == item {
+			return true
+		}
+	}
+	return false
 }

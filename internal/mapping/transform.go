@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/codelist"
+	"github.com/gatehub/gatehub/internal/declaration"
 )
 
 // chinaStandardTime is fixed at UTC+8 (no daylight saving since 1991), so no
@@ -27,7 +28,7 @@ type transform struct {
 }
 
 // transformNames lists the names accepted in mapping files, for error messages.
-const transformNames = "upper, lower, trim, date[:layout], datetime, datetime_cn, kg_to_tonnes, decimal2, decimal3, int, code:<list>"
+const transformNames = "upper, lower, trim, date[:layout], datetime, datetime_cn, kg_to_tonnes, decimal2, decimal3, int, plate_country, uscc_only, code:<list>"
 
 func identity(s string) (string, error) { return s, nil }
 
@@ -74,6 +75,23 @@ func parseTransform(spec string, codes *codelist.Set) (transform, error) {
 		return noArg(transform{name: spec, forward: func(s string) (string, error) { return scaleDecimal(s, 1, 3) }})
 	case "int":
 		return noArg(transform{name: spec, forward: toInt, reverse: identity})
+	case "plate_country":
+		return noArg(transform{name: spec, forward: func(s string) (string, error) {
+			if c := declaration.PlateCountry(s); c != "" {
+				return c, nil
+			}
+			return "", fmt.Errorf("%q is neither a Vietnamese nor a Chinese plate", s)
+		}})
+	case "uscc_only":
+		// A party's taxCode is a Vietnamese tax code or a Chinese unified
+		// social credit code; Chinese formats have a field for the latter
+		// only, and an empty result leaves an optional field out.
+		return noArg(transform{name: spec, forward: func(s string) (string, error) {
+			if declaration.IsUSCC(s) {
+				return s, nil
+			}
+			return "", nil
+		}})
 	case "code":
 		cl, ok := codes.Lookup(arg)
 		if !ok {
