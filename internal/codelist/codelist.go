@@ -67,7 +67,7 @@ func (l *List) Has(key string) bool {
 	return ok
 }
 
-// Name returns the English name of an enumeration code, the agency code of
+// Value returns the English name of an enumeration code, the agency code of
 // a translation key.
 func (l *List) Value(key string) (string, bool) {
 	v, ok := l.values[key]

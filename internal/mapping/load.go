@@ -514,6 +514,11 @@ func (ru *rule) parsePath() error {
 	if ru.rawPath == "" {
 		return errors.New("empty path")
 	}
+	if ru.rawPath == "." {
+		// The current element itself: the text of each element of a
+		// repeating group over plain values (a container's seals).
+		return nil
+	}
 	segs := strings.Split(ru.rawPath, "/")
 	for i, s := range segs {
 		if strings.HasPrefix(s, "@") {
