@@ -7,12 +7,12 @@ import (
 // Field describes one rule of a mapping for documentation: where the value
 // goes, where it comes from and which code list translates it.
 type Field struct {
-	Path      string // XML path from the root, "A/B/@c"
-	Source    string // source path(s), "a|b"; empty for a constant or a group
+	Path   string // XML path from the root, "A/B/@c"
+	Source string // source path(s), "a|b"; empty for a constant or a group
 	// Declared is Source in terms of the declaration JSON, lists marked
 	// [] ("consignments[].goodsItems[].hsCodeVN"), alternatives joined by
 	// " | "; sources that are not the declaration stay as written.
-	Declared string
+	Declared  string
 	Const     string
 	Transform string   // transforms as written, "upper|code:country-cn"
 	Lists     []string // code lists of its code:<list> transforms

@@ -145,7 +145,6 @@ func scalar(file string, f map[string]*yaml.Node, key string, required bool, par
 	return v.Value, nil
 }
 
-
 // rawMapping is one mapping file before extends is resolved.
 type rawMapping struct {
 	file    string
