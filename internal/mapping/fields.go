@@ -11,7 +11,7 @@ type Field struct {
 	Source string // source path(s), "a|b"; empty for a constant or a group
 	// Declared is Source in terms of the declaration JSON, lists marked
 	// [] ("consignments[].goodsItems[].hsCodeVN"), alternatives joined by
-	// " | "; sources that are not the declaration stay as written.
+	// " else "; sources that are not the declaration stay as written.
 	Declared  string
 	Const     string
 	Transform string   // transforms as written, "upper|code:country-cn"
@@ -87,5 +87,5 @@ func declared(src, item string) string {
 		}
 		alts = append(alts, a)
 	}
-	return strings.Join(alts, " | ")
+	return strings.Join(alts, " else ")
 }
