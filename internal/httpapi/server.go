@@ -20,6 +20,7 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/hub"
@@ -35,10 +36,13 @@ import (
 
 // Server serves the hub's API.
 type Server struct {
-	Hub     *hub.Hub
-	Lanes   *lanes.Service
-	Auth    *auth.Authenticator
-	Gates   *gate.Registry
+	Hub   *hub.Hub
+	Lanes *lanes.Service
+	Auth  *auth.Authenticator
+	Gates *gate.Registry
+	// Codes are the code lists declarations are validated against: those
+	// the mappings were loaded with. Nil means the shipped ones.
+	Codes   declaration.CodeLists
 	Bus     fanout.Bus
 	Metrics *metrics.Metrics  // optional
 	Limiter ratelimit.Limiter // optional: per-principal request budget
