@@ -78,3 +78,25 @@ func TestSamplesCoverTheModel(t *testing.T) {
 		t.Errorf("single-item form: Items() = %+v", items)
 	}
 }
+
+// TestCodeErrorsNameTheList: a code missing from a list is reported with
+// the list, which problem+json carries as "list".
+func TestCodeErrorsNameTheList(t *testing.T) {
+	tests := []struct{ ptr, val, list string }{
+		{"/consignments/0/currency", "HRK", "currency"},
+		{"/consignments/0/packageKind", "QQ", "package-kind"},
+		{"/consignee/country", "XK", "country"},
+		{"/drivers/0/nationality", "XK", "country"},
+		{"/consignments/0/containers/0/sizeType", "45X1", "container-type"},
+	}
+	for _, tc := range tests {
+		errs := decodeErrors(t, mutate(t, map[string]any{tc.ptr: tc.val}))
+		if len(errs) != 1 || errs[0].Pointer != tc.ptr || errs[0].List != tc.list {
+			t.Errorf("%s=%s: got %+v, want one error naming list %s", tc.ptr, tc.val, errs, tc.list)
+		}
+		b, _ := json.Marshal(errs[0])
+		if !bytes.Contains(b, []byte(`"list":"`+tc.list+`"`)) {
+			t.Errorf("encoded error %s does not name the list", b)
+		}
+	}
+}
