@@ -22,6 +22,7 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/gateconfig"
@@ -58,9 +59,12 @@ type Server struct {
 	Gates *gate.Registry
 	// Agencies is the agency set in force (deploy/agencies).
 	Agencies *agencies.Registry
-	Bus      fanout.Bus
-	Metrics  *metrics.Metrics  // optional
-	Limiter  ratelimit.Limiter // optional: per-principal request budget
+	// Codes are the code lists declarations are validated against: those
+	// the mappings were loaded with. Nil means the shipped ones.
+	Codes   declaration.CodeLists
+	Bus     fanout.Bus
+	Metrics *metrics.Metrics  // optional
+	Limiter ratelimit.Limiter // optional: per-principal request budget
 	// AckPerSource and AckPerAgency, optional, budget POST /v1/acks by
 	// client address and by agency before the body is read.
 	AckPerSource ratelimit.Limiter
@@ -494,6 +498,7 @@ func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 			DetailVI: "bắt buộc đối với " + nameVI + " cho lượt qua này"}
 		if !badValue.Missing {
 			fe.Code, fe.Detail = "unsupported", fmt.Sprintf("not accepted by %s: %s", name, badValue.Reason)
+			fe.List = badValue.List
 			fe.DetailVI = nameVI + " không chấp nhận giá trị này"
 		}
 		p = problem.Validation([]problem.FieldError{fe})

@@ -77,11 +77,11 @@ func gxbt(vehicle string) string {
 
 func notice(lines ...goodsLine) string {
 	var b strings.Builder
-	b.WriteString(`<PhytosanitaryNoticeSubmit xmlns="urn:gatehub:plantquarantine:phytosanitary-notice:1"><Notice>`)
+	b.WriteString(`<PhytosanitaryNoticeSubmit xmlns="urn:gatehub:plantquarantine:phytosanitary-notice:1"><Notice><Consignment>`)
 	for i, l := range lines {
 		fmt.Fprintf(&b, `<Commodity><SequenceNumeric>%d</SequenceNumeric><HSCode>%s</HSCode><Description>goods</Description><GrossMassKg>%s</GrossMassKg></Commodity>`, i+1, l.hs, l.kg)
 	}
-	b.WriteString(`</Notice></PhytosanitaryNoticeSubmit>`)
+	b.WriteString(`</Consignment></Notice></PhytosanitaryNoticeSubmit>`)
 	return b.String()
 }
 
