@@ -15,8 +15,8 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/gatehub/gatehub/internal/codelist"
 	"github.com/gatehub/gatehub/internal/agencies"
+	"github.com/gatehub/gatehub/internal/codelist"
 	"github.com/gatehub/gatehub/internal/gate"
 )
 
