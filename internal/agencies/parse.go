@@ -1,10 +1,8 @@
 package agencies
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,21 +23,11 @@ import (
 func Parse(name string, data []byte) (*Agency, error) {
 	d := &decoder{is: yamlfile.Issues{File: name}, pos: map[string]Pos{}}
 	a := &Agency{Source: name, pos: d.pos}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		d.is.Add(yamlfile.SyntaxPos(err), "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	root := yamlfile.Document(&d.is, data, "agency")
+	if root == nil {
 		return nil, d.is.Err()
 	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.is.Add(Pos{Line: 1, Col: 1}, "", "empty agency file")
-		return nil, d.is.Err()
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		d.is.Add(yamlfile.NodePos(&extra), "", "one agency per file: found a second YAML document")
-	}
-	d.mapping(doc.Content[0], "", spec(), a)
+	d.mapping(root, "", spec(), a)
 	a.fill()
 	// Cross-field checks, on values that decoded.
 	for _, k := range yamlfile.SortedKeys(a.Forward) {

@@ -1,10 +1,8 @@
 package gate
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -23,27 +21,11 @@ import (
 func Parse(name string, data []byte, known *agencies.Set) (*Gate, error) {
 	d := &decoder{is: issues{File: name}, pos: map[string]Pos{}}
 	g := &Gate{Source: name, pos: d.pos, known: known}
-
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		d.is.Add(yamlfile.SyntaxPos(err), "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	root := yamlfile.Document(&d.is, data, "gate")
+	if root == nil {
 		return nil, d.is.Err()
 	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.is.Add(Pos{Line: 1, Col: 1}, "", "empty gate file")
-		return nil, d.is.Err()
-	}
-	// A second document would otherwise be ignored without a word.
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		p := yamlfile.NodePos(&extra)
-		if err != nil {
-			p = yamlfile.SyntaxPos(err)
-		}
-		d.is.Add(p, "", "one gate per file: found a second YAML document")
-	}
-	d.gate(doc.Content[0], g)
+	d.gate(root, g)
 	g.normalize()
 	// Semantic checks run even when decoding found problems, so one run
 	// lists everything; checks on values that failed to decode are dropped,

@@ -6,7 +6,10 @@
 package yamlfile
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -212,4 +215,30 @@ func Scalar(is *Issues, n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	return n.Value, true
+}
+
+// Document decodes the one YAML document of a file holding one what (gate,
+// agency) and returns its root node, nil when there is none (a syntax
+// error, an empty file: both recorded in is). A second document is
+// recorded too, since it would otherwise be ignored without a word.
+func Document(is *Issues, data []byte, what string) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		is.Add(SyntaxPos(err), "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		is.Add(Pos{Line: 1, Col: 1}, "", "empty %s file", what)
+		return nil
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		p := NodePos(&extra)
+		if err != nil {
+			p = SyntaxPos(err)
+		}
+		is.Add(p, "", "one %s per file: found a second YAML document", what)
+	}
+	return doc.Content[0]
 }
