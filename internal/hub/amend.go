@@ -269,7 +269,7 @@ func (h *Hub) current(ctx context.Context, actor Actor, id string) (*clearanceIn
 func latestPerAgency(msgs []store.Message) map[string]*store.Message {
 	out := map[string]*store.Message{}
 	for i := range msgs {
-		if msgs[i].State == store.StateSuperseded {
+		if msgs[i].State == store.StateSuperseded || msgs[i].Kind == KindForward {
 			continue
 		}
 		out[msgs[i].Agency] = &msgs[i]

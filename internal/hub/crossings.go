@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/declaration"
+	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -50,6 +51,27 @@ func (e Effects) Publish(topic, typ, key string, v any) error {
 	return e.fx.publish(topic, typ, key, v)
 }
 
+// Wake has the dispatcher look for new messages once the transaction
+// committed (it stored messages to deliver).
+func (e Effects) Wake() { e.fx.wake = true }
+
+// Redecide re-derives a declaration's clearance decision inside tx (a
+// transaction of InTx that holds the declaration) and, when it changed,
+// stores, logs and announces it, as every change of the hub's own does.
+func (h *Hub) Redecide(ctx context.Context, tx store.Tx, fx Effects, id string) (*clearance.Decision, error) {
+	return h.decide(ctx, tx, fx.fx, id)
+}
+
+// Sign signs an unsigned document for agency under its profile, as the
+// hub's own messages to it are.
+func (h *Hub) Sign(agency string, u *sign.Unsigned) ([]byte, error) {
+	signer := h.Signer
+	if s := h.AgencySigners[agency]; s != nil {
+		signer = s
+	}
+	return signer.SignUnsigned(u)
+}
+
 // Observe schedules f (a metric, say) for after the commit.
 func (e Effects) Observe(f func()) { e.fx.observed = append(e.fx.observed, f) }
 
@@ -76,6 +98,9 @@ type Clearance struct {
 	// Decide derives the clearance decision for a subset of Required (a
 	// checkpoint that waits only for the border guard, say).
 	Decide func(agencies []string) clearance.Decision
+	// Orders are the agencies' standing orders (holds, revocations); the
+	// lane applies those that reach its checkpoint.
+	Orders []clearance.Order
 }
 
 // ClearanceOf reads what deciding on d needs, inside tx.
@@ -95,7 +120,7 @@ func (h *Hub) ClearanceOf(ctx context.Context, tx store.Tx, d *store.Declaration
 			}
 		}
 		return clearance.Decide(agencies, sts, d.Status == StatusCancelled, now)
-	}}, nil
+	}, Orders: in.orders}, nil
 }
 
 // LatestDeclaration reads a declaration's current version; ErrNotFound

@@ -22,6 +22,7 @@ type clearanceInput struct {
 	current  map[string]*store.Message // latest live message per agency
 	msgs     []store.Message           // every message of the declaration, by CreatedAt
 	statuses []clearance.AgencyStatus
+	orders   []clearance.Order // agencies' standing orders (Hub.Orders)
 }
 
 func (h *Hub) loadClearance(ctx context.Context, tx store.Tx, id string) (*clearanceInput, error) {
@@ -49,7 +50,7 @@ func (h *Hub) clearanceOf(ctx context.Context, tx store.Tx, d *store.Declaration
 	in.msgs = msgs
 	for i := range msgs {
 		m := &msgs[i]
-		if m.State == store.StateSuperseded || m.Kind == KindCancel {
+		if m.State == store.StateSuperseded || m.Kind == KindCancel || m.Kind == KindForward {
 			continue
 		}
 		in.current[m.Agency] = m // CreatedAt order: the last one wins
@@ -61,6 +62,11 @@ func (h *Hub) clearanceOf(ctx context.Context, tx store.Tx, d *store.Declaration
 		// accepted: judge by the agencies it was sent to.
 		for agency := range in.current {
 			in.required = append(in.required, agency)
+		}
+	}
+	if h.Orders != nil {
+		if in.orders, err = h.Orders(ctx, tx, id); err != nil {
+			return nil, err
 		}
 	}
 	// The ACKs of all its messages in one query, once one is needed.
@@ -127,7 +133,7 @@ func (h *Hub) decide(ctx context.Context, tx store.Tx, fx *effects, id string) (
 func (h *Hub) decideFrom(ctx context.Context, tx store.Tx, fx *effects, in *clearanceInput, first bool) (*clearance.Decision, error) {
 	id := in.decl.ID
 	now := h.now()
-	dec := clearance.Decide(in.required, in.statuses, in.decl.Status == StatusCancelled, now)
+	dec := clearance.WithOrders(clearance.Decide(in.required, in.statuses, in.decl.Status == StatusCancelled, now), in.orders)
 	detail, err := decisionDetail(dec)
 	if err != nil {
 		return nil, err

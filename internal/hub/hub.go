@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/mapping"
@@ -71,6 +72,12 @@ type Hub struct {
 	// audit entry of their own and aggregates the rest (see
 	// internal/refusal). Optional: without it every refusal is logged.
 	Refusals *refusal.Guard
+
+	// Orders reads, inside a transaction that holds the declaration, the
+	// standing orders of the agencies' own messages about it (holds,
+	// revocations: internal/directive), which every decision applies.
+	// Optional: without it only answers count.
+	Orders func(ctx context.Context, tx store.Tx, declarationID string) ([]clearance.Order, error)
 
 	// Crossings keeps crossings in step with declarations (optional).
 	Crossings Crossings

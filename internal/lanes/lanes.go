@@ -365,12 +365,30 @@ func (s *Service) declared(ctx context.Context, tx store.Tx, p *place, d *store.
 	out := &crossing.Declared{
 		ID: d.ID, Version: d.Version, PlateVN: d.PlateVN, PlateCN: d.PlateCN,
 		TrailerPlate: cl.Body.Vehicle.TrailerPlate, GrossWeightKg: cl.Body.Vehicle.GrossWeightKg,
-		Clearance: cl.Decide(p.cp.Requires.AgenciesFor(cl.Required)), Crossing: c,
+		Clearance: clearance.WithOrders(cl.Decide(p.cp.Requires.AgenciesFor(cl.Required)), ordersAt(cl.Orders, p)),
+		Crossing:  c,
 	}
 	if t, err := time.Parse(time.RFC3339, cl.Body.PlannedCrossing); err == nil {
 		out.PlannedCrossing = t
 	}
 	return out, nil
+}
+
+// ordersAt keeps the agencies' standing orders that close this
+// checkpoint: a hold at B1 closes B1 and what follows it, not what the
+// truck passed before.
+func ordersAt(orders []clearance.Order, p *place) []clearance.Order {
+	route := make([]string, len(p.route))
+	for i, c := range p.route {
+		route[i] = c.ID
+	}
+	var out []clearance.Order
+	for _, o := range orders {
+		if o.AppliesAt(route, p.cp.ID) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // pass records the checkpoint passage of an OPEN in the crossing.
