@@ -32,6 +32,7 @@ import (
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/adapters/vehicleregistry"
 	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/agencymsg"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/config"
@@ -74,6 +75,9 @@ type App struct {
 	Log        *slog.Logger
 	Store      store.Store
 	Hub        *hub.Hub
+	// AgencyMessages receives the agencies' own messages (HOLD, RELEASE,
+	// REVOKE, CROSSING-CONFIRMED) and forwards them.
+	AgencyMessages *agencymsg.Service
 	Dispatcher *outbox.Dispatcher
 	Relay      *eventrelay.Relay
 	Server     *httpapi.Server
@@ -303,6 +307,13 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	a.Lanes = &lanes.Service{Hub: a.Hub, Gates: registry, Signer: a.LaneKey, Metrics: a.Metrics}
 	a.Hub.Crossings = a.Lanes
+	rules := DirectiveRules()
+	if err := rules.Validate(a.Hub.KnownAgency); err != nil {
+		return nil, fmt.Errorf("agency message rules: %w", err)
+	}
+	a.AgencyMessages = &agencymsg.Service{Hub: a.Hub, Verifier: a.Hub.Acks.Verifier, Schemas: a.schemas, Rules: rules,
+		Refusals: a.Hub.Refusals, Log: a.Log}
+	a.Hub.Orders = agencymsg.Orders
 	inCallRetries := cfg.Delivery.InCallRetries
 	if inCallRetries == 0 {
 		// In the configuration 0 means no in-call retries (the default is
@@ -376,7 +387,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	streams, endStreams := context.WithCancel(context.Background())
 	a.closers = append(a.closers, func() error { endStreams(); return nil })
 	a.Server = &httpapi.Server{
-		Hub: a.Hub, Lanes: a.Lanes, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
+		Hub: a.Hub, Lanes: a.Lanes, AgencyMessages: a.AgencyMessages, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
 		AckPerSource: ackPerSource, AckPerAgency: ackPerAgency, BodyReadTimeout: cfg.Limits.BodyReadTimeout,
 		StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal, StreamsTotal: cfg.Limits.StreamsTotal,
 		Ready: a.ready, Admit: a.admit, BeforeScrape: a.refreshMessageCounts, Streams: streams,

@@ -384,3 +384,28 @@ func ReadForward(root *etree.Element) (id, sender string, kind Kind, original []
 	}
 	return id, sender, kind, original, nil
 }
+
+// Summary renders an agency message logged in the audit log for a
+// crossing's timeline: "HOLD by customs at B1: CUS-RED inspection".
+func Summary(agency string, raw []byte) (string, bool) {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(raw); err != nil {
+		return "", false
+	}
+	// The entry was verified when it was accepted; this is display only.
+	m, err := Parse(doc.Root())
+	if err != nil {
+		return "", false
+	}
+	s := string(m.Kind) + " by " + agency
+	if m.Checkpoint != "" {
+		s += " at checkpoint " + m.Checkpoint
+	}
+	if m.Kind == CrossingConfirmed {
+		s += " at port " + m.PortCode
+	}
+	if r := m.ReasonCode + " " + m.ReasonText; len(r) > 1 {
+		s += ": " + r
+	}
+	return s, true
+}

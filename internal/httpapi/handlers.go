@@ -408,6 +408,40 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principa
 	return writeJSON(w, http.StatusOK, res)
 }
 
+// postAgencyMessage takes an agency's own signed message, checked and
+// budgeted exactly as an ACK is (postAck).
+func (s *Server) postAgencyMessage(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	agency := r.PathValue("agency")
+	if s.AgencyMessages == nil || !s.Hub.KnownAgency(agency) {
+		return problem.NotFound("unknown agency " + agency)
+	}
+	caller, authenticated := s.Auth.Authenticate(r)
+	if authenticated && caller.Role == auth.RoleAgency && caller.Agency != agency {
+		return problem.Forbidden("credentials of " + caller.Agency + " cannot post messages of " + agency)
+	}
+	origin := hub.AckOrigin{Source: r.RemoteAddr, Authenticated: authenticated && caller.Role == auth.RoleAgency}
+	if !origin.Authenticated && !s.admitAnonymous(w, r, audit.KindAgencyMessageRefused) {
+		return nil
+	}
+	if !s.allow(w, r, s.AckPerSource, refusal.Source(r.RemoteAddr), "message budget of this address exhausted") ||
+		!s.allow(w, r, s.AckPerAgency, agency, "message budget of "+agency+" exhausted") {
+		return nil
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/xml" && mt != "text/xml" {
+		return problem.UnsupportedMediaType(r.Header.Get("Content-Type"), "application/xml")
+	}
+	raw, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	res, err := s.AgencyMessages.Receive(r.Context(), agency, raw, origin)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
 func (s *Server) listOutbox(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	q := newQuery(r)
 	f := store.MessageFilter{

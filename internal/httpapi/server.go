@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/agencymsg"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/clearance"
@@ -37,6 +38,9 @@ import (
 type Server struct {
 	Hub     *hub.Hub
 	Lanes   *lanes.Service
+	// AgencyMessages receives POST /v1/agencies/{agency}/messages
+	// (optional: without it the route answers 404).
+	AgencyMessages *agencymsg.Service
 	Auth    *auth.Authenticator
 	Gates   *gate.Registry
 	Bus     fanout.Bus
@@ -128,6 +132,9 @@ func (s *Server) Routes() []Route {
 		// Agencies authenticate by the signature on the ACK itself (checked
 		// against that agency's certificates); mTLS or a token is optional on top.
 		{"POST", "/v1/acks/{agency}", nil, s.postAck},
+		// An agency's own messages (HOLD, RELEASE, REVOKE,
+		// CROSSING-CONFIRMED), authenticated like ACKs by their signature.
+		{"POST", "/v1/agencies/{agency}/messages", nil, s.postAgencyMessage},
 
 		{"GET", "/v1/admin/outbox", []string{op, ad}, s.listOutbox},
 		{"GET", "/v1/admin/overdue", []string{op, ad}, s.listOverdue},
@@ -453,6 +460,7 @@ func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 	var (
 		p        *problem.Problem
 		refused  *hub.RefusedError
+		agRefuse *agencymsg.RefusedError
 		badValue *mapping.ValueError
 	)
 	switch {
@@ -487,6 +495,21 @@ func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 		p = problem.New(status, "ACK refused", refused.Reason)
 		p.Type = "/problems/ack-refused/" + refused.Code
 		p.DetailVI = "ACK bị từ chối (mã " + refused.Code + ")"
+	case errors.As(err, &agRefuse):
+		status := http.StatusUnprocessableEntity
+		switch agRefuse.Code {
+		case agencymsg.CodeSignature, agencymsg.CodeWrongAgency, agencymsg.CodeKindNotAllowed:
+			status = http.StatusForbidden
+		case agencymsg.CodeUnreadable, agencymsg.CodeSchema:
+			status = http.StatusBadRequest
+		case agencymsg.CodeTooLarge:
+			status = http.StatusRequestEntityTooLarge
+		case agencymsg.CodeConflict, agencymsg.CodeSuperseded, agencymsg.CodeCancelled, agencymsg.CodeNoHold:
+			status = http.StatusConflict
+		}
+		p = problem.New(status, "Agency message refused", agRefuse.Reason)
+		p.Type = "/problems/agency-message-refused/" + agRefuse.Code
+		p.DetailVI = "thông điệp của cơ quan bị từ chối (mã " + agRefuse.Code + ")"
 	case errors.Is(err, hub.ErrNotFound):
 		p = problem.NotFound(err.Error())
 	case errors.Is(err, hub.ErrConflict), errors.Is(err, hub.ErrInvalidState):

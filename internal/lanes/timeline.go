@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/crossing"
+	"github.com/gatehub/gatehub/internal/directive"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/store"
 )
@@ -102,6 +103,11 @@ func timelineEvent(e *store.AuditEntry) TimelineEvent {
 		ev.Summary = "signed message to " + e.Agency
 	case audit.KindAckInbound:
 		ev.Summary = "answer from " + e.Agency
+	case audit.KindAgencyMessage:
+		ev.Summary = "signed message from " + e.Agency
+		if s, ok := directive.Summary(e.Agency, e.Payload); ok {
+			ev.Summary = s
+		}
 	case audit.KindDecision:
 		var p struct {
 			Decision struct {
