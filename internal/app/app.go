@@ -269,7 +269,13 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		a.Simulators, err = sim.StartAll(context.WithoutCancel(ctx), sim.Options{
 			Addr: cfg.SimulatorAddr, Registry: maps, Validator: a.schemas, Trust: a.Trust,
 			KeysDir: filepath.Join(cfg.DataDir, "simulator-keys"), CallbackURL: publicURL,
-			Mode: cfg.SimulatorMode, Delay: cfg.SimulatorDelay, Now: now, Configure: opt.ConfigureSimulator,
+			Mode: cfg.SimulatorMode, Delay: cfg.SimulatorDelay, Now: now,
+			Configure: func(c *sim.Config) {
+				c.Orders = SimulatorOrders(c.Agency, cfg)
+				if opt.ConfigureSimulator != nil {
+					opt.ConfigureSimulator(c)
+				}
+			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("start agency simulators: %w", err)

@@ -1,6 +1,10 @@
 package app
 
 import (
+	"time"
+
+	"github.com/gatehub/gatehub/adapters/sim"
+	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/directive"
 )
 
@@ -33,4 +37,17 @@ func DirectiveRules() directive.Rules {
 			Forward: map[directive.Kind][]string{directive.CrossingConfirmed: {"customs", "borderguard"}},
 		},
 	}
+}
+
+// SimulatorOrders is what a simulated agency says of its own: the
+// simulated customs sends cfg.SimulatorRedChannel of the trucks to the red
+// channel, held at gate-in (B1) two seconds after its ACK and released
+// cfg.SimulatorReleaseAfter later, so the demo shows a held truck and its
+// release.
+func SimulatorOrders(agency string, cfg config.Config) sim.Orders {
+	if agency != "customs" || cfg.SimulatorRedChannel <= 0 {
+		return sim.Orders{}
+	}
+	return sim.Orders{HoldShare: cfg.SimulatorRedChannel, HoldCheckpoint: "B1", HoldCode: "CUS-RED-CHANNEL",
+		HoldText: "physical inspection / kiểm tra thực tế", HoldAfter: 2 * time.Second, ReleaseAfter: cfg.SimulatorReleaseAfter}
 }

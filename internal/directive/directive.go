@@ -409,3 +409,64 @@ func Summary(agency string, raw []byte) (string, bool) {
 	}
 	return s, true
 }
+
+// Build writes m, unsigned, in its kind's format: what an agency (or its
+// simulator) signs and posts.
+func Build(m Message) (*etree.Document, error) {
+	f, ok := formats[m.Kind]
+	if !ok {
+		return nil, fmt.Errorf("build agency message: unknown kind %q", m.Kind)
+	}
+	doc := etree.NewDocument()
+	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
+	root := doc.CreateElement(f.Root)
+	root.CreateAttr("xmlns", Namespace)
+	hdr := root.CreateElement("Header")
+	hdr.CreateElement("MessageID").SetText(m.ID)
+	hdr.CreateElement("Sender").SetText(m.Sender)
+	receiver := m.Receiver
+	if receiver == "" {
+		receiver = "hub"
+	}
+	hdr.CreateElement("Receiver").SetText(receiver)
+	hdr.CreateElement("MessageFunction").SetText(f.Function)
+	hdr.CreateElement("CreatedAt").SetText(m.CreatedAt.UTC().Format(time.RFC3339Nano))
+	hdr.CreateElement("DeclarationReference").SetText(m.DeclarationID)
+	hdr.CreateElement("DeclarationVersion").SetText(strconv.Itoa(m.Version))
+	dir := root.CreateElement("Directive")
+	reason := func() {
+		if m.ReasonCode == "" {
+			return
+		}
+		r := dir.CreateElement("Reason")
+		r.CreateElement("Code").SetText(m.ReasonCode)
+		if m.ReasonText != "" {
+			r.CreateElement("Text").SetText(m.ReasonText)
+		}
+	}
+	switch m.Kind {
+	case Hold:
+		if m.Checkpoint != "" {
+			dir.CreateElement("Checkpoint").SetText(m.Checkpoint)
+		}
+		reason()
+	case Release:
+		if m.HoldMessageID != "" {
+			dir.CreateElement("HoldMessageID").SetText(m.HoldMessageID)
+		}
+		reason()
+	case Revoke:
+		dir.CreateElement("Subject").SetText(m.Subject)
+		if m.DocumentNumber != "" {
+			dir.CreateElement("DocumentNumber").SetText(m.DocumentNumber)
+		}
+		reason()
+	case CrossingConfirmed:
+		dir.CreateElement("PortCode").SetText(m.PortCode)
+		dir.CreateElement("PassedAt").SetText(m.PassedAt.UTC().Format(time.RFC3339Nano))
+		if m.Plate != "" {
+			dir.CreateElement("Plate").SetText(m.Plate)
+		}
+	}
+	return doc, nil
+}
