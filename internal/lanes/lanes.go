@@ -155,8 +155,11 @@ func (s *Service) Reading(ctx context.Context, dev hub.DeviceRef, r Reading) (*A
 			ans.Reasons = []clearance.Reason{{Code: crossing.CodeStaleReading, EN: "reading not applied: " + applied.StaleReason,
 				VI: "kết quả đọc không được áp dụng: thuộc về phương tiện trước"}}
 			ans.ReasonEN, ans.ReasonVI = clearance.JoinReasons(ans.Reasons)
-		case !applied.Changed && v.Outcome != nil:
+		case !applied.Changed && v.Outcome != nil && v.Opened:
 			// A repeat: same answer, same token, nothing new to announce.
+			// (A repeat for a vehicle still held is decided again below:
+			// an agency's RELEASE, or its HOLD, changes the answer without
+			// any new reading, and decide answers a repeat when it does not.)
 			ans = s.answer(p, v)
 			ans.Repeated = true
 		default:
