@@ -71,22 +71,22 @@ func Specs() map[string]agency.Spec {
 
 // App is an assembled hub.
 type App struct {
-	Config     config.Config
-	Log        *slog.Logger
-	Store      store.Store
-	Hub        *hub.Hub
+	Config config.Config
+	Log    *slog.Logger
+	Store  store.Store
+	Hub    *hub.Hub
 	// AgencyMessages receives the agencies' own messages (HOLD, RELEASE,
 	// REVOKE, CROSSING-CONFIRMED) and forwards them.
 	AgencyMessages *agencymsg.Service
-	Dispatcher *outbox.Dispatcher
-	Relay      *eventrelay.Relay
-	Server     *httpapi.Server
-	Metrics    *metrics.Metrics
-	Trust      *pki.TrustStore
-	Identity   *pki.Identity
-	LaneKey    *hub.LaneSigner
-	Lanes      *lanes.Service
-	Simulators *sim.Cluster // nil unless Config.Simulators
+	Dispatcher     *outbox.Dispatcher
+	Relay          *eventrelay.Relay
+	Server         *httpapi.Server
+	Metrics        *metrics.Metrics
+	Trust          *pki.TrustStore
+	Identity       *pki.Identity
+	LaneKey        *hub.LaneSigner
+	Lanes          *lanes.Service
+	Simulators     *sim.Cluster // nil unless Config.Simulators
 
 	listener net.Listener
 	http     *http.Server

@@ -19,7 +19,9 @@ func TestBuildParseRoundTrip(t *testing.T) {
 		name string
 		edit func(*Message)
 	}{
-		{"hold at B1", func(m *Message) { m.Kind, m.Checkpoint, m.ReasonCode, m.ReasonText = Hold, "B1", "CUS-RED", "kiểm tra thực tế" }},
+		{"hold at B1", func(m *Message) {
+			m.Kind, m.Checkpoint, m.ReasonCode, m.ReasonText = Hold, "B1", "CUS-RED", "kiểm tra thực tế"
+		}},
 		{"hold everywhere", func(m *Message) { m.Kind, m.ReasonCode = Hold, "CUS-RED" }},
 		{"release of one hold", func(m *Message) { m.Kind, m.HoldMessageID = Release, "H-1" }},
 		{"release with reason", func(m *Message) { m.Kind, m.ReasonCode, m.ReasonText = Release, "CUS-DONE", "inspected" }},
@@ -78,7 +80,9 @@ func TestParseRefuses(t *testing.T) {
 }
 
 func TestInForce(t *testing.T) {
-	hold := func(id, agency, cp string) Record { return Record{ID: id, Agency: agency, Kind: Hold, Checkpoint: cp, ReasonCode: "R"} }
+	hold := func(id, agency, cp string) Record {
+		return Record{ID: id, Agency: agency, Kind: Hold, Checkpoint: cp, ReasonCode: "R"}
+	}
 	for _, tc := range []struct {
 		name string
 		recs []Record

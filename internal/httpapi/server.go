@@ -36,16 +36,16 @@ import (
 
 // Server serves the hub's API.
 type Server struct {
-	Hub     *hub.Hub
-	Lanes   *lanes.Service
+	Hub   *hub.Hub
+	Lanes *lanes.Service
 	// AgencyMessages receives POST /v1/agencies/{agency}/messages
 	// (optional: without it the route answers 404).
 	AgencyMessages *agencymsg.Service
-	Auth    *auth.Authenticator
-	Gates   *gate.Registry
-	Bus     fanout.Bus
-	Metrics *metrics.Metrics  // optional
-	Limiter ratelimit.Limiter // optional: per-principal request budget
+	Auth           *auth.Authenticator
+	Gates          *gate.Registry
+	Bus            fanout.Bus
+	Metrics        *metrics.Metrics  // optional
+	Limiter        ratelimit.Limiter // optional: per-principal request budget
 	// AckPerSource and AckPerAgency, optional, budget POST /v1/acks by
 	// client address and by agency before the body is read.
 	AckPerSource ratelimit.Limiter

@@ -116,6 +116,12 @@ func (in *clearanceInput) collectStatuses(ack func(messageID string) (*store.Ack
 	return nil
 }
 
+// derive is the clearance decision of in as of now: the agencies'
+// answers, then their standing orders.
+func (in *clearanceInput) derive(now time.Time) clearance.Decision {
+	return clearance.WithOrders(clearance.Decide(in.required, in.statuses, in.decl.Status == StatusCancelled, now), in.orders)
+}
+
 // decide re-derives the clearance decision of a declaration's current
 // version and, when it changed, stores it, logs it and announces it to the
 // gate's lanes.
@@ -133,7 +139,7 @@ func (h *Hub) decide(ctx context.Context, tx store.Tx, fx *effects, id string) (
 func (h *Hub) decideFrom(ctx context.Context, tx store.Tx, fx *effects, in *clearanceInput, first bool) (*clearance.Decision, error) {
 	id := in.decl.ID
 	now := h.now()
-	dec := clearance.WithOrders(clearance.Decide(in.required, in.statuses, in.decl.Status == StatusCancelled, now), in.orders)
+	dec := in.derive(now)
 	detail, err := decisionDetail(dec)
 	if err != nil {
 		return nil, err

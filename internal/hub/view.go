@@ -99,7 +99,7 @@ func renderView(in *clearanceInput, acks map[string]*store.Ack, now time.Time) *
 		PlateVN: d.PlateVN, PlateCN: d.PlateCN, CreatedAt: d.CreatedAt, Required: in.required,
 		Declaration: json.RawMessage(d.Body),
 		// Derived afresh rather than read back: "overdue" depends on the clock.
-		Decision: clearance.Decide(in.required, in.statuses, d.Status == StatusCancelled, now),
+		Decision: in.derive(now),
 	}
 	v.Messages = MessageViews(in.msgs, now)
 	for i := range v.Messages {
@@ -209,7 +209,7 @@ func (h *Hub) DecisionsByPlate(ctx context.Context, plate string, limit int) ([]
 			}
 			out = append(out, PlateDecision{
 				DeclarationID: d.ID, Version: d.Version, Gate: d.Gate, Lane: d.Lane, Status: d.Status,
-				Decision: clearance.Decide(in.required, in.statuses, d.Status == StatusCancelled, now),
+				Decision: in.derive(now),
 			})
 		}
 		return nil
