@@ -419,3 +419,22 @@ func TestAgencyMessagesTwoInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestSimulatedRedChannel: the demo's simulated customs holds a truck at
+// B1 after its ACK and releases it, as `make run` shows.
+func TestSimulatedRedChannel(t *testing.T) {
+	h := startWith(t, setup{config: func(c *config.Config) {
+		c.SimulatorRedChannel, c.SimulatorReleaseAfter = 1, 200*time.Millisecond
+	}})
+	events := h.events("HUUNGHI", "EXP-1")
+	v := h.submit(sample(t, withSerial("64001")))
+	h.waitDecision(events, v.ID, isStatus(clearance.Cleared))
+	ev := h.waitDecision(events, v.ID, heldBy("customs"))
+	if !strings.Contains(ev.Decision.Reasons[0].EN, "checkpoint B1") {
+		t.Errorf("hold reason %+v", ev.Decision.Reasons[0])
+	}
+	h.waitDecision(events, v.ID, isStatus(clearance.Cleared))
+	if sent := h.app.Simulators.Server("customs").OrdersSent(); len(sent) != 2 {
+		t.Errorf("customs sent %v, want a HOLD and its RELEASE", sent)
+	}
+}
