@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +21,7 @@ import (
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/directive"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/storetest"
 )
@@ -436,5 +440,79 @@ func TestSimulatedRedChannel(t *testing.T) {
 	h.waitDecision(events, v.ID, isStatus(clearance.Cleared))
 	if sent := h.app.Simulators.Server("customs").OrdersSent(); len(sent) != 2 {
 		t.Errorf("customs sent %v, want a HOLD and its RELEASE", sent)
+	}
+}
+
+// TestAgencyMessageSignedByXmlsec1: a HOLD signed by xmlsec1, which shares
+// no code with ours, with customs' key is accepted and holds the truck;
+// and xmlsec1 verifies the HOLD our simulator signs.
+func TestAgencyMessageSignedByXmlsec1(t *testing.T) {
+	bin, err := exec.LookPath("xmlsec1")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("xmlsec1 is required in CI: %v", err)
+		}
+		t.Skip("xmlsec1 not installed")
+	}
+	h := start(t, nil)
+	events := h.events("HUUNGHI", "EXP-1")
+	v := h.submit(sample(t, withSerial("65001")))
+	h.waitDecision(events, v.ID, isStatus(clearance.Cleared))
+	id, err := pki.LoadIdentityAs(filepath.Join(h.app.Config.DataDir, "simulator-keys"), "customs", "customs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	keyPEM, err := pki.KeyPEM(id.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, crt := write("key.pem", keyPEM), write("cert.pem", pki.CertPEM(id.Cert))
+
+	doc, err := directive.Build(directive.Message{ID: "CUS-XMLSEC-1", Kind: directive.Hold, Sender: "customs", DeclarationID: v.ID,
+		Version: 1, Checkpoint: "B1", ReasonCode: "CUS-RED-CHANNEL", CreatedAt: h.app.Hub.Clock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned, err := doc.WriteToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	method := "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+	if _, rsa := id.Cert.PublicKey.(interface{ Size() int }); rsa {
+		method = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+	}
+	const c14n = "http://www.w3.org/2001/10/xml-exc-c14n#"
+	tmpl := `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>` +
+		`<ds:CanonicalizationMethod Algorithm="` + c14n + `"/><ds:SignatureMethod Algorithm="` + method + `"/>` +
+		`<ds:Reference URI=""><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>` +
+		`<ds:Transform Algorithm="` + c14n + `"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>` +
+		`<ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo></ds:Signature>`
+	end := strings.LastIndex(unsigned, "</")
+	in := write("tmpl.xml", []byte(unsigned[:end]+tmpl+unsigned[end:]))
+	out := filepath.Join(dir, "signed.xml")
+	if b, err := exec.Command(bin, "--sign", "--privkey-pem", key+","+crt, "--output", out, in).CombinedOutput(); err != nil {
+		t.Fatalf("xmlsec1 --sign: %v\n%s", err, b)
+	}
+	signed, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.orderOK("customs", signed)
+	h.waitDecision(events, v.ID, heldBy("customs"))
+
+	// The other way: xmlsec1 verifies what the simulated customs signs.
+	ours := write("ours.xml", signOrder(t, h.app.Simulators.Server("customs"), directive.Message{ID: "CUS-XMLSEC-2",
+		Kind: directive.Release, DeclarationID: v.ID, Version: 1}))
+	if b, err := exec.Command(bin, "--verify", "--pubkey-cert-pem", crt, "--enabled-key-data", "key-name,x509",
+		"--enabled-reference-uris", "empty,same-doc", ours).CombinedOutput(); err != nil {
+		t.Fatalf("xmlsec1 refused our simulator's RELEASE: %v\n%s", err, b)
 	}
 }
