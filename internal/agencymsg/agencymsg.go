@@ -238,12 +238,12 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, fx hub.Effects, agency
 		if prev.Agency != agency || !bytes.Equal(prev.Raw, raw) {
 			return nil, refuse(CodeConflict, "message id %s was already used for another message", m.ID)
 		}
-		var a Answer
-		if err := json.Unmarshal(prev.Answer, &a); err != nil {
-			return nil, fmt.Errorf("decode stored answer of %s: %w", m.ID, err)
+		a, err := storedAnswer(ctx, tx, prev)
+		if err != nil {
+			return nil, err
 		}
 		a.Duplicate = true
-		return &a, nil
+		return a, nil
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("load agency message %s: %w", m.ID, err)
 	}
@@ -324,6 +324,31 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, fx hub.Effects, agency
 		return nil, err
 	}
 	return ans, nil
+}
+
+// storedAnswer is the answer first given to prev; for a message restored
+// from the audit log (which keeps the signed bytes, not the answer) it is
+// put together again from the message and its forwards.
+func storedAnswer(ctx context.Context, tx store.Tx, prev *store.AgencyMessage) (*Answer, error) {
+	var a Answer
+	if len(prev.Answer) > 0 {
+		if err := json.Unmarshal(prev.Answer, &a); err != nil {
+			return nil, fmt.Errorf("decode stored answer of %s: %w", prev.ID, err)
+		}
+		return &a, nil
+	}
+	a = Answer{MessageID: prev.ID, Kind: prev.Kind, DeclarationID: prev.DeclarationID, Version: prev.Version,
+		ReceivedAt: prev.ReceivedAt, Forwarded: []Forwarded{}}
+	msgs, err := tx.MessagesForDeclaration(ctx, prev.DeclarationID)
+	if err != nil {
+		return nil, fmt.Errorf("load messages of %s: %w", prev.DeclarationID, err)
+	}
+	for _, m := range msgs {
+		if m.Kind == hub.KindForward && m.PreviousID == prev.ID {
+			a.Forwarded = append(a.Forwarded, Forwarded{Agency: m.Agency, MessageID: m.ID})
+		}
+	}
+	return &a, nil
 }
 
 // checkRelease refuses a RELEASE that lifts no hold of its sender.
