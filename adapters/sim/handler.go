@@ -228,7 +228,8 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 	}
 	rec.stats.Refused = ""
 	if env.Kind == mapping.KindSubmit && verdict.OK {
-		s.scheduleOrders(s.orders, env, s.cfg)
+		s.acked++
+		s.scheduleOrders(s.orders, s.acked, env, s.cfg)
 	}
 	return ack, nil
 }

@@ -1,9 +1,8 @@
 package sim
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -18,8 +17,10 @@ import (
 // acknowledged, as a real one does: customs sends a share of them to the
 // red channel (a HOLD at a checkpoint) and releases them once inspected; a
 // registry revokes a permit now and then. The trucks are chosen by their
-// declaration id, so every run (and every resend) picks the same ones.
-// Messages go to {CallbackURL}/v1/agencies/{agency}/messages, in any mode.
+// order among those the agency acknowledged (with a share of 1/4, the
+// 4th, 8th, ...), so a demo knows which truck will be held; a resend is
+// not a new truck. Messages go to {CallbackURL}/v1/agencies/{agency}/messages,
+// in any mode.
 type Orders struct {
 	// HoldShare of the acknowledged submits are held (0..1).
 	HoldShare float64
@@ -44,17 +45,17 @@ func (o Orders) validate() error {
 	return nil
 }
 
-// pick maps a declaration id to [0,1) for a share, per purpose.
-func pick(purpose, declarationID string) float64 {
-	sum := sha256.Sum256([]byte(purpose + "\x00" + declarationID))
-	return float64(binary.BigEndian.Uint64(sum[:8])>>11) / (1 << 53)
+// picked reports whether the nth truck (from 1) falls in a share: the
+// trucks where n × share passes a whole number.
+func picked(n int, share float64) bool {
+	return share > 0 && math.Floor(float64(n)*share) > math.Floor(float64(n-1)*share)
 }
 
-// scheduleOrders posts the orders o gives for the truck of an
-// acknowledged submit, in the background, bound to the server's lifetime.
-func (s *Server) scheduleOrders(o Orders, env envelope, cfg runtimeConfig) {
-	hold := o.HoldShare > 0 && pick("hold", env.DeclarationID) < o.HoldShare
-	revoke := !hold && o.RevokeShare > 0 && pick("revoke", env.DeclarationID) < o.RevokeShare
+// scheduleOrders posts the orders o gives for the nth truck acknowledged,
+// in the background, bound to the server's lifetime.
+func (s *Server) scheduleOrders(o Orders, n int, env envelope, cfg runtimeConfig) {
+	hold := picked(n, o.HoldShare)
+	revoke := !hold && picked(n, o.RevokeShare)
 	if !hold && !revoke {
 		return
 	}

@@ -133,6 +133,7 @@ type Server struct {
 	orders     Orders
 	ordersSent []string // ids of the orders the hub accepted
 	orderErrs  int
+	acked      int // submits acknowledged, in order
 
 	ctx    context.Context // bounds callback goroutines; cancelled by Close
 	cancel context.CancelFunc

@@ -49,9 +49,10 @@ type Config struct {
 	SimulatorAddr  string        `yaml:"simulatorAddr"`
 	SimulatorDelay time.Duration `yaml:"simulatorDelay"`
 	// SimulatorRedChannel is the share of trucks (0..1) the simulated
-	// customs sends to the red channel: a HOLD at the first checkpoint
-	// after its ACK, released SimulatorReleaseAfter later (0: never). The
-	// demo setup holds one truck in four for 30 s unless told otherwise.
+	// customs sends to the red channel: a HOLD at gate-in (B1) after its
+	// ACK, released SimulatorReleaseAfter later (0: never). The demo setup
+	// holds every fourth truck customs acknowledges for 30 s unless told
+	// otherwise.
 	SimulatorRedChannel   float64       `yaml:"simulatorRedChannel"`
 	SimulatorReleaseAfter time.Duration `yaml:"simulatorReleaseAfter"`
 

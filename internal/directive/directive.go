@@ -470,3 +470,21 @@ func Build(m Message) (*etree.Document, error) {
 	}
 	return doc, nil
 }
+
+// ForwardSummary renders a forward logged in the audit log for a
+// timeline: "forward of HOLD CUS-1 from customs to borderguard"; false
+// for any other message.
+func ForwardSummary(receiver string, raw []byte) (string, bool) {
+	if !strings.Contains(string(raw), ForwardRoot) {
+		return "", false
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(raw); err != nil {
+		return "", false
+	}
+	id, sender, kind, _, err := ReadForward(doc.Root())
+	if err != nil {
+		return "", false
+	}
+	return "forward of " + string(kind) + " " + id + " from " + sender + " to " + receiver, true
+}

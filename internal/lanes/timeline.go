@@ -101,6 +101,9 @@ func timelineEvent(e *store.AuditEntry) TimelineEvent {
 		ev.Summary, ev.Detail = "declaration cancelled", e.Payload
 	case audit.KindMessageOutbound:
 		ev.Summary = "signed message to " + e.Agency
+		if s, ok := directive.ForwardSummary(e.Agency, e.Payload); ok {
+			ev.Summary = s
+		}
 	case audit.KindAckInbound:
 		ev.Summary = "answer from " + e.Agency
 	case audit.KindAgencyMessage:
