@@ -10,6 +10,7 @@
 package directive
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -475,7 +476,7 @@ func Build(m Message) (*etree.Document, error) {
 // timeline: "forward of HOLD CUS-1 from customs to borderguard"; false
 // for any other message.
 func ForwardSummary(receiver string, raw []byte) (string, bool) {
-	if !strings.Contains(string(raw), ForwardRoot) {
+	if !bytes.Contains(raw, []byte(ForwardRoot)) {
 		return "", false
 	}
 	doc := etree.NewDocument()
