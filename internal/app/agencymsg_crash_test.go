@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/directive"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/pki"
 )
 
@@ -30,14 +28,7 @@ func TestForwardSurvivesKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	keysDir, trustDir, dataDir := filepath.Join(dir, "keys"), filepath.Join(dir, "trust"), filepath.Join(dir, "data")
-	hubID, _, err := pki.LoadOrCreate(keysDir, hub.Participant, pki.RSA2048, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hubSM2, _, err := pki.LoadOrCreateAs(keysDir, hub.Participant+".sm2", hub.Participant, pki.SM2, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	hubID, hubSM2 := processHubKeys(t, keysDir)
 	addr := reserveAddr(t)
 	// Customs answers slowly: the kill lands while a forward is with it.
 	sims := startTappedSims(t, root, []*pki.Identity{hubID, hubSM2}, "http://"+addr, func(c *sim.Config) {
@@ -51,20 +42,7 @@ func TestForwardSurvivesKill(t *testing.T) {
 	if err := hubTrust.Save(trustDir); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{
-		"GATEHUB_ADDR=" + addr, "GATEHUB_DATA_DIR=" + dataDir, "GATEHUB_KEYS_DIR=" + keysDir, "GATEHUB_TRUST_DIR=" + trustDir,
-		"GATEHUB_SIMULATORS=false",
-		"GATEHUB_TOKENS_FILE=" + filepath.Join(root, "deploy/tokens.dev.yaml"),
-		"GATEHUB_GATES_DIR=" + filepath.Join(root, "deploy/gates"),
-		"GATEHUB_MAPPINGS_DIR=" + filepath.Join(root, "mappings"),
-		"GATEHUB_SCHEMAS_DIR=" + filepath.Join(root, "schemas"),
-		"GATEHUB_DELIVERY_BASE_BACKOFF=20ms", "GATEHUB_DELIVERY_MAX_BACKOFF=200ms", "GATEHUB_DELIVERY_POLL=50ms",
-		"GATEHUB_DELIVERY_TIMEOUT=2s", "GATEHUB_DELIVERY_LEASE=3s", "GATEHUB_DELIVERY_IN_CALL_RETRIES=-1",
-		"GATEHUB_LOG_FORMAT=json",
-	}
-	for agency, url := range sims.endpoints() {
-		env = append(env, "GATEHUB_AGENCY_"+strings.ToUpper(agency)+"_URL="+url)
-	}
+	env := processEnv(root, addr, dataDir, keysDir, trustDir, sims)
 	proc := &hubProcess{t: t, bin: bin, env: env, logDir: dir, url: "http://" + addr}
 	t.Cleanup(proc.cleanup)
 	proc.start()

@@ -351,16 +351,7 @@ func TestAgencyMessageRefusals(t *testing.T) {
 // each, if believed, would hold the truck elsewhere or another truck.
 func holdWrapVariants(t *testing.T, signed, otherCert string) map[string]string {
 	t.Helper()
-	i := strings.Index(signed, "?>") + 2
-	decl := signed[:i]
-	j := strings.Index(signed[i:], ">") + i + 1
-	open := signed[i:j]
-	k := strings.Index(signed, "<ds:Signature")
-	l := strings.Index(signed, "</ds:Signature>") + len("</ds:Signature>")
-	if i < 2 || k < 0 || l < k {
-		t.Fatalf("unexpected shape: %s", signed)
-	}
-	content, sig, closing := signed[j:k], signed[k:l], signed[l:]
+	decl, open, content, sig, closing := splitSigned(t, signed)
 	evil := strings.Replace(content, "<Checkpoint>B1</Checkpoint>", "<Checkpoint>B0</Checkpoint>", 1)
 	orig := open + content + closing
 	cert := between(t, sig, "<ds:X509Certificate>", "</ds:X509Certificate>")
