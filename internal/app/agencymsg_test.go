@@ -507,3 +507,65 @@ func TestAgencyMessageSignedByXmlsec1(t *testing.T) {
 		t.Fatalf("xmlsec1 refused our simulator's RELEASE: %v\n%s", err, b)
 	}
 }
+
+// TestCrossingConfirmedFromGuangxi: the Guangxi single window (SM2-SM3
+// signatures) records the truck at its gate; the hub keeps it on the
+// timeline, forwards it to customs and the border guard, and the decision
+// stays as it was. A caller holding the border guard's token cannot post
+// it as Guangxi; with Guangxi's own token a refusal is logged whole.
+func TestCrossingConfirmedFromGuangxi(t *testing.T) {
+	h := start(t, nil)
+	events := h.events("HUUNGHI", "EXP-1")
+	v := h.submit(sample(t, withSerial("66001")))
+	h.waitDecision(events, v.ID, isStatus(clearance.Cleared))
+	gx := h.app.Simulators.Server("guangxi")
+	confirmed := signOrder(t, gx, directive.Message{ID: "GX-CONF-1", Kind: directive.CrossingConfirmed, DeclarationID: v.ID,
+		Version: 1, PortCode: "7201", PassedAt: h.app.Hub.Clock(), Plate: "桂A66001"})
+
+	if resp, data := h.do("POST", "/v1/agencies/guangxi/messages", "dev-agency-borderguard", confirmed, "application/xml"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("posted with the border guard's token: HTTP %d %s", resp.StatusCode, data)
+	}
+	ans := h.orderOK("guangxi", confirmed)
+	var subs []string
+	for _, f := range ans.Forwarded {
+		subs = append(subs, f.Agency)
+	}
+	if strings.Join(subs, ",") != "customs,borderguard" {
+		t.Fatalf("forwarded to %v", subs)
+	}
+	h.waitForwardsAcked(v.ID, 2)
+	if got := storedDecision(t, h.app.Store, v.ID, 1).Status; got != clearance.Cleared {
+		t.Errorf("decision after the confirmation %s", got)
+	}
+	in := &instance{harness: h, client: http.DefaultClient}
+	_, tl := in.timeline(t, v.ID, operatorToken)
+	var found, forwards int
+	for _, e := range tl.Events {
+		if e.Kind == audit.KindAgencyMessage && strings.HasPrefix(e.Summary, "CROSSING-CONFIRMED by guangxi at port 7201") {
+			found++
+		}
+		if strings.HasPrefix(e.Summary, "forward of CROSSING-CONFIRMED GX-CONF-1 from guangxi") {
+			forwards++
+		}
+	}
+	if found != 1 || forwards != 2 {
+		t.Errorf("timeline: %d confirmations, %d forwards", found, forwards)
+	}
+
+	// Refused under Guangxi's own credentials: kept whole for the agency.
+	tampered := bytes.Replace(confirmed, []byte("7201"), []byte("7202"), 1)
+	if resp, _ := h.do("POST", "/v1/agencies/guangxi/messages", "dev-agency-guangxi", tampered, "application/xml"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("tampered: HTTP %d", resp.StatusCode)
+	}
+	var whole bool
+	for _, e := range h.audit("kind=" + audit.KindAgencyMessageRefused) {
+		var p struct {
+			Body string `json:"body"`
+		}
+		_ = json.Unmarshal(e.Payload, &p)
+		whole = whole || p.Body != ""
+	}
+	if !whole {
+		t.Error("a refusal on the agency's own connection was not kept whole")
+	}
+}
