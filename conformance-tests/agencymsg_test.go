@@ -87,9 +87,13 @@ func TestBuiltAgencyMessagesValidate(t *testing.T) {
 	base := directive.Message{ID: "MSG-1", Sender: "customs", DeclarationID: "DCL-20251126-0001", Version: 1, CreatedAt: at}
 	msgs := []directive.Message{}
 	for _, edit := range []func(*directive.Message){
-		func(m *directive.Message) { m.Kind, m.Checkpoint, m.ReasonCode, m.ReasonText = directive.Hold, "B1", "CUS-RED", "kiểm tra thực tế" },
+		func(m *directive.Message) {
+			m.Kind, m.Checkpoint, m.ReasonCode, m.ReasonText = directive.Hold, "B1", "CUS-RED", "kiểm tra thực tế"
+		},
 		func(m *directive.Message) { m.Kind, m.HoldMessageID = directive.Release, "MSG-0" },
-		func(m *directive.Message) { m.Kind, m.Subject, m.ReasonCode = directive.Revoke, "PERMIT", "VR-PERMIT-REVOKED" },
+		func(m *directive.Message) {
+			m.Kind, m.Subject, m.ReasonCode = directive.Revoke, "PERMIT", "VR-PERMIT-REVOKED"
+		},
 		func(m *directive.Message) {
 			m.Kind, m.PortCode, m.PassedAt, m.Plate = directive.CrossingConfirmed, "7201", at.Add(time.Hour), "桂A12345"
 		},
