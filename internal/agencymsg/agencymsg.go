@@ -280,7 +280,10 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, fx hub.Effects, agency
 		ID: m.ID, Agency: agency, Kind: string(m.Kind), DeclarationID: d.ID, Version: m.Version,
 		Checkpoint: m.Checkpoint, ReasonCode: m.ReasonCode, ReasonText: m.ReasonText,
 		Detail: detail, Raw: raw, Answer: answer, ReceivedAt: now,
-	}); err != nil {
+	}); errors.Is(err, store.ErrConflict) {
+		// Taken meanwhile under another declaration's lock.
+		return nil, refuse(CodeConflict, "message id %s was already used for another message", m.ID)
+	} else if err != nil {
 		return nil, fmt.Errorf("store agency message %s: %w", m.ID, err)
 	}
 	plate := d.PlateVN
