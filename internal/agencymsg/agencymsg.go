@@ -24,6 +24,7 @@ import (
 	"github.com/gatehub/gatehub/internal/directive"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/ids"
+	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
@@ -56,7 +57,8 @@ type Service struct {
 	// Refusals aggregates refused anonymous posts (optional; see
 	// internal/refusal).
 	Refusals *refusal.Guard
-	Log      *slog.Logger // optional
+	Log      *slog.Logger     // optional
+	Metrics  *metrics.Metrics // optional
 }
 
 // Refusal codes (RefusedError.Code): stable for machines.
@@ -115,6 +117,7 @@ func (s *Service) Receive(ctx context.Context, agency string, raw []byte, origin
 		var refused *RefusedError
 		if errors.As(err, &refused) {
 			s.logRefused(ctx, agency, "", "", raw, refused, origin)
+			s.count(agency, string(m.Kind), refused.Code)
 		}
 		return nil, err
 	}
@@ -135,11 +138,17 @@ func (s *Service) Receive(ctx context.Context, agency string, raw []byte, origin
 	var refused *RefusedError
 	if errors.As(err, &refused) {
 		s.logRefused(ctx, agency, m.ID, m.DeclarationID, raw, refused, origin)
+		s.count(agency, string(m.Kind), refused.Code)
 		return nil, refused
 	}
 	if err != nil {
 		return nil, err
 	}
+	outcome := "accepted"
+	if ans.Duplicate {
+		outcome = "duplicate"
+	}
+	s.count(agency, string(m.Kind), outcome)
 	if !ans.Duplicate {
 		s.log().InfoContext(ctx, "agency message accepted", "agency", agency, "message_id", m.ID, "kind", m.Kind,
 			"declaration_id", m.DeclarationID, "forwards", len(ans.Forwarded))
@@ -148,7 +157,8 @@ func (s *Service) Receive(ctx context.Context, agency string, raw []byte, origin
 }
 
 // read checks raw outside any transaction: size, signature, kind, schema,
-// sender and the agency's right to send the kind.
+// sender and the agency's right to send the kind. A message refused once
+// its kind is known still names it (for the metrics).
 func (s *Service) read(agency string, raw []byte) (directive.Message, error) {
 	switch {
 	case len(raw) == 0:
@@ -168,16 +178,16 @@ func (s *Service) read(agency string, raw []byte) (directive.Message, error) {
 	// The raw document, signature included, is what the XSD describes;
 	// everything acted on was read from the verified element above.
 	if err := s.Schemas.Validate(f.SchemaFile, raw); err != nil {
-		return directive.Message{}, refuse(CodeSchema, "%v", err)
+		return directive.Message{Kind: m.Kind}, refuse(CodeSchema, "%v", err)
 	}
 	if m.Sender != agency {
-		return directive.Message{}, refuse(CodeWrongAgency, "message %s names sender %q, posted as %s", m.ID, m.Sender, agency)
+		return directive.Message{Kind: m.Kind}, refuse(CodeWrongAgency, "message %s names sender %q, posted as %s", m.ID, m.Sender, agency)
 	}
 	if m.Receiver != hub.Participant {
-		return directive.Message{}, refuse(CodeUnreadable, "message %s is addressed to %q, not the hub", m.ID, m.Receiver)
+		return directive.Message{Kind: m.Kind}, refuse(CodeUnreadable, "message %s is addressed to %q, not the hub", m.ID, m.Receiver)
 	}
 	if !s.Rules.MaySend(agency, m.Kind) {
-		return directive.Message{}, refuse(CodeKindNotAllowed, "%s may not send %s messages", agency, m.Kind)
+		return directive.Message{Kind: m.Kind}, refuse(CodeKindNotAllowed, "%s may not send %s messages", agency, m.Kind)
 	}
 	return m, nil
 }
@@ -435,6 +445,12 @@ func (s *Service) logRefused(ctx context.Context, agency, messageID, declaration
 	}
 	s.log().WarnContext(ctx, "agency message refused", "agency", agency, "message_id", messageID, "code", refused.Code,
 		"reason", p.Reason, "source", origin.Source)
+}
+
+func (s *Service) count(agency, kind, outcome string) {
+	if s.Metrics != nil {
+		s.Metrics.AgencyMessage(agency, kind, outcome)
+	}
 }
 
 func (s *Service) log() *slog.Logger {

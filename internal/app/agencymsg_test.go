@@ -331,6 +331,17 @@ func TestAgencyMessageRefusals(t *testing.T) {
 		t.Fatalf("same id, other bytes: HTTP %d %s", resp.StatusCode, data)
 	}
 
+	metrics := h.scrape()
+	for series, want := range map[string]float64{
+		`gatehub_agency_messages_total{agency="customs",kind="HOLD",outcome="accepted"}`:                 1,
+		`gatehub_agency_messages_total{agency="customs",kind="HOLD",outcome="conflict"}`:                 1,
+		`gatehub_agency_messages_total{agency="vehicleregistry",kind="HOLD",outcome="kind_not_allowed"}`: 1,
+	} {
+		if got := metricValue(t, metrics, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+
 	// Superseded: the trader amends; a message about version 1 is late.
 	resp, data := h.do("PUT", "/v1/declarations/"+v.ID, traderToken, sample(t, func(m map[string]any) {
 		withSerial("62001")(m)

@@ -318,7 +318,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, fmt.Errorf("agency message rules: %w", err)
 	}
 	a.AgencyMessages = &agencymsg.Service{Hub: a.Hub, Verifier: a.Hub.Acks.Verifier, Schemas: a.schemas, Rules: rules,
-		Refusals: a.Hub.Refusals, Log: a.Log}
+		Refusals: a.Hub.Refusals, Log: a.Log, Metrics: a.Metrics}
 	a.Hub.Orders = agencymsg.Orders
 	inCallRetries := cfg.Delivery.InCallRetries
 	if inCallRetries == 0 {
