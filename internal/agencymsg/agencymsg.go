@@ -6,7 +6,8 @@
 // events, audit head last), stores it once per message id, logs its
 // signed bytes, queues a hub-signed forward to every subscribing agency in
 // the outbox, and re-derives the declaration's decision, which its lanes
-// follow. The hub is reached through the narrow Hub interface only.
+// follow. Of the hub it uses the transaction (internal/txn), the decision
+// (internal/decisions) and the signer of its messages, nothing else.
 package agencymsg
 
 import (
@@ -19,8 +20,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/acknowledgements"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/directive"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/ids"
@@ -28,29 +31,26 @@ import (
 	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/submission"
+	"github.com/gatehub/gatehub/internal/txn"
 )
 
 // MaxBytes bounds one agency message, as ack.MaxBytes bounds an ACK.
 const MaxBytes = 256 << 10
-
-// Hub is what this package needs of the hub.
-type Hub interface {
-	InTx(ctx context.Context, fn func(tx store.Tx, fx hub.Effects) error) error
-	AppendAudit(ctx context.Context, tx store.Tx, e store.AuditEntry) error
-	Redecide(ctx context.Context, tx store.Tx, fx hub.Effects, id string) (*clearance.Decision, error)
-	Sign(agency string, u *sign.Unsigned) ([]byte, error)
-	Clock() time.Time
-}
 
 // Validator checks a document against one XSD of schemas/.
 type Validator interface {
 	Validate(schemaFile string, xml []byte) error
 }
 
-// Service receives agency messages. Hub, Verifier, Schemas and Rules are
-// required.
+// Service receives agency messages. All fields are required unless
+// marked optional.
 type Service struct {
-	Hub      Hub
+	Tx        *txn.Runner
+	Decisions *decisions.Decider
+	// Sign signs a forward for its receiving agency, under that agency's
+	// profile, as the hub's own messages to it are signed.
+	Sign     func(agency string, u *sign.Unsigned) ([]byte, error)
 	Verifier *sign.Verifier
 	Schemas  Validator
 	Rules    directive.Rules
@@ -107,8 +107,8 @@ type Forwarded struct {
 	MessageID string `json:"messageId"`
 }
 
-// Origin is who posted a message (see hub.AckOrigin).
-type Origin = hub.AckOrigin
+// Origin is who posted a message (see acknowledgements.AckOrigin).
+type Origin = acknowledgements.AckOrigin
 
 // Receive verifies and applies one agency message posted by agency.
 func (s *Service) Receive(ctx context.Context, agency string, raw []byte, origin Origin) (*Answer, error) {
@@ -121,7 +121,7 @@ func (s *Service) Receive(ctx context.Context, agency string, raw []byte, origin
 		}
 		return nil, err
 	}
-	now := s.Hub.Clock()
+	now := s.Tx.Clock()
 	// Built and signed before the transaction (the signatures need no
 	// store state), so the declaration is not held through them; the
 	// transaction checks the version they name is still current.
@@ -130,7 +130,7 @@ func (s *Service) Receive(ctx context.Context, agency string, raw []byte, origin
 		return nil, err
 	}
 	var ans *Answer
-	err = s.Hub.InTx(ctx, func(tx store.Tx, fx hub.Effects) error {
+	err = s.Tx.InTx(ctx, func(tx store.Tx, fx *txn.Effects) error {
 		var err error
 		ans, err = s.apply(ctx, tx, fx, agency, m, raw, fwds, now)
 		return err
@@ -166,7 +166,7 @@ func (s *Service) read(agency string, raw []byte) (directive.Message, error) {
 	case len(raw) > MaxBytes:
 		return directive.Message{}, refuse(CodeTooLarge, "%d bytes exceeds limit of %d", len(raw), MaxBytes)
 	}
-	el, err := s.Verifier.Verify(agency, raw, s.Hub.Clock())
+	el, err := s.Verifier.Verify(agency, raw, s.Tx.Clock())
 	if err != nil {
 		return directive.Message{}, refuse(CodeSignature, "signature of %s: %v", agency, err)
 	}
@@ -195,7 +195,7 @@ func (s *Service) read(agency string, raw []byte) (directive.Message, error) {
 // forward is one subscriber's forward, built and signed.
 type forward struct {
 	msg   *store.Message
-	built hub.BuildRecord
+	built submission.BuildRecord
 }
 
 func (s *Service) forwards(m directive.Message, raw []byte, now time.Time) ([]forward, error) {
@@ -213,7 +213,7 @@ func (s *Service) forwards(m directive.Message, raw []byte, now time.Time) ([]fo
 		if err := s.Schemas.Validate(directive.ForwardSchemaFile, u.Bytes()); err != nil {
 			return nil, fmt.Errorf("forward of %s to %s fails %s: %w", m.ID, sub, directive.ForwardSchemaFile, err)
 		}
-		signed, err := s.Hub.Sign(sub, u)
+		signed, err := s.Sign(sub, u)
 		if err != nil {
 			return nil, fmt.Errorf("sign forward of %s to %s: %w", m.ID, sub, err)
 		}
@@ -223,7 +223,7 @@ func (s *Service) forwards(m directive.Message, raw []byte, now time.Time) ([]fo
 				PreviousID: m.ID, SchemaVersion: "1.0", Body: signed, State: store.StatePending,
 				NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
 			},
-			built: hub.BuildRecord{
+			built: submission.BuildRecord{
 				Agency: sub, Kind: hub.KindForward, DeclarationVersion: m.Version, PreviousMessageID: m.ID,
 				Sender: hub.Participant, Receiver: sub, CreatedAt: now,
 				Reason:     fmt.Sprintf("forward of %s %s from %s", m.Kind, m.ID, m.Sender),
@@ -235,7 +235,7 @@ func (s *Service) forwards(m directive.Message, raw []byte, now time.Time) ([]fo
 }
 
 // apply runs inside the hub's transaction.
-func (s *Service) apply(ctx context.Context, tx store.Tx, fx hub.Effects, agency string, m directive.Message, raw []byte, fwds []forward, now time.Time) (*Answer, error) {
+func (s *Service) apply(ctx context.Context, tx store.Tx, fx *txn.Effects, agency string, m directive.Message, raw []byte, fwds []forward, now time.Time) (*Answer, error) {
 	// The declaration first: the one lock order.
 	if err := tx.LockDeclaration(ctx, m.DeclarationID); errors.Is(err, store.ErrNotFound) {
 		return nil, refuse(CodeUnknownDeclaration, "no declaration %q", m.DeclarationID)
@@ -300,7 +300,7 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, fx hub.Effects, agency
 	if plate == "" {
 		plate = d.PlateCN
 	}
-	if err := s.Hub.AppendAudit(ctx, tx, store.AuditEntry{
+	if err := s.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 		Kind: audit.KindAgencyMessage, Actor: agency, DeclarationID: d.ID, MessageID: m.ID, Agency: agency,
 		Plate: plate, Payload: raw,
 	}); err != nil {
@@ -317,13 +317,13 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, fx hub.Effects, agency
 		}
 		// As the hub logs its own messages: how it was made, then the
 		// signed bytes that every delivery attempt sends.
-		if err := s.Hub.AppendAudit(ctx, tx, store.AuditEntry{
+		if err := s.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindMessageBuilt, Actor: hub.Participant, DeclarationID: d.ID, MessageID: f.msg.ID,
 			Agency: f.msg.Agency, Plate: plate, Payload: built,
 		}); err != nil {
 			return nil, err
 		}
-		if err := s.Hub.AppendAudit(ctx, tx, store.AuditEntry{
+		if err := s.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindMessageOutbound, Actor: hub.Participant, DeclarationID: d.ID, MessageID: f.msg.ID,
 			Agency: f.msg.Agency, Plate: plate, Payload: f.msg.Body,
 		}); err != nil {
@@ -333,7 +333,7 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, fx hub.Effects, agency
 	if len(fwds) > 0 {
 		fx.Wake()
 	}
-	if _, err := s.Hub.Redecide(ctx, tx, fx, d.ID); err != nil {
+	if _, err := s.Decisions.Decide(ctx, tx, fx, d.ID); err != nil {
 		return nil, err
 	}
 	return ans, nil
@@ -433,8 +433,8 @@ func (s *Service) logRefused(ctx context.Context, agency, messageID, declaration
 	if err != nil {
 		payload = []byte(`{"error":"unencodable refusal"}`)
 	}
-	err = s.Hub.InTx(ctx, func(tx store.Tx, _ hub.Effects) error {
-		return s.Hub.AppendAudit(ctx, tx, store.AuditEntry{
+	err = s.Tx.InTx(ctx, func(tx store.Tx, _ *txn.Effects) error {
+		return s.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindAgencyMessageRefused, Actor: agency, Agency: agency, MessageID: messageID,
 			DeclarationID: declarationID, Payload: payload,
 		})

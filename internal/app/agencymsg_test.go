@@ -19,11 +19,13 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/config"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/directive"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/storetest"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // signOrder signs one of agency's own messages with the key its simulator
@@ -51,24 +53,24 @@ func (h *harness) orderOK(agency string, raw []byte) agencymsg.Answer {
 	return decodeJSON[agencymsg.Answer](h.t, data)
 }
 
-func heldBy(agency string) func(hub.DecisionEvent) bool {
-	return func(ev hub.DecisionEvent) bool {
+func heldBy(agency string) func(decisions.DecisionEvent) bool {
+	return func(ev decisions.DecisionEvent) bool {
 		return ev.Decision.Status == clearance.Hold && len(ev.Decision.Reasons) > 0 &&
 			ev.Decision.Reasons[0].Code == clearance.CodeHeldByAgency && ev.Decision.Reasons[0].Agency == agency
 	}
 }
 
-func isStatus(s string) func(hub.DecisionEvent) bool {
-	return func(ev hub.DecisionEvent) bool { return ev.Decision.Status == s }
+func isStatus(s string) func(decisions.DecisionEvent) bool {
+	return func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == s }
 }
 
 // waitForwardsAcked polls (with a deadline) until every forward of the
 // declaration is acknowledged by its agency, and returns them.
-func (h *harness) waitForwardsAcked(id string, want int) []hub.MessageView {
+func (h *harness) waitForwardsAcked(id string, want int) []views.MessageView {
 	h.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var fwds []hub.MessageView
+		var fwds []views.MessageView
 		acked := 0
 		for _, m := range h.view(id).Messages {
 			if m.Kind == hub.KindForward {
@@ -355,7 +357,7 @@ func TestAgencyMessageRefusals(t *testing.T) {
 		t.Fatalf("superseded: HTTP %d %s", resp.StatusCode, data)
 	}
 	// The hold outlives the amendment: only customs lifts it.
-	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Version == 2 && heldBy("customs")(ev) })
+	h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Version == 2 && heldBy("customs")(ev) })
 }
 
 // holdWrapVariants are signature-wrapping variants of a signed HOLD at B1:
@@ -440,8 +442,14 @@ func TestSimulatedRedChannel(t *testing.T) {
 		t.Errorf("hold reason %+v", ev.Decision.Reasons[0])
 	}
 	h.waitDecision(events, v.ID, isStatus(clearance.Cleared))
-	if sent := h.app.Simulators.Server("customs").OrdersSent(); len(sent) != 2 {
-		t.Errorf("customs sent %v, want a HOLD and its RELEASE", sent)
+	// The simulator records an order once it read the hub's answer, which
+	// may come after the decision it caused was announced.
+	deadline := time.Now().Add(10 * time.Second)
+	for sent := h.app.Simulators.Server("customs").OrdersSent(); len(sent) != 2; sent = h.app.Simulators.Server("customs").OrdersSent() {
+		if time.Now().After(deadline) {
+			t.Fatalf("customs sent %v, want a HOLD and its RELEASE", sent)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 	}
 }
 
@@ -479,7 +487,7 @@ func TestAgencyMessageSignedByXmlsec1(t *testing.T) {
 	key, crt := write("key.pem", keyPEM), write("cert.pem", pki.CertPEM(id.Cert))
 
 	doc, err := directive.Build(directive.Message{ID: "CUS-XMLSEC-1", Kind: directive.Hold, Sender: "customs", DeclarationID: v.ID,
-		Version: 1, Checkpoint: "B1", ReasonCode: "CUS-RED-CHANNEL", CreatedAt: h.app.Hub.Clock()})
+		Version: 1, Checkpoint: "B1", ReasonCode: "CUS-RED-CHANNEL", CreatedAt: h.app.Tx.Clock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -531,7 +539,7 @@ func TestCrossingConfirmedFromGuangxi(t *testing.T) {
 	h.waitDecision(events, v.ID, isStatus(clearance.Cleared))
 	gx := h.app.Simulators.Server("guangxi")
 	confirmed := signOrder(t, gx, directive.Message{ID: "GX-CONF-1", Kind: directive.CrossingConfirmed, DeclarationID: v.ID,
-		Version: 1, PortCode: "7201", PassedAt: h.app.Hub.Clock(), Plate: "桂A66001"})
+		Version: 1, PortCode: "7201", PassedAt: h.app.Tx.Clock(), Plate: "桂A66001"})
 
 	if resp, data := h.do("POST", "/v1/agencies/guangxi/messages", "dev-agency-borderguard", confirmed, "application/xml"); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("posted with the border guard's token: HTTP %d %s", resp.StatusCode, data)
