@@ -97,15 +97,15 @@ type App struct {
 	// AgencyMessages receives the agencies' own messages (HOLD, RELEASE,
 	// REVOKE, CROSSING-CONFIRMED) and forwards them.
 	AgencyMessages *agencymsg.Service
-	Dispatcher *outbox.Dispatcher
-	Relay      *eventrelay.Relay
-	Server     *httpapi.Server
-	Metrics    *metrics.Metrics
-	Trust      *pki.TrustStore
-	Identity   *pki.Identity
-	LaneKey    *lanes.LaneSigner
-	Lanes      *lanes.Service
-	Simulators *sim.Cluster // nil unless Config.Simulators
+	Dispatcher     *outbox.Dispatcher
+	Relay          *eventrelay.Relay
+	Server         *httpapi.Server
+	Metrics        *metrics.Metrics
+	Trust          *pki.TrustStore
+	Identity       *pki.Identity
+	LaneKey        *lanes.LaneSigner
+	Lanes          *lanes.Service
+	Simulators     *sim.Cluster // nil unless Config.Simulators
 
 	listener net.Listener
 	http     *http.Server
