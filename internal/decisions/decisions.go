@@ -27,6 +27,11 @@ type Decider struct {
 	Tx      *txn.Runner
 	Gates   *gate.Registry
 	Metrics *metrics.Metrics // optional
+	// Orders reads, inside a transaction that holds the declaration, the
+	// standing orders of the agencies' own messages about it (holds,
+	// revocations: internal/directive), which every decision applies.
+	// Optional: without it only answers count.
+	Orders func(ctx context.Context, tx store.Tx, declarationID string) ([]clearance.Order, error)
 }
 
 // Input gathers what the clearance policy needs for the current version of
@@ -38,6 +43,7 @@ type Input struct {
 	Current  map[string]*store.Message // latest live message per agency
 	Msgs     []store.Message           // every message of the declaration, by CreatedAt
 	Statuses []clearance.AgencyStatus
+	Orders   []clearance.Order // agencies' standing orders (Decider.Orders)
 }
 
 // Load reads the input of declaration id's current version inside tx;
@@ -67,7 +73,7 @@ func (h *Decider) Of(ctx context.Context, tx store.Tx, d *store.Declaration) (*I
 	in.Msgs = msgs
 	for i := range msgs {
 		m := &msgs[i]
-		if m.State == store.StateSuperseded || m.Kind == hub.KindCancel {
+		if m.State == store.StateSuperseded || m.Kind == hub.KindCancel || m.Kind == hub.KindForward {
 			continue
 		}
 		in.Current[m.Agency] = m // CreatedAt order: the last one wins
@@ -79,6 +85,11 @@ func (h *Decider) Of(ctx context.Context, tx store.Tx, d *store.Declaration) (*I
 		// accepted: judge by the agencies it was sent to.
 		for agency := range in.Current {
 			in.Required = append(in.Required, agency)
+		}
+	}
+	if h.Orders != nil {
+		if in.Orders, err = h.Orders(ctx, tx, id); err != nil {
+			return nil, err
 		}
 	}
 	// The ACKs of all its messages in one query, once one is needed.
@@ -128,6 +139,12 @@ func (in *Input) CollectStatuses(ack func(messageID string) (*store.Ack, error))
 	return nil
 }
 
+// Derive is the clearance decision of in as of now: the agencies'
+// answers, then their standing orders.
+func (in *Input) Derive(now time.Time) clearance.Decision {
+	return clearance.WithOrders(clearance.Decide(in.Required, in.Statuses, in.Decl.Status == hub.StatusCancelled, now), in.Orders)
+}
+
 // Decide re-derives the clearance decision of a declaration's current
 // version and, when it changed, stores it, logs it and announces it to the
 // gate's lanes.
@@ -145,7 +162,7 @@ func (h *Decider) Decide(ctx context.Context, tx store.Tx, fx *txn.Effects, id s
 func (h *Decider) DecideFrom(ctx context.Context, tx store.Tx, fx *txn.Effects, in *Input, first bool) (*clearance.Decision, error) {
 	id := in.Decl.ID
 	now := h.Tx.Clock()
-	dec := clearance.Decide(in.Required, in.Statuses, in.Decl.Status == hub.StatusCancelled, now)
+	dec := in.Derive(now)
 	detail, err := decisionDetail(dec)
 	if err != nil {
 		return nil, err
@@ -233,6 +250,9 @@ type Clearance struct {
 	// Decide derives the clearance decision for a subset of Required (a
 	// checkpoint that waits only for the border guard, say).
 	Decide func(agencies []string) clearance.Decision
+	// Orders are the agencies' standing orders (holds, revocations); the
+	// lane applies those that reach its checkpoint.
+	Orders []clearance.Order
 }
 
 // ClearanceOf reads what deciding on d needs, inside tx.
@@ -252,7 +272,7 @@ func (h *Decider) ClearanceOf(ctx context.Context, tx store.Tx, d *store.Declara
 			}
 		}
 		return clearance.Decide(agencies, sts, d.Status == hub.StatusCancelled, now)
-	}}, nil
+	}, Orders: in.Orders}, nil
 }
 
 // LatestDeclaration reads a declaration's current version; hub.ErrNotFound

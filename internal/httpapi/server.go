@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/acknowledgements"
+	"github.com/gatehub/gatehub/internal/agencymsg"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/clearance"
@@ -52,6 +53,9 @@ type Server struct {
 	Acks       *acknowledgements.Service
 	GateConfig *gateconfig.Service
 	RefusalLog *refusallog.Recorder
+	// AgencyMessages receives POST /v1/agencies/{agency}/messages
+	// (optional: without it the route answers 404).
+	AgencyMessages *agencymsg.Service
 
 	Lanes *lanes.Service
 	Auth  *auth.Authenticator
@@ -148,6 +152,9 @@ func (s *Server) Routes() []Route {
 		// Agencies authenticate by the signature on the ACK itself (checked
 		// against that agency's certificates); mTLS or a token is optional on top.
 		{"POST", "/v1/acks/{agency}", nil, s.postAck},
+		// An agency's own messages (HOLD, RELEASE, REVOKE,
+		// CROSSING-CONFIRMED), authenticated like ACKs by their signature.
+		{"POST", "/v1/agencies/{agency}/messages", nil, s.postAgencyMessage},
 
 		{"GET", "/v1/admin/outbox", []string{op, ad}, s.listOutbox},
 		{"GET", "/v1/admin/overdue", []string{op, ad}, s.listOverdue},
@@ -473,6 +480,7 @@ func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 	var (
 		p        *problem.Problem
 		refused  *acknowledgements.RefusedError
+		agRefuse *agencymsg.RefusedError
 		badValue *mapping.ValueError
 	)
 	switch {
@@ -508,6 +516,21 @@ func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 		p = problem.New(status, "ACK refused", refused.Reason)
 		p.Type = "/problems/ack-refused/" + refused.Code
 		p.DetailVI = "ACK bị từ chối (mã " + refused.Code + ")"
+	case errors.As(err, &agRefuse):
+		status := http.StatusUnprocessableEntity
+		switch agRefuse.Code {
+		case agencymsg.CodeSignature, agencymsg.CodeWrongAgency, agencymsg.CodeKindNotAllowed:
+			status = http.StatusForbidden
+		case agencymsg.CodeUnreadable, agencymsg.CodeSchema:
+			status = http.StatusBadRequest
+		case agencymsg.CodeTooLarge:
+			status = http.StatusRequestEntityTooLarge
+		case agencymsg.CodeConflict, agencymsg.CodeSuperseded, agencymsg.CodeCancelled, agencymsg.CodeNoHold:
+			status = http.StatusConflict
+		}
+		p = problem.New(status, "Agency message refused", agRefuse.Reason)
+		p.Type = "/problems/agency-message-refused/" + agRefuse.Code
+		p.DetailVI = "thông điệp của cơ quan bị từ chối (mã " + agRefuse.Code + ")"
 	case errors.Is(err, hub.ErrNotFound):
 		p = problem.NotFound(err.Error())
 	case errors.Is(err, hub.ErrConflict), errors.Is(err, hub.ErrInvalidState):

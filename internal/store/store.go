@@ -124,6 +124,25 @@ type Ack struct {
 	ReceivedAt time.Time
 }
 
+// AgencyMessage is a message an agency sent on its own about a
+// declaration (see internal/directive): a HOLD, RELEASE, REVOKE or
+// CROSSING-CONFIRMED, verified and accepted. Stored once per message id,
+// never updated.
+type AgencyMessage struct {
+	ID            string
+	Agency        string
+	Kind          string
+	DeclarationID string
+	Version       int // the declaration version the agency saw
+	Checkpoint    string
+	ReasonCode    string
+	ReasonText    string
+	Detail        []byte // JSON of the kind's other fields
+	Raw           []byte // exact signed bytes received
+	Answer        []byte // JSON of the hub's answer, given again to a resend
+	ReceivedAt    time.Time
+}
+
 // Decision is the clearance decision for one declaration version.
 type Decision struct {
 	DeclarationID string
@@ -330,6 +349,15 @@ type Tx interface {
 	// AcksForDeclaration returns the ACKs stored for the declaration's
 	// messages, by message id, without their XML (Raw nil).
 	AcksForDeclaration(ctx context.Context, declarationID string) (map[string]Ack, error)
+
+	// InsertAgencyMessage stores an accepted agency message; ErrConflict
+	// when its id is taken.
+	InsertAgencyMessage(ctx context.Context, m *AgencyMessage) error
+	// GetAgencyMessage returns one agency message, bytes included.
+	GetAgencyMessage(ctx context.Context, id string) (*AgencyMessage, error)
+	// AgencyMessagesForDeclaration lists a declaration's agency messages
+	// by ReceivedAt (then id), without Raw and Answer.
+	AgencyMessagesForDeclaration(ctx context.Context, declarationID string) ([]AgencyMessage, error)
 
 	PutDecision(ctx context.Context, d *Decision) error // upsert on (DeclarationID, Version)
 	GetDecision(ctx context.Context, declarationID string, version int) (*Decision, error)

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditConcurrentAppends", testAuditConcurrent},
 		{"AuditPrune", testAuditPrune},
 		{"GateConfigs", testGateConfigs},
+		{"AgencyMessages", testAgencyMessages},
 		{"Checkpoints", testCheckpoints},
 		{"Crossings", testCrossings},
 		{"LaneStates", testLaneStates},
