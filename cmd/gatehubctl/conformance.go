@@ -49,7 +49,7 @@ FAIL with the reason; -o json for scripts.`,
       --cert customs.crt.pem --keys-dir data/keys
   gatehubctl conformance run --agency guangxi --endpoint http://10.0.0.5:9000/messages \
       --callback-listen :8089 --callback-url http://10.0.0.2:8089 -o json`,
-		Args:        cobra.NoArgs,
+		Args: cobra.NoArgs,
 		Annotations: envAnnotation(`Environment:
   GATEHUB_HUB_KEY_URI  the hub's key in a PKCS#11 token (RFC 7512 URI), for agencies of the default
                        profile; without it the key files in --keys-dir. Kept out of argv on purpose.
