@@ -137,7 +137,7 @@ func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency str
 	}
 	if err := h.appendAudit(ctx, tx, store.AuditEntry{
 		Kind: audit.KindAckInbound, Actor: agency, DeclarationID: m.DeclarationID, MessageID: m.ID,
-		Agency: agency, Plate: plateOf(d), Payload: raw,
+		Agency: agency, Plate: plateOf(d), Payload: raw, PayloadOf: store.PayloadAck,
 	}); err != nil {
 		return nil, err
 	}

@@ -234,7 +234,7 @@ func (h *Hub) insertMessages(ctx context.Context, tx store.Tx, d *store.Declarat
 		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindMessageOutbound, Actor: Participant, DeclarationID: d.ID, MessageID: m.ID,
-			Agency: m.Agency, Plate: plateOf(d), Payload: m.Body,
+			Agency: m.Agency, Plate: plateOf(d), Payload: m.Body, PayloadOf: store.PayloadMessage,
 		}); err != nil {
 			return err
 		}

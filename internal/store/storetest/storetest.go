@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditRuns", testAuditRuns},
 		{"AuditConcurrentAppends", testAuditConcurrent},
 		{"AuditPrune", testAuditPrune},
+		{"AuditPayloadRefs", testAuditPayloadRefs},
 		{"GateConfigs", testGateConfigs},
 		{"Checkpoints", testCheckpoints},
 		{"Crossings", testCrossings},

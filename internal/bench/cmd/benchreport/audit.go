@@ -114,7 +114,7 @@ func (r *report) renderAudit(b *bytes.Buffer) {
 		p("| … of which signed messages in `messages.body` | %.0f |", s.MessageBodyPerDecl)
 		p("| … of which signed ACKs in `acks.raw` | %.0f |", s.AckRawPerDecl)
 		p("| … of which all audit payloads | %.0f |", s.AuditPayloadPerDecl)
-		p("| … of which the same signed messages and ACKs again in `audit_log.payload` | %.0f |", s.AuditSignedPerDecl)
+		p("| … of which signed messages and ACKs kept again in `audit_log.payload` (the entries refer to their rows instead, migration 0008) | %.0f |", s.AuditSignedPerDecl)
 	}
 	if r.audit.storageErr != nil {
 		p("")
