@@ -297,6 +297,12 @@ type Tx interface {
 	// VN or CN plate equals plate, newest first.
 	DeclarationsByPlate(ctx context.Context, plate string, limit int) ([]Declaration, error)
 	ListDeclarations(ctx context.Context, trader string, limit int) ([]Declaration, error) // trader "" = all; latest versions, newest first
+	// DeclarationsAfter returns the latest version of up to limit
+	// declarations whose id sorts after afterID ("" = from the first), by
+	// ascending id and without their bodies (Body nil): a walk over every
+	// declaration one page at a time, so a reader of a large store (audit
+	// replay comparing states) holds one page, not the whole table.
+	DeclarationsAfter(ctx context.Context, afterID string, limit int) ([]Declaration, error)
 	UpdateDeclarationStatus(ctx context.Context, id string, status string) error
 
 	GetIdempotency(ctx context.Context, trader, key string) (*Idempotency, error)

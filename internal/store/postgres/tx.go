@@ -187,6 +187,20 @@ func (t *tx) ListDeclarations(ctx context.Context, trader string, limit int) ([]
 	return out, nil
 }
 
+// DeclarationsAfter pages in byte order of the id (collation "C", the
+// order SQLite and Go compare strings in), so a walk over two stores of
+// different kinds meets the same ids in the same order; the index of
+// migration 0010 serves it.
+func (t *tx) DeclarationsAfter(ctx context.Context, afterID string, limit int) ([]store.Declaration, error) {
+	out, err := t.queryDecls(ctx, `SELECT `+strings.Replace(cols("d", declCols), "d.body,", "NULL::bytea,", 1)+` FROM declarations d
+		WHERE d.id COLLATE "C" > $1 AND `+latestOnly+`
+		ORDER BY d.id COLLATE "C" LIMIT $2`, afterID, limitArg(limit))
+	if err != nil {
+		return nil, wrap(err, "declarations after %q", afterID)
+	}
+	return out, nil
+}
+
 func (t *tx) queryDecls(ctx context.Context, q string, args ...any) ([]store.Declaration, error) {
 	rows, err := t.tx.Query(ctx, q, args...)
 	if err != nil {

@@ -146,6 +146,21 @@ func (t *tx) ListDeclarations(ctx context.Context, trader string, limit int) ([]
 	return out, nil
 }
 
+// DeclarationsAfter pages by the primary key (id, version).
+func (t *tx) DeclarationsAfter(ctx context.Context, afterID string, limit int) ([]store.Declaration, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+strings.Replace(declCols, "body,", "NULL,", 1)+` FROM declarations d
+		WHERE d.id > ? AND `+latestOnly+`
+		ORDER BY d.id LIMIT ?`, afterID, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: declarations after %q: %w", afterID, err)
+	}
+	out, err := collectDecls(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: declarations after %q: %w", afterID, err)
+	}
+	return out, nil
+}
+
 func collectDecls(rows *sql.Rows) ([]store.Declaration, error) {
 	defer rows.Close()
 	var out []store.Declaration

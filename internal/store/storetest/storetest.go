@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeclarationTimesAndBytes", testDeclarationRoundTrip},
 		{"DeclarationsByPlate", testByPlate},
 		{"ListDeclarations", testListDeclarations},
+		{"DeclarationsAfter", testDeclarationsAfter},
 		{"UpdateDeclarationStatus", testUpdateStatus},
 		{"Idempotency", testIdempotency},
 		{"Messages", testMessages},
