@@ -74,19 +74,22 @@ type replayFlags struct {
 
 // replaySummary is what replay prints with -o json.
 type replaySummary struct {
-	Archives      []string              `json:"archives"`
-	Entries       int64                 `json:"entries"`
-	Position      *replay.Position      `json:"position"`
-	Checkpoint    *positionCheckpoint   `json:"checkpoint,omitempty"`
-	Declarations  int                   `json:"declarations"`
-	Messages      int                   `json:"messages"`
-	Compared      string                `json:"compared,omitempty"`
-	Differences   []replay.Difference   `json:"differences"`
-	Rebuild       *replay.RebuildReport `json:"rebuild,omitempty"`
-	Seconds       float64               `json:"seconds"`
-	EntriesPerSec float64               `json:"entries_per_second"`
-	MaxRSSBytes   int64                 `json:"max_rss_bytes"`
-	OK            bool                  `json:"ok"`
+	Archives     []string            `json:"archives"`
+	Entries      int64               `json:"entries"`
+	Position     *replay.Position    `json:"position"`
+	Checkpoint   *positionCheckpoint `json:"checkpoint,omitempty"`
+	Declarations int                 `json:"declarations"`
+	Messages     int                 `json:"messages"`
+	Compared     string              `json:"compared,omitempty"`
+	// DifferencesOmitted counts the differences found beyond the
+	// replay.MaxDifferences listed.
+	DifferencesOmitted int                   `json:"differences_omitted,omitempty"`
+	Differences        []replay.Difference   `json:"differences"`
+	Rebuild            *replay.RebuildReport `json:"rebuild,omitempty"`
+	Seconds            float64               `json:"seconds"`
+	EntriesPerSec      float64               `json:"entries_per_second"`
+	MaxRSSBytes        int64                 `json:"max_rss_bytes"`
+	OK                 bool                  `json:"ok"`
 }
 
 func auditReplay(ctx context.Context, sf storeFlags, o replayFlags, args []string, out, errOut io.Writer) error {
@@ -113,14 +116,11 @@ func auditReplay(ctx context.Context, sf storeFlags, o replayFlags, args []strin
 	if err != nil {
 		return err
 	}
-	replayed, err := replay.FromStore(ctx, st)
-	st.Close()
-	if err != nil {
-		return err
-	}
-	sum.Declarations, sum.Messages = len(replayed.Declarations), len(replayed.Messages)
+	defer st.Close()
+	// Both states are walked a page of declarations at a time, so the
+	// comparison's memory does not grow with the stores.
+	var other store.Store
 	if !*o.noCompare {
-		var other *replay.State
 		if *o.against != "" {
 			sum.Compared = "archive " + *o.against
 			odir := filepath.Join(tmp, "against")
@@ -131,29 +131,30 @@ func auditReplay(ctx context.Context, sf storeFlags, o replayFlags, args []strin
 			if err != nil {
 				return err
 			}
-			other, err = replay.FromStore(ctx, ost)
-			ost.Close()
-			if err != nil {
-				return err
-			}
+			defer ost.Close()
+			other = ost
 		} else {
 			sum.Compared = "live store"
 			live, err := sf.open(ctx)
 			if err != nil {
 				return err
 			}
-			other, err = replay.FromStore(ctx, live)
-			live.Close()
-			if err != nil {
-				return err
-			}
+			defer live.Close()
+			other = live
 		}
-		sum.Differences = replay.Diff(replayed, other)
+	}
+	cmp, err := replay.CompareStores(ctx, st, other)
+	if err != nil {
+		return err
+	}
+	sum.Declarations, sum.Messages = cmp.Declarations, cmp.Messages
+	if other != nil {
+		sum.Differences, sum.DifferencesOmitted = cmp.Differences, cmp.Omitted
 	}
 	d := time.Since(start)
 	sum.Seconds, sum.EntriesPerSec = d.Seconds(), perSecond(res.entries, d)
 	sum.MaxRSSBytes = peakRSS()
-	sum.OK = len(sum.Differences) == 0 && (sum.Rebuild == nil || sum.Rebuild.Mismatched == 0)
+	sum.OK = len(sum.Differences) == 0 && sum.DifferencesOmitted == 0 && (sum.Rebuild == nil || sum.Rebuild.Mismatched == 0)
 	if *o.format == outputJSON {
 		if sum.Differences == nil {
 			sum.Differences = []replay.Difference{}
@@ -171,7 +172,10 @@ func auditReplay(ctx context.Context, sf storeFlags, o replayFlags, args []strin
 			for _, d := range sum.Differences {
 				fmt.Fprintln(out, "DIFFERENCE (replayed vs compared):", d)
 			}
-			fmt.Fprintf(out, "%d differences\n", len(sum.Differences))
+			if sum.DifferencesOmitted > 0 {
+				fmt.Fprintf(out, "… and %d more differences not listed\n", sum.DifferencesOmitted)
+			}
+			fmt.Fprintf(out, "%d differences\n", len(sum.Differences)+sum.DifferencesOmitted)
 		}
 		if rep := sum.Rebuild; rep != nil {
 			for _, m := range rep.Messages {
