@@ -90,7 +90,7 @@ func (f storeFlags) open(ctx context.Context) (store.Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no embedded store at %s: %w", path, err)
 	}
-	return sqlite.Open(ctx, path)
+	return sqlite.OpenTool(ctx, path)
 }
 
 func parseTimeFlag(name, v string) (time.Time, error) {

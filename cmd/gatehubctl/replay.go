@@ -112,7 +112,7 @@ func auditReplay(ctx context.Context, sf storeFlags, o replayFlags, args []strin
 		return err
 	}
 	sum := replaySummary{Archives: res.paths, Entries: res.entries, Position: res.pos, Checkpoint: res.checkpoint, Rebuild: res.rebuild}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, replayDB))
+	st, err := sqlite.OpenTool(ctx, filepath.Join(dir, replayDB))
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func auditReplay(ctx context.Context, sf storeFlags, o replayFlags, args []strin
 			if _, err := replayChain(ctx, []string{*o.against}, odir, reg, false, *o.workers, tmp, out, errOut); err != nil {
 				return err
 			}
-			ost, err := sqlite.Open(ctx, filepath.Join(odir, replayDB))
+			ost, err := sqlite.OpenTool(ctx, filepath.Join(odir, replayDB))
 			if err != nil {
 				return err
 			}
@@ -277,7 +277,7 @@ func replayChain(ctx context.Context, args []string, dir string, reg *mapping.Re
 			return nil, fmt.Errorf("%s: %w", dir, err)
 		}
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, replayDB))
+	st, err := sqlite.OpenTool(ctx, filepath.Join(dir, replayDB))
 	if err != nil {
 		return nil, err
 	}
