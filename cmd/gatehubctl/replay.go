@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/mapping"
@@ -47,7 +46,7 @@ message that does not rebuild); 1 means the comparison could not be made.`,
 	sf := addStoreFlags(fs)
 	var o replayFlags
 	o.rebuild = fs.Bool("rebuild", false, "also re-run the mappings over the logged inputs and compare with the logged signed messages")
-	o.mappingsDir = fs.String("mappings", envOr("GATEHUB_MAPPINGS_DIR", "mappings"), "mappings directory (ACKs are read through it; --rebuild maps with it where an archive carries no inputs)")
+	o.mappingsDir = fs.String("mappings", envOr("GATEHUB_MAPPINGS_DIR", "mappings"), "mappings directory, for what an archive carries no inputs for (ACKs and --rebuild of entries logged before inputs were recorded)")
 	o.against = fs.String("against-archive", "", "compare with the replay of this archive (or directory) instead of a live store")
 	o.stateDir = fs.String("state-dir", "", "keep the replayed store and its position here, and continue from them when present")
 	o.noCompare = fs.Bool("no-compare", false, "replay (and rebuild) only; compare with nothing")
@@ -285,17 +284,18 @@ func replayChain(ctx context.Context, args []string, dir string, reg *mapping.Re
 	res := &chainResult{paths: paths, pos: saved.Position}
 	var rebuilds []*replay.RebuildReport
 	inputs := newInputCache(filepath.Join(tmp, "inputs"), reg)
+	var changes []inputsChange
 	for _, path := range paths {
 		ar, err := audit.OpenArchiveFile(path)
 		if err != nil {
 			return nil, err
 		}
-		acks := &ack.Reader{Verifier: app.ArchiveVerifier(ar.Certs), Mappings: reg}
+		acks := &ackMappings{src: ar, ar: ar, inputs: inputs, verify: app.ArchiveVerifier(ar.Certs), changes: &changes}
 		ropts := replay.RestoreOptions{From: res.pos, Total: int64(ar.Manifest.Entries), Progress: progressTo(errOut, "replay "+filepath.Base(path))}
 		if rebuild {
 			ropts.Rebuild = &replay.RebuildOptions{Registry: inputs.registry(ar), Verify: certsVerifier(ar.Certs)}
 		}
-		pos, err := replay.RestoreStream(ctx, st, ar, acks.Read, ropts)
+		pos, err := replay.RestoreStream(ctx, st, acks, acks.read, ropts)
 		ar.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
