@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/app"
-	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/mapping"
 )
@@ -27,50 +24,17 @@ import (
 // mappings, as replay did through --mappings, and the customs one fails.
 func TestReplayReadsAcksWithTheArchivesMappings(t *testing.T) {
 	ctx := t.Context()
-	src := t.TempDir()
-	copyTree(t, filepath.Join(repoRoot, "mappings"), filepath.Join(src, "mappings"))
-	copyTree(t, filepath.Join(repoRoot, "schemas"), filepath.Join(src, "schemas"))
-	cfg := apptest.Config(t, repoRoot)
-	cfg.MappingsDir, cfg.SchemasDir = filepath.Join(src, "mappings"), filepath.Join(src, "schemas")
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	a, err := app.New(runCtx, cfg, app.Options{Log: apptest.Log()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	body, err := os.ReadFile(filepath.Join(repoRoot, "conformance-tests/declarations/huu-nghi-export.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	call := func(method, path string, body []byte) (int, []byte) {
-		t.Helper()
-		req, _ := http.NewRequest(method, a.URL()+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer dev-trader-0101234567")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
-	code, answer := call("POST", "/v1/declarations", body)
-	if code != http.StatusCreated {
-		t.Fatalf("POST declaration: %d %s", code, answer)
-	}
+	h := startCopiedHub(t)
 	var created struct {
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal(answer, &created); err != nil || created.ID == "" {
-		t.Fatalf("POST answer %s: %v", answer, err)
+	if answer := h.declare(t); json.Unmarshal(answer, &created) != nil || created.ID == "" {
+		t.Fatalf("POST answer %s", answer)
 	}
 	// Every agency answers (the simulators ACK): the decision is CLEARED.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		code, b := call("GET", "/v1/declarations/"+created.ID+"/decision", nil)
+		code, b := h.call(t, "GET", "/v1/declarations/"+created.ID+"/decision", nil)
 		if code == http.StatusOK && strings.Contains(string(b), `"CLEARED"`) {
 			break
 		}
@@ -79,30 +43,12 @@ func TestReplayReadsAcksWithTheArchivesMappings(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("hub run: %v", err)
-	}
-	arch := filepath.Join(t.TempDir(), "acks.tar.gz")
-	var out bytes.Buffer
-	if err := execute(ctx, []string{"audit", "export", "--data-dir", cfg.DataDir, "--trust", cfg.TrustDir, "--database-url", "", "--out", arch}, nil, &out, io.Discard); err != nil {
-		t.Fatalf("export: %v\n%s", err, out.String())
-	}
+	arch := h.export(t)
 	// The later release reads the referenced message id from elsewhere.
-	path := filepath.Join(src, "mappings", "customs", "ack.yaml")
-	y, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	broken := strings.Replace(string(y), "Response/ReferencedMessageID", "Response/RefMessage", 1)
-	if broken == string(y) {
-		t.Fatal("the customs ACK mapping has no Response/ReferencedMessageID to change")
-	}
-	if err := os.WriteFile(path, []byte(broken), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	h.edit(t, "mappings/customs/ack.yaml", "Response/ReferencedMessageID", "Response/RefMessage")
+	src := h.src
+	var out bytes.Buffer
 	replayArgs := []string{"audit", "replay", "--no-compare", "--mappings", filepath.Join(src, "mappings"), "-o", "json", arch}
-	out.Reset()
 	if err := execute(ctx, replayArgs, nil, &out, io.Discard); err != nil {
 		t.Fatalf("replay with the archive's mappings: %v\n%s", err, out.String())
 	}

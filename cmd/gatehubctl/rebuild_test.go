@@ -2,17 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/internal/app"
-	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/replay"
@@ -50,63 +46,17 @@ func copyTree(t *testing.T, from, to string) {
 // messages were built with, so every message still rebuilds byte for byte.
 func TestRebuildOldArchiveAfterMappingChange(t *testing.T) {
 	ctx := t.Context()
-	src := t.TempDir()
-	copyTree(t, filepath.Join(repoRoot, "mappings"), filepath.Join(src, "mappings"))
-	copyTree(t, filepath.Join(repoRoot, "schemas"), filepath.Join(src, "schemas"))
-	cfg := apptest.Config(t, repoRoot)
-	cfg.MappingsDir, cfg.SchemasDir = filepath.Join(src, "mappings"), filepath.Join(src, "schemas")
-
-	runCtx, cancel := context.WithCancel(ctx)
-	a, err := app.New(runCtx, cfg, app.Options{Log: apptest.Log()})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	body, err := os.ReadFile(filepath.Join(repoRoot, "conformance-tests/declarations/huu-nghi-export.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest("POST", a.URL()+"/v1/declarations", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer dev-trader-0101234567")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST declaration: %d %s", resp.StatusCode, answer)
-	}
+	h := startCopiedHub(t)
 	// The 201 comes after the four signed messages and their message.built
 	// entries are committed; deliveries need not have happened.
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("hub run: %v", err)
-	}
-
-	arch := filepath.Join(t.TempDir(), "old.tar.gz")
+	h.declare(t)
+	arch := h.export(t)
 	var out bytes.Buffer
-	if err := execute(ctx, []string{"audit", "export", "--data-dir", cfg.DataDir, "--trust", cfg.TrustDir, "--database-url", "", "--out", arch}, nil, &out, io.Discard); err != nil {
-		t.Fatalf("export: %v\n%s", err, out.String())
-	}
+	src := h.src
 
 	// A later release: the customs submit mapping changes version and
 	// content, and the old files are gone from the working tree.
-	path := filepath.Join(src, "mappings", "customs", "submit.yaml")
-	y, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	changed := strings.Replace(string(y), `mappingVersion: "1.0.0"`, `mappingVersion: "1.1.0"`, 1)
-	if changed == string(y) {
-		t.Fatal("the customs submit mapping has no version 1.0.0 to change")
-	}
-	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	h.edit(t, "mappings/customs/submit.yaml", `mappingVersion: "1.0.0"`, `mappingVersion: "1.1.0"`)
 	newReg, err := mapping.Load(filepath.Join(src, "mappings"))
 	if err != nil {
 		t.Fatal(err)
