@@ -205,7 +205,10 @@ func auditExport(ctx context.Context, sf storeFlags, o exportFlags, out, errOut 
 	}
 	defer st.Close()
 	addInputs(ctx, &opts, st)
-	lessGC()
+	// No lessGC here: export's live heap is a read batch, and collecting
+	// at 4× it made its peak grow with the log (55 → 81 → 111 MiB from
+	// 2,200 to 220,000 entries; 50 → 81 MiB at the default) for no rate
+	// measured.
 	start := time.Now()
 	var sum exportSummary
 	if *o.outDir != "" {
