@@ -17,10 +17,10 @@ import (
 
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/inputs"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/submission"
 )
 
 // progressTo prints a long run's progress on w (stderr): one line at most
@@ -147,14 +147,9 @@ func addInputs(ctx context.Context, opts *audit.ExportOptions, st store.Store) {
 	}
 }
 
-// readTx reads beside the embedded store's writer where it can.
+// readTx reads beside the embedded store's writer (store.Store.WithReadTx).
 func readTx(ctx context.Context, st store.Store, fn func(store.Tx) error) error {
-	if r, ok := st.(interface {
-		WithReadTx(context.Context, func(store.Tx) error) error
-	}); ok {
-		return r.WithReadTx(ctx, fn)
-	}
-	return st.WithTx(ctx, fn)
+	return st.WithReadTx(ctx, fn)
 }
 
 func fingerprintOf(der []byte) string {
@@ -175,8 +170,8 @@ func newInputCache(dir string, reg *mapping.Registry) *inputCache {
 	return &inputCache{dir: dir, reg: reg, regs: map[string]*mapping.Registry{}}
 }
 
-func (c *inputCache) registry(ar *audit.ArchiveReader) func(hub.BuildRecord) (*mapping.Registry, error) {
-	return func(b hub.BuildRecord) (*mapping.Registry, error) {
+func (c *inputCache) registry(ar *audit.ArchiveReader) func(submission.BuildRecord) (*mapping.Registry, error) {
+	return func(b submission.BuildRecord) (*mapping.Registry, error) {
 		if b.Inputs == "" {
 			return c.reg, nil
 		}

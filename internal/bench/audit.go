@@ -24,6 +24,7 @@ import (
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
+	"github.com/gatehub/gatehub/internal/submission"
 )
 
 // The shape of one declaration's round trip in the log, as measured on the
@@ -163,7 +164,7 @@ func SyntheticAuditLog(ctx context.Context, root, dataDir string, decls int) (*A
 		msgIDs := map[string]string{}
 		for _, a := range agencyList {
 			msgIDs[a] = ids.Message()
-			rec, _ := json.Marshal(hub.BuildRecord{Agency: a, Kind: mapping.KindSubmit, DeclarationVersion: 1,
+			rec, _ := json.Marshal(submission.BuildRecord{Agency: a, Kind: mapping.KindSubmit, DeclarationVersion: 1,
 				Sender: hub.Participant, Receiver: a, CreatedAt: t, MappingVersion: "1.0.0", Gate: g.Context()})
 			add(store.AuditEntry{Kind: audit.KindMessageBuilt, Actor: hub.Participant, MessageID: msgIDs[a], Agency: a, Payload: rec})
 			add(store.AuditEntry{Kind: audit.KindMessageOutbound, Actor: hub.Participant, MessageID: msgIDs[a], Agency: a, Payload: signedMsg[a]})

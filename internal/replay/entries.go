@@ -14,6 +14,7 @@ import (
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/submission"
 )
 
 // AckReader turns the signed bytes of a logged ack.inbound into ACK fields.
@@ -65,10 +66,10 @@ type (
 type replayer struct {
 	acks  AckReader
 	b     backend
-	built map[string]hub.BuildRecord // message id → the build record logged before it, until the message
+	built map[string]submission.BuildRecord // message id → the build record logged before it, until the message
 	// onOutbound, if set, sees each message.outbound with its build record
 	// once it is applied (rebuild runs there, in the same pass).
-	onOutbound func(ctx context.Context, e *store.AuditEntry, b hub.BuildRecord) error
+	onOutbound func(ctx context.Context, e *store.AuditEntry, b submission.BuildRecord) error
 }
 
 // backend holds the replayed rows.
@@ -102,7 +103,7 @@ type backend interface {
 // memory; RestoreStream replays a log of any length into a store.
 func FromEntries(entries []store.AuditEntry, acks AckReader) (*State, error) {
 	m := newMemBackend()
-	r := &replayer{acks: acks, b: m, built: map[string]hub.BuildRecord{}}
+	r := &replayer{acks: acks, b: m, built: map[string]submission.BuildRecord{}}
 	sorted := make([]store.AuditEntry, len(entries))
 	copy(sorted, entries)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Seq < sorted[j].Seq })
@@ -155,7 +156,7 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 		}
 		return r.b.cancel(ctx, e.DeclarationID)
 	case audit.KindMessageBuilt:
-		var b hub.BuildRecord
+		var b submission.BuildRecord
 		if err := decodePayload(e.Payload, &b); err != nil {
 			return err
 		}

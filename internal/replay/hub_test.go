@@ -21,13 +21,14 @@ import (
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/audit"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/outbox"
 	"github.com/gatehub/gatehub/internal/replay"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/storetest"
+	"github.com/gatehub/gatehub/internal/submission"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 const (
@@ -254,7 +255,7 @@ type truck struct {
 }
 
 func (h *harness) submit(tr *truck) {
-	var v hub.DeclarationView
+	var v views.DeclarationView
 	if err := json.Unmarshal(h.do("POST", "/v1/declarations", traderToken, encode(h.t, tr.body)), &v); err != nil {
 		h.t.Fatal(err)
 	}
@@ -374,7 +375,7 @@ func TestReplayMatchesLiveHub(t *testing.T) {
 		certs[p] = h.app.Trust.All(p)
 	}
 	var buf bytes.Buffer
-	if _, err := audit.Export(ctx, h.app.Store, store.AuditFilter{}, certs, h.app.Hub.Clock(), &buf); err != nil {
+	if _, err := audit.Export(ctx, h.app.Store, store.AuditFilter{}, certs, h.app.Tx.Clock(), &buf); err != nil {
 		t.Fatal(err)
 	}
 	a, err := audit.ReadArchive(bytes.NewReader(buf.Bytes()))
@@ -431,7 +432,7 @@ func TestReplayMatchesLiveHub(t *testing.T) {
 		st := storetest.OpenSQLite(t)
 		half := len(a.Entries) / 2
 		ropts := replay.RestoreOptions{Batch: 7, Rebuild: &replay.RebuildOptions{
-			Registry: func(hub.BuildRecord) (*mapping.Registry, error) { return reg, nil }, Verify: verifyXML,
+			Registry: func(submission.BuildRecord) (*mapping.Registry, error) { return reg, nil }, Verify: verifyXML,
 		}}
 		pos, err := replay.RestoreStream(ctx, st, replay.SliceSource(a.Entries[:half]), acks.Read, ropts)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/submission"
 )
 
 // Rebuild outcomes.
@@ -83,8 +84,8 @@ func Rebuild(ctx context.Context, entries []store.AuditEntry, reg *mapping.Regis
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Seq < sorted[j].Seq })
 
 	decls := map[string]map[int]json.RawMessage{} // declaration id → version → JSON
-	built := map[string]hub.BuildRecord{}
-	rb := newRebuilder(RebuildOptions{Registry: func(hub.BuildRecord) (*mapping.Registry, error) { return reg, nil }, Verify: verify}, true)
+	built := map[string]submission.BuildRecord{}
+	rb := newRebuilder(RebuildOptions{Registry: func(submission.BuildRecord) (*mapping.Registry, error) { return reg, nil }, Verify: verify}, true)
 	for i := range sorted {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -100,14 +101,14 @@ func Rebuild(ctx context.Context, entries []store.AuditEntry, reg *mapping.Regis
 			}
 			putDecl(decls, e.DeclarationID, p.Version, p.Declaration)
 		case audit.KindMessageBuilt:
-			var b hub.BuildRecord
+			var b submission.BuildRecord
 			if err := decodePayload(e.Payload, &b); err != nil {
 				return nil, fmt.Errorf("rebuild: entry %d: %w", e.Seq, err)
 			}
 			built[e.MessageID] = b
 		case audit.KindMessageOutbound:
 			b, ok := built[e.MessageID]
-			var bp *hub.BuildRecord
+			var bp *submission.BuildRecord
 			var decl []byte
 			if ok {
 				bp = &b
@@ -124,7 +125,7 @@ type RebuildOptions struct {
 	// Registry returns the mappings the message of b was built with (for
 	// instance from the inputs the archive carries); nil with a nil error
 	// when they are not at hand, which skips the message.
-	Registry func(b hub.BuildRecord) (*mapping.Registry, error)
+	Registry func(b submission.BuildRecord) (*mapping.Registry, error)
 	// Verify checks the hub's signature over a rebuilt message.
 	Verify func(participant string, xml []byte, at time.Time) error
 }
@@ -144,7 +145,7 @@ func newRebuilder(opts RebuildOptions, all bool) *rebuilder {
 // maxListed bounds the messages a streamed rebuild lists one by one.
 const maxListed = 10000
 
-func (rb *rebuilder) message(e *store.AuditEntry, b *hub.BuildRecord, decl []byte) {
+func (rb *rebuilder) message(e *store.AuditEntry, b *submission.BuildRecord, decl []byte) {
 	var reg *mapping.Registry
 	var regErr error
 	if b != nil {
@@ -181,7 +182,7 @@ func putDecl(decls map[string]map[int]json.RawMessage, id string, version int, b
 	decls[id][version] = append(json.RawMessage(nil), body...)
 }
 
-func rebuildOne(e *store.AuditEntry, b *hub.BuildRecord, decl []byte, reg *mapping.Registry, regErr error,
+func rebuildOne(e *store.AuditEntry, b *submission.BuildRecord, decl []byte, reg *mapping.Registry, regErr error,
 	verify func(string, []byte, time.Time) error, needed map[string]bool) RebuiltMessage {
 	res := RebuiltMessage{Seq: e.Seq, MessageID: e.MessageID, Agency: e.Agency, Outcome: RebuildSkipped}
 	if b == nil {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/submission"
 )
 
 var t0 = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
@@ -57,7 +57,7 @@ func (b *logBuilder) amended(decl string, version int, plate string) {
 }
 
 func (b *logBuilder) message(decl, msg, agency, kind string, version int, prev string) {
-	b.add(audit.KindMessageBuilt, decl, msg, agency, js(hub.BuildRecord{
+	b.add(audit.KindMessageBuilt, decl, msg, agency, js(submission.BuildRecord{
 		Agency: agency, Kind: kind, DeclarationVersion: version, PreviousMessageID: prev,
 		Sender: "hub", Receiver: agency, CreatedAt: t0, MappingVersion: "1", SchemaFile: "x.xsd", SchemaVersion: "1",
 	}))
