@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,18 @@ func TestRebuildOldArchiveAfterMappingChange(t *testing.T) {
 
 	// A later release: the customs submit mapping changes version and
 	// content, and the old files are gone from the working tree.
-	h.edit(t, "mappings/customs/submit.yaml", `mappingVersion: "1.0.0"`, `mappingVersion: "1.1.0"`)
+	path := filepath.Join(src, "mappings", "customs", "submit.yaml")
+	y, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := regexp.MustCompile(`mappingVersion: "[^"]*"`).ReplaceAllString(string(y), `mappingVersion: "9.9.9"`)
+	if changed == string(y) {
+		t.Fatal("the customs submit mapping has no version to change")
+	}
+	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	newReg, err := mapping.Load(filepath.Join(src, "mappings"))
 	if err != nil {
 		t.Fatal(err)

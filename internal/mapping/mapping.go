@@ -7,6 +7,8 @@ package mapping
 import (
 	"sort"
 	"time"
+
+	"github.com/gatehub/gatehub/internal/codelist"
 )
 
 // Message kinds. KindAck is the agency's answer; it is built by agency
@@ -59,7 +61,7 @@ type AckFields struct {
 // Load and therefore safe for concurrent use.
 type Registry struct {
 	mappings map[string]map[string]*mappingFile // agency → kind → mapping
-	codes    map[string]*codeList
+	codes    *codelist.Set
 }
 
 // Agencies returns the agencies that have at least one mapping, sorted.
@@ -136,9 +138,6 @@ type rule struct {
 
 func (r *rule) hasValue() bool { return r.source != "" || r.constant != nil }
 
-type codeList struct {
-	name   string
-	file   string
-	codes  map[string]string
-	invert map[string]string // nil when two keys share a value
-}
+// Codes returns the code lists the mappings were loaded with, so that the
+// declaration validator checks against the very lists the mappings use.
+func (r *Registry) Codes() *codelist.Set { return r.codes }
