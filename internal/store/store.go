@@ -174,9 +174,31 @@ type AuditEntry struct {
 	Agency        string
 	Plate         string
 	Payload       []byte
-	PrevHash      []byte
-	Hash          []byte
+	// PayloadOf names the row that holds the same bytes as Payload, so
+	// the store keeps them once (see PayloadRef). AppendAudit stores the
+	// payload by reference only when the named row's bytes equal it, and
+	// inline otherwise; ListAudit always returns the bytes, and sets
+	// PayloadOf on the entries it stored by reference. It is not part of
+	// the entry's hash: where the bytes sit is the store's business.
+	PayloadOf PayloadRef
+	PrevHash  []byte
+	Hash      []byte
 }
+
+// PayloadRef names where an audit payload's bytes are kept when they are
+// those of another row. The signed messages and ACKs are the bulk of the
+// log; the outbox and the views read them from messages and acks, so the
+// log refers to those rows rather than hold a second copy. The audit log
+// is still the canonical record: its hash covers the bytes wherever they
+// sit, so a rewritten messages.body or acks.raw breaks the entry's hash
+// exactly as a rewritten payload does, and export inlines them.
+type PayloadRef string
+
+const (
+	PayloadInline  PayloadRef = ""        // the bytes are in the audit row
+	PayloadMessage PayloadRef = "message" // messages.body of the entry's MessageID
+	PayloadAck     PayloadRef = "ack"     // acks.raw of the ACK to the entry's MessageID
+)
 
 // AuditCheckpoint is a signed statement of the chain head at Seq.
 type AuditCheckpoint struct {
@@ -306,6 +328,12 @@ type Tx interface {
 	// VN or CN plate equals plate, newest first.
 	DeclarationsByPlate(ctx context.Context, plate string, limit int) ([]Declaration, error)
 	ListDeclarations(ctx context.Context, trader string, limit int) ([]Declaration, error) // trader "" = all; latest versions, newest first
+	// DeclarationsAfter returns the latest version of up to limit
+	// declarations whose id sorts after afterID ("" = from the first), by
+	// ascending id and without their bodies (Body nil): a walk over every
+	// declaration one page at a time, so a reader of a large store (audit
+	// replay comparing states) holds one page, not the whole table.
+	DeclarationsAfter(ctx context.Context, afterID string, limit int) ([]Declaration, error)
 	UpdateDeclarationStatus(ctx context.Context, id string, status string) error
 
 	GetIdempotency(ctx context.Context, trader, key string) (*Idempotency, error)

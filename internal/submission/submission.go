@@ -247,7 +247,7 @@ func (h *Service) insertMessages(ctx context.Context, tx store.Tx, d *store.Decl
 		}
 		if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindMessageOutbound, Actor: hub.Participant, DeclarationID: d.ID, MessageID: m.ID,
-			Agency: m.Agency, Plate: hub.PlateOf(d), Payload: m.Body,
+			Agency: m.Agency, Plate: hub.PlateOf(d), Payload: m.Body, PayloadOf: store.PayloadMessage,
 		}); err != nil {
 			return err
 		}
