@@ -219,10 +219,10 @@ func peakRSS() int64 {
 	return 0
 }
 
-// lessGC trades memory for CPU in the long audit runs: their memory is
-// bounded by design (one batch, one entry per worker), so collecting at 4×
-// the live heap instead of 2× costs tens of MiB and saves about a sixth of
-// verify's CPU. GOGC in the environment still decides when set.
+// lessGC trades memory for CPU in verify (and replay, which verifies
+// first): its live heap is one entry per worker, so collecting at 4× it
+// instead of 2× costs tens of MiB and saves about a sixth of verify's
+// CPU. GOGC in the environment still decides when set.
 func lessGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)

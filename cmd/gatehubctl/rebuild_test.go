@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/internal/app"
-	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/replay"
@@ -51,48 +47,13 @@ func copyTree(t *testing.T, from, to string) {
 // messages were built with, so every message still rebuilds byte for byte.
 func TestRebuildOldArchiveAfterMappingChange(t *testing.T) {
 	ctx := t.Context()
-	src := t.TempDir()
-	copyTree(t, filepath.Join(repoRoot, "mappings"), filepath.Join(src, "mappings"))
-	copyTree(t, filepath.Join(repoRoot, "schemas"), filepath.Join(src, "schemas"))
-	cfg := apptest.Config(t, repoRoot)
-	cfg.MappingsDir, cfg.SchemasDir = filepath.Join(src, "mappings"), filepath.Join(src, "schemas")
-
-	runCtx, cancel := context.WithCancel(ctx)
-	a, err := app.New(runCtx, cfg, app.Options{Log: apptest.Log()})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	body, err := os.ReadFile(filepath.Join(repoRoot, "conformance-tests/declarations/huu-nghi-export.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest("POST", a.URL()+"/v1/declarations", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer dev-trader-0101234567")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST declaration: %d %s", resp.StatusCode, answer)
-	}
+	h := startCopiedHub(t)
 	// The 201 comes after the four signed messages and their message.built
 	// entries are committed; deliveries need not have happened.
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("hub run: %v", err)
-	}
-
-	arch := filepath.Join(t.TempDir(), "old.tar.gz")
+	h.declare(t)
+	arch := h.export(t)
 	var out bytes.Buffer
-	if err := execute(ctx, []string{"audit", "export", "--data-dir", cfg.DataDir, "--trust", cfg.TrustDir, "--database-url", "", "--out", arch}, nil, &out, io.Discard); err != nil {
-		t.Fatalf("export: %v\n%s", err, out.String())
-	}
+	src := h.src
 
 	// A later release: the customs submit mapping changes version and
 	// content, and the old files are gone from the working tree.

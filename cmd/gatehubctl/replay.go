@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/mapping"
@@ -47,7 +46,7 @@ message that does not rebuild); 1 means the comparison could not be made.`,
 	sf := addStoreFlags(fs)
 	var o replayFlags
 	o.rebuild = fs.Bool("rebuild", false, "also re-run the mappings over the logged inputs and compare with the logged signed messages")
-	o.mappingsDir = fs.String("mappings", envOr("GATEHUB_MAPPINGS_DIR", "mappings"), "mappings directory (ACKs are read through it; --rebuild maps with it where an archive carries no inputs)")
+	o.mappingsDir = fs.String("mappings", envOr("GATEHUB_MAPPINGS_DIR", "mappings"), "mappings directory, for what an archive carries no inputs for (ACKs and --rebuild of entries logged before inputs were recorded)")
 	o.against = fs.String("against-archive", "", "compare with the replay of this archive (or directory) instead of a live store")
 	o.stateDir = fs.String("state-dir", "", "keep the replayed store and its position here, and continue from them when present")
 	o.noCompare = fs.Bool("no-compare", false, "replay (and rebuild) only; compare with nothing")
@@ -74,19 +73,22 @@ type replayFlags struct {
 
 // replaySummary is what replay prints with -o json.
 type replaySummary struct {
-	Archives      []string              `json:"archives"`
-	Entries       int64                 `json:"entries"`
-	Position      *replay.Position      `json:"position"`
-	Checkpoint    *positionCheckpoint   `json:"checkpoint,omitempty"`
-	Declarations  int                   `json:"declarations"`
-	Messages      int                   `json:"messages"`
-	Compared      string                `json:"compared,omitempty"`
-	Differences   []replay.Difference   `json:"differences"`
-	Rebuild       *replay.RebuildReport `json:"rebuild,omitempty"`
-	Seconds       float64               `json:"seconds"`
-	EntriesPerSec float64               `json:"entries_per_second"`
-	MaxRSSBytes   int64                 `json:"max_rss_bytes"`
-	OK            bool                  `json:"ok"`
+	Archives     []string            `json:"archives"`
+	Entries      int64               `json:"entries"`
+	Position     *replay.Position    `json:"position"`
+	Checkpoint   *positionCheckpoint `json:"checkpoint,omitempty"`
+	Declarations int                 `json:"declarations"`
+	Messages     int                 `json:"messages"`
+	Compared     string              `json:"compared,omitempty"`
+	// DifferencesOmitted counts the differences found beyond the
+	// replay.MaxDifferences listed.
+	DifferencesOmitted int                   `json:"differences_omitted,omitempty"`
+	Differences        []replay.Difference   `json:"differences"`
+	Rebuild            *replay.RebuildReport `json:"rebuild,omitempty"`
+	Seconds            float64               `json:"seconds"`
+	EntriesPerSec      float64               `json:"entries_per_second"`
+	MaxRSSBytes        int64                 `json:"max_rss_bytes"`
+	OK                 bool                  `json:"ok"`
 }
 
 func auditReplay(ctx context.Context, sf storeFlags, o replayFlags, args []string, out, errOut io.Writer) error {
@@ -109,51 +111,49 @@ func auditReplay(ctx context.Context, sf storeFlags, o replayFlags, args []strin
 		return err
 	}
 	sum := replaySummary{Archives: res.paths, Entries: res.entries, Position: res.pos, Checkpoint: res.checkpoint, Rebuild: res.rebuild}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, replayDB))
+	st, err := sqlite.OpenTool(ctx, filepath.Join(dir, replayDB))
 	if err != nil {
 		return err
 	}
-	replayed, err := replay.FromStore(ctx, st)
-	st.Close()
-	if err != nil {
-		return err
-	}
-	sum.Declarations, sum.Messages = len(replayed.Declarations), len(replayed.Messages)
+	defer st.Close()
+	// Both states are walked a page of declarations at a time, so the
+	// comparison's memory does not grow with the stores.
+	var other store.Store
 	if !*o.noCompare {
-		var other *replay.State
 		if *o.against != "" {
 			sum.Compared = "archive " + *o.against
 			odir := filepath.Join(tmp, "against")
 			if _, err := replayChain(ctx, []string{*o.against}, odir, reg, false, *o.workers, tmp, out, errOut); err != nil {
 				return err
 			}
-			ost, err := sqlite.Open(ctx, filepath.Join(odir, replayDB))
+			ost, err := sqlite.OpenTool(ctx, filepath.Join(odir, replayDB))
 			if err != nil {
 				return err
 			}
-			other, err = replay.FromStore(ctx, ost)
-			ost.Close()
-			if err != nil {
-				return err
-			}
+			defer ost.Close()
+			other = ost
 		} else {
 			sum.Compared = "live store"
 			live, err := sf.open(ctx)
 			if err != nil {
 				return err
 			}
-			other, err = replay.FromStore(ctx, live)
-			live.Close()
-			if err != nil {
-				return err
-			}
+			defer live.Close()
+			other = live
 		}
-		sum.Differences = replay.Diff(replayed, other)
+	}
+	cmp, err := replay.CompareStores(ctx, st, other)
+	if err != nil {
+		return err
+	}
+	sum.Declarations, sum.Messages = cmp.Declarations, cmp.Messages
+	if other != nil {
+		sum.Differences, sum.DifferencesOmitted = cmp.Differences, cmp.Omitted
 	}
 	d := time.Since(start)
 	sum.Seconds, sum.EntriesPerSec = d.Seconds(), perSecond(res.entries, d)
 	sum.MaxRSSBytes = peakRSS()
-	sum.OK = len(sum.Differences) == 0 && (sum.Rebuild == nil || sum.Rebuild.Mismatched == 0)
+	sum.OK = len(sum.Differences) == 0 && sum.DifferencesOmitted == 0 && (sum.Rebuild == nil || sum.Rebuild.Mismatched == 0)
 	if *o.format == outputJSON {
 		if sum.Differences == nil {
 			sum.Differences = []replay.Difference{}
@@ -171,7 +171,10 @@ func auditReplay(ctx context.Context, sf storeFlags, o replayFlags, args []strin
 			for _, d := range sum.Differences {
 				fmt.Fprintln(out, "DIFFERENCE (replayed vs compared):", d)
 			}
-			fmt.Fprintf(out, "%d differences\n", len(sum.Differences))
+			if sum.DifferencesOmitted > 0 {
+				fmt.Fprintf(out, "… and %d more differences not listed\n", sum.DifferencesOmitted)
+			}
+			fmt.Fprintf(out, "%d differences\n", len(sum.Differences)+sum.DifferencesOmitted)
 		}
 		if rep := sum.Rebuild; rep != nil {
 			for _, m := range rep.Messages {
@@ -273,7 +276,7 @@ func replayChain(ctx context.Context, args []string, dir string, reg *mapping.Re
 			return nil, fmt.Errorf("%s: %w", dir, err)
 		}
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, replayDB))
+	st, err := sqlite.OpenTool(ctx, filepath.Join(dir, replayDB))
 	if err != nil {
 		return nil, err
 	}
@@ -281,6 +284,7 @@ func replayChain(ctx context.Context, args []string, dir string, reg *mapping.Re
 	res := &chainResult{paths: paths, pos: saved.Position}
 	var rebuilds []*replay.RebuildReport
 	inputs := newInputCache(filepath.Join(tmp, "inputs"), reg)
+	var changes []inputsChange
 	for _, path := range paths {
 		ar, err := audit.OpenArchiveFile(path)
 		if err != nil {
@@ -291,12 +295,12 @@ func replayChain(ctx context.Context, args []string, dir string, reg *mapping.Re
 			ar.Close()
 			return nil, err
 		}
-		acks := &ack.Reader{Verifier: app.ArchiveVerifier(known, ar.Certs), Mappings: reg}
+		acks := &ackMappings{src: ar, ar: ar, inputs: inputs, verify: app.ArchiveVerifier(known, ar.Certs), changes: &changes}
 		ropts := replay.RestoreOptions{From: res.pos, Total: int64(ar.Manifest.Entries), Progress: progressTo(errOut, "replay "+filepath.Base(path))}
 		if rebuild {
 			ropts.Rebuild = &replay.RebuildOptions{Registry: inputs.registry(ar), Verify: certsVerifier(ar.Certs)}
 		}
-		pos, err := replay.RestoreStream(ctx, st, ar, acks.Read, ropts)
+		pos, err := replay.RestoreStream(ctx, st, acks, acks.read, ropts)
 		ar.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)

@@ -173,7 +173,7 @@ func (h *Service) applyAck(ctx context.Context, tx store.Tx, fx *txn.Effects, ag
 	}
 	if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 		Kind: audit.KindAckInbound, Actor: agency, DeclarationID: m.DeclarationID, MessageID: m.ID,
-		Agency: agency, Plate: hub.PlateOf(d), Payload: raw,
+		Agency: agency, Plate: hub.PlateOf(d), Payload: raw, PayloadOf: store.PayloadAck,
 	}); err != nil {
 		return nil, err
 	}

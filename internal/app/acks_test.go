@@ -165,16 +165,7 @@ func (h *harness) audit(query string) []auditEntry {
 // or point at other content.
 func wrapVariants(t *testing.T, signed string, otherCert string) map[string]string {
 	t.Helper()
-	i := strings.Index(signed, "?>") + 2
-	decl := signed[:i]
-	j := strings.Index(signed[i:], ">") + i + 1
-	open := signed[i:j]
-	k := strings.Index(signed, "<ds:Signature")
-	l := strings.Index(signed, "</ds:Signature>") + len("</ds:Signature>")
-	if i < 2 || k < 0 || l < k {
-		t.Fatalf("unexpected ACK shape: %s", signed)
-	}
-	content, sig, closing := signed[j:k], signed[k:l], signed[l:]
+	decl, open, content, sig, closing := splitSigned(t, signed)
 	if !strings.Contains(content, "<Status>ACK</Status>") {
 		t.Fatalf("ACK without <Status>ACK</Status>: %s", content)
 	}
@@ -194,6 +185,20 @@ func wrapVariants(t *testing.T, signed string, otherCert string) map[string]stri
 		"DOCTYPE with an internal entity":                  strings.Replace(signed, "?>", `?><!DOCTYPE RoadManifestResponse [<!ENTITY e "NACK">]>`, 1),
 		"no signature":                                     decl + orig,
 	}
+}
+
+// splitSigned cuts an enveloped-signed document into its XML declaration,
+// root start tag, signed content, Signature and root end tag.
+func splitSigned(t *testing.T, signed string) (decl, open, content, sig, closing string) {
+	t.Helper()
+	i := strings.Index(signed, "?>") + 2
+	j := strings.Index(signed[i:], ">") + i + 1
+	k := strings.Index(signed, "<ds:Signature")
+	l := strings.Index(signed, "</ds:Signature>") + len("</ds:Signature>")
+	if i < 2 || k < 0 || l < k {
+		t.Fatalf("unexpected signed document shape: %s", signed)
+	}
+	return signed[:i], signed[i:j], signed[j:k], signed[k:l], signed[l:]
 }
 
 func between(t *testing.T, s, from, to string) string {

@@ -29,6 +29,7 @@ import (
 	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/acknowledgements"
 	"github.com/gatehub/gatehub/internal/agencies"
+	"github.com/gatehub/gatehub/internal/agencymsg"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/config"
@@ -103,15 +104,18 @@ type App struct {
 	Acks       *acknowledgements.Service
 	GateConfig *gateconfig.Service
 	RefusalLog *refusallog.Recorder
-	Dispatcher *outbox.Dispatcher
-	Relay      *eventrelay.Relay
-	Server     *httpapi.Server
-	Metrics    *metrics.Metrics
-	Trust      *pki.TrustStore
-	Identity   *pki.Identity
-	LaneKey    *lanes.LaneSigner
-	Lanes      *lanes.Service
-	Simulators *sim.Cluster // nil unless Config.Simulators
+	// AgencyMessages receives the agencies' own messages (HOLD, RELEASE,
+	// REVOKE, CROSSING-CONFIRMED) and forwards them.
+	AgencyMessages *agencymsg.Service
+	Dispatcher     *outbox.Dispatcher
+	Relay          *eventrelay.Relay
+	Server         *httpapi.Server
+	Metrics        *metrics.Metrics
+	Trust          *pki.TrustStore
+	Identity       *pki.Identity
+	LaneKey        *lanes.LaneSigner
+	Lanes          *lanes.Service
+	Simulators     *sim.Cluster // nil unless Config.Simulators
 	// Agencies is the agency set in force; ReloadAgencies swaps it.
 	Agencies *agencies.Registry
 
@@ -318,7 +322,13 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 			Definitions: defs,
 			Addr:        cfg.SimulatorAddr, Registry: maps, Validator: a.schemas, Trust: a.Trust,
 			KeysDir: filepath.Join(cfg.DataDir, "simulator-keys"), CallbackURL: publicURL,
-			Mode: cfg.SimulatorMode, Delay: cfg.SimulatorDelay, Now: now, Configure: opt.ConfigureSimulator,
+			Mode: cfg.SimulatorMode, Delay: cfg.SimulatorDelay, Now: now,
+			Configure: func(c *sim.Config) {
+				c.Orders = SimulatorOrders(c.Agency, cfg)
+				if opt.ConfigureSimulator != nil {
+					opt.ConfigureSimulator(c)
+				}
+			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("start agency simulators: %w", err)
@@ -367,6 +377,13 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.Operator = &operator.Service{Tx: a.Tx, Decisions: a.Decisions, Gates: registry, Mappings: maps}
 	a.GateConfig = &gateconfig.Service{Tx: a.Tx, Gates: registry, Agencies: a.Agencies, Log: a.Log}
 	a.RefusalLog = &refusallog.Recorder{Tx: a.Tx, Refusals: guard, Metrics: a.Metrics, Log: a.Log}
+	rules := DirectiveRules()
+	if err := rules.Validate(a.Operator.KnownAgency); err != nil {
+		return nil, fmt.Errorf("agency message rules: %w", err)
+	}
+	a.AgencyMessages = &agencymsg.Service{Tx: a.Tx, Decisions: a.Decisions, Sign: a.Submission.SignFor,
+		Verifier: a.Acks.Acks.Verifier, Schemas: a.schemas, Rules: rules, Refusals: guard, Log: a.Log, Metrics: a.Metrics}
+	a.Decisions.Orders = agencymsg.Orders
 	inCallRetries := cfg.Delivery.InCallRetries
 	if inCallRetries == 0 {
 		// In the configuration 0 means no in-call retries (the default is
@@ -441,7 +458,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.closers = append(a.closers, func() error { endStreams(); return nil })
 	a.Server = &httpapi.Server{
 		Tx: a.Tx, Submission: a.Submission, Views: a.Views, Operator: a.Operator, Acks: a.Acks,
-		GateConfig: a.GateConfig, RefusalLog: a.RefusalLog, Lanes: a.Lanes, Auth: authn, Gates: registry, Agencies: a.Agencies, Codes: maps.Codes(), Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
+		GateConfig: a.GateConfig, RefusalLog: a.RefusalLog, AgencyMessages: a.AgencyMessages, Lanes: a.Lanes, Auth: authn, Gates: registry, Agencies: a.Agencies, Codes: maps.Codes(), Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
 		AckPerSource: ackPerSource, AckPerAgency: ackPerAgency, BodyReadTimeout: cfg.Limits.BodyReadTimeout,
 		StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal, StreamsTotal: cfg.Limits.StreamsTotal,
 		Ready: a.ready, Admit: a.admit, BeforeScrape: a.refreshMessageCounts, Streams: streams,

@@ -111,17 +111,7 @@ func runCrash(t *testing.T, dsn string) {
 	}
 	keysDir, trustDir, dataDir := filepath.Join(dir, "keys"), filepath.Join(dir, "trust"), filepath.Join(dir, "data")
 
-	// The hub's key exists before the simulators start, so they can trust it;
-	// the hub loads it instead of creating its own.
-	hubID, _, err := pki.LoadOrCreate(keysDir, hub.Participant, pki.RSA2048, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// And its SM2 key, which it signs the Guangxi single window's messages with.
-	hubSM2, _, err := pki.LoadOrCreateAs(keysDir, hub.Participant+".sm2", hub.Participant, pki.SM2, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	hubID, hubSM2 := processHubKeys(t, keysDir)
 	// A fixed port keeps the async callback URL valid across restarts.
 	addr := reserveAddr(t)
 
@@ -146,27 +136,7 @@ func runCrash(t *testing.T, dsn string) {
 		t.Fatal(err)
 	}
 
-	env := []string{
-		"GATEHUB_ADDR=" + addr,
-		"GATEHUB_DATA_DIR=" + dataDir,
-		"GATEHUB_KEYS_DIR=" + keysDir,
-		"GATEHUB_TRUST_DIR=" + trustDir,
-		"GATEHUB_SIMULATORS=false",
-		"GATEHUB_TOKENS_FILE=" + filepath.Join(root, "deploy/tokens.dev.yaml"),
-		"GATEHUB_GATES_DIR=" + filepath.Join(root, "deploy/gates"),
-		"GATEHUB_AGENCIES_DIR=" + filepath.Join(root, "deploy/agencies"),
-		"GATEHUB_MAPPINGS_DIR=" + filepath.Join(root, "mappings"),
-		"GATEHUB_SCHEMAS_DIR=" + filepath.Join(root, "schemas"),
-		"GATEHUB_DELIVERY_BASE_BACKOFF=20ms",
-		"GATEHUB_DELIVERY_MAX_BACKOFF=200ms",
-		"GATEHUB_DELIVERY_POLL=50ms",
-		// Leases of a killed instance expire quickly; still longer than one
-		// attempt, as configuration validation demands.
-		"GATEHUB_DELIVERY_TIMEOUT=2s",
-		"GATEHUB_DELIVERY_LEASE=3s",
-		// Every HTTP attempt is an outbox attempt, so injected failures go
-		// through the durable retry path that the crashes interrupt.
-		"GATEHUB_DELIVERY_IN_CALL_RETRIES=-1",
+	env := append(processEnv(root, addr, dataDir, keysDir, trustDir, sims),
 		"GATEHUB_DELIVERY_MAX_ATTEMPTS=1000",
 		// These agencies fail on purpose (every border-guard message
 		// twice, others at random): the circuit breaker would hold an
@@ -175,11 +145,7 @@ func runCrash(t *testing.T, dsn string) {
 		"GATEHUB_DELIVERY_BREAKER_FAILURES=1000",
 		// Checkpoints are written between crashes too.
 		"GATEHUB_CHECKPOINT_EVERY=250ms",
-		"GATEHUB_LOG_FORMAT=json",
-	}
-	for agency, url := range sims.endpoints() {
-		env = append(env, "GATEHUB_AGENCY_"+strings.ToUpper(agency)+"_URL="+url)
-	}
+	)
 	if dsn != "" {
 		env = append(env, "GATEHUB_DATABASE_URL="+dsn)
 	}
@@ -253,6 +219,54 @@ func runCrash(t *testing.T, dsn string) {
 	checkAuditLog(t, dsn, dataDir, views)
 	checkCrossings(t, dsn, dataDir, crossed)
 	t.Logf("%d kills; simulators saw %d deliveries for %d messages", crashKills, sims.tap.count(), 4*crashDeclarations)
+}
+
+// processHubKeys creates the hub's keys (RSA, and SM2 for the Guangxi
+// single window) before the simulators start, so they can trust them; a
+// gatehubd process loads them instead of creating its own.
+func processHubKeys(t *testing.T, keysDir string) (rsa, sm2 *pki.Identity) {
+	t.Helper()
+	rsa, _, err := pki.LoadOrCreate(keysDir, hub.Participant, pki.RSA2048, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm2, _, err = pki.LoadOrCreateAs(keysDir, hub.Participant+".sm2", hub.Participant, pki.SM2, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rsa, sm2
+}
+
+// processEnv configures a gatehubd process of the repository at root
+// talking to sims: fast polling and backoff, leases that expire soon after
+// a kill, every HTTP attempt an outbox attempt.
+func processEnv(root, addr, dataDir, keysDir, trustDir string, sims *tappedSims) []string {
+	env := []string{
+		"GATEHUB_ADDR=" + addr,
+		"GATEHUB_DATA_DIR=" + dataDir,
+		"GATEHUB_KEYS_DIR=" + keysDir,
+		"GATEHUB_TRUST_DIR=" + trustDir,
+		"GATEHUB_SIMULATORS=false",
+		"GATEHUB_TOKENS_FILE=" + filepath.Join(root, "deploy/tokens.dev.yaml"),
+		"GATEHUB_GATES_DIR=" + filepath.Join(root, "deploy/gates"),
+		"GATEHUB_MAPPINGS_DIR=" + filepath.Join(root, "mappings"),
+		"GATEHUB_SCHEMAS_DIR=" + filepath.Join(root, "schemas"),
+		"GATEHUB_DELIVERY_BASE_BACKOFF=20ms",
+		"GATEHUB_DELIVERY_MAX_BACKOFF=200ms",
+		"GATEHUB_DELIVERY_POLL=50ms",
+		// Leases of a killed instance expire quickly; still longer than one
+		// attempt, as configuration validation demands.
+		"GATEHUB_DELIVERY_TIMEOUT=2s",
+		"GATEHUB_DELIVERY_LEASE=3s",
+		// Every HTTP attempt is an outbox attempt, so injected failures go
+		// through the durable retry path that the crashes interrupt.
+		"GATEHUB_DELIVERY_IN_CALL_RETRIES=-1",
+		"GATEHUB_LOG_FORMAT=json",
+	}
+	for agency, url := range sims.endpoints() {
+		env = append(env, "GATEHUB_AGENCY_"+strings.ToUpper(agency)+"_URL="+url)
+	}
+	return env
 }
 
 // waitFinal waits, driven by the lane's decision events (a stream that was

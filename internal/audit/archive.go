@@ -348,6 +348,15 @@ func decodeEntries(data []byte, maxLine int) ([]store.AuditEntry, error) {
 // decodeEntryLine decodes line number n of entries.jsonl (without its
 // newline).
 func decodeEntryLine(b []byte, n int) (store.AuditEntry, error) {
+	if e, ok := fastEntryLine(b); ok {
+		return e, nil
+	}
+	return jsonEntryLine(b, n)
+}
+
+// jsonEntryLine is decodeEntryLine through encoding/json: every line the
+// fast path does not take, and the reference it is tested against.
+func jsonEntryLine(b []byte, n int) (store.AuditEntry, error) {
 	var ej entryJSON
 	if err := decodeStrict(b, &ej); err != nil {
 		return store.AuditEntry{}, fmt.Errorf("line %d: %w", n, err)

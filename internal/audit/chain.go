@@ -136,7 +136,7 @@ func checkEntry(e *store.AuditEntry) error {
 	if e.Time.IsZero() {
 		return fmt.Errorf("audit append %s: zero time", e.Kind)
 	}
-	if e.Kind == KindMessageOutbound || e.Kind == KindAckInbound {
+	if e.Kind == KindMessageOutbound || e.Kind == KindAckInbound || e.Kind == KindAgencyMessage {
 		// Without the agency an auditor cannot tell whose signature an ACK
 		// must carry, nor where a message went.
 		if e.Agency == "" {

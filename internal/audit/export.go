@@ -113,6 +113,13 @@ type ExportOptions struct {
 	MaxBytes int64
 	// MaxSpan rotates to a new archive before its entries would span more
 	// than this much time; 0 means no time limit.
+	//
+	// Past three quarters of either limit, an archive ends at the next
+	// signed checkpoint, so that nearly every archive ends where a
+	// checkpoint vouches for its last entry: its successor starts from a
+	// signed state, and a replay that starts there needs nothing earlier.
+	// Only a log without a checkpoint in that last quarter is cut at the
+	// limit itself.
 	MaxSpan time.Duration
 	// PrevArchiveSHA256 is the SHA-256 of the archive file the first
 	// archive continues, if the caller has it.
@@ -317,6 +324,22 @@ func export(ctx context.Context, st store.Store, opts ExportOptions, emit func(*
 		}); err != nil {
 			return fmt.Errorf("audit export: list from seq %d: %w", next, err)
 		}
+		// The checkpointed seqs of this page: where an archive past its
+		// soft limit ends.
+		var cps []store.AuditCheckpoint
+		if len(page) > 0 {
+			if err := readTx(ctx, st, func(tx store.Tx) error {
+				var err error
+				cps, err = tx.ListCheckpoints(ctx, page[0].Seq, page[len(page)-1].Seq)
+				return err
+			}); err != nil {
+				return fmt.Errorf("audit export: checkpoints from seq %d: %w", next, err)
+			}
+		}
+		checkpointed := make(map[int64]bool, len(cps))
+		for _, c := range cps {
+			checkpointed[c.Seq] = true
+		}
 		for i := range page {
 			e := &page[i]
 			if e.Seq < next {
@@ -339,6 +362,11 @@ func export(ctx context.Context, st store.Store, opts ExportOptions, emit func(*
 			}
 			if err := cur.add(e, line); err != nil {
 				return fmt.Errorf("audit export: spool: %w", err)
+			}
+			if checkpointed[e.Seq] && cur.pastSoftLimit() {
+				if err := finish(); err != nil {
+					return err
+				}
 			}
 			next = e.Seq + 1
 			total.Entries++
@@ -461,6 +489,16 @@ func (p *pending) rotateBefore(e *store.AuditEntry, n int64) bool {
 		return hi.Sub(lo) > span
 	}
 	return false
+}
+
+// pastSoftLimit reports whether the archive has reached three quarters
+// of its size or time limit: from there it ends at the next checkpoint.
+func (p *pending) pastSoftLimit() bool {
+	if p.cw.n+int64(p.bw.Buffered()) >= p.opts.MaxBytes/4*3 {
+		return true
+	}
+	span := p.opts.MaxSpan
+	return span > 0 && p.manifest.ToTime.Sub(p.manifest.FromTime) >= span/4*3
 }
 
 func (p *pending) add(e *store.AuditEntry, line []byte) error {

@@ -14,6 +14,11 @@ const (
 	KindMessageResent        = "message.resent"     // re-queued because its ACK is overdue; same id, same bytes
 	KindAckInbound           = "ack.inbound"        // Payload: the signed XML received, signer Agency
 	KindAckRefused           = "ack.refused"
+	// KindAgencyMessage is a message an agency sent on its own (HOLD,
+	// RELEASE, REVOKE, CROSSING-CONFIRMED: internal/directive), accepted.
+	// Payload: the signed XML received, signer Agency.
+	KindAgencyMessage        = "agency.message"
+	KindAgencyMessageRefused = "agency.message-refused"
 	KindDecision             = "decision"
 	KindDeliveryAttempt      = "delivery.attempt"
 	KindOperatorRedrive      = "operator.redrive"
@@ -42,7 +47,7 @@ const HubParticipant = "hub"
 var Kinds = []string{
 	KindDeclarationAccepted, KindDeclarationAmended, KindDeclarationCancelled, KindDeclarationRefused,
 	KindMessageBuilt, KindMessageOutbound, KindMessageSuperseded, KindMessageWithdrawn, KindMessageResent,
-	KindAckInbound, KindAckRefused, KindDecision, KindDeliveryAttempt, KindOperatorRedrive, KindOperatorCancel,
+	KindAckInbound, KindAckRefused, KindAgencyMessage, KindAgencyMessageRefused, KindDecision, KindDeliveryAttempt, KindOperatorRedrive, KindOperatorCancel,
 	KindConfigApply, KindConfigRefused, KindAuthRefused, KindLaneDecision, KindLaneSecurityAlert,
 	KindCrossingOpened, KindCrossingPassed, KindCrossingExited, KindCrossingTurnedBack, KindCrossingCancelled,
 	KindCrossingAmended, KindAuditArchived,

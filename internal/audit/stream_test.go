@@ -331,3 +331,45 @@ func TestExportBesideWriter(t *testing.T) {
 		t.Fatalf("%d archives, report %+v", len(out), rep)
 	}
 }
+
+// TestExportChainEndsArchivesAtCheckpoints: with a checkpoint every 25
+// entries, every archive but the last ends at a checkpointed entry (its
+// successor starts from a signed state) and none exceeds the size limit;
+// the chain verifies with every archive anchored at its end.
+func TestExportChainEndsArchivesAtCheckpoints(t *testing.T) {
+	f := newFixture(t)
+	cp := NewCheckpointer(f.hubKey, "hub-2026")
+	at := t0.Add(4 * time.Hour)
+	for range 16 {
+		appendSized(t, f.st, 25, 300, at)
+		at = at.Add(25 * time.Second)
+		checkpoint(t, f.st, cp, at)
+	}
+	appendSized(t, f.st, 10, 300, at) // a tail after the last checkpoint
+	checkpointed := map[int64]bool{}
+	for _, c := range f.st.cps {
+		checkpointed[c.Seq] = true
+	}
+	// 25 entries are ~20 KiB: the last quarter of each archive holds a
+	// checkpoint.
+	const maxBytes = 120 << 10
+	dir, out := exportChain(t, f.st, f, ExportOptions{MaxBytes: maxBytes, BatchSize: 37})
+	if len(out) < 3 {
+		t.Fatalf("%d archives, want a rotation every ~%d bytes", len(out), maxBytes)
+	}
+	for i, a := range out {
+		m := a.Manifest
+		if i < len(out)-1 && !checkpointed[m.ToSeq] {
+			t.Errorf("archive %d ends at seq %d, not at a checkpoint", i, m.ToSeq)
+		}
+	}
+	rep := verifyDir(t, dir)
+	if !rep.OK() || rep.Entries != len(f.st.entries) {
+		t.Fatalf("chain report: %+v", rep)
+	}
+	for i, a := range rep.Archives[:len(rep.Archives)-1] {
+		if a.Report.Anchored != a.Manifest.ToSeq {
+			t.Errorf("archive %d anchored at %d, ends at %d", i, a.Report.Anchored, a.Manifest.ToSeq)
+		}
+	}
+}

@@ -187,17 +187,32 @@ func populate(t *testing.T, st store.Store, k *tamperKeys) {
 	for i := 1; i <= declarations; i++ {
 		decl, msg, plate := fmt.Sprintf("D%d", i), fmt.Sprintf("M%d", i), fmt.Sprintf("12C-%05d", i)
 		js := func(v any) []byte { b, _ := json.Marshal(v); return b }
+		// The signed message and ACK are in their rows, as the hub keeps
+		// them; their audit entries refer to those rows.
+		body, raw := signedXML(t, k.hubSigner, "CustomsSubmit", msg), signedXML(t, k.agencySigner, "CustomsAck", "A-"+msg)
+		if err := st.WithTx(ctx, func(tx store.Tx) error {
+			if err := tx.InsertDeclaration(ctx, &store.Declaration{ID: decl, Version: 1, PlateVN: plate, Status: "active", Body: []byte(`{}`)}); err != nil {
+				return err
+			}
+			if err := tx.InsertMessage(ctx, &store.Message{ID: msg, DeclarationID: decl, Version: 1, Agency: "customs",
+				Kind: "submit", Body: body, State: store.StateAcked}); err != nil {
+				return err
+			}
+			return tx.InsertAck(ctx, &store.Ack{MessageID: msg, Agency: "customs", AckID: "A-" + msg, Status: "ACK", Raw: raw})
+		}); err != nil {
+			t.Fatal(err)
+		}
 		entries := []store.AuditEntry{
 			{Kind: audit.KindDeclarationAccepted, Actor: "trader:0101234567", DeclarationID: decl, Plate: plate,
 				Payload: js(map[string]any{"gate": "HUUNGHI", "vehicle": map[string]string{"plateVN": plate}})},
 			{Kind: audit.KindMessageBuilt, Actor: "hub", DeclarationID: decl, MessageID: msg, Agency: "customs", Plate: plate,
 				Payload: js(map[string]any{"agency": "customs", "kind": "submit", "declarationVersion": 1})},
 			{Kind: audit.KindMessageOutbound, Actor: "hub", DeclarationID: decl, MessageID: msg, Agency: "customs", Plate: plate,
-				Payload: signedXML(t, k.hubSigner, "CustomsSubmit", msg)},
+				Payload: body, PayloadOf: store.PayloadMessage},
 			{Kind: audit.KindDeliveryAttempt, Actor: "hub", DeclarationID: decl, MessageID: msg, Agency: "customs", Plate: plate,
 				Payload: js(map[string]any{"attempt": 1, "outcome": "delivered", "status": 200, "state": "sent"})},
 			{Kind: audit.KindAckInbound, Actor: "customs", DeclarationID: decl, MessageID: msg, Agency: "customs", Plate: plate,
-				Payload: signedXML(t, k.agencySigner, "CustomsAck", "A-"+msg)},
+				Payload: raw, PayloadOf: store.PayloadAck},
 			{Kind: audit.KindDecision, Actor: "hub", DeclarationID: decl, Plate: plate,
 				Payload: js(map[string]any{"version": 1, "decision": map[string]string{"status": "CLEARED"}})},
 		}
@@ -389,6 +404,46 @@ func TestTamperInDatabaseDetected(t *testing.T) {
 			archiveSeq: midCheckpoint,
 		},
 	}
+	// The signed bytes are kept once, in messages.body and acks.raw, and
+	// the entries refer to them: changing those rows is changing the log.
+	tests = append(tests, []struct {
+		name       string
+		tamper     func(t *testing.T, db rawDB, entries []store.AuditEntry)
+		chainSeq   int64
+		archiveSeq int64
+		note       string
+	}{
+		{
+			name: "message body the outbound entry refers to",
+			tamper: func(t *testing.T, db rawDB, e []store.AuditEntry) {
+				db.exec(t, `UPDATE messages SET body = $1 WHERE id = $2`,
+					bytes.Replace(e[k-1].Payload, []byte("M1"), []byte("M9"), 1), "M1")
+			},
+			chainSeq: k, archiveSeq: k,
+		},
+		{
+			name: "ACK bytes the inbound entry refers to",
+			tamper: func(t *testing.T, db rawDB, e []store.AuditEntry) {
+				db.exec(t, `UPDATE acks SET raw = $1 WHERE message_id = $2`,
+					bytes.Replace(e[k+1].Payload, []byte("A-M1"), []byte("A-M9"), 1), "M1")
+			},
+			chainSeq: k + 2, archiveSeq: k + 2,
+		},
+		{
+			name: "reference dropped",
+			tamper: func(t *testing.T, db rawDB, _ []store.AuditEntry) {
+				db.exec(t, `UPDATE audit_log SET payload_ref = '' WHERE seq = $1`, k)
+			},
+			chainSeq: k, archiveSeq: k,
+		},
+		{
+			name: "ACK row deleted",
+			tamper: func(t *testing.T, db rawDB, _ []store.AuditEntry) {
+				db.exec(t, `DELETE FROM acks WHERE message_id = $1`, "M1")
+			},
+			chainSeq: k + 2, archiveSeq: k + 2,
+		},
+	}...)
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			keys := newTamperKeys(t)
@@ -399,6 +454,11 @@ func TestTamperInDatabaseDetected(t *testing.T) {
 					clean := listAll(t, st)
 					if len(clean) != headSeq {
 						t.Fatalf("populated %d entries, want %d", len(clean), headSeq)
+					}
+					for _, e := range clean {
+						if want := map[string]store.PayloadRef{audit.KindMessageOutbound: store.PayloadMessage, audit.KindAckInbound: store.PayloadAck}[e.Kind]; e.PayloadOf != want {
+							t.Fatalf("entry %d (%s) stored as %q, want %q", e.Seq, e.Kind, e.PayloadOf, want)
+						}
 					}
 					if rep := exportAndVerify(t, st, keys); !rep.OK() || len(rep.Notes) > 0 {
 						t.Fatalf("untampered log does not verify cleanly: %+v %v", rep.Problems, rep.Notes)

@@ -240,11 +240,11 @@ func (v *verifier) entry(e *store.AuditEntry) (string, bool) {
 			v.cpHashes[e.Seq] = bytes.Clone(e.Hash)
 		}
 	}
-	if e.Kind != KindMessageOutbound && e.Kind != KindAckInbound {
+	if e.Kind != KindMessageOutbound && e.Kind != KindAckInbound && e.Kind != KindAgencyMessage {
 		return "", false
 	}
 	participant := HubParticipant
-	if e.Kind == KindAckInbound {
+	if e.Kind == KindAckInbound || e.Kind == KindAgencyMessage {
 		participant = e.Agency
 	}
 	if participant == "" {

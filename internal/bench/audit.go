@@ -378,7 +378,7 @@ type StorageRow struct {
 	Declarations                            int
 	FileBytesPerDecl                        float64
 	MessageBodyPerDecl, AckRawPerDecl       float64 // signed bytes in messages.body, acks.raw
-	AuditPayloadPerDecl, AuditSignedPerDecl float64 // all audit payloads; those of message.outbound and ack.inbound
+	AuditPayloadPerDecl, AuditSignedPerDecl float64 // all audit payloads kept in audit_log; those of message.outbound and ack.inbound (0 once they refer to their rows)
 }
 
 // MeasureStorage reads, from a hub's embedded store file (after Close),

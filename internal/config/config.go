@@ -56,6 +56,13 @@ type Config struct {
 	SimulatorMode  string        `yaml:"simulatorMode"` // sync | async
 	SimulatorAddr  string        `yaml:"simulatorAddr"`
 	SimulatorDelay time.Duration `yaml:"simulatorDelay"`
+	// SimulatorRedChannel is the share of trucks (0..1) the simulated
+	// customs sends to the red channel: a HOLD at gate-in (B1) after its
+	// ACK, released SimulatorReleaseAfter later (0: never). The demo setup
+	// holds every fourth truck customs acknowledges for 30 s unless told
+	// otherwise.
+	SimulatorRedChannel   float64       `yaml:"simulatorRedChannel"`
+	SimulatorReleaseAfter time.Duration `yaml:"simulatorReleaseAfter"`
 
 	Delivery  Delivery  `yaml:"delivery"`
 	RateLimit RateLimit `yaml:"rateLimit"`
@@ -325,6 +332,14 @@ func (c *Config) applyEnv(env func(string) string) error {
 	str("GATEHUB_SIMULATOR_MODE", &c.SimulatorMode)
 	str("GATEHUB_SIMULATOR_ADDR", &c.SimulatorAddr)
 	dur("GATEHUB_SIMULATOR_DELAY", &c.SimulatorDelay)
+	dur("GATEHUB_SIMULATOR_RELEASE_AFTER", &c.SimulatorReleaseAfter)
+	if v := env("GATEHUB_SIMULATOR_RED_CHANNEL"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("GATEHUB_SIMULATOR_RED_CHANNEL: %w", err)
+		}
+		c.SimulatorRedChannel = f
+	}
 	boolean("GATEHUB_SIMULATORS", &c.Simulators)
 	if env("GATEHUB_SIMULATORS") != "" {
 		c.simulatorsSet = true
@@ -369,6 +384,9 @@ func (c *Config) fill() {
 		// where missing endpoints are an error (Validate), not a cue to
 		// simulate the agencies.
 		c.Simulators = true
+		if c.SimulatorRedChannel == 0 && c.SimulatorReleaseAfter == 0 {
+			c.SimulatorRedChannel, c.SimulatorReleaseAfter = 0.25, 30*time.Second
+		}
 	}
 	if c.PublicURL == "" {
 		scheme := "http"
@@ -387,6 +405,12 @@ func (c Config) Validate() error {
 	}
 	if c.SimulatorMode != "sync" && c.SimulatorMode != "async" && c.SimulatorMode != "silent" {
 		errs = append(errs, "simulatorMode must be sync, async or silent")
+	}
+	if c.SimulatorRedChannel < 0 || c.SimulatorRedChannel > 1 {
+		errs = append(errs, "simulatorRedChannel must be between 0 and 1")
+	}
+	if c.SimulatorReleaseAfter < 0 {
+		errs = append(errs, "simulatorReleaseAfter must not be negative")
 	}
 	if c.Delivery.MaxAttempts < 1 {
 		errs = append(errs, "delivery.maxAttempts must be at least 1")

@@ -25,11 +25,16 @@ import (
 
 // Decider derives and records decisions. Tx and Gates are required.
 type Decider struct {
-	Tx    *txn.Runner
-	Gates *gate.Registry
+	Tx      *txn.Runner
+	Gates   *gate.Registry
+	Metrics *metrics.Metrics // optional
+	// Orders reads, inside a transaction that holds the declaration, the
+	// standing orders of the agencies' own messages about it (holds,
+	// revocations: internal/directive), which every decision applies.
+	// Optional: without it only answers count.
+	Orders func(ctx context.Context, tx store.Tx, declarationID string) ([]clearance.Order, error)
 	// Agencies gives the agencies' display texts (optional: codes).
 	Agencies *agencies.Registry
-	Metrics  *metrics.Metrics // optional
 }
 
 // names is the agency set in force, for the decision texts.
@@ -50,7 +55,8 @@ type Input struct {
 	Msgs     []store.Message           // every message of the declaration, by CreatedAt
 	Statuses []clearance.AgencyStatus
 	// Names are the agencies' display texts for the decision.
-	Names clearance.Names
+	Names  clearance.Names
+	Orders []clearance.Order // agencies' standing orders (Decider.Orders)
 }
 
 // Load reads the input of declaration id's current version inside tx;
@@ -80,7 +86,7 @@ func (h *Decider) Of(ctx context.Context, tx store.Tx, d *store.Declaration) (*I
 	in.Msgs = msgs
 	for i := range msgs {
 		m := &msgs[i]
-		if m.State == store.StateSuperseded || m.Kind == hub.KindCancel {
+		if m.State == store.StateSuperseded || m.Kind == hub.KindCancel || m.Kind == hub.KindForward {
 			continue
 		}
 		in.Current[m.Agency] = m // CreatedAt order: the last one wins
@@ -92,6 +98,11 @@ func (h *Decider) Of(ctx context.Context, tx store.Tx, d *store.Declaration) (*I
 		// accepted: judge by the agencies it was sent to.
 		for agency := range in.Current {
 			in.Required = append(in.Required, agency)
+		}
+	}
+	if h.Orders != nil {
+		if in.Orders, err = h.Orders(ctx, tx, id); err != nil {
+			return nil, err
 		}
 	}
 	// The ACKs of all its messages in one query, once one is needed.
@@ -141,6 +152,12 @@ func (in *Input) CollectStatuses(ack func(messageID string) (*store.Ack, error))
 	return nil
 }
 
+// Derive is the clearance decision of in as of now: the agencies'
+// answers, then their standing orders.
+func (in *Input) Derive(now time.Time) clearance.Decision {
+	return clearance.WithOrders(in.Names, clearance.Decide(in.Names, in.Required, in.Statuses, in.Decl.Status == hub.StatusCancelled, now), in.Orders)
+}
+
 // Decide re-derives the clearance decision of a declaration's current
 // version and, when it changed, stores it, logs it and announces it to the
 // gate's lanes.
@@ -161,7 +178,7 @@ func (h *Decider) DecideFrom(ctx context.Context, tx store.Tx, fx *txn.Effects, 
 	if in.Names == nil {
 		in.Names = h.names() // an Input the caller built
 	}
-	dec := clearance.Decide(in.Names, in.Required, in.Statuses, in.Decl.Status == hub.StatusCancelled, now)
+	dec := in.Derive(now)
 	detail, err := decisionDetail(dec)
 	if err != nil {
 		return nil, err
@@ -249,6 +266,11 @@ type Clearance struct {
 	// Decide derives the clearance decision for a subset of Required (a
 	// checkpoint that waits only for the border guard, say).
 	Decide func(agencies []string) clearance.Decision
+	// Orders are the agencies' standing orders (holds, revocations); the
+	// lane applies those that reach its checkpoint.
+	Orders []clearance.Order
+	// Names are the agencies' display texts.
+	Names clearance.Names
 }
 
 // ClearanceOf reads what deciding on d needs, inside tx.
@@ -268,7 +290,7 @@ func (h *Decider) ClearanceOf(ctx context.Context, tx store.Tx, d *store.Declara
 			}
 		}
 		return clearance.Decide(in.Names, agencies, sts, d.Status == hub.StatusCancelled, now)
-	}}, nil
+	}, Orders: in.Orders, Names: in.Names}, nil
 }
 
 // LatestDeclaration reads a declaration's current version; hub.ErrNotFound

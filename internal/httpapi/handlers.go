@@ -380,28 +380,8 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if !s.Operator.KnownAgency(agency) {
 		return problem.NotFound("unknown agency " + agency)
 	}
-	// A caller authenticated as another agency is refused before the body is
-	// read; an anonymous caller is judged by the signature alone.
-	caller, authenticated := s.Auth.Authenticate(r)
-	if authenticated && caller.Role == auth.RoleAgency && caller.Agency != agency {
-		return problem.Forbidden("credentials of " + caller.Agency + " cannot post ACKs of " + agency)
-	}
-	origin := acknowledgements.AckOrigin{Source: r.RemoteAddr, Authenticated: authenticated && caller.Role == auth.RoleAgency}
-	// Budgets before the body is read or a signature checked: verifying
-	// is the expensive part, and a refusal is an audit entry.
-	if !origin.Authenticated && !s.admitAnonymous(w, r, audit.KindAckRefused) {
-		return nil
-	}
-	if !s.allow(w, r, s.AckPerSource, refusal.Source(r.RemoteAddr), "ACK budget of this address exhausted") ||
-		!s.allow(w, r, s.AckPerAgency, agency, "ACK budget of "+agency+" exhausted") {
-		return nil
-	}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "application/xml" && mt != "text/xml" {
-		return problem.UnsupportedMediaType(r.Header.Get("Content-Type"), "application/xml")
-	}
-	raw, err := readBody(w, r)
-	if err != nil {
+	raw, origin, ok, err := s.signedPost(w, r, agency, "ACKs", audit.KindAckRefused)
+	if !ok || err != nil {
 		return err
 	}
 	res, err := s.Acks.HandleAck(r.Context(), agency, raw, origin)
@@ -409,6 +389,54 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principa
 		return err
 	}
 	return writeJSON(w, http.StatusOK, res)
+}
+
+// postAgencyMessage takes an agency's own signed message, checked and
+// budgeted exactly as an ACK is.
+func (s *Server) postAgencyMessage(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	agency := r.PathValue("agency")
+	if s.AgencyMessages == nil || !s.Operator.KnownAgency(agency) {
+		return problem.NotFound("unknown agency " + agency)
+	}
+	raw, origin, ok, err := s.signedPost(w, r, agency, "messages", audit.KindAgencyMessageRefused)
+	if !ok || err != nil {
+		return err
+	}
+	res, err := s.AgencyMessages.Receive(r.Context(), agency, raw, origin)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+// signedPost reads the signed XML agency posts (what: "ACKs", "messages").
+// A caller authenticated as another agency is refused before the body is
+// read; an anonymous caller is judged by the signature alone, within the
+// refusal budget of refusedKind. ok is false when an answer was written.
+func (s *Server) signedPost(w http.ResponseWriter, r *http.Request, agency, what, refusedKind string) ([]byte, acknowledgements.AckOrigin, bool, error) {
+	caller, authenticated := s.Auth.Authenticate(r)
+	if authenticated && caller.Role == auth.RoleAgency && caller.Agency != agency {
+		return nil, acknowledgements.AckOrigin{}, false, problem.Forbidden("credentials of " + caller.Agency + " cannot post " + what + " of " + agency)
+	}
+	origin := acknowledgements.AckOrigin{Source: r.RemoteAddr, Authenticated: authenticated && caller.Role == auth.RoleAgency}
+	// Budgets before the body is read or a signature checked: verifying
+	// is the expensive part, and a refusal is an audit entry.
+	if !origin.Authenticated && !s.admitAnonymous(w, r, refusedKind) {
+		return nil, origin, false, nil
+	}
+	if !s.allow(w, r, s.AckPerSource, refusal.Source(r.RemoteAddr), "ACK budget of this address exhausted") ||
+		!s.allow(w, r, s.AckPerAgency, agency, "ACK budget of "+agency+" exhausted") {
+		return nil, origin, false, nil
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/xml" && mt != "text/xml" {
+		return nil, origin, false, problem.UnsupportedMediaType(r.Header.Get("Content-Type"), "application/xml")
+	}
+	raw, err := readBody(w, r)
+	if err != nil {
+		return nil, origin, false, err
+	}
+	return raw, origin, true, nil
 }
 
 func (s *Server) listOutbox(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {

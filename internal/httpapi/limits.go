@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/acknowledgements"
+	"github.com/gatehub/gatehub/internal/agencymsg"
 	"github.com/gatehub/gatehub/internal/problem"
 )
 
@@ -22,6 +23,7 @@ var bodyLimits = map[string]int64{
 	"POST /v1/declarations/{id}/cancel":        4 << 10,
 	"POST /v1/declarations/{id}/turn-back":     4 << 10,
 	"POST /v1/acks/{agency}":                   acknowledgements.MaxAckBytes,
+	"POST /v1/agencies/{agency}/messages":      agencymsg.MaxBytes,
 	"PUT /v1/admin/gates/{code}":               1 << 20,
 	"POST /v1/devices/readings":                16 << 10,
 	"POST /v1/admin/outbox/{id}/redrive":       0,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehub/gatehub/internal/acknowledgements"
 	"github.com/gatehub/gatehub/internal/agencies"
+	"github.com/gatehub/gatehub/internal/agencymsg"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/clearance"
@@ -53,6 +54,9 @@ type Server struct {
 	Acks       *acknowledgements.Service
 	GateConfig *gateconfig.Service
 	RefusalLog *refusallog.Recorder
+	// AgencyMessages receives POST /v1/agencies/{agency}/messages
+	// (optional: without it the route answers 404).
+	AgencyMessages *agencymsg.Service
 
 	Lanes *lanes.Service
 	Auth  *auth.Authenticator
@@ -154,6 +158,9 @@ func (s *Server) Routes() []Route {
 		// Agencies authenticate by the signature on the ACK itself (checked
 		// against that agency's certificates); mTLS or a token is optional on top.
 		{"POST", "/v1/acks/{agency}", nil, s.postAck},
+		// An agency's own messages (HOLD, RELEASE, REVOKE,
+		// CROSSING-CONFIRMED), authenticated like ACKs by their signature.
+		{"POST", "/v1/agencies/{agency}/messages", nil, s.postAgencyMessage},
 
 		{"GET", "/v1/admin/outbox", []string{op, ad}, s.listOutbox},
 		{"GET", "/v1/admin/overdue", []string{op, ad}, s.listOverdue},
@@ -481,6 +488,7 @@ func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 	var (
 		p        *problem.Problem
 		refused  *acknowledgements.RefusedError
+		agRefuse *agencymsg.RefusedError
 		badValue *mapping.ValueError
 	)
 	switch {
@@ -516,6 +524,21 @@ func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 		p = problem.New(status, "ACK refused", refused.Reason)
 		p.Type = "/problems/ack-refused/" + refused.Code
 		p.DetailVI = "ACK bị từ chối (mã " + refused.Code + ")"
+	case errors.As(err, &agRefuse):
+		status := http.StatusUnprocessableEntity
+		switch agRefuse.Code {
+		case agencymsg.CodeSignature, agencymsg.CodeWrongAgency, agencymsg.CodeKindNotAllowed:
+			status = http.StatusForbidden
+		case agencymsg.CodeUnreadable, agencymsg.CodeSchema:
+			status = http.StatusBadRequest
+		case agencymsg.CodeTooLarge:
+			status = http.StatusRequestEntityTooLarge
+		case agencymsg.CodeConflict, agencymsg.CodeSuperseded, agencymsg.CodeCancelled, agencymsg.CodeNoHold:
+			status = http.StatusConflict
+		}
+		p = problem.New(status, "Agency message refused", agRefuse.Reason)
+		p.Type = "/problems/agency-message-refused/" + agRefuse.Code
+		p.DetailVI = "thông điệp của cơ quan bị từ chối (mã " + agRefuse.Code + ")"
 	case errors.Is(err, hub.ErrNotFound):
 		p = problem.NotFound(err.Error())
 	case errors.Is(err, hub.ErrConflict), errors.Is(err, hub.ErrInvalidState):

@@ -33,6 +33,10 @@ const (
 	KindSubmit = "submit"
 	KindAmend  = "amend"
 	KindCancel = "cancel"
+	// KindForward is the hub's forward of another agency's own message
+	// (internal/directive): delivered like any message, but no part of
+	// the receiving agency's answer on the declaration.
+	KindForward = "forward"
 )
 
 // Declaration statuses.

@@ -224,6 +224,9 @@ func (h *Hub) Ack(t testing.TB, agency, declID, msgID, ackID, status string) []b
 	return raw
 }
 
+// Signer is agency's signing key, which its ACKs are signed with.
+func (h *Hub) Signer(agency string) *sign.Signer { return h.signers[agency] }
+
 // Submit submits the i-th truck's declaration and returns its view.
 func (h *Hub) Submit(t testing.TB, i int) *views.DeclarationView {
 	t.Helper()

@@ -169,8 +169,11 @@ func (s *Service) Reading(ctx context.Context, dev DeviceRef, r Reading) (*Answe
 			ans.Reasons = []clearance.Reason{{Code: crossing.CodeStaleReading, EN: "reading not applied: " + applied.StaleReason,
 				VI: "kết quả đọc không được áp dụng: thuộc về phương tiện trước"}}
 			ans.ReasonEN, ans.ReasonVI = clearance.JoinReasons(ans.Reasons)
-		case !applied.Changed && v.Outcome != nil:
+		case !applied.Changed && v.Outcome != nil && v.Opened:
 			// A repeat: same answer, same token, nothing new to announce.
+			// (A repeat for a vehicle still held is decided again below:
+			// an agency's RELEASE, or its HOLD, changes the answer without
+			// any new reading, and decide answers a repeat when it does not.)
 			ans = s.answer(p, v)
 			ans.Repeated = true
 		default:
@@ -379,12 +382,30 @@ func (s *Service) declared(ctx context.Context, tx store.Tx, p *place, d *store.
 	out := &crossing.Declared{
 		ID: d.ID, Version: d.Version, PlateVN: d.PlateVN, PlateCN: d.PlateCN,
 		TrailerPlate: cl.Body.Vehicle.TrailerPlate, GrossWeightKg: cl.Body.Vehicle.GrossWeightKg,
-		Clearance: cl.Decide(p.cp.Requires.AgenciesFor(cl.Required)), Crossing: c,
+		Clearance: clearance.WithOrders(cl.Names, cl.Decide(p.cp.Requires.AgenciesFor(cl.Required)), ordersAt(cl.Orders, p)),
+		Crossing:  c,
 	}
 	if t, err := time.Parse(time.RFC3339, cl.Body.PlannedCrossing); err == nil {
 		out.PlannedCrossing = t
 	}
 	return out, nil
+}
+
+// ordersAt keeps the agencies' standing orders that close this
+// checkpoint: a hold at B1 closes B1 and what follows it, not what the
+// truck passed before.
+func ordersAt(orders []clearance.Order, p *place) []clearance.Order {
+	route := make([]string, len(p.route))
+	for i, c := range p.route {
+		route[i] = c.ID
+	}
+	var out []clearance.Order
+	for _, o := range orders {
+		if o.AppliesAt(route, p.cp.ID) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // pass records the checkpoint passage of an OPEN in the crossing.

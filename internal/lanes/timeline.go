@@ -10,6 +10,7 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/crossing"
 	"github.com/gatehub/gatehub/internal/decisions"
+	"github.com/gatehub/gatehub/internal/directive"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -100,8 +101,16 @@ func timelineEvent(e *store.AuditEntry) TimelineEvent {
 		ev.Summary, ev.Detail = "declaration cancelled", e.Payload
 	case audit.KindMessageOutbound:
 		ev.Summary = "signed message to " + e.Agency
+		if s, ok := directive.ForwardSummary(e.Agency, e.Payload); ok {
+			ev.Summary = s
+		}
 	case audit.KindAckInbound:
 		ev.Summary = "answer from " + e.Agency
+	case audit.KindAgencyMessage:
+		ev.Summary = "signed message from " + e.Agency
+		if s, ok := directive.Summary(e.Agency, e.Payload); ok {
+			ev.Summary = s
+		}
 	case audit.KindDecision:
 		var p struct {
 			Decision struct {

@@ -50,6 +50,7 @@ type Metrics struct {
 	deliveryLatency *prometheus.HistogramVec
 	ackLatency      *prometheus.HistogramVec
 	acksRefused     *prometheus.CounterVec
+	agencyMessages  *prometheus.CounterVec
 	deadLetters     *prometheus.CounterVec
 	decisions       *prometheus.CounterVec
 	refusals        *prometheus.CounterVec
@@ -97,6 +98,10 @@ func New() *Metrics {
 		acksRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehub_acks_refused_total", Help: "ACKs refused, by agency and reason code.",
 		}, []string{"agency", "code"}),
+		agencyMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehub_agency_messages_total",
+			Help: "Agencies' own messages (HOLD, RELEASE, REVOKE, CROSSING-CONFIRMED), by agency, kind and outcome (accepted, duplicate or the refusal code).",
+		}, []string{"agency", "kind", "outcome"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehub_dead_letters_total", Help: "Messages moved to dead-letter, by agency.",
 		}, []string{"agency"}),
@@ -136,7 +141,7 @@ func New() *Metrics {
 	for _, k := range RefusalKinds {
 		m.refusals.WithLabelValues(k)
 	}
-	r.MustRegister(m.messagesCreated, m.messages, m.oldestPending, m.attempts, m.deliveryLatency, m.ackLatency, m.acksRefused,
+	r.MustRegister(m.messagesCreated, m.messages, m.oldestPending, m.attempts, m.deliveryLatency, m.ackLatency, m.acksRefused, m.agencyMessages,
 		m.deadLetters, m.decisions, m.refusals, m.httpRequests, m.httpLatency, m.httpStreams, m.laneDecisions, m.laneAlerts, m.certs, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.durability = newDurability(r)
@@ -191,9 +196,15 @@ func (m *Metrics) AckReceived(agency, status string, latency time.Duration) {
 }
 
 func (m *Metrics) AckRefused(agency, code string) { m.acksRefused.WithLabelValues(agency, code).Inc() }
-func (m *Metrics) DeadLettered(agency string)     { m.deadLetters.WithLabelValues(agency).Inc() }
-func (m *Metrics) Decision(status string)         { m.decisions.WithLabelValues(status).Inc() }
-func (m *Metrics) Refused(kind string)            { m.refusals.WithLabelValues(kind).Inc() }
+
+// AgencyMessage counts one of an agency's own messages; kind is "" when
+// the message was refused before its kind was known.
+func (m *Metrics) AgencyMessage(agency, kind, outcome string) {
+	m.agencyMessages.WithLabelValues(agency, kind, outcome).Inc()
+}
+func (m *Metrics) DeadLettered(agency string) { m.deadLetters.WithLabelValues(agency).Inc() }
+func (m *Metrics) Decision(status string)     { m.decisions.WithLabelValues(status).Inc() }
+func (m *Metrics) Refused(kind string)        { m.refusals.WithLabelValues(kind).Inc() }
 func (m *Metrics) LaneDecision(gate, action string) {
 	m.laneDecisions.WithLabelValues(gate, action).Inc()
 }

@@ -86,6 +86,10 @@ func (m *memBackend) insertAck(_ context.Context, a *store.Ack) error {
 	return nil
 }
 
+// insertAgencyMessage: the in-memory state compares declarations,
+// messages and decisions only; the decisions already carry the orders.
+func (m *memBackend) insertAgencyMessage(context.Context, *store.AgencyMessage) error { return nil }
+
 func (m *memBackend) putDecision(_ context.Context, d *store.Decision) error {
 	if m.decisions[d.DeclarationID] == nil {
 		m.decisions[d.DeclarationID] = map[int]store.Decision{}
@@ -186,6 +190,10 @@ func (b *txBackend) hasAck(ctx context.Context, id string) (bool, error) {
 
 func (b *txBackend) insertAck(ctx context.Context, a *store.Ack) error {
 	return b.tx.InsertAck(ctx, a)
+}
+
+func (b *txBackend) insertAgencyMessage(ctx context.Context, m *store.AgencyMessage) error {
+	return b.tx.InsertAgencyMessage(ctx, m)
 }
 
 func (b *txBackend) putDecision(ctx context.Context, d *store.Decision) error {

@@ -8,9 +8,12 @@ import (
 	"sort"
 	"time"
 
+	"github.com/beevik/etree"
+
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/crossing"
+	"github.com/gatehub/gatehub/internal/directive"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
@@ -87,6 +90,7 @@ type backend interface {
 	hasAck(ctx context.Context, messageID string) (bool, error)
 	insertAck(ctx context.Context, a *store.Ack) error
 	putDecision(ctx context.Context, d *store.Decision) error
+	insertAgencyMessage(ctx context.Context, m *store.AgencyMessage) error
 	// crossing returns a declaration's crossing, nil when none was logged.
 	crossing(ctx context.Context, declarationID string) (*crossing.Crossing, error)
 	// putCrossing stores c, created (isNew) or changed by a logged transition.
@@ -213,6 +217,8 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 		return r.b.updateMessage(ctx, m)
 	case audit.KindDecision:
 		return r.decision(ctx, e)
+	case audit.KindAgencyMessage:
+		return r.agencyMessage(ctx, e)
 	}
 	// Refusals, configuration, lane decisions: no declaration, message or
 	// decision state changes with them.
@@ -382,6 +388,34 @@ func (r *replayer) decision(ctx context.Context, e *store.AuditEntry) error {
 	}
 	return r.b.putDecision(ctx, &store.Decision{
 		DeclarationID: e.DeclarationID, Version: p.Version, Status: p.Decision.Status, Detail: detail, DecidedAt: decidedAt,
+	})
+}
+
+// agencyMessage restores an agency's own message (a HOLD, a revocation):
+// the decisions after it were taken with it in force, and a hub restored
+// from the log must keep it so. Its signature is the auditor's to check
+// (audit verify); here it is read as logged.
+func (r *replayer) agencyMessage(ctx context.Context, e *store.AuditEntry) error {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(e.Payload); err != nil {
+		return fmt.Errorf("agency message %s: %w", e.MessageID, err)
+	}
+	m, err := directive.Parse(doc.Root())
+	if err != nil {
+		return fmt.Errorf("agency message %s: %w", e.MessageID, err)
+	}
+	if m.ID != e.MessageID || m.Sender != e.Agency || m.DeclarationID != e.DeclarationID {
+		return fmt.Errorf("agency message logged as %s from %s about %s says %s from %s about %s",
+			e.MessageID, e.Agency, e.DeclarationID, m.ID, m.Sender, m.DeclarationID)
+	}
+	detail, err := json.Marshal(m.Detail())
+	if err != nil {
+		return fmt.Errorf("encode detail: %w", err)
+	}
+	return r.b.insertAgencyMessage(ctx, &store.AgencyMessage{
+		ID: m.ID, Agency: e.Agency, Kind: string(m.Kind), DeclarationID: m.DeclarationID, Version: m.Version,
+		Checkpoint: m.Checkpoint, ReasonCode: m.ReasonCode, ReasonText: m.ReasonText, Detail: detail,
+		Raw: append([]byte(nil), e.Payload...), ReceivedAt: e.Time,
 	})
 }
 

@@ -190,6 +190,12 @@ func rebuildOne(e *store.AuditEntry, b *submission.BuildRecord, decl []byte, reg
 		return res
 	}
 	res.Kind = b.Kind
+	if b.Kind == hub.KindForward {
+		// Not made by a mapping: it wraps another agency's signed message,
+		// which the log holds (agency.message) beside it.
+		res.Detail = "a forward of an agency's own message, not built from a mapping"
+		return res
+	}
 	if decl == nil {
 		res.Detail = fmt.Sprintf("declaration %s version %d is not in the log", e.DeclarationID, b.DeclarationVersion)
 		return res

@@ -75,58 +75,73 @@ func formatTime(t time.Time) string {
 
 // FromStore reads State from a store's live tables: the latest version of
 // every declaration, all its messages with their ACKs, and the decision of
-// the latest version.
+// the latest version. It holds the whole state; CompareStores walks two
+// stores a page at a time instead.
 func FromStore(ctx context.Context, st store.Store) (*State, error) {
 	s := newState()
 	err := st.WithTx(ctx, func(tx store.Tx) error {
 		// The transaction may be retried: start from empty each time.
 		s = newState()
-		decls, err := tx.ListDeclarations(ctx, "", 0)
-		if err != nil {
-			return fmt.Errorf("list declarations: %w", err)
-		}
-		for _, d := range decls {
-			sd := Declaration{
-				ID: d.ID, Version: d.Version, Status: d.Status, Trader: d.TraderTaxCode,
-				Gate: d.Gate, Lane: d.Lane, PlateVN: d.PlateVN, PlateCN: d.PlateCN,
-			}
-			dec, err := tx.GetDecision(ctx, d.ID, d.Version)
-			switch {
-			case err == nil:
-				sd.DecisionStatus, sd.DecisionDetail, sd.DecidedAt = dec.Status, string(dec.Detail), formatTime(dec.DecidedAt)
-			case !errors.Is(err, store.ErrNotFound):
-				return fmt.Errorf("decision of %s v%d: %w", d.ID, d.Version, err)
-			}
-			s.Declarations[d.ID] = sd
-			msgs, err := tx.MessagesForDeclaration(ctx, d.ID)
+		for after := ""; ; {
+			decls, err := tx.DeclarationsAfter(ctx, after, comparePage)
 			if err != nil {
-				return fmt.Errorf("messages of %s: %w", d.ID, err)
+				return fmt.Errorf("list declarations: %w", err)
 			}
-			acks, err := tx.AcksForDeclaration(ctx, d.ID)
-			if err != nil {
-				return fmt.Errorf("acks of %s: %w", d.ID, err)
+			if err := fillState(ctx, tx, s, decls); err != nil {
+				return err
 			}
-			for _, m := range msgs {
-				sm := Message{
-					ID: m.ID, DeclarationID: m.DeclarationID, Version: m.Version, Agency: m.Agency, Kind: m.Kind,
-					PreviousID: m.PreviousID, State: m.State, Attempts: m.Attempts,
-				}
-				if a, ok := acks[m.ID]; ok {
-					sm.AckStatus, sm.AckReason, sm.AckID = a.Status, a.ReasonCode, a.AckID
-				}
-				s.Messages[m.ID] = sm
+			if len(decls) < comparePage {
+				return nil
 			}
+			after = decls[len(decls)-1].ID
 		}
-		ids := make([]string, 0, len(decls))
-		for _, d := range decls {
-			ids = append(ids, d.ID)
-		}
-		return crossingsFromStore(ctx, tx, s, ids)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read state from store: %w", err)
 	}
 	return s, nil
+}
+
+// fillState adds to s the state of decls (latest versions, read in tx):
+// their decisions, messages with ACKs, and crossings.
+func fillState(ctx context.Context, tx store.Tx, s *State, decls []store.Declaration) error {
+	for _, d := range decls {
+		sd := Declaration{
+			ID: d.ID, Version: d.Version, Status: d.Status, Trader: d.TraderTaxCode,
+			Gate: d.Gate, Lane: d.Lane, PlateVN: d.PlateVN, PlateCN: d.PlateCN,
+		}
+		dec, err := tx.GetDecision(ctx, d.ID, d.Version)
+		switch {
+		case err == nil:
+			sd.DecisionStatus, sd.DecisionDetail, sd.DecidedAt = dec.Status, string(dec.Detail), formatTime(dec.DecidedAt)
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("decision of %s v%d: %w", d.ID, d.Version, err)
+		}
+		s.Declarations[d.ID] = sd
+		msgs, err := tx.MessagesForDeclaration(ctx, d.ID)
+		if err != nil {
+			return fmt.Errorf("messages of %s: %w", d.ID, err)
+		}
+		acks, err := tx.AcksForDeclaration(ctx, d.ID)
+		if err != nil {
+			return fmt.Errorf("acks of %s: %w", d.ID, err)
+		}
+		for _, m := range msgs {
+			sm := Message{
+				ID: m.ID, DeclarationID: m.DeclarationID, Version: m.Version, Agency: m.Agency, Kind: m.Kind,
+				PreviousID: m.PreviousID, State: m.State, Attempts: m.Attempts,
+			}
+			if a, ok := acks[m.ID]; ok {
+				sm.AckStatus, sm.AckReason, sm.AckID = a.Status, a.ReasonCode, a.AckID
+			}
+			s.Messages[m.ID] = sm
+		}
+	}
+	ids := make([]string, 0, len(decls))
+	for _, d := range decls {
+		ids = append(ids, d.ID)
+	}
+	return crossingsFromStore(ctx, tx, s, ids)
 }
 
 // Difference is one way two States disagree.

@@ -170,6 +170,9 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 	}
 	info, ok := s.messageInfo(root)
 	if !ok {
+		info, ok = forwardInfo(root)
+	}
+	if !ok {
 		return nil, &refusal{http.StatusUnprocessableEntity, CodeUnknownMessage,
 			fmt.Sprintf("{%s}%s is not a message %s accepts", root.NamespaceURI(), root.Tag, s.agency)}
 	}
@@ -179,6 +182,11 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 		return nil, &refusal{http.StatusUnprocessableEntity, CodeSchemaInvalid, err.Error()}
 	}
 	env, err := s.envelope(root)
+	if info.Kind == KindForward {
+		var e agency.Envelope
+		e, err = readForward(root)
+		env = envelope{Envelope: e}
+	}
 	if err != nil {
 		return nil, &refusal{http.StatusUnprocessableEntity, CodeUnknownMessage, err.Error()}
 	}
@@ -193,7 +201,7 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 	env.Kind = info.Kind
 
 	verdict := Verdict{OK: true}
-	if env.Kind != mapping.KindCancel && !s.misbehaves(MisbehaveAcceptInvalid) {
+	if env.Kind != mapping.KindCancel && env.Kind != KindForward && !s.misbehaves(MisbehaveAcceptInvalid) {
 		// A cancel withdraws the truck; there is nothing left to check.
 		verdict = Evaluate(s.rules, root, now)
 	}
@@ -230,6 +238,10 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 		rec.stats.Status, rec.stats.ReasonCode = "NACK", verdict.Code
 	}
 	rec.stats.Refused = ""
+	if env.Kind == mapping.KindSubmit && verdict.OK {
+		s.acked++
+		s.scheduleOrders(s.orders, s.acked, env, s.cfg)
+	}
 	return ack, nil
 }
 
@@ -341,10 +353,15 @@ func (s *Server) scheduleCallback(msgID string, ack []byte, cfg runtimeConfig) {
 var errPermanent = errors.New("refused by the hub")
 
 func (s *Server) postCallback(ctx context.Context, ack []byte, cfg runtimeConfig) error {
+	return s.post(ctx, "/v1/acks/"+s.agency, ack, cfg)
+}
+
+// post sends body to path of the hub, with the callback's small retry.
+func (s *Server) post(ctx context.Context, path string, ack []byte, cfg runtimeConfig) error {
 	if cfg.CallbackURL == "" {
-		return errors.New("async mode without a callback URL")
+		return errors.New("no hub URL to post to")
 	}
-	url := strings.TrimRight(cfg.CallbackURL, "/") + "/v1/acks/" + s.agency
+	url := strings.TrimRight(cfg.CallbackURL, "/") + path
 	wait := cfg.CallbackBackoff
 	var last error
 	for i := range cfg.CallbackAttempts {

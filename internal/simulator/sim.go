@@ -78,6 +78,9 @@ type Config struct {
 	// OnCallback, when set, is told the end of every async callback (nil
 	// error: the hub took it), after the stats are updated.
 	OnCallback func(messageID string, err error)
+	// Orders makes the agency send HOLD/RELEASE/REVOKE about some of the
+	// trucks it acknowledged (none when zero).
+	Orders Orders
 	// Now is the agency clock: rules, ACK timestamps and signature validity
 	// use it, so tests can pin "today" against certificate expiry dates.
 	Now func() time.Time
@@ -130,6 +133,11 @@ type Server struct {
 	rnd  *rand.Rand
 	msgs *records
 
+	orders     Orders
+	ordersSent []string // ids of the orders the hub accepted
+	orderErrs  int
+	acked      int // submits acknowledged, in order
+
 	ctx    context.Context // bounds callback goroutines; cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -172,6 +180,9 @@ func New(cfg Config, reg *mapping.Registry, val Validator, signer *sign.Signer, 
 	if cfg.FailRate < 0 || cfg.FailRate > 1 {
 		return nil, fmt.Errorf("new simulator %s: fail rate %v outside [0,1]", cfg.Agency, cfg.FailRate)
 	}
+	if err := cfg.Orders.validate(); err != nil {
+		return nil, fmt.Errorf("new simulator %s: %w", cfg.Agency, err)
+	}
 	if err := checkMisbehaviours(cfg.Misbehave); err != nil {
 		return nil, fmt.Errorf("new simulator %s: %w", cfg.Agency, err)
 	}
@@ -211,6 +222,7 @@ func New(cfg Config, reg *mapping.Registry, val Validator, signer *sign.Signer, 
 		},
 		rnd:    rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
 		msgs:   newRecords(cfg.MaxRecords),
+		orders: cfg.Orders,
 		ctx:    ctx,
 		cancel: cancel,
 	}, nil

@@ -124,6 +124,25 @@ type Ack struct {
 	ReceivedAt time.Time
 }
 
+// AgencyMessage is a message an agency sent on its own about a
+// declaration (see internal/directive): a HOLD, RELEASE, REVOKE or
+// CROSSING-CONFIRMED, verified and accepted. Stored once per message id,
+// never updated.
+type AgencyMessage struct {
+	ID            string
+	Agency        string
+	Kind          string
+	DeclarationID string
+	Version       int // the declaration version the agency saw
+	Checkpoint    string
+	ReasonCode    string
+	ReasonText    string
+	Detail        []byte // JSON of the kind's other fields
+	Raw           []byte // exact signed bytes received
+	Answer        []byte // JSON of the hub's answer, given again to a resend
+	ReceivedAt    time.Time
+}
+
 // Decision is the clearance decision for one declaration version.
 type Decision struct {
 	DeclarationID string
@@ -155,9 +174,31 @@ type AuditEntry struct {
 	Agency        string
 	Plate         string
 	Payload       []byte
-	PrevHash      []byte
-	Hash          []byte
+	// PayloadOf names the row that holds the same bytes as Payload, so
+	// the store keeps them once (see PayloadRef). AppendAudit stores the
+	// payload by reference only when the named row's bytes equal it, and
+	// inline otherwise; ListAudit always returns the bytes, and sets
+	// PayloadOf on the entries it stored by reference. It is not part of
+	// the entry's hash: where the bytes sit is the store's business.
+	PayloadOf PayloadRef
+	PrevHash  []byte
+	Hash      []byte
 }
+
+// PayloadRef names where an audit payload's bytes are kept when they are
+// those of another row. The signed messages and ACKs are the bulk of the
+// log; the outbox and the views read them from messages and acks, so the
+// log refers to those rows rather than hold a second copy. The audit log
+// is still the canonical record: its hash covers the bytes wherever they
+// sit, so a rewritten messages.body or acks.raw breaks the entry's hash
+// exactly as a rewritten payload does, and export inlines them.
+type PayloadRef string
+
+const (
+	PayloadInline  PayloadRef = ""        // the bytes are in the audit row
+	PayloadMessage PayloadRef = "message" // messages.body of the entry's MessageID
+	PayloadAck     PayloadRef = "ack"     // acks.raw of the ACK to the entry's MessageID
+)
 
 // AuditCheckpoint is a signed statement of the chain head at Seq.
 type AuditCheckpoint struct {
@@ -287,6 +328,12 @@ type Tx interface {
 	// VN or CN plate equals plate, newest first.
 	DeclarationsByPlate(ctx context.Context, plate string, limit int) ([]Declaration, error)
 	ListDeclarations(ctx context.Context, trader string, limit int) ([]Declaration, error) // trader "" = all; latest versions, newest first
+	// DeclarationsAfter returns the latest version of up to limit
+	// declarations whose id sorts after afterID ("" = from the first), by
+	// ascending id and without their bodies (Body nil): a walk over every
+	// declaration one page at a time, so a reader of a large store (audit
+	// replay comparing states) holds one page, not the whole table.
+	DeclarationsAfter(ctx context.Context, afterID string, limit int) ([]Declaration, error)
 	UpdateDeclarationStatus(ctx context.Context, id string, status string) error
 
 	GetIdempotency(ctx context.Context, trader, key string) (*Idempotency, error)
@@ -330,6 +377,15 @@ type Tx interface {
 	// AcksForDeclaration returns the ACKs stored for the declaration's
 	// messages, by message id, without their XML (Raw nil).
 	AcksForDeclaration(ctx context.Context, declarationID string) (map[string]Ack, error)
+
+	// InsertAgencyMessage stores an accepted agency message; ErrConflict
+	// when its id is taken.
+	InsertAgencyMessage(ctx context.Context, m *AgencyMessage) error
+	// GetAgencyMessage returns one agency message, bytes included.
+	GetAgencyMessage(ctx context.Context, id string) (*AgencyMessage, error)
+	// AgencyMessagesForDeclaration lists a declaration's agency messages
+	// by ReceivedAt (then id), without Raw and Answer.
+	AgencyMessagesForDeclaration(ctx context.Context, declarationID string) ([]AgencyMessage, error)
 
 	PutDecision(ctx context.Context, d *Decision) error // upsert on (DeclarationID, Version)
 	GetDecision(ctx context.Context, declarationID string, version int) (*Decision, error)

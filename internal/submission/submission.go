@@ -247,7 +247,7 @@ func (h *Service) insertMessages(ctx context.Context, tx store.Tx, d *store.Decl
 		}
 		if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindMessageOutbound, Actor: hub.Participant, DeclarationID: d.ID, MessageID: m.ID,
-			Agency: m.Agency, Plate: hub.PlateOf(d), Payload: m.Body,
+			Agency: m.Agency, Plate: hub.PlateOf(d), Payload: m.Body, PayloadOf: store.PayloadMessage,
 		}); err != nil {
 			return err
 		}
@@ -332,11 +332,7 @@ func (h *Service) buildMessage(d any, declID string, version int, agency, kind, 
 		// never something to send to an agency.
 		return nil, fmt.Errorf("%s %s message fails %s: %w", agency, kind, info.SchemaFile, err)
 	}
-	signer := h.Signer
-	if s := h.AgencySigners[agency]; s != nil {
-		signer = s
-	}
-	signed, err := signer.SignUnsigned(unsigned)
+	signed, err := h.SignFor(agency, unsigned)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s %s: %w", agency, kind, err)
 	}
@@ -674,7 +670,7 @@ func (h *Service) current(ctx context.Context, actor hub.Actor, id string) (*dec
 func latestPerAgency(msgs []store.Message) map[string]*store.Message {
 	out := map[string]*store.Message{}
 	for i := range msgs {
-		if msgs[i].State == store.StateSuperseded {
+		if msgs[i].State == store.StateSuperseded || msgs[i].Kind == hub.KindForward {
 			continue
 		}
 		out[msgs[i].Agency] = &msgs[i]
@@ -689,4 +685,14 @@ func authorizeTrader(actor hub.Actor, d *store.Declaration) error {
 		return fmt.Errorf("declaration %s: %w", d.ID, hub.ErrNotFound) // do not reveal that it exists
 	}
 	return nil
+}
+
+// SignFor signs an unsigned document for agency under its profile, as the
+// hub's messages to it are (the forwards of internal/agencymsg too).
+func (h *Service) SignFor(agency string, u *sign.Unsigned) ([]byte, error) {
+	signer := h.Signer
+	if s := h.AgencySigners[agency]; s != nil {
+		signer = s
+	}
+	return signer.SignUnsigned(u)
 }

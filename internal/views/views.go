@@ -115,7 +115,7 @@ func Render(in *decisions.Input, acks map[string]*store.Ack, now time.Time) *Dec
 		PlateVN: d.PlateVN, PlateCN: d.PlateCN, CreatedAt: d.CreatedAt, Required: in.Required,
 		Declaration: json.RawMessage(d.Body),
 		// Derived afresh rather than read back: "overdue" depends on the clock.
-		Decision: clearance.Decide(in.Names, in.Required, in.Statuses, d.Status == hub.StatusCancelled, now),
+		Decision: in.Derive(now),
 	}
 	v.Messages = MessageViews(in.Msgs, now)
 	for i := range v.Messages {
@@ -209,7 +209,7 @@ func (h *Service) DecisionsByPlate(ctx context.Context, plate string, limit int)
 			}
 			out = append(out, PlateDecision{
 				DeclarationID: d.ID, Version: d.Version, Gate: d.Gate, Lane: d.Lane, Status: d.Status,
-				Decision: clearance.Decide(in.Names, in.Required, in.Statuses, d.Status == hub.StatusCancelled, now),
+				Decision: in.Derive(now),
 			})
 		}
 		return nil

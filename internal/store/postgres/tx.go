@@ -194,6 +194,20 @@ func (t *tx) ListDeclarations(ctx context.Context, trader string, limit int) ([]
 	return out, nil
 }
 
+// DeclarationsAfter pages in byte order of the id (collation "C", the
+// order SQLite and Go compare strings in), so a walk over two stores of
+// different kinds meets the same ids in the same order; the index of
+// migration 0010 serves it.
+func (t *tx) DeclarationsAfter(ctx context.Context, afterID string, limit int) ([]store.Declaration, error) {
+	out, err := t.queryDecls(ctx, `SELECT `+strings.Replace(cols("d", declCols), "d.body,", "NULL::bytea,", 1)+` FROM declarations d
+		WHERE d.id COLLATE "C" > $1 AND `+latestOnly+`
+		ORDER BY d.id COLLATE "C" LIMIT $2`, afterID, limitArg(limit))
+	if err != nil {
+		return nil, wrap(err, "declarations after %q", afterID)
+	}
+	return out, nil
+}
+
 func (t *tx) queryDecls(ctx context.Context, q string, args ...any) ([]store.Declaration, error) {
 	rows, err := t.tx.Query(ctx, q, args...)
 	if err != nil {
@@ -552,7 +566,7 @@ func (t *tx) AppendAudit(ctx context.Context, es ...*store.AuditEntry) error {
 	texts := func() []string { return make([]string, n) }
 	blobs := func() [][]byte { return make([][]byte, n) }
 	seqs, times := make([]int64, n), make([]*time.Time, n)
-	kinds, actors, decls, msgs, agencies, plates := texts(), texts(), texts(), texts(), texts(), texts()
+	kinds, actors, decls, msgs, agencies, plates, refs := texts(), texts(), texts(), texts(), texts(), texts(), texts()
 	payloads, prevs, hashes := blobs(), blobs(), blobs()
 	for i, e := range es {
 		seqs[i] = e.Seq
@@ -561,15 +575,25 @@ func (t *tx) AppendAudit(ctx context.Context, es ...*store.AuditEntry) error {
 			times[i] = &tm
 		}
 		kinds[i], actors[i], decls[i], msgs[i], agencies[i], plates[i] = e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate
-		payloads[i], prevs[i], hashes[i] = e.Payload, e.PrevHash, e.Hash
+		payloads[i], refs[i], prevs[i], hashes[i] = e.Payload, string(e.PayloadOf), e.PrevHash, e.Hash
 	}
+	// A payload that names the row holding the same bytes (store.PayloadOf)
+	// is kept there only if that row's bytes are equal; otherwise inline,
+	// so nothing is ever lost to a wrong reference.
 	tag, err := t.tx.Exec(ctx, `INSERT INTO audit_log (seq, time, kind, actor, declaration_id,
-		message_id, agency, plate, payload, prev_hash, hash)
-		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-			$7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::bytea[])
-		WHERE $12::bigint = (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
+		message_id, agency, plate, payload, payload_ref, prev_hash, hash)
+		SELECT seq, time, kind, actor, decl, msg, agency, plate,
+			CASE WHEN same THEN NULL ELSE payload END, CASE WHEN same THEN ref ELSE '' END, prev, hash
+		FROM (SELECT u.*, COALESCE(CASE u.ref
+				WHEN 'message' THEN u.payload = (SELECT body FROM messages WHERE id = u.msg)
+				WHEN 'ack' THEN u.payload = (SELECT raw FROM acks WHERE message_id = u.msg)
+			END, false) AS same
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+				$7::text[], $8::text[], $9::bytea[], $10::text[], $11::bytea[], $12::bytea[])
+				AS u(seq, time, kind, actor, decl, msg, agency, plate, payload, ref, prev, hash)) AS r
+		WHERE $13::bigint = (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
 		ON CONFLICT DO NOTHING`,
-		seqs, times, kinds, actors, decls, msgs, agencies, plates, payloads, prevs, hashes, first.Seq)
+		seqs, times, kinds, actors, decls, msgs, agencies, plates, payloads, refs, prevs, hashes, first.Seq)
 	t.head = nil
 	if err != nil {
 		return wrap(err, "append audit %d-%d", first.Seq, last.Seq)
@@ -582,6 +606,15 @@ func (t *tx) AppendAudit(ctx context.Context, es ...*store.AuditEntry) error {
 	}
 	return nil
 }
+
+// auditCols reads an audit row with its payload wherever it is kept: in
+// the row, or in the messages or acks row it refers to.
+const auditCols = `a.seq, a.time, a.kind, a.actor, a.declaration_id, a.message_id, a.agency, a.plate,
+	CASE a.payload_ref
+		WHEN 'message' THEN COALESCE(a.payload, (SELECT body FROM messages WHERE id = a.message_id))
+		WHEN 'ack' THEN COALESCE(a.payload, (SELECT raw FROM acks WHERE message_id = a.message_id))
+		ELSE a.payload END,
+	a.payload_ref, a.prev_hash, a.hash`
 
 // ListAudit: seq bounds are inclusive; the time range is [From, To).
 func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
@@ -606,8 +639,7 @@ func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditE
 			w.add(c.col+" = $?", c.v)
 		}
 	}
-	q := `SELECT seq, time, kind, actor, declaration_id, message_id, agency, plate, payload, prev_hash, hash
-		FROM audit_log` + w.sql() + ` ORDER BY seq LIMIT ` + w.next()
+	q := `SELECT ` + auditCols + ` FROM audit_log a` + w.sql() + ` ORDER BY seq LIMIT ` + w.next()
 	rows, err := t.tx.Query(ctx, q, append(w.args, limitArg(f.Limit))...)
 	if err != nil {
 		return nil, wrap(err, "list audit")
@@ -615,7 +647,7 @@ func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditE
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.AuditEntry, error) {
 		var e store.AuditEntry
 		err := r.Scan(&e.Seq, nullTime{&e.Time}, &e.Kind, &e.Actor, &e.DeclarationID, &e.MessageID,
-			&e.Agency, &e.Plate, &e.Payload, &e.PrevHash, &e.Hash)
+			&e.Agency, &e.Plate, &e.Payload, (*string)(&e.PayloadOf), &e.PrevHash, &e.Hash)
 		return e, err
 	})
 	if err != nil {

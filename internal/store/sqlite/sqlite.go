@@ -92,6 +92,22 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return open(ctx, path, checkpointEvery)
 }
 
+// OpenTool is Open for a one-shot tool that reads or writes the store
+// once through (gatehubctl's audit export and replay): the writer's page
+// cache is the tool cache (8 MiB) instead of the hub's 64 MiB. A hub's
+// commits revisit the same index pages all day; a tool walks the store
+// once, so a larger cache only grows its memory with the store (replay's
+// max RSS rose with the log by about the cache until it was full).
+func OpenTool(ctx context.Context, path string) (*Store, error) {
+	return openWithCache(ctx, path, checkpointEvery, walMaxFrames, toolCacheKiB)
+}
+
+// Writer page caches, in KiB.
+const (
+	hubCacheKiB  = 65536
+	toolCacheKiB = 8192
+)
+
 // open is Open with the checkpointer's period.
 func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*Store, error) {
 	return openWith(ctx, path, checkpointPeriod, walMaxFrames)
@@ -100,6 +116,11 @@ func open(ctx context.Context, path string, checkpointPeriod time.Duration) (*St
 // openWith is open with the WAL size (in frames) above which the
 // checkpointer truncates the WAL.
 func openWith(ctx context.Context, path string, checkpointPeriod time.Duration, walLimit int) (*Store, error) {
+	return openWithCache(ctx, path, checkpointPeriod, walLimit, hubCacheKiB)
+}
+
+// openWithCache is openWith with the writer's page cache in KiB.
+func openWithCache(ctx context.Context, path string, checkpointPeriod time.Duration, walLimit, cacheKiB int) (*Store, error) {
 	q := url.Values{}
 	q.Set("_txlock", "immediate")
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -127,7 +148,7 @@ func openWith(ctx context.Context, path string, checkpointPeriod time.Duration, 
 	// writer, so nothing invalidates it). SQLite's default of 2 MiB is less
 	// than the index pages that every commit touches once the log holds a
 	// few days of traffic, and each miss is a pread inside the commit.
-	q.Add("_pragma", "cache_size(-65536)")
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
 	// A WAL that a checkpoint has reset is cut back to this size instead of
 	// keeping the largest size it ever reached (SQLite reuses the file
 	// rather than shrinking it): a burst must not hold its disk space for

@@ -152,6 +152,21 @@ func (t *tx) ListDeclarations(ctx context.Context, trader string, limit int) ([]
 	return out, nil
 }
 
+// DeclarationsAfter pages by the primary key (id, version).
+func (t *tx) DeclarationsAfter(ctx context.Context, afterID string, limit int) ([]store.Declaration, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+strings.Replace(declCols, "body,", "NULL,", 1)+` FROM declarations d
+		WHERE d.id > ? AND `+latestOnly+`
+		ORDER BY d.id LIMIT ?`, afterID, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: declarations after %q: %w", afterID, err)
+	}
+	out, err := collectDecls(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: declarations after %q: %w", afterID, err)
+	}
+	return out, nil
+}
+
 func collectDecls(rows *sql.Rows) ([]store.Declaration, error) {
 	defer rows.Close()
 	var out []store.Declaration
@@ -531,16 +546,16 @@ func (t *tx) AppendAudit(ctx context.Context, es ...*store.AuditEntry) error {
 }
 
 // auditRowsPerInsert keeps an insert under SQLite's default of 32766 bound
-// variables (11 per row).
+// variables (12 per row).
 const auditRowsPerInsert = 256
 
 func (t *tx) appendAudit(ctx context.Context, es []*store.AuditEntry) error {
 	first, last := es[0], es[len(es)-1]
 	q := auditInsert(len(es))
-	args := make([]any, 0, 11*len(es)+1)
+	args := make([]any, 0, 12*len(es)+1)
 	for _, e := range es {
 		args = append(args, e.Seq, ts(e.Time), e.Kind, e.Actor, e.DeclarationID, e.MessageID, e.Agency, e.Plate,
-			e.Payload, e.PrevHash, e.Hash)
+			e.Payload, string(e.PayloadOf), e.PrevHash, e.Hash)
 	}
 	args = append(args, first.Seq)
 	res, err := t.tx.ExecContext(ctx, q, args...)
@@ -558,25 +573,44 @@ func (t *tx) appendAudit(ctx context.Context, es []*store.AuditEntry) error {
 	return nil
 }
 
-// auditInsert is the insert of n entries. The WHERE keeps a run that does
-// not continue the head out of the log (the WHERE also lets SQLite parse
-// ON CONFLICT after a SELECT).
+// auditInsert is the insert of n entries. A payload that names the row
+// holding the same bytes (store.PayloadOf) is kept there only if that
+// row's bytes are equal; otherwise inline, so nothing is ever lost to a
+// wrong reference. The WHERE keeps a run that does not continue the head
+// out of the log (the WHERE also lets SQLite parse ON CONFLICT after a
+// SELECT).
 func auditInsert(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO audit_log (seq, time, kind, actor, declaration_id,
-		message_id, agency, plate, payload, prev_hash, hash)
-		SELECT * FROM (VALUES `)
+		message_id, agency, plate, payload, payload_ref, prev_hash, hash)
+		SELECT column1, column2, column3, column4, column5, column6, column7, column8,
+			CASE WHEN same THEN NULL ELSE column9 END, CASE WHEN same THEN column10 ELSE '' END,
+			column11, column12
+		FROM (SELECT v.*, COALESCE(CASE v.column10
+				WHEN 'message' THEN v.column9 = (SELECT body FROM messages WHERE id = v.column6)
+				WHEN 'ack' THEN v.column9 = (SELECT raw FROM acks WHERE message_id = v.column6)
+			END, 0) AS same
+			FROM (VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	}
-	b.WriteString(`)
+	b.WriteString(`) AS v)
 		WHERE ? = (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
 		ON CONFLICT DO NOTHING`)
 	return b.String()
 }
+
+// auditCols reads an audit row with its payload wherever it is kept: in
+// the row, or in the messages or acks row it refers to.
+const auditCols = `a.seq, a.time, a.kind, a.actor, a.declaration_id, a.message_id, a.agency, a.plate,
+	CASE a.payload_ref
+		WHEN 'message' THEN COALESCE(a.payload, (SELECT body FROM messages WHERE id = a.message_id))
+		WHEN 'ack' THEN COALESCE(a.payload, (SELECT raw FROM acks WHERE message_id = a.message_id))
+		ELSE a.payload END,
+	a.payload_ref, a.prev_hash, a.hash`
 
 // ListAudit: seq bounds are inclusive; the time range is [From, To).
 func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
@@ -613,8 +647,7 @@ func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditE
 	if f.Plate != "" {
 		add("plate = ?", f.Plate)
 	}
-	q := `SELECT seq, time, kind, actor, declaration_id, message_id, agency, plate, payload, prev_hash, hash
-		FROM audit_log`
+	q := `SELECT ` + auditCols + ` FROM audit_log a`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -629,7 +662,7 @@ func (t *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditE
 	for rows.Next() {
 		var e store.AuditEntry
 		if err := rows.Scan(&e.Seq, nullTime{&e.Time}, &e.Kind, &e.Actor, &e.DeclarationID, &e.MessageID,
-			&e.Agency, &e.Plate, &e.Payload, &e.PrevHash, &e.Hash); err != nil {
+			&e.Agency, &e.Plate, &e.Payload, (*string)(&e.PayloadOf), &e.PrevHash, &e.Hash); err != nil {
 			return nil, fmt.Errorf("sqlite: list audit: %w", err)
 		}
 		out = append(out, e)

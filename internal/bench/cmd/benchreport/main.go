@@ -39,7 +39,9 @@ func main() {
 	isolationN := flag.Int("isolation", 300, "messages per agency in each delivery isolation run")
 	dbURL := flag.String("db", os.Getenv("HUB_TEST_DATABASE_URL"), "Postgres URL for the end-to-end run (empty: skipped)")
 	auditSmall := flag.Int("audit-small", 100, "declarations in the smaller synthetic audit log")
-	auditLarge := flag.Int("audit-large", 1000, "declarations in the larger synthetic audit log")
+	// 10,000 declarations are 220,000 entries: about two minutes of
+	// export, verify and replay here, a hundred times the smaller log.
+	auditLarge := flag.Int("audit-large", 10000, "declarations in the larger synthetic audit log")
 	storageN := flag.Int("storage", 100, "round trips whose stored bytes are counted")
 	flag.Parse()
 	if err := flag.Set("test.benchtime", benchtime.String()); err != nil {
