@@ -377,7 +377,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.Operator = &operator.Service{Tx: a.Tx, Decisions: a.Decisions, Gates: registry, Mappings: maps}
 	a.GateConfig = &gateconfig.Service{Tx: a.Tx, Gates: registry, Agencies: a.Agencies, Log: a.Log}
 	a.RefusalLog = &refusallog.Recorder{Tx: a.Tx, Refusals: guard, Metrics: a.Metrics, Log: a.Log}
-	rules := DirectiveRules()
+	rules := DirectiveRules(agencySet)
 	if err := rules.Validate(a.Operator.KnownAgency); err != nil {
 		return nil, fmt.Errorf("agency message rules: %w", err)
 	}
