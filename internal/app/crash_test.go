@@ -249,6 +249,7 @@ func processEnv(root, addr, dataDir, keysDir, trustDir string, sims *tappedSims)
 		"GATEHUB_SIMULATORS=false",
 		"GATEHUB_TOKENS_FILE=" + filepath.Join(root, "deploy/tokens.dev.yaml"),
 		"GATEHUB_GATES_DIR=" + filepath.Join(root, "deploy/gates"),
+		"GATEHUB_AGENCIES_DIR=" + filepath.Join(root, "deploy/agencies"),
 		"GATEHUB_MAPPINGS_DIR=" + filepath.Join(root, "mappings"),
 		"GATEHUB_SCHEMAS_DIR=" + filepath.Join(root, "schemas"),
 		"GATEHUB_DELIVERY_BASE_BACKOFF=20ms",

@@ -483,13 +483,13 @@ func TestReloadAgencies(t *testing.T) {
 	// Two problems in two files: both reported, nothing swapped.
 	write("plantquarantine.yaml", strings.Replace(string(pq), "ackDeadline: 30m", "ackDeadline: forever", 1))
 	cus, _ := os.ReadFile(filepath.Join(dir, "customs.yaml"))
-	write("customs.yaml", string(cus)+"forward:\n  HOLD: [police]\n")
+	write("customs.yaml", strings.Replace(string(cus), "HOLD: [borderguard]", "HOLD: [police]", 1))
 	status, data := reload()
 	if status != http.StatusUnprocessableEntity {
 		t.Fatalf("invalid reload: %d %s", status, data)
 	}
 	for _, want := range []string{
-		"customs.yaml:18:10: forward.HOLD[0]: unknown agency \\\"police\\\"",
+		"customs.yaml:16:10: forward.HOLD[0]: unknown agency \\\"police\\\"",
 		"plantquarantine.yaml:12:14: ackDeadline: must be a Go duration",
 	} {
 		if !strings.Contains(string(data), want) {
