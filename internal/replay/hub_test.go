@@ -114,6 +114,21 @@ type harness struct {
 // certificates.
 func start(t *testing.T) *harness {
 	t.Helper()
+	return startWith(t, func(c *sim.Config) {
+		switch c.Agency {
+		case "customs":
+			c.FailFirst = 1
+		case "borderguard":
+			c.FailFirst = 3
+		case "guangxi":
+			c.Mode = sim.ModeSilent
+		}
+	})
+}
+
+// startWith runs the hub of start with the simulators set up by configure.
+func startWith(t *testing.T, configure func(*sim.Config)) *harness {
+	t.Helper()
 	cfg := apptest.Config(t, repoRoot)
 	cfg.Delivery.BaseBackoff = 10 * time.Millisecond
 	cfg.Delivery.MaxBackoff = 50 * time.Millisecond
@@ -130,16 +145,6 @@ func start(t *testing.T) *harness {
 	// it (see the held trucks below).
 	cfg.Delivery.Workers = 1
 	log := apptest.Log()
-	configure := func(c *sim.Config) {
-		switch c.Agency {
-		case "customs":
-			c.FailFirst = 1
-		case "borderguard":
-			c.FailFirst = 3
-		case "guangxi":
-			c.Mode = sim.ModeSilent
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: testClock(), ConfigureSimulator: configure})
 	if err != nil {
