@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/gatehub/gatehub/internal/gate"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,7 +51,7 @@ func xmllintPath(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("xmllint")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatalf("xmllint is required in CI: %v", err)
 		}
 		t.Skipf("xmllint not installed (apt-get install libxml2-utils); skipping oracle cross-check")

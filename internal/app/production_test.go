@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -407,7 +408,7 @@ type privateRedis struct {
 func startPrivateRedis(t *testing.T) *privateRedis {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
+		if testenv.CI() {
 			t.Fatalf("redis-server not installed: %v", err)
 		}
 		t.Skipf("redis-server not installed: %v", err)

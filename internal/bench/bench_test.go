@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"testing"
 	"time"
 
@@ -63,7 +63,7 @@ func BenchmarkXmlsec1(b *testing.B) {
 		b.Run(string(alg), func(b *testing.B) {
 			x, err := NewXmlsec1(fixture(b, alg), b.TempDir())
 			if errors.Is(err, ErrNoXmlsec1) {
-				if os.Getenv("CI") == "true" {
+				if testenv.CI() {
 					b.Fatal(err)
 				}
 				b.Skip(err)
@@ -281,7 +281,7 @@ func BenchmarkLaneDecision(b *testing.B) {
 // there; elsewhere it is skipped with the reason.
 func BenchmarkInProcessPeer(b *testing.B) {
 	if _, err := EnsurePeer(); err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			b.Fatal(err)
 		}
 		b.Skip(err)
@@ -305,7 +305,7 @@ func BenchmarkInProcessPeer(b *testing.B) {
 	if f, closeToken, err := NewPKCS11Fixture(root(b), b.TempDir(), pki.RSA2048); err == nil {
 		b.Cleanup(func() { _ = closeToken() })
 		runs = append(runs, run{"rsa-2048-pkcs11", f, []string{"sign"}})
-	} else if os.Getenv("CI") == "true" {
+	} else if testenv.CI() {
 		b.Fatal(err)
 	}
 	for _, r := range runs {
