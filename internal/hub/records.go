@@ -12,9 +12,6 @@ import (
 	"github.com/gatehub/gatehub/internal/store"
 )
 
-// MaxAckBytes bounds an ACK body on the HTTP endpoint.
-const MaxAckBytes = 256 << 10
-
 // Clock returns the hub's current time.
 func (h *Hub) Clock() time.Time { return h.now() }
 
