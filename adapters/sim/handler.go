@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/outbox"
 	"io"
 	"net/http"
 	"strconv"
@@ -351,9 +352,9 @@ func (s *Server) postOnce(ctx context.Context, url string, ack []byte) error {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	switch agency.Classify(agency.Response{Status: resp.StatusCode, Body: []byte{'-'}}, nil) {
-	case agency.Delivered:
+	case outbox.Delivered:
 		return nil
-	case agency.Permanent:
+	case outbox.Permanent:
 		return fmt.Errorf("callback to %s: status %d: %w", url, resp.StatusCode, errPermanent)
 	default:
 		return fmt.Errorf("callback to %s: status %d", url, resp.StatusCode)

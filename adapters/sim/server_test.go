@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"github.com/gatehub/gatehub/internal/outbox"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -87,7 +88,7 @@ func TestRefusals(t *testing.T) {
 			if resp.Status != tt.wantStatus || problemCode(t, resp) != tt.wantCode {
 				t.Fatalf("got %d %s, want %d %s", resp.Status, resp.Body, tt.wantStatus, tt.wantCode)
 			}
-			if agency.Classify(resp, nil) != agency.Permanent {
+			if agency.Classify(resp, nil) != outbox.Permanent {
 				t.Fatal("a refusal must classify as permanent")
 			}
 			if st := r.sim.Stats()[tt.msgID]; st.Refused != tt.wantCode || st.Status != "" {
@@ -151,7 +152,7 @@ func TestFailFirst(t *testing.T) {
 	for range 3 {
 		resp := r.post("M-FF", body)
 		got = append(got, resp.Status)
-		if resp.Status == 503 && (resp.RetryAfter != 2*time.Second || agency.Classify(resp, nil) != agency.Temporary) {
+		if resp.Status == 503 && (resp.RetryAfter != 2*time.Second || agency.Classify(resp, nil) != outbox.Temporary) {
 			t.Fatalf("503 answer %+v", resp)
 		}
 	}
@@ -174,7 +175,7 @@ func TestFailFirstThroughRetryingClient(t *testing.T) {
 	body := r.build("submit", "M-RC", loadDeclaration(t, "huu-nghi-export.json"), nil)
 	client := agency.NewRetryingClient(agency.RetryOptions{MaxRetries: 3, WaitMin: time.Millisecond, WaitMax: 5 * time.Millisecond, Seed: 7})
 	resp, err := agency.NewTransport(client).Post(context.Background(), agency.Spec{Name: "customs"}, r.http.URL+"/messages", "M-RC", body)
-	if err != nil || resp.Status != 200 || agency.Classify(resp, err) != agency.Delivered {
+	if err != nil || resp.Status != 200 || agency.Classify(resp, err) != outbox.Delivered {
 		t.Fatalf("%+v %v", resp, err)
 	}
 	if r.readAck(resp.Body).Status != "ACK" || r.sim.Deliveries("M-RC") != 3 {
@@ -274,7 +275,7 @@ func TestAsyncCallback(t *testing.T) {
 	})
 	body := r.build("submit", "M-AS", loadDeclaration(t, "huu-nghi-export.json"), nil)
 	resp := r.post("M-AS", body)
-	if resp.Status != http.StatusAccepted || !resp.Async || len(resp.Body) != 0 || agency.Classify(resp, nil) != agency.Delivered {
+	if resp.Status != http.StatusAccepted || !resp.Async || len(resp.Body) != 0 || agency.Classify(resp, nil) != outbox.Delivered {
 		t.Fatalf("response %+v", resp)
 	}
 	ack := hub.next(t)

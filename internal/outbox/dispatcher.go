@@ -11,7 +11,10 @@ import (
 	"github.com/gatehub/gatehub/internal/store"
 )
 
-// Outcome classifies one delivery attempt.
+// Outcome classifies one delivery attempt. It is the one definition of a
+// delivery verdict: agency transports classify their answers into it
+// (adapters/agency.Classify), and the zero value is no verdict at all, so a
+// Result nobody classified is never taken for a temporary failure.
 type Outcome int
 
 const (
