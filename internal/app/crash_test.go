@@ -328,7 +328,7 @@ func checkCrashOutcome(t *testing.T, sims *tappedSims, views map[string]hub.Decl
 			if rejected[i] && m.Agency == "vehicleregistry" {
 				wantState, wantAck = "nacked", "NACK"
 			}
-			if m.State != wantState || m.Ack == nil || m.Ack.Status != wantAck {
+			if string(m.State) != wantState || m.Ack == nil || m.Ack.Status != wantAck {
 				t.Errorf("%s %s: state %s ack %+v, want %s/%s", id, m.Agency, m.State, m.Ack, wantState, wantAck)
 				continue
 			}

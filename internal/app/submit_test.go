@@ -1,11 +1,11 @@
 package app_test
 
 import (
+	"github.com/gatehub/gatehub/internal/message"
 	"reflect"
 	"testing"
 
 	"github.com/gatehub/gatehub/internal/hub"
-	"github.com/gatehub/gatehub/internal/store"
 )
 
 // The 201 answer to a submit is built from the records its transaction
@@ -31,7 +31,7 @@ func TestSubmitAnswerIsWhatTheStoreHolds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			created := h.submit(sample(t, tc.edit))
 			for _, m := range created.Messages {
-				if m.State != store.StatePending || m.Attempts != 0 || m.Ack != nil {
+				if m.State != message.Pending || m.Attempts != 0 || m.Ack != nil {
 					t.Errorf("message %s in the 201 answer: state %s, %d attempts, ack %v; want pending, 0, none", m.Agency, m.State, m.Attempts, m.Ack)
 				}
 			}

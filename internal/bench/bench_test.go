@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/testenv"
 	"testing"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/pki"
-	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/storetest"
 )
 
@@ -227,7 +227,7 @@ func TestHubAcceptsWithoutDelivering(t *testing.T) {
 		t.Fatalf("%d messages, want %d", len(v.Messages), MessagesPerDeclaration)
 	}
 	for _, m := range v.Messages {
-		if m.State != store.StatePending || m.Attempts != 0 {
+		if m.State != message.Pending || m.Attempts != 0 {
 			t.Errorf("%s message %s after %d attempts, want pending, none (nothing delivered)", m.Agency, m.State, m.Attempts)
 		}
 	}

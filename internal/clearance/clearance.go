@@ -5,7 +5,11 @@
 // replayed from the audit log and gets the same answer.
 package clearance
 
-import "time"
+import (
+	"time"
+
+	"github.com/gatehub/gatehub/internal/message"
+)
 
 // Decision statuses.
 const (
@@ -20,18 +24,6 @@ const (
 const (
 	Open       = "OPEN"
 	KeepClosed = "KEEP-CLOSED"
-)
-
-// Message states, as internal/store names them. Repeated here so this
-// package stays free of storage dependencies.
-const (
-	statePending    = "pending"
-	stateSent       = "sent"
-	stateAcked      = "acked"
-	stateNacked     = "nacked"
-	stateDead       = "dead"
-	stateCancelled  = "cancelled"
-	stateSuperseded = "superseded"
 )
 
 // Reason codes. They are stable identifiers for devices and dashboards;
@@ -60,7 +52,7 @@ const (
 type AgencyStatus struct {
 	Agency      string
 	MessageID   string
-	State       string // store message state: pending, sent, acked, nacked, dead, cancelled, superseded
+	State       message.State
 	Attempts    int
 	LastError   string
 	AckDeadline time.Time // zero until delivered

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"net/http"
 	"slices"
 	"strings"
@@ -319,10 +320,10 @@ func (s *Server) outbox(w http.ResponseWriter, r *http.Request, c *call) error {
 	case "overdue":
 		msgs, err = s.Hub.Overdue(r.Context(), 500)
 	case "retrying":
-		msgs, err = s.Hub.Outbox(r.Context(), store.MessageFilter{State: store.StatePending, Limit: 1000})
+		msgs, err = s.Hub.Outbox(r.Context(), store.MessageFilter{State: message.Pending, Limit: 1000})
 		msgs = slices.DeleteFunc(msgs, func(m store.Message) bool { return m.Attempts == 0 })
 	default:
-		msgs, err = s.Hub.Outbox(r.Context(), store.MessageFilter{State: tab, Limit: 500})
+		msgs, err = s.Hub.Outbox(r.Context(), store.MessageFilter{State: message.State(tab), Limit: 500})
 	}
 	if err != nil {
 		return err

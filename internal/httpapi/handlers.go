@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"io"
 	"maps"
 	"mime"
@@ -327,7 +328,7 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p auth.Princ
 		}
 	}
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	w.Header().Set("X-Gatehub-Message-State", m.State)
+	w.Header().Set("X-Gatehub-Message-State", string(m.State))
 	_, err = w.Write(m.Body)
 	return err
 }
@@ -411,7 +412,7 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principa
 func (s *Server) listOutbox(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	q := newQuery(r)
 	f := store.MessageFilter{
-		State: q.enum("state", store.MessageStates), Agency: q.enum("agency", s.Hub.Mappings.Agencies()),
+		State: message.State(q.enum("state", message.StateNames())), Agency: q.enum("agency", s.Hub.Mappings.Agencies()),
 		DeclarationID: q.get("declaration"), Limit: q.limit(100, 1000),
 	}
 	if err := q.err(); err != nil {

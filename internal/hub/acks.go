@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"log/slog"
 	"time"
 
@@ -107,9 +108,9 @@ func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency str
 		return nil, fmt.Errorf("load ack of %s: %w", m.ID, err)
 	}
 	switch m.State {
-	case store.StateSuperseded:
+	case message.Superseded:
 		return nil, &RefusedError{Code: "superseded", Reason: fmt.Sprintf("message %s was superseded by a newer declaration version", m.ID)}
-	case store.StateCancelled:
+	case message.Cancelled:
 		return nil, &RefusedError{Code: "cancelled", Reason: fmt.Sprintf("message %s was cancelled", m.ID)}
 	}
 	now := h.now()
@@ -123,9 +124,12 @@ func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency str
 	// faster than the settle transaction, or a late answer to a message that
 	// was dead-lettered): the agency has it, so the answer counts.
 	sentAt := m.SentAt
-	m.State = store.StateAcked
+	ev := message.AckIn
 	if f.Status == ack.StatusNack {
-		m.State = store.StateNacked
+		ev = message.NackIn
+	}
+	if m.State, err = message.Transition(m.State, ev); err != nil {
+		return nil, fmt.Errorf("answer to message %s: %w", m.ID, err)
 	}
 	m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = "", time.Time{}, now
 	if err := tx.UpdateMessage(ctx, m); err != nil {
@@ -254,7 +258,7 @@ func (h *Hub) settle(ctx context.Context, tx store.Tx, fx *effects, m *store.Mes
 	}); err != nil {
 		return err
 	}
-	if m.State == store.StateSent {
+	if m.State == message.Sent {
 		// The deadline runs from the first delivery: a resend after it
 		// passed (ResendOverdue) does not make the agency less late.
 		if g, ok := h.Gates.Current().Gate(d.Gate); ok && m.AckDeadline.IsZero() {
@@ -329,7 +333,7 @@ func (h *Hub) Committed(ctx context.Context, m *store.Message, r outbox.Result) 
 	attrs := []slog.Attr{
 		slog.String("message_id", m.ID), slog.String("declaration_id", m.DeclarationID),
 		slog.String("agency", m.Agency), slog.String("kind", m.Kind), slog.Int("attempt", m.Attempts),
-		slog.String("outcome", r.Outcome.String()), slog.Int("status", r.Status), slog.String("state", m.State),
+		slog.String("outcome", r.Outcome.String()), slog.Int("status", r.Status), slog.String("state", string(m.State)),
 		slog.Int64("duration_ms", r.Duration.Milliseconds()),
 	}
 	if m.LastError != "" {
@@ -346,7 +350,7 @@ func (h *Hub) Committed(ctx context.Context, m *store.Message, r outbox.Result) 
 	h.log().LogAttrs(ctx, level, "delivery attempt", attrs...)
 	if h.Metrics != nil {
 		h.Metrics.DeliveryAttempt(m.Agency, r.Outcome.String(), r.Duration)
-		if m.State == store.StateDead {
+		if m.State == message.Dead {
 			h.Metrics.DeadLettered(m.Agency)
 		}
 	}

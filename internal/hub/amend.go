@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"slices"
 	"time"
 
@@ -140,7 +141,10 @@ func (h *Hub) supersede(ctx context.Context, tx store.Tx, d *store.Declaration, 
 	if err != nil {
 		return fmt.Errorf("load message %s: %w", id, err)
 	}
-	m.State, m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = store.StateSuperseded, "", time.Time{}, now
+	if m.State, err = message.Transition(m.State, message.Supersede); err != nil {
+		return fmt.Errorf("supersede: %w", err)
+	}
+	m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = "", time.Time{}, now
 	if err := tx.UpdateMessage(ctx, m); err != nil {
 		return fmt.Errorf("supersede message %s: %w", id, err)
 	}
@@ -173,7 +177,7 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 		if prev.Kind == KindCancel {
 			continue
 		}
-		if neverSent(prev, now) || prev.State == store.StateCancelled {
+		if neverSent(prev, now) || prev.State == message.Cancelled {
 			withdraw = append(withdraw, prev.ID)
 			continue
 		}
@@ -206,13 +210,16 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 			if err != nil {
 				return fmt.Errorf("load message %s: %w", mid, err)
 			}
-			if m.State == store.StatePending {
+			if m.State == message.Pending {
 				if !neverSent(m, now) {
 					// Claimed since the cancellation was prepared: it may reach
 					// the agency, which then needs a cancel message.
 					return fmt.Errorf("%w: message %s to %s is being delivered; retry the cancellation", ErrConflict, m.ID, m.Agency)
 				}
-				m.State, m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = store.StateCancelled, "", time.Time{}, now
+				if m.State, err = message.Transition(m.State, message.Withdraw); err != nil {
+					return fmt.Errorf("withdraw: %w", err)
+				}
+				m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = "", time.Time{}, now
 				if err := tx.UpdateMessage(ctx, m); err != nil {
 					return fmt.Errorf("withdraw message %s: %w", mid, err)
 				}
@@ -242,7 +249,7 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 // right now. Only such a message may be withdrawn without a cancel message.
 func neverSent(m *store.Message, now time.Time) bool {
 	inFlight := m.LeaseOwner != "" && m.LeaseUntil.After(now)
-	return m.State == store.StatePending && m.Attempts == 0 && !inFlight
+	return m.State == message.Pending && m.Attempts == 0 && !inFlight
 }
 
 // current loads what an amendment or a cancellation starts from: the
@@ -269,7 +276,7 @@ func (h *Hub) current(ctx context.Context, actor Actor, id string) (*clearanceIn
 func latestPerAgency(msgs []store.Message) map[string]*store.Message {
 	out := map[string]*store.Message{}
 	for i := range msgs {
-		if msgs[i].State == store.StateSuperseded {
+		if msgs[i].State == message.Superseded {
 			continue
 		}
 		out[msgs[i].Agency] = &msgs[i]

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
@@ -49,7 +50,7 @@ func (h *Hub) clearanceOf(ctx context.Context, tx store.Tx, d *store.Declaration
 	in.msgs = msgs
 	for i := range msgs {
 		m := &msgs[i]
-		if m.State == store.StateSuperseded || m.Kind == KindCancel {
+		if m.State == message.Superseded || m.Kind == KindCancel {
 			continue
 		}
 		in.current[m.Agency] = m // CreatedAt order: the last one wins
@@ -96,7 +97,7 @@ func (in *clearanceInput) collectStatuses(ack func(messageID string) (*store.Ack
 			Agency: agency, MessageID: m.ID, State: m.State, Attempts: m.Attempts,
 			LastError: m.LastError, AckDeadline: m.AckDeadline,
 		}
-		if m.State == store.StateNacked || m.State == store.StateAcked {
+		if m.State == message.Nacked || m.State == message.Acked {
 			a, err := ack(m.ID)
 			if err != nil {
 				return fmt.Errorf("load ack of %s: %w", m.ID, err)

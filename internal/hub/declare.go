@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -331,7 +332,7 @@ func (h *Hub) buildMessage(d any, declID string, version int, agency, kind, prev
 		msg: &store.Message{
 			ID: env.MessageID, DeclarationID: declID, Version: version, Agency: agency, Kind: kind,
 			PreviousID: prevID, MappingVersion: info.MappingVersion, SchemaVersion: info.SchemaVersion,
-			ContentHash: contentHash, Body: signed, State: store.StatePending,
+			ContentHash: contentHash, Body: signed, State: message.Pending,
 			NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
 		},
 		built: BuildRecord{

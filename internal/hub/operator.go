@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
@@ -24,7 +25,7 @@ func (h *Hub) Outbox(ctx context.Context, f store.MessageFilter) ([]store.Messag
 
 // Overdue lists sent messages whose agency has not answered by its deadline.
 func (h *Hub) Overdue(ctx context.Context, limit int) ([]store.Message, error) {
-	return h.Outbox(ctx, store.MessageFilter{State: store.StateSent, OverdueAt: h.now(), Limit: limit})
+	return h.Outbox(ctx, store.MessageFilter{State: message.Sent, OverdueAt: h.now(), Limit: limit})
 }
 
 // Redrive puts a dead-lettered or operator-cancelled message back in the
@@ -32,10 +33,11 @@ func (h *Hub) Overdue(ctx context.Context, limit int) ([]store.Message, error) {
 // stay the same: the agency must see a resend, not a new message.
 func (h *Hub) Redrive(ctx context.Context, actor Actor, messageID string) (*store.Message, error) {
 	return h.operate(ctx, actor, messageID, audit.KindOperatorRedrive, func(m *store.Message) error {
-		if m.State != store.StateDead && m.State != store.StateCancelled {
-			return fmt.Errorf("%w: message %s is %s; only dead or cancelled messages can be redriven", ErrInvalidState, m.ID, m.State)
+		to, err := message.Transition(m.State, message.Redrive)
+		if err != nil {
+			return fmt.Errorf("%w: message %s is %s; only %s messages can be redriven", ErrInvalidState, m.ID, m.State, message.From(message.Redrive))
 		}
-		m.State, m.Attempts, m.NextAttemptAt = store.StatePending, 0, h.now()
+		m.State, m.Attempts, m.NextAttemptAt = to, 0, h.now()
 		return nil
 	})
 }
@@ -63,7 +65,7 @@ func (h *Hub) RedriveAgency(ctx context.Context, actor Actor, agency string, lim
 	if !h.KnownAgency(agency) {
 		return nil, fmt.Errorf("agency %s: %w", agency, ErrNotFound)
 	}
-	dead, err := h.Outbox(ctx, store.MessageFilter{State: store.StateDead, Agency: agency, Limit: limit + 1})
+	dead, err := h.Outbox(ctx, store.MessageFilter{State: message.Dead, Agency: agency, Limit: limit + 1})
 	if err != nil {
 		return nil, fmt.Errorf("list dead messages of %s: %w", agency, err)
 	}
@@ -103,10 +105,11 @@ func (h *Hub) RedriveAgency(ctx context.Context, actor Actor, agency string, lim
 // decision turns to HOLD: a required agency will not be asked.
 func (h *Hub) CancelMessage(ctx context.Context, actor Actor, messageID string) (*store.Message, error) {
 	return h.operate(ctx, actor, messageID, audit.KindOperatorCancel, func(m *store.Message) error {
-		if m.State != store.StatePending && m.State != store.StateDead {
-			return fmt.Errorf("%w: message %s is %s; only pending or dead messages can be cancelled", ErrInvalidState, m.ID, m.State)
+		to, err := message.Transition(m.State, message.Stop)
+		if err != nil {
+			return fmt.Errorf("%w: message %s is %s; only %s messages can be cancelled", ErrInvalidState, m.ID, m.State, message.From(message.Stop))
 		}
-		m.State = store.StateCancelled
+		m.State = to
 		return nil
 	})
 }
@@ -138,11 +141,11 @@ func (h *Hub) operate(ctx context.Context, actor Actor, messageID, kind string, 
 		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
 			Kind: kind, Actor: actor.String(), DeclarationID: m.DeclarationID, MessageID: m.ID, Agency: m.Agency,
-			Payload: auditJSON(map[string]string{"from": from, "to": m.State}),
+			Payload: auditJSON(map[string]message.State{"from": from, "to": m.State}),
 		}); err != nil {
 			return err
 		}
-		fx.wake = m.State == store.StatePending
+		fx.wake = m.State == message.Pending
 		if _, err := h.decide(ctx, tx, fx, m.DeclarationID); err != nil {
 			return err
 		}
@@ -164,7 +167,7 @@ func (h *Hub) ResendOverdue(ctx context.Context, limit int) (int, error) {
 	var overdue []store.Message
 	if err := h.Store.WithTx(ctx, func(tx store.Tx) error {
 		var err error
-		overdue, err = tx.ListMessages(ctx, store.MessageFilter{State: store.StateSent, OverdueAt: now, Limit: limit})
+		overdue, err = tx.ListMessages(ctx, store.MessageFilter{State: message.Sent, OverdueAt: now, Limit: limit})
 		return err
 	}); err != nil {
 		return 0, fmt.Errorf("list overdue messages: %w", err)
@@ -183,7 +186,7 @@ func (h *Hub) ResendOverdue(ctx context.Context, limit int) (int, error) {
 			if err != nil {
 				return fmt.Errorf("load message %s: %w", o.ID, err)
 			}
-			if m.State != store.StateSent {
+			if m.State != message.Sent {
 				return nil
 			}
 			d, err := tx.LatestDeclaration(ctx, m.DeclarationID)
@@ -199,7 +202,10 @@ func (h *Hub) ResendOverdue(ctx context.Context, limit int) (int, error) {
 				return nil // delivered again recently: give the agency a full period
 			}
 			from := m.SentAt
-			m.State, m.NextAttemptAt, m.UpdatedAt = store.StatePending, now, now
+			if m.State, err = message.Transition(m.State, message.Resend); err != nil {
+				return fmt.Errorf("re-queue: %w", err)
+			}
+			m.NextAttemptAt, m.UpdatedAt = now, now
 			if err := tx.UpdateMessage(ctx, m); err != nil {
 				return fmt.Errorf("re-queue message %s: %w", m.ID, err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
@@ -195,9 +196,9 @@ func MessageViews(msgs []store.Message, now time.Time) []MessageView {
 			ID: m.ID, Agency: m.Agency, Kind: m.Kind, Version: m.Version, PreviousID: m.PreviousID, State: m.State,
 			Attempts: m.Attempts, LastError: m.LastError, SentAt: m.SentAt, AckDeadline: m.AckDeadline,
 			MappingVersion: m.MappingVersion, SchemaVersion: m.SchemaVersion, CreatedAt: m.CreatedAt, RequestID: m.RequestID,
-			Overdue: m.State == store.StateSent && !m.AckDeadline.IsZero() && now.After(m.AckDeadline),
+			Overdue: m.State == message.Sent && !m.AckDeadline.IsZero() && now.After(m.AckDeadline),
 		}
-		if m.State == store.StatePending {
+		if m.State == message.Pending {
 			mv.NextAttemptAt = m.NextAttemptAt
 		}
 		out = append(out, mv)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/clearance"
@@ -32,21 +33,21 @@ type DeclarationView struct {
 
 // MessageView is one outbound message without its body.
 type MessageView struct {
-	ID             string    `json:"id"`
-	Agency         string    `json:"agency"`
-	Kind           string    `json:"kind"`
-	Version        int       `json:"version"`
-	PreviousID     string    `json:"previousId,omitempty"`
-	State          string    `json:"state"`
-	Attempts       int       `json:"attempts"`
-	LastError      string    `json:"lastError,omitempty"`
-	NextAttemptAt  time.Time `json:"nextAttemptAt,omitzero"`
-	SentAt         time.Time `json:"sentAt,omitzero"`
-	AckDeadline    time.Time `json:"ackDeadline,omitzero"`
-	Overdue        bool      `json:"overdue,omitempty"`
-	MappingVersion string    `json:"mappingVersion"`
-	SchemaVersion  string    `json:"schemaVersion"`
-	CreatedAt      time.Time `json:"createdAt"`
+	ID             string        `json:"id"`
+	Agency         string        `json:"agency"`
+	Kind           string        `json:"kind"`
+	Version        int           `json:"version"`
+	PreviousID     string        `json:"previousId,omitempty"`
+	State          message.State `json:"state"`
+	Attempts       int           `json:"attempts"`
+	LastError      string        `json:"lastError,omitempty"`
+	NextAttemptAt  time.Time     `json:"nextAttemptAt,omitzero"`
+	SentAt         time.Time     `json:"sentAt,omitzero"`
+	AckDeadline    time.Time     `json:"ackDeadline,omitzero"`
+	Overdue        bool          `json:"overdue,omitempty"`
+	MappingVersion string        `json:"mappingVersion"`
+	SchemaVersion  string        `json:"schemaVersion"`
+	CreatedAt      time.Time     `json:"createdAt"`
 	// RequestID is the X-Request-Id of the API request that created the
 	// message: the key to its delivery log lines and to the agency's logs.
 	RequestID string   `json:"requestId,omitempty"`

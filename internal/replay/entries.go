@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"sort"
 	"time"
 
@@ -44,13 +45,13 @@ type (
 		Version int `json:"version"`
 	}
 	attemptPayload struct {
-		Attempt int    `json:"attempt"`
-		State   string `json:"state"`
-		Error   string `json:"error"`
+		Attempt int           `json:"attempt"`
+		State   message.State `json:"state"`
+		Error   string        `json:"error"`
 	}
 	operatorPayload struct {
-		From string `json:"from"`
-		To   string `json:"to"`
+		From message.State `json:"from"`
+		To   message.State `json:"to"`
 	}
 	decisionPayload struct {
 		Version  int                 `json:"version"`
@@ -172,22 +173,26 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 		if err := decodePayload(e.Payload, &p); err != nil {
 			return err
 		}
-		if !knownState(p.State) {
+		ev, ok := attemptEvents[p.State]
+		if !ok {
 			return fmt.Errorf("message %s: unknown state %q", m.ID, p.State)
 		}
-		m.State, m.Attempts, m.LastError, m.UpdatedAt = p.State, p.Attempt, p.Error, e.Time
-		if p.State == store.StateSent {
+		if err := transition(m, ev, p.State); err != nil {
+			return err
+		}
+		m.Attempts, m.LastError, m.UpdatedAt = p.Attempt, p.Error, e.Time
+		if p.State == message.Sent {
 			m.SentAt = e.Time
 		}
 		return r.b.updateMessage(ctx, m)
 	case audit.KindAckInbound:
 		return r.ack(ctx, e)
 	case audit.KindMessageSuperseded:
-		return r.setState(ctx, e, store.StateSuperseded)
+		return r.setState(ctx, e, message.Supersede)
 	case audit.KindMessageWithdrawn:
-		return r.setState(ctx, e, store.StateCancelled)
+		return r.setState(ctx, e, message.Withdraw)
 	case audit.KindMessageResent:
-		return r.setState(ctx, e, store.StatePending)
+		return r.setState(ctx, e, message.Resend)
 	case audit.KindOperatorRedrive, audit.KindOperatorCancel:
 		m, err := r.message(ctx, e)
 		if err != nil {
@@ -200,10 +205,17 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 		if p.From != m.State {
 			return fmt.Errorf("message %s: operator changed it from %s, but the log leaves it %s", m.ID, p.From, m.State)
 		}
-		if !knownState(p.To) {
+		if !p.To.Valid() {
 			return fmt.Errorf("message %s: unknown state %q", m.ID, p.To)
 		}
-		m.State, m.UpdatedAt = p.To, e.Time
+		ev := message.Stop
+		if e.Kind == audit.KindOperatorRedrive {
+			ev = message.Redrive
+		}
+		if err := transition(m, ev, p.To); err != nil {
+			return err
+		}
+		m.UpdatedAt = e.Time
 		if e.Kind == audit.KindOperatorRedrive {
 			// Redrive starts the attempt count over (hub.Redrive), and the
 			// payload does not repeat it.
@@ -218,13 +230,25 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 	return nil
 }
 
-func knownState(s string) bool {
-	switch s {
-	case store.StatePending, store.StateSent, store.StateAcked, store.StateNacked,
-		store.StateDead, store.StateCancelled, store.StateSuperseded:
-		return true
+// attemptEvents are the delivery events a delivery.attempt entry records,
+// by the state it logs the message in after the attempt.
+var attemptEvents = map[message.State]message.Event{
+	message.Pending: message.Retry, message.Sent: message.Delivered, message.Dead: message.GiveUp,
+}
+
+// transition moves m through the hub's own state machine, so that a log
+// replays only the changes the hub could have made; logged, when set, is
+// the state the entry says the message reached.
+func transition(m *store.Message, ev message.Event, logged message.State) error {
+	to, err := message.Transition(m.State, ev)
+	if err != nil {
+		return fmt.Errorf("message %s: %w", m.ID, err)
 	}
-	return false
+	if logged != "" && to != logged {
+		return fmt.Errorf("message %s: %s of a %s message leads to %s, the log says %s", m.ID, ev, m.State, to, logged)
+	}
+	m.State = to
+	return nil
 }
 
 func (r *replayer) declarationVersion(ctx context.Context, e *store.AuditEntry, version int, body []byte) error {
@@ -281,7 +305,7 @@ func (r *replayer) outbound(ctx context.Context, e *store.AuditEntry) error {
 		ID: e.MessageID, DeclarationID: e.DeclarationID, Version: b.DeclarationVersion, Agency: b.Agency,
 		Kind: b.Kind, PreviousID: b.PreviousMessageID, MappingVersion: b.MappingVersion,
 		SchemaVersion: b.SchemaVersion, ContentHash: b.ContentHash, Body: append([]byte(nil), e.Payload...),
-		State: store.StatePending, NextAttemptAt: b.CreatedAt, CreatedAt: b.CreatedAt, UpdatedAt: b.CreatedAt,
+		State: message.Pending, NextAttemptAt: b.CreatedAt, CreatedAt: b.CreatedAt, UpdatedAt: b.CreatedAt,
 	}); err != nil {
 		return err
 	}
@@ -303,12 +327,15 @@ func (r *replayer) message(ctx context.Context, e *store.AuditEntry) (*store.Mes
 	return m, nil
 }
 
-func (r *replayer) setState(ctx context.Context, e *store.AuditEntry, state string) error {
+func (r *replayer) setState(ctx context.Context, e *store.AuditEntry, ev message.Event) error {
 	m, err := r.message(ctx, e)
 	if err != nil {
 		return err
 	}
-	m.State, m.UpdatedAt = state, e.Time
+	if err := transition(m, ev, ""); err != nil {
+		return err
+	}
+	m.UpdatedAt = e.Time
 	return r.b.updateMessage(ctx, m)
 }
 
@@ -337,13 +364,17 @@ func (r *replayer) ack(ctx context.Context, e *store.AuditEntry) error {
 	if dup {
 		return fmt.Errorf("message %s answered twice", m.ID)
 	}
+	var ev message.Event
 	switch f.Status {
 	case "ACK":
-		m.State = store.StateAcked
+		ev = message.AckIn
 	case "NACK":
-		m.State = store.StateNacked
+		ev = message.NackIn
 	default:
 		return fmt.Errorf("ACK of %s has status %q", m.ID, f.Status)
+	}
+	if err := transition(m, ev, ""); err != nil {
+		return err
 	}
 	m.UpdatedAt = e.Time
 	if err := r.b.insertAck(ctx, &store.Ack{

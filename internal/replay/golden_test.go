@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"github.com/gatehub/gatehub/internal/message"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func TestWriteGoldenPayloadsV1(t *testing.T) {
 	h.submit(a)
 	h.submit(b)
 	h.quiesce()
-	dead := h.messages(store.StateDead)
+	dead := h.messages(message.Dead)
 	if len(dead) != 2 {
 		t.Fatalf("%d dead letters, want the border guard's two", len(dead))
 	}
@@ -77,7 +78,7 @@ func TestWriteGoldenPayloadsV1(t *testing.T) {
 	h.quiesce()
 	// The amendment's border guard message is dead-lettered too: redrive
 	// it, so that truck A can be cleared.
-	for _, m := range h.messages(store.StateDead) {
+	for _, m := range h.messages(message.Dead) {
 		if m.DeclarationID == a.id {
 			h.do("POST", "/v1/admin/outbox/"+m.ID+"/redrive", operatorToken, nil)
 		}
@@ -119,7 +120,7 @@ func TestWriteGoldenPayloadsV1(t *testing.T) {
 	}
 	// Every message answered, the async ones included.
 	h.await("every message settled", func() bool {
-		return len(h.messages(store.StatePending)) == 0 && len(h.messages(store.StateSent)) == 0
+		return len(h.messages(message.Pending)) == 0 && len(h.messages(message.Sent)) == 0
 	})
 
 	certs := map[string][]*x509.Certificate{}

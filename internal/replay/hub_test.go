@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -193,7 +194,7 @@ func (h *harness) do(method, path, token string, body []byte) []byte {
 	return data
 }
 
-func (h *harness) messages(state string) []store.Message {
+func (h *harness) messages(state message.State) []store.Message {
 	h.t.Helper()
 	var out []store.Message
 	err := h.app.Store.WithTx(context.Background(), func(tx store.Tx) error {
@@ -214,11 +215,11 @@ func (h *harness) messages(state string) []store.Message {
 func (h *harness) quiesce() {
 	h.t.Helper()
 	guard := time.After(60 * time.Second) // against hanging, not for synchronisation
-	for len(h.messages(store.StatePending)) > 0 {
+	for len(h.messages(message.Pending)) > 0 {
 		select {
 		case <-h.settled:
 		case <-guard:
-			h.t.Fatalf("outbox still has pending messages after 60s: %+v", h.messages(store.StatePending))
+			h.t.Fatalf("outbox still has pending messages after 60s: %+v", h.messages(message.Pending))
 		}
 	}
 }
@@ -316,7 +317,7 @@ func (h *harness) cancel(tr *truck) {
 // message is always redriven and the second always cancelled, so both paths
 // run whatever the seed.
 func (h *harness) operate(rng *rand.Rand) {
-	for i, m := range h.messages(store.StateDead) {
+	for i, m := range h.messages(message.Dead) {
 		switch {
 		case i == 0 || (i > 1 && rng.IntN(2) == 0):
 			h.do("POST", "/v1/admin/outbox/"+m.ID+"/redrive", operatorToken, nil)

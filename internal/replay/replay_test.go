@@ -3,6 +3,7 @@ package replay
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"reflect"
 	"strings"
 	"testing"
@@ -112,7 +113,7 @@ func decl(id string, version int, status, plate, decision string) Declaration {
 
 func msg(id, declID string, version int, agency, kind, prev, state string, attempts int, ack, reason string) Message {
 	m := Message{ID: id, DeclarationID: declID, Version: version, Agency: agency, Kind: kind, PreviousID: prev,
-		State: state, Attempts: attempts, AckStatus: ack, AckReason: reason}
+		State: message.State(state), Attempts: attempts, AckStatus: ack, AckReason: reason}
 	if ack != "" {
 		m.AckID = "A-" + id
 	}

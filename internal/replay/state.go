@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"sort"
 	"time"
 
@@ -53,7 +54,7 @@ type Message struct {
 	Agency        string
 	Kind          string // submit | amend | cancel
 	PreviousID    string
-	State         string // pending | sent | acked | nacked | dead | cancelled | superseded
+	State         message.State
 	Attempts      int
 	AckStatus     string // ACK | NACK; "" without an answer
 	AckReason     string // the NACK reason code
@@ -192,7 +193,7 @@ func Diff(a, b *State) []Difference {
 			{"agency", x.Agency, y.Agency},
 			{"kind", x.Kind, y.Kind},
 			{"previous", x.PreviousID, y.PreviousID},
-			{"state", x.State, y.State},
+			{"state", string(x.State), string(y.State)},
 			{"attempts", itoa(x.Attempts), itoa(y.Attempts)},
 			{"ack status", x.AckStatus, y.AckStatus},
 			{"ack reason", x.AckReason, y.AckReason},

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"time"
 )
 
@@ -46,25 +47,6 @@ func NoSpace(err error) error {
 	return fmt.Errorf("%w: %w", ErrNoSpace, err)
 }
 
-// Message states. A message is created Pending; the dispatcher moves it to
-// Sent once the agency accepted the HTTP call; an ACK or NACK moves it to
-// Acked or Nacked. Dead means delivery was given up (dead-letter); Cancelled
-// means an operator stopped it; Superseded means a later declaration version
-// replaced it.
-const (
-	StatePending    = "pending"
-	StateSent       = "sent"
-	StateAcked      = "acked"
-	StateNacked     = "nacked"
-	StateDead       = "dead"
-	StateCancelled  = "cancelled"
-	StateSuperseded = "superseded"
-)
-
-// MessageStates lists every message state, for filters that refuse a state
-// that does not exist.
-var MessageStates = []string{StatePending, StateSent, StateAcked, StateNacked, StateDead, StateCancelled, StateSuperseded}
-
 // Declaration is one stored version of a declaration.
 type Declaration struct {
 	ID             string
@@ -93,7 +75,7 @@ type Message struct {
 	SchemaVersion  string
 	ContentHash    string // SHA-256 hex of the canonical unsigned XML
 	Body           []byte
-	State          string
+	State          message.State // changed only through message.Transition
 	Attempts       int
 	NextAttemptAt  time.Time
 	LastError      string
@@ -225,7 +207,7 @@ type Event struct {
 
 // MessageFilter selects messages for operator listings. Zero fields match all.
 type MessageFilter struct {
-	State         string
+	State         message.State
 	Agency        string
 	DeclarationID string
 	OverdueAt     time.Time // non-zero: only Sent messages whose AckDeadline is before this

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"strconv"
 	"sync"
 	"testing"
@@ -14,7 +15,7 @@ import (
 func testLockDeclaration(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mustInsertDecls(t, s, decl("D", 1, "T", "", "", at(0)), decl("D", 2, "T", "", "", at(time.Minute)))
-	mustInsertMsgs(t, s, msg("M1", "D", 2, "customs", store.StatePending, at(time.Minute)))
+	mustInsertMsgs(t, s, msg("M1", "D", 2, "customs", message.Pending, at(time.Minute)))
 	inTx(t, s, func(tx store.Tx) error {
 		if err := tx.LockDeclaration(ctx, "D"); err != nil {
 			return err
@@ -26,7 +27,7 @@ func testLockDeclaration(t *testing.T, s store.Store) {
 		if err := tx.UpdateDeclarationStatus(ctx, "D", "cancelled"); err != nil {
 			return err
 		}
-		if err := tx.InsertMessage(ctx, msg("M2", "D", 2, "borderguard", store.StatePending, at(2*time.Minute))); err != nil {
+		if err := tx.InsertMessage(ctx, msg("M2", "D", 2, "borderguard", message.Pending, at(2*time.Minute))); err != nil {
 			return err
 		}
 		id, err := tx.LockMessageDeclaration(ctx, "M1")
