@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/gatehub/gatehub/internal/gate"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/testenv"
 	"os"
 	"os/exec"
@@ -93,7 +94,7 @@ func loadValidator(t *testing.T) *schema.Validator {
 // schemaOf maps an agency vector directory to the schema it is checked against.
 func schemaOf(t *testing.T, reg *mapping.Registry, agency string) string {
 	t.Helper()
-	info, ok := reg.Info(agency, mapping.KindSubmit)
+	info, ok := reg.Info(agency, message.Submit)
 	if !ok {
 		t.Fatalf("no submit mapping for %s", agency)
 	}
@@ -177,13 +178,13 @@ func TestBuiltMessagesValidate(t *testing.T) {
 	for _, declFile := range []string{"huu-nghi-export.json", "tan-thanh-import.json"} {
 		decl, gate := readDeclaration(t, declFile)
 		for _, agency := range reg.Agencies() {
-			for _, kind := range []string{mapping.KindSubmit, mapping.KindAmend, mapping.KindCancel} {
-				t.Run(declFile+"/"+agency+"/"+kind, func(t *testing.T) {
+			for _, kind := range []message.Kind{message.Submit, message.Amend, message.Cancel} {
+				t.Run(declFile+"/"+agency+"/"+string(kind), func(t *testing.T) {
 					env := mapping.Envelope{
-						MessageID: "MSG-" + agency + "-" + kind, Kind: kind, Sender: "hub", Receiver: agency,
+						MessageID: "MSG-" + agency + "-" + string(kind), Kind: kind, Sender: "hub", Receiver: agency,
 						DeclarationID: "DCL-20251126-0001", Version: 1, CreatedAt: created,
 					}
-					if kind != mapping.KindSubmit {
+					if kind != message.Submit {
 						env.Version = 2
 						env.PreviousMessageID = "MSG-" + agency + "-submit"
 					}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/outbox"
 	"net/http"
 	"strings"
@@ -62,7 +63,7 @@ func TestStartAll(t *testing.T) {
 	}
 	for _, name := range c.Agencies() {
 		msgID := "M-ALL-" + name
-		doc, _, err := reg.Build(name, mapping.KindSubmit, decl, mapping.Envelope{
+		doc, _, err := reg.Build(name, message.Submit, decl, mapping.Envelope{
 			MessageID: msgID, Sender: HubParticipant, Receiver: name, DeclarationID: "D-1", Version: 1, CreatedAt: simNow,
 		}, testGate(t, decl.Gate))
 		if err != nil {

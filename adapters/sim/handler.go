@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/outbox"
 	"io"
 	"net/http"
@@ -186,7 +187,7 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 	env.Kind = info.Kind
 
 	verdict := Verdict{OK: true}
-	if env.Kind != mapping.KindCancel {
+	if env.Kind != message.Cancel {
 		// A cancel withdraws the truck; there is nothing left to check.
 		verdict = Evaluate(s.rules, root, now)
 	}
@@ -231,7 +232,7 @@ func (s *Server) buildAck(msgID string, env envelope, v Verdict, now time.Time) 
 	}
 	doc, _, err := s.reg.BuildAck(s.agency, fields, mapping.Envelope{
 		MessageID:     ackID,
-		Kind:          mapping.KindAck,
+		Kind:          message.Ack,
 		Sender:        s.agency,
 		Receiver:      env.Sender,
 		DeclarationID: env.DeclarationID,
@@ -269,7 +270,7 @@ func isMalformed(body []byte) bool {
 // envelope is the routing data of a message plus its kind.
 type envelope struct {
 	agency.Envelope
-	Kind string
+	Kind message.Kind
 }
 
 // messageInfo finds which of the agency's inbound message kinds root is,
@@ -278,7 +279,7 @@ type envelope struct {
 func (s *Server) messageInfo(root *etree.Element) (mapping.Info, bool) {
 	for _, kind := range s.reg.Kinds(s.agency) {
 		info, ok := s.reg.Info(s.agency, kind)
-		if !ok || kind == mapping.KindAck {
+		if !ok || kind == message.Ack {
 			continue
 		}
 		if info.Root == root.Tag && info.Namespace == root.NamespaceURI() {

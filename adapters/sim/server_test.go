@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/outbox"
 	"io"
 	"net/http"
@@ -374,19 +375,19 @@ func TestStatsEndpoint(t *testing.T) {
 
 func TestCancelIsAckedAndAmendIsChecked(t *testing.T) {
 	r := newRig(t, "customs", nil)
-	for _, k := range []string{mapping.KindAmend, mapping.KindCancel} {
+	for _, k := range []message.Kind{message.Amend, message.Cancel} {
 		if _, ok := r.reg.Info("customs", k); !ok {
 			t.Skipf("no customs %s mapping", k)
 		}
 	}
 	d := loadDeclaration(t, "huu-nghi-export.json")
 	d.Consignments[0].HSCode = "9301100000"
-	amend := r.post("M-AM", r.build(mapping.KindAmend, "M-AM", d, nil))
+	amend := r.post("M-AM", r.build(message.Amend, "M-AM", d, nil))
 	if a := r.readAck(amend.Body); a.Status != "NACK" || a.ReasonCode != "CUS-HS-PROHIBITED" {
 		t.Fatalf("amend answer %+v", a)
 	}
 	// The same prohibited goods do not matter once the truck is withdrawn.
-	cancel := r.post("M-CA", r.build(mapping.KindCancel, "M-CA", d, nil))
+	cancel := r.post("M-CA", r.build(message.Cancel, "M-CA", d, nil))
 	if a := r.readAck(cancel.Body); a.Status != "ACK" {
 		t.Fatalf("cancel answer %+v", a)
 	}
@@ -415,7 +416,7 @@ func TestAckPassesIndependentOracles(t *testing.T) {
 			if a := r.readAck(resp.Body); a.Status != "NACK" {
 				t.Fatalf("want a NACK, got %+v", a)
 			}
-			info, _ := r.reg.Info(d.Spec.Name, mapping.KindAck)
+			info, _ := r.reg.Info(d.Spec.Name, message.Ack)
 			if err := (xmllint{schemasDir}).Validate(info.SchemaFile, resp.Body); err != nil {
 				t.Fatalf("ACK is schema-invalid: %v\n%s", err, resp.Body)
 			}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/inputs"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
@@ -175,8 +174,8 @@ func newInputCache(dir string, reg *mapping.Registry) *inputCache {
 	return &inputCache{dir: dir, reg: reg, regs: map[string]*mapping.Registry{}}
 }
 
-func (c *inputCache) registry(ar *audit.ArchiveReader) func(hub.BuildRecord) (*mapping.Registry, error) {
-	return func(b hub.BuildRecord) (*mapping.Registry, error) {
+func (c *inputCache) registry(ar *audit.ArchiveReader) func(audit.MessageBuilt) (*mapping.Registry, error) {
+	return func(b audit.MessageBuilt) (*mapping.Registry, error) {
 		if b.Inputs == "" {
 			return c.reg, nil
 		}

@@ -254,7 +254,7 @@ func (h *Hub) settle(ctx context.Context, tx store.Tx, fx *effects, m *store.Mes
 	if err := h.appendAudit(ctx, tx, store.AuditEntry{
 		Kind: audit.KindDeliveryAttempt, Actor: Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
 		Agency: m.Agency, Plate: plateOf(d),
-		Payload: auditJSON(map[string]any{"attempt": m.Attempts, "outcome": r.Outcome.String(), "status": r.Status, "state": m.State, "error": m.LastError}),
+		Payload: auditPayload(&audit.DeliveryAttempt{Attempt: m.Attempts, Outcome: r.Outcome.String(), Status: r.Status, State: m.State, Error: m.LastError}),
 	}); err != nil {
 		return err
 	}
@@ -332,7 +332,7 @@ func (h *Hub) Committed(ctx context.Context, m *store.Message, r outbox.Result) 
 	}
 	attrs := []slog.Attr{
 		slog.String("message_id", m.ID), slog.String("declaration_id", m.DeclarationID),
-		slog.String("agency", m.Agency), slog.String("kind", m.Kind), slog.Int("attempt", m.Attempts),
+		slog.String("agency", m.Agency), slog.String("kind", string(m.Kind)), slog.Int("attempt", m.Attempts),
 		slog.String("outcome", r.Outcome.String()), slog.Int("status", r.Status), slog.String("state", string(m.State)),
 		slog.Int64("duration_ms", r.Duration.Milliseconds()),
 	}

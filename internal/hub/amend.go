@@ -48,8 +48,8 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 	)
 	for _, agency := range required {
 		prev, had := latest[agency]
-		if !had || prev.Kind == KindCancel {
-			m, err := h.buildMessage(d, id, version, agency, KindSubmit, "", "", g, now)
+		if !had || prev.Kind == message.Cancel {
+			m, err := h.buildMessage(d, id, version, agency, message.Submit, "", "", g, now)
 			if err != nil {
 				return nil, err
 			}
@@ -57,14 +57,14 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 			changed = append(changed, agency)
 			continue
 		}
-		hash, err := h.contentHash(d, agency, KindAmend, nil, mapping.Envelope{MessageID: prev.ID, DeclarationID: id, Version: version, Sender: Participant, Receiver: agency, CreatedAt: now}, g)
+		hash, err := h.contentHash(d, agency, message.Amend, nil, mapping.Envelope{MessageID: prev.ID, DeclarationID: id, Version: version, Sender: Participant, Receiver: agency, CreatedAt: now}, g)
 		if err != nil {
 			return nil, err
 		}
 		if hash == prev.ContentHash {
 			continue // this agency's content is unchanged: its message and ACK stand
 		}
-		m, err := h.buildMessage(d, id, version, agency, KindAmend, prev.ID, "", g, now)
+		m, err := h.buildMessage(d, id, version, agency, message.Amend, prev.ID, "", g, now)
 		if err != nil {
 			return nil, err
 		}
@@ -73,10 +73,10 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 		changed = append(changed, agency)
 	}
 	for agency, prev := range latest {
-		if prev.Kind == KindCancel || slices.Contains(required, agency) {
+		if prev.Kind == message.Cancel || slices.Contains(required, agency) {
 			continue
 		}
-		m, err := h.buildMessage(d, id, version, agency, KindCancel, prev.ID, "no longer required after amendment", g, now)
+		m, err := h.buildMessage(d, id, version, agency, message.Cancel, prev.ID, "no longer required after amendment", g, now)
 		if err != nil {
 			return nil, err
 		}
@@ -111,7 +111,7 @@ func (h *Hub) Amend(ctx context.Context, actor Actor, id string, d *declaration.
 		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindDeclarationAmended, Actor: actor.String(), DeclarationID: id, Plate: plateOf(rec),
-			Payload: auditJSON(map[string]any{"version": version, "changedAgencies": changed, "declaration": json.RawMessage(body)}),
+			Payload: auditPayload(&audit.DeclarationAmended{Version: version, ChangedAgencies: changed, Declaration: body}),
 		}); err != nil {
 			return err
 		}
@@ -150,7 +150,7 @@ func (h *Hub) supersede(ctx context.Context, tx store.Tx, d *store.Declaration, 
 	}
 	return h.appendAudit(ctx, tx, store.AuditEntry{
 		Kind: audit.KindMessageSuperseded, Actor: Participant, DeclarationID: d.ID, MessageID: id,
-		Agency: m.Agency, Plate: plateOf(d), Payload: auditJSON(map[string]int{"byVersion": d.Version}),
+		Agency: m.Agency, Plate: plateOf(d), Payload: auditPayload(&audit.MessageSuperseded{ByVersion: d.Version}),
 	})
 }
 
@@ -174,14 +174,14 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 		withdraw []string // never left the hub: cancel in place
 	)
 	for agency, prev := range latestPerAgency(allMsgs) {
-		if prev.Kind == KindCancel {
+		if prev.Kind == message.Cancel {
 			continue
 		}
 		if neverSent(prev, now) || prev.State == message.Cancelled {
 			withdraw = append(withdraw, prev.ID)
 			continue
 		}
-		m, err := h.buildMessage(&cur.body, id, cur.decl.Version, agency, KindCancel, prev.ID, reason, g, now)
+		m, err := h.buildMessage(&cur.body, id, cur.decl.Version, agency, message.Cancel, prev.ID, reason, g, now)
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +201,7 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindDeclarationCancelled, Actor: actor.String(), DeclarationID: id, Plate: plateOf(cur.decl),
-			Payload: auditJSON(map[string]any{"version": cur.decl.Version, "reason": reason}),
+			Payload: auditPayload(&audit.DeclarationCancelled{Version: cur.decl.Version, Reason: reason}),
 		}); err != nil {
 			return err
 		}
@@ -225,7 +225,7 @@ func (h *Hub) Cancel(ctx context.Context, actor Actor, id, reason string) (*Decl
 				}
 				if err := h.appendAudit(ctx, tx, store.AuditEntry{
 					Kind: audit.KindMessageWithdrawn, Actor: actor.String(), DeclarationID: id, MessageID: mid,
-					Agency: m.Agency, Plate: plateOf(cur.decl), Payload: auditJSON(map[string]string{"reason": reason}),
+					Agency: m.Agency, Plate: plateOf(cur.decl), Payload: auditPayload(&audit.MessageWithdrawn{Reason: reason}),
 				}); err != nil {
 					return err
 				}

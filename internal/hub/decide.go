@@ -50,7 +50,7 @@ func (h *Hub) clearanceOf(ctx context.Context, tx store.Tx, d *store.Declaration
 	in.msgs = msgs
 	for i := range msgs {
 		m := &msgs[i]
-		if m.State == message.Superseded || m.Kind == KindCancel {
+		if m.State == message.Superseded || m.Kind == message.Cancel {
 			continue
 		}
 		in.current[m.Agency] = m // CreatedAt order: the last one wins
@@ -148,7 +148,7 @@ func (h *Hub) decideFrom(ctx context.Context, tx store.Tx, fx *effects, in *clea
 	}
 	if err := h.appendAudit(ctx, tx, store.AuditEntry{
 		Kind: audit.KindDecision, Actor: Participant, DeclarationID: id, Plate: plateOf(in.decl),
-		Payload: auditJSON(map[string]any{"version": in.decl.Version, "decision": dec}),
+		Payload: auditPayload(&audit.Decision{Version: in.decl.Version, Decision: &dec}),
 	}); err != nil {
 		return nil, err
 	}

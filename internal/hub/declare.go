@@ -39,13 +39,6 @@ var (
 	ErrUnknownGate  = errors.New("unknown gate")
 )
 
-// Message kinds.
-const (
-	KindSubmit = "submit"
-	KindAmend  = "amend"
-	KindCancel = "cancel"
-)
-
 // Declaration statuses.
 const (
 	StatusActive    = "active"
@@ -107,7 +100,7 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 		return nil, false, fmt.Errorf("prepare declaration for mapping: %w", err)
 	}
 	msgs, err := h.buildAll(agencies, func(agency string) (*builtMessage, error) {
-		return h.buildMessage(in, id, 1, agency, KindSubmit, "", "", g, now)
+		return h.buildMessage(in, id, 1, agency, message.Submit, "", "", g, now)
 	})
 	if err != nil {
 		return nil, false, err
@@ -180,7 +173,7 @@ func (h *Hub) Submit(ctx context.Context, actor Actor, req SubmitRequest) (view 
 	}
 	if h.Metrics != nil {
 		for _, m := range msgs {
-			h.Metrics.MessageCreated(m.msg.Agency, m.msg.Kind)
+			h.Metrics.MessageCreated(m.msg.Agency, string(m.msg.Kind))
 		}
 	}
 	return renderView(fresh, nil, h.now()), true, nil
@@ -229,7 +222,7 @@ func (h *Hub) insertMessages(ctx context.Context, tx store.Tx, d *store.Declarat
 		// the bytes logged next (audit replay --rebuild).
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindMessageBuilt, Actor: Participant, DeclarationID: d.ID, MessageID: m.ID,
-			Agency: m.Agency, Plate: plateOf(d), Payload: auditJSON(b.built),
+			Agency: m.Agency, Plate: plateOf(d), Payload: auditPayload(&b.built),
 		}); err != nil {
 			return err
 		}
@@ -296,7 +289,7 @@ func (h *Hub) buildAll(agencies []string, build func(agency string) (*builtMessa
 // the stored bytes are what every delivery attempt sends. d is the
 // declaration as mapping.Registry.Build takes it (a *declaration.Declaration,
 // or mapping.Prepared when several messages are built from one).
-func (h *Hub) buildMessage(d any, declID string, version int, agency, kind, prevID, reason string, g *gate.Gate, now time.Time) (*builtMessage, error) {
+func (h *Hub) buildMessage(d any, declID string, version int, agency string, kind message.Kind, prevID, reason string, g *gate.Gate, now time.Time) (*builtMessage, error) {
 	env := mapping.Envelope{
 		MessageID: ids.Message(), Kind: kind, PreviousMessageID: prevID, Sender: Participant,
 		Receiver: agency, DeclarationID: declID, Version: version, CreatedAt: now, Reason: reason,
@@ -335,7 +328,7 @@ func (h *Hub) buildMessage(d any, declID string, version int, agency, kind, prev
 			ContentHash: contentHash, Body: signed, State: message.Pending,
 			NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
 		},
-		built: BuildRecord{
+		built: audit.MessageBuilt{
 			Agency: agency, Kind: kind, DeclarationVersion: version, PreviousMessageID: prevID,
 			Sender: env.Sender, Receiver: env.Receiver, CreatedAt: now, Reason: env.Reason,
 			MappingVersion: info.MappingVersion, SchemaFile: info.SchemaFile, SchemaVersion: info.SchemaVersion,
@@ -348,44 +341,20 @@ func (h *Hub) buildMessage(d any, declID string, version int, agency, kind, prev
 // built.
 type builtMessage struct {
 	msg   *store.Message
-	built BuildRecord
-}
-
-// BuildRecord is the payload of a message.built audit entry: with the
-// declaration version logged before it, it is everything needed to run the
-// mapping again and compare the result with the logged signed bytes.
-type BuildRecord struct {
-	Agency             string         `json:"agency"`
-	Kind               string         `json:"kind"`
-	DeclarationVersion int            `json:"declarationVersion"`
-	PreviousMessageID  string         `json:"previousMessageId,omitempty"`
-	Sender             string         `json:"sender"`
-	Receiver           string         `json:"receiver"`
-	CreatedAt          time.Time      `json:"createdAt"`
-	Reason             string         `json:"reason,omitempty"`
-	MappingVersion     string         `json:"mappingVersion"`
-	SchemaFile         string         `json:"schemaFile"`
-	SchemaVersion      string         `json:"schemaVersion"`
-	ContentHash        string         `json:"contentHash,omitempty"`
-	Gate               map[string]any `json:"gate"`
-	// Inputs is the id (SHA-256 of the manifest) of the content-addressed
-	// mapping files, code lists and XSDs the message was built with
-	// (internal/inputs); audit archives carry them. Empty in entries
-	// logged before inputs were recorded.
-	Inputs string `json:"inputs,omitempty"`
+	built audit.MessageBuilt
 }
 
 // contentHash fingerprints what an agency would receive about this
 // declaration, independent of envelope and message kind, so an amendment can
 // tell which agencies' content actually changed. It is always computed from
 // the submit form; cancel messages carry no content.
-func (h *Hub) contentHash(d any, agency, kind string, doc *etree.Document, env mapping.Envelope, g *gate.Gate) (string, error) {
-	if kind == KindCancel {
+func (h *Hub) contentHash(d any, agency string, kind message.Kind, doc *etree.Document, env mapping.Envelope, g *gate.Gate) (string, error) {
+	if kind == message.Cancel {
 		return "", nil
 	}
-	if kind != KindSubmit {
-		env.Kind, env.PreviousMessageID = KindSubmit, ""
-		submit, _, err := h.Mappings.Build(agency, KindSubmit, d, env, g.Context())
+	if kind != message.Submit {
+		env.Kind, env.PreviousMessageID = message.Submit, ""
+		submit, _, err := h.Mappings.Build(agency, message.Submit, d, env, g.Context())
 		if err != nil {
 			return "", fmt.Errorf("map %s submit form: %w", agency, err)
 		}

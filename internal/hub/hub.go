@@ -206,6 +206,16 @@ type auditingTx struct {
 }
 
 // auditJSON is a helper for the JSON payloads of non-message audit kinds.
+// auditPayload encodes the payload of a JSON entry kind with its type in
+// internal/audit, so that replay reads it with the same type.
+func auditPayload(p audit.Payload) []byte {
+	b, err := audit.MarshalPayload(p)
+	if err != nil {
+		return []byte(`{"error":"unencodable audit payload"}`)
+	}
+	return b
+}
+
 func auditJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -141,7 +141,7 @@ func (h *Hub) operate(ctx context.Context, actor Actor, messageID, kind string, 
 		}
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
 			Kind: kind, Actor: actor.String(), DeclarationID: m.DeclarationID, MessageID: m.ID, Agency: m.Agency,
-			Payload: auditJSON(map[string]message.State{"from": from, "to": m.State}),
+			Payload: auditPayload(&audit.OperatorChange{From: from, To: m.State}),
 		}); err != nil {
 			return err
 		}
@@ -212,7 +212,7 @@ func (h *Hub) ResendOverdue(ctx context.Context, limit int) (int, error) {
 			if err := h.appendAudit(ctx, tx, store.AuditEntry{
 				Kind: audit.KindMessageResent, Actor: Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
 				Agency: m.Agency, Plate: plateOf(d),
-				Payload: auditJSON(map[string]any{"ackDeadline": m.AckDeadline, "lastSentAt": from}),
+				Payload: auditPayload(&audit.MessageResent{AckDeadline: m.AckDeadline, LastSentAt: from}),
 			}); err != nil {
 				return err
 			}

@@ -79,7 +79,7 @@ func (h *Hub) ApplyGate(ctx context.Context, actor Actor, g *gate.Gate, source [
 	var version int64
 	err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
 		if err := h.appendAudit(ctx, tx, store.AuditEntry{
-			Kind: audit.KindConfigApply, Actor: actor.String(), Payload: auditJSON(map[string]string{"gate": g.Code, "yaml": string(source)}),
+			Kind: audit.KindConfigApply, Actor: actor.String(), Payload: auditPayload(&audit.ConfigApplied{Gate: g.Code, YAML: string(source)}),
 		}); err != nil {
 			return err
 		}

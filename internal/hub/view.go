@@ -35,7 +35,7 @@ type DeclarationView struct {
 type MessageView struct {
 	ID             string        `json:"id"`
 	Agency         string        `json:"agency"`
-	Kind           string        `json:"kind"`
+	Kind           message.Kind  `json:"kind"`
 	Version        int           `json:"version"`
 	PreviousID     string        `json:"previousId,omitempty"`
 	State          message.State `json:"state"`

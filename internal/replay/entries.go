@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
-	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/crossing"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
@@ -24,7 +23,9 @@ import (
 // method is one.
 type AckReader func(agency string, xml []byte, at time.Time) (mapping.AckFields, error)
 
-// Payloads of the JSON audit kinds, as internal/hub writes them.
+// declarationBody is the part of the declaration JSON (the payload of
+// declaration.accepted, and inside declaration.amended) that the store
+// keeps in columns.
 type (
 	declarationBody struct {
 		Trader struct {
@@ -37,26 +38,6 @@ type (
 			PlateCN string `json:"plateCN"`
 		} `json:"vehicle"`
 	}
-	amendedPayload struct {
-		Version     int             `json:"version"`
-		Declaration json.RawMessage `json:"declaration"`
-	}
-	cancelledPayload struct {
-		Version int `json:"version"`
-	}
-	attemptPayload struct {
-		Attempt int           `json:"attempt"`
-		State   message.State `json:"state"`
-		Error   string        `json:"error"`
-	}
-	operatorPayload struct {
-		From message.State `json:"from"`
-		To   message.State `json:"to"`
-	}
-	decisionPayload struct {
-		Version  int                 `json:"version"`
-		Decision *clearance.Decision `json:"decision"`
-	}
 )
 
 // replayer applies entries one by one to a backend: in memory for
@@ -66,10 +47,10 @@ type (
 type replayer struct {
 	acks  AckReader
 	b     backend
-	built map[string]hub.BuildRecord // message id → the build record logged before it, until the message
+	built map[string]audit.MessageBuilt // message id → the build record logged before it, until the message
 	// onOutbound, if set, sees each message.outbound with its build record
 	// once it is applied (rebuild runs there, in the same pass).
-	onOutbound func(ctx context.Context, e *store.AuditEntry, b hub.BuildRecord) error
+	onOutbound func(ctx context.Context, e *store.AuditEntry, b audit.MessageBuilt) error
 }
 
 // backend holds the replayed rows.
@@ -103,7 +84,7 @@ type backend interface {
 // memory; RestoreStream replays a log of any length into a store.
 func FromEntries(entries []store.AuditEntry, acks AckReader) (*State, error) {
 	m := newMemBackend()
-	r := &replayer{acks: acks, b: m, built: map[string]hub.BuildRecord{}}
+	r := &replayer{acks: acks, b: m, built: map[string]audit.MessageBuilt{}}
 	sorted := make([]store.AuditEntry, len(entries))
 	copy(sorted, entries)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Seq < sorted[j].Seq })
@@ -131,7 +112,7 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 	case audit.KindDeclarationAccepted:
 		return r.declarationVersion(ctx, e, 1, e.Payload)
 	case audit.KindDeclarationAmended:
-		var p amendedPayload
+		var p audit.DeclarationAmended
 		if err := decodePayload(e.Payload, &p); err != nil {
 			return err
 		}
@@ -140,7 +121,7 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 		}
 		return r.declarationVersion(ctx, e, p.Version, p.Declaration)
 	case audit.KindDeclarationCancelled:
-		var p cancelledPayload
+		var p audit.DeclarationCancelled
 		if err := decodePayload(e.Payload, &p); err != nil {
 			return err
 		}
@@ -156,7 +137,7 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 		}
 		return r.b.cancel(ctx, e.DeclarationID)
 	case audit.KindMessageBuilt:
-		var b hub.BuildRecord
+		var b audit.MessageBuilt
 		if err := decodePayload(e.Payload, &b); err != nil {
 			return err
 		}
@@ -169,7 +150,7 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 		if err != nil {
 			return err
 		}
-		var p attemptPayload
+		var p audit.DeliveryAttempt
 		if err := decodePayload(e.Payload, &p); err != nil {
 			return err
 		}
@@ -198,7 +179,7 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 		if err != nil {
 			return err
 		}
-		var p operatorPayload
+		var p audit.OperatorChange
 		if err := decodePayload(e.Payload, &p); err != nil {
 			return err
 		}
@@ -387,7 +368,7 @@ func (r *replayer) ack(ctx context.Context, e *store.AuditEntry) error {
 }
 
 func (r *replayer) decision(ctx context.Context, e *store.AuditEntry) error {
-	var p decisionPayload
+	var p audit.Decision
 	if err := decodePayload(e.Payload, &p); err != nil {
 		return err
 	}
@@ -415,11 +396,9 @@ func (r *replayer) decision(ctx context.Context, e *store.AuditEntry) error {
 	})
 }
 
-// decodePayload decodes a payload the hub wrote. Unknown fields are allowed,
-// so a hub that logs more than this package reads still replays.
-func decodePayload(b []byte, v any) error {
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	return nil
+// decodePayload decodes a payload the hub wrote, with the types it wrote
+// it with (audit.UnmarshalPayload: unknown fields allowed, so a hub that
+// logs more than this package reads still replays).
+func decodePayload(b []byte, p audit.Payload) error {
+	return audit.UnmarshalPayload(b, p)
 }

@@ -196,6 +196,26 @@ func TestGoldenPayloadsV1Replays(t *testing.T) {
 			t.Errorf("golden archive has no %s", k)
 		}
 	}
+	// Every payload of a typed kind decodes strictly into its type: a key
+	// renamed in a type (which a lenient decode would just leave empty)
+	// fails here, naming the entry.
+	typed := 0
+	for _, e := range a.Entries {
+		p, ok := audit.NewPayload(e.Kind)
+		if !ok {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(e.Payload))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(p); err != nil {
+			t.Errorf("entry %d (%s): %v: %s", e.Seq, e.Kind, err, e.Payload)
+		}
+		typed++
+	}
+	if typed < 100 {
+		t.Errorf("only %d entries of typed payload kinds", typed)
+	}
+
 	var want replay.State
 	sj, err := os.ReadFile(goldenPayloadsV1State)
 	if err != nil {

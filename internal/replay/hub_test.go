@@ -437,7 +437,7 @@ func TestReplayMatchesLiveHub(t *testing.T) {
 		st := storetest.OpenSQLite(t)
 		half := len(a.Entries) / 2
 		ropts := replay.RestoreOptions{Batch: 7, Rebuild: &replay.RebuildOptions{
-			Registry: func(hub.BuildRecord) (*mapping.Registry, error) { return reg, nil }, Verify: verifyXML,
+			Registry: func(audit.MessageBuilt) (*mapping.Registry, error) { return reg, nil }, Verify: verifyXML,
 		}}
 		pos, err := replay.RestoreStream(ctx, st, replay.SliceSource(a.Entries[:half]), acks.Read, ropts)
 		if err != nil {

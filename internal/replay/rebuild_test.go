@@ -48,7 +48,7 @@ func signedLog(t *testing.T, reg *mapping.Registry, signer *sign.Signer) []store
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := json.Marshal(hub.BuildRecord{
+	rec, err := json.Marshal(audit.MessageBuilt{
 		Agency: "customs", Kind: "submit", DeclarationVersion: 1, Sender: hub.Participant, Receiver: "customs",
 		CreatedAt: at, MappingVersion: info.MappingVersion, SchemaFile: info.SchemaFile, SchemaVersion: info.SchemaVersion,
 		Gate: g.Context(),

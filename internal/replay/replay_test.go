@@ -11,7 +11,6 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
 )
@@ -58,8 +57,8 @@ func (b *logBuilder) amended(decl string, version int, plate string) {
 }
 
 func (b *logBuilder) message(decl, msg, agency, kind string, version int, prev string) {
-	b.add(audit.KindMessageBuilt, decl, msg, agency, js(hub.BuildRecord{
-		Agency: agency, Kind: kind, DeclarationVersion: version, PreviousMessageID: prev,
+	b.add(audit.KindMessageBuilt, decl, msg, agency, js(audit.MessageBuilt{
+		Agency: agency, Kind: message.Kind(kind), DeclarationVersion: version, PreviousMessageID: prev,
 		Sender: "hub", Receiver: agency, CreatedAt: t0, MappingVersion: "1", SchemaFile: "x.xsd", SchemaVersion: "1",
 	}))
 	b.add(audit.KindMessageOutbound, decl, msg, agency, []byte("<signed "+msg+"/>"))
@@ -112,7 +111,7 @@ func decl(id string, version int, status, plate, decision string) Declaration {
 }
 
 func msg(id, declID string, version int, agency, kind, prev, state string, attempts int, ack, reason string) Message {
-	m := Message{ID: id, DeclarationID: declID, Version: version, Agency: agency, Kind: kind, PreviousID: prev,
+	m := Message{ID: id, DeclarationID: declID, Version: version, Agency: agency, Kind: message.Kind(kind), PreviousID: prev,
 		State: message.State(state), Attempts: attempts, AckStatus: ack, AckReason: reason}
 	if ack != "" {
 		m.AckID = "A-" + id

@@ -52,7 +52,7 @@ type Message struct {
 	DeclarationID string
 	Version       int
 	Agency        string
-	Kind          string // submit | amend | cancel
+	Kind          message.Kind
 	PreviousID    string
 	State         message.State
 	Attempts      int
@@ -191,7 +191,7 @@ func Diff(a, b *State) []Difference {
 			{"declaration", x.DeclarationID, y.DeclarationID},
 			{"version", itoa(x.Version), itoa(y.Version)},
 			{"agency", x.Agency, y.Agency},
-			{"kind", x.Kind, y.Kind},
+			{"kind", string(x.Kind), string(y.Kind)},
 			{"previous", x.PreviousID, y.PreviousID},
 			{"state", string(x.State), string(y.State)},
 			{"attempts", itoa(x.Attempts), itoa(y.Attempts)},

@@ -69,7 +69,7 @@ type Message struct {
 	DeclarationID  string
 	Version        int
 	Agency         string
-	Kind           string // submit | amend | cancel
+	Kind           message.Kind
 	PreviousID     string // message this one replaces, for amend/cancel
 	MappingVersion string
 	SchemaVersion  string
