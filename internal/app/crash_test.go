@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/clearance"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -291,7 +292,7 @@ func waitFinal(h *harness, events <-chan hub.DecisionEvent, ids []string, guard 
 	return views
 }
 
-func isFinalDecision(status string, awaiting int) bool {
+func isFinalDecision(status clearance.Status, awaiting int) bool {
 	return (status == "CLEARED" || status == "REJECTED") && awaiting == 0
 }
 
@@ -313,7 +314,7 @@ func checkCrashOutcome(t *testing.T, sims *tappedSims, views map[string]hub.Decl
 		if rejected[i] {
 			want = "REJECTED"
 		}
-		if v.Decision.Status != want {
+		if string(v.Decision.Status) != want {
 			t.Errorf("%s: decision %s, want %s (%+v)", id, v.Decision.Status, want, v.Decision.Reasons)
 		}
 		if len(v.Messages) != 4 {

@@ -11,14 +11,21 @@ import (
 	"github.com/gatehub/gatehub/internal/message"
 )
 
+// Status is a clearance decision's verdict. The strings are what the
+// stores, the API, lane devices and archives carry; they never change.
+type Status string
+
 // Decision statuses.
 const (
-	Cleared   = "CLEARED"
-	Rejected  = "REJECTED"
-	Hold      = "HOLD"
-	Pending   = "PENDING"
-	Cancelled = "CANCELLED"
+	Cleared   Status = "CLEARED"
+	Rejected  Status = "REJECTED"
+	Hold      Status = "HOLD"
+	Pending   Status = "PENDING"
+	Cancelled Status = "CANCELLED"
 )
+
+// Statuses lists every decision status.
+var Statuses = []Status{Cleared, Rejected, Hold, Pending, Cancelled}
 
 // Lane actions.
 const (
@@ -70,7 +77,7 @@ type Reason struct {
 
 // Decision is the clearance decision for one declaration version.
 type Decision struct {
-	Status    string    `json:"status"`
+	Status    Status    `json:"status"`
 	Awaiting  []string  `json:"awaiting,omitempty"`
 	Overdue   []string  `json:"overdue,omitempty"`
 	Reasons   []Reason  `json:"reasons,omitempty"`

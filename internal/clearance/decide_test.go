@@ -42,7 +42,7 @@ func TestDecide(t *testing.T) {
 		required  []string
 		statuses  []AgencyStatus
 		cancelled bool
-		status    string
+		status    Status
 		awaiting  []string
 		overdue   []string
 		reasons   []string

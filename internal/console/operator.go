@@ -140,7 +140,7 @@ func (s *Server) boardData(ctx context.Context, c *call, code string) (*boardDat
 
 func answerEvent(t time.Time, reading string, a *laneAnswer) laneEvent {
 	detail := strings.TrimSpace(a.Checkpoint + " " + reading)
-	ev := laneEvent{Time: t, Type: "lane-decision", Plate: a.Plate, Action: a.Action, Status: a.Decision, DeclID: a.DeclarationID, Detail: detail}
+	ev := laneEvent{Time: t, Type: "lane-decision", Plate: a.Plate, Action: a.Action, Status: string(a.Decision), DeclID: a.DeclarationID, Detail: detail}
 	ev.Reasons = a.ReasonEN
 	if w := a.WeightKg(); w > 0 {
 		ev.Detail = fmt.Sprintf("%s %.0f kg", detail, w)
@@ -269,7 +269,7 @@ func (s *Server) boardLive(w http.ResponseWriter, r *http.Request, c *call) erro
 				if json.Unmarshal(m.data, &e) != nil {
 					continue
 				}
-				ls.add(laneEvent{Time: at, Type: "decision", Plate: firstNonEmpty(e.PlateVN, e.PlateCN), Status: e.Decision.Status, DeclID: e.DeclarationID,
+				ls.add(laneEvent{Time: at, Type: "decision", Plate: firstNonEmpty(e.PlateVN, e.PlateCN), Status: string(e.Decision.Status), DeclID: e.DeclarationID,
 					Detail: strings.Join(e.Decision.Awaiting, ", ")})
 				// The waiting list costs a view per truck: refreshed at most
 				// every two seconds, however busy the gate.

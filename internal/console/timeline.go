@@ -59,7 +59,7 @@ func (ViewTimeline) Timeline(_ context.Context, v *hub.DeclarationView) ([]Timel
 		}
 	}
 	if !v.Decision.DecidedAt.IsZero() {
-		out = append(out, TimelineEvent{Time: v.Decision.DecidedAt, Kind: "decision", Detail: v.Decision.Status, Status: v.Decision.Status})
+		out = append(out, TimelineEvent{Time: v.Decision.DecidedAt, Kind: "decision", Detail: string(v.Decision.Status), Status: string(v.Decision.Status)})
 	}
 	sortTimeline(out)
 	return out, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/message"
 	"log/slog"
 	"time"
@@ -30,11 +31,11 @@ func (e *RefusedError) Error() string { return "ack refused (" + e.Code + "): " 
 
 // AckResult is the hub's answer to an accepted ACK.
 type AckResult struct {
-	MessageID     string `json:"messageId"`
-	DeclarationID string `json:"declarationId"`
-	Status        string `json:"status"`    // ACK | NACK
-	Duplicate     bool   `json:"duplicate"` // true: seen before, nothing changed
-	Decision      string `json:"decision,omitempty"`
+	MessageID     string           `json:"messageId"`
+	DeclarationID string           `json:"declarationId"`
+	Status        string           `json:"status"`    // ACK | NACK
+	Duplicate     bool             `json:"duplicate"` // true: seen before, nothing changed
+	Decision      clearance.Status `json:"decision,omitempty"`
 }
 
 // AckOrigin is who posted an ACK, which decides what the audit log keeps

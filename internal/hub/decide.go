@@ -160,7 +160,7 @@ func (h *Hub) decideFrom(ctx context.Context, tx store.Tx, fx *effects, in *clea
 	}
 	if h.Metrics != nil {
 		status := dec.Status
-		fx.observed = append(fx.observed, func() { h.Metrics.Decision(status) })
+		fx.observed = append(fx.observed, func() { h.Metrics.Decision(string(status)) })
 	}
 	return &dec, nil
 }

@@ -77,7 +77,7 @@ func (b *logBuilder) ack(decl, msg, agency, status, reason string) {
 
 func (b *logBuilder) decision(decl string, version int, status string) {
 	b.add(audit.KindDecision, decl, "", "", js(map[string]any{
-		"version": version, "decision": clearance.Decision{Status: status, DecidedAt: t0.Add(time.Hour)},
+		"version": version, "decision": clearance.Decision{Status: clearance.Status(status), DecidedAt: t0.Add(time.Hour)},
 	}))
 }
 
@@ -96,7 +96,7 @@ func fakeAcks(_ string, xml []byte, _ time.Time) (mapping.AckFields, error) {
 }
 
 func detail(status string) string {
-	return string(js(clearance.Decision{Status: status}))
+	return string(js(clearance.Decision{Status: clearance.Status(status)}))
 }
 
 var decidedAt = t0.Add(time.Hour).Format(time.RFC3339Nano)

@@ -94,7 +94,7 @@ func FromStore(ctx context.Context, st store.Store) (*State, error) {
 			dec, err := tx.GetDecision(ctx, d.ID, d.Version)
 			switch {
 			case err == nil:
-				sd.DecisionStatus, sd.DecisionDetail, sd.DecidedAt = dec.Status, string(dec.Detail), formatTime(dec.DecidedAt)
+				sd.DecisionStatus, sd.DecisionDetail, sd.DecidedAt = string(dec.Status), string(dec.Detail), formatTime(dec.DecidedAt)
 			case !errors.Is(err, store.ErrNotFound):
 				return fmt.Errorf("decision of %s v%d: %w", d.ID, d.Version, err)
 			}

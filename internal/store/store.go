@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/message"
 	"time"
 )
@@ -110,7 +111,7 @@ type Ack struct {
 type Decision struct {
 	DeclarationID string
 	Version       int
-	Status        string // CLEARED | HOLD | REJECTED | PENDING | CANCELLED
+	Status        clearance.Status
 	Detail        []byte // JSON of the reasons
 	DecidedAt     time.Time
 }

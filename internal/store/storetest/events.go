@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/message"
 	"strconv"
 	"sync"
@@ -72,11 +73,11 @@ func testLockDeclarationConcurrent(t *testing.T, s store.Store) {
 				if err != nil {
 					return err
 				}
-				v, err := strconv.Atoi(d.Status)
+				v, err := strconv.Atoi(string(d.Status))
 				if err != nil {
 					return err
 				}
-				d.Status = strconv.Itoa(v + 1)
+				d.Status = clearance.Status(strconv.Itoa(v + 1))
 				return tx.PutDecision(ctx, d)
 			})
 		}()
