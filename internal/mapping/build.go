@@ -115,7 +115,7 @@ func newInput(decl any, env Envelope, gate map[string]any, ack map[string]any) (
 	}
 	msg := map[string]any{
 		"id":            env.MessageID,
-		"kind":          env.Kind,
+		"kind":          string(env.Kind), // the engine reads plain JSON-like values
 		"previousId":    env.PreviousMessageID,
 		"sender":        env.Sender,
 		"receiver":      env.Receiver,
