@@ -94,7 +94,7 @@ func testLockDeclarationConcurrent(t *testing.T, s store.Store) {
 		if err != nil {
 			return err
 		}
-		equal(t, "counter after serialised increments", d.Status, strconv.Itoa(n))
+		equal(t, "counter after serialised increments", string(d.Status), strconv.Itoa(n))
 		return nil
 	})
 }

@@ -930,7 +930,7 @@ func testDecisions(t *testing.T, s store.Store) {
 		if err != nil {
 			return err
 		}
-		equal(t, "v1 decision (upserted)", got.Status, "CLEARED")
+		equal(t, "v1 decision (upserted)", string(got.Status), "CLEARED")
 		if _, err := tx.GetDecision(ctx, "D", 3); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("unknown version: err = %v, want ErrNotFound", err)
 		}
