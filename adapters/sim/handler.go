@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehub/gatehub/adapters/agency"
 	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/sign"
 )
 
 // maxMessageBytes bounds an incoming message; agency messages are a few KB.
@@ -141,8 +142,10 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 		rec = &record{stats: MessageStats{First: s.now(), Attempts: 1, Last: s.now()}}
 		s.msgs.put(msgID, rec)
 	}
+	ackID := AckID(s.agency, msgID)
 	if rec.ack != nil {
 		ack, same := rec.ack, rec.body == sum
+		attempts := rec.stats.Attempts
 		s.mu.Unlock()
 		if !same {
 			// Not a resend: handing out the other message's ACK would let
@@ -150,9 +153,14 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 			return nil, &refusal{http.StatusConflict, CodeMessageIDReused,
 				"message id " + msgID + " was already answered for different content"}
 		}
-		return ack, nil
+		if !s.misbehaves(MisbehaveDuplicateDiffers) {
+			return ack, nil
+		}
+		// Broken on purpose: the resend is answered as a new message.
+		ackID = fmt.Sprintf("%s-%d", ackID, attempts)
+	} else {
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 
 	now := s.now()
 	root, err := s.verifier.Verify(HubParticipant, body, now)
@@ -169,7 +177,7 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 	}
 	// The raw body, signature included, is what the XSD describes; rules
 	// below read only the verified element.
-	if err := s.val.Validate(info.SchemaFile, body); err != nil {
+	if err := s.val.Validate(info.SchemaFile, body); err != nil && !s.misbehaves(MisbehaveAcceptInvalid) {
 		return nil, &refusal{http.StatusUnprocessableEntity, CodeSchemaInvalid, err.Error()}
 	}
 	env, err := s.envelope(root)
@@ -187,7 +195,7 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 	env.Kind = info.Kind
 
 	verdict := Verdict{OK: true}
-	if env.Kind != message.Cancel {
+	if env.Kind != message.Cancel && !s.misbehaves(MisbehaveAcceptInvalid) {
 		// A cancel withdraws the truck; there is nothing left to check.
 		verdict = Evaluate(s.rules, root, now)
 	}
@@ -197,13 +205,16 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 		s.mu.Unlock()
 		return nil, nil
 	}
-	ack, err := s.buildAck(msgID, env, verdict, now)
+	ack, err := s.buildAck(ackID, msgID, env, verdict, now)
 	if err != nil {
 		return nil, &refusal{http.StatusInternalServerError, "SIM-INTERNAL", err.Error()}
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rec.ack != nil && s.misbehaves(MisbehaveDuplicateDiffers) {
+		return ack, nil
+	}
 	if rec.ack != nil {
 		// A concurrent attempt at the same id answered first; its bytes
 		// are the original.
@@ -215,7 +226,7 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 	}
 	rec.ack, rec.body = ack, sum
 	rec.stats.Kind = env.Kind
-	rec.stats.AckID = AckID(s.agency, msgID)
+	rec.stats.AckID = ackID
 	rec.stats.Status, rec.stats.ReasonCode = "ACK", ""
 	if !verdict.OK {
 		rec.stats.Status, rec.stats.ReasonCode = "NACK", verdict.Code
@@ -224,9 +235,12 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 	return ack, nil
 }
 
-func (s *Server) buildAck(msgID string, env envelope, v Verdict, now time.Time) ([]byte, error) {
-	ackID := AckID(s.agency, msgID)
-	fields := mapping.AckFields{AckID: ackID, RefMessageID: msgID, Status: "ACK", IssuedAt: now}
+func (s *Server) buildAck(ackID, msgID string, env envelope, v Verdict, now time.Time) ([]byte, error) {
+	ref := msgID
+	if s.misbehaves(MisbehaveWrongReference) {
+		ref = "OTHER-" + msgID
+	}
+	fields := mapping.AckFields{AckID: ackID, RefMessageID: ref, Status: "ACK", IssuedAt: now}
 	if !v.OK {
 		fields.Status, fields.ReasonCode, fields.ReasonText = "NACK", v.Code, v.Text
 	}
@@ -242,9 +256,19 @@ func (s *Server) buildAck(msgID string, env envelope, v Verdict, now time.Time) 
 	if err != nil {
 		return nil, fmt.Errorf("build %s ack for %s: %w", s.agency, msgID, err)
 	}
+	if s.misbehaves(MisbehaveUnsignedAck) {
+		u, err := sign.Prepare(doc)
+		if err != nil {
+			return nil, fmt.Errorf("serialise %s ack for %s: %w", s.agency, msgID, err)
+		}
+		return u.Bytes(), nil
+	}
 	signed, err := s.signer.Sign(doc)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s ack for %s: %w", s.agency, msgID, err)
+	}
+	if s.misbehaves(MisbehaveTamperedSignature) {
+		signed = tamperSignature(signed)
 	}
 	return signed, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehub/gatehub/internal/message"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -84,6 +85,9 @@ type Config struct {
 	// Now is the agency clock: rules, ACK timestamps and signature validity
 	// use it, so tests can pin "today" against certificate expiry dates.
 	Now func() time.Time
+	// Misbehave breaks the protocol on purpose in the ways listed (see
+	// Misbehaviour); empty for every shipped configuration.
+	Misbehave []Misbehaviour
 }
 
 // MessageStats is what the simulator knows about one message id.
@@ -122,6 +126,8 @@ type Server struct {
 	now      func() time.Time
 	callback *http.Client
 	onCB     func(string, error)
+	// misbehave is fixed at New: a simulator is broken for its whole life.
+	misbehave []Misbehaviour
 
 	mu   sync.Mutex
 	cfg  runtimeConfig
@@ -170,6 +176,9 @@ func New(cfg Config, reg *mapping.Registry, val Validator, signer *sign.Signer, 
 	if cfg.FailRate < 0 || cfg.FailRate > 1 {
 		return nil, fmt.Errorf("new simulator %s: fail rate %v outside [0,1]", cfg.Agency, cfg.FailRate)
 	}
+	if err := checkMisbehaviours(cfg.Misbehave); err != nil {
+		return nil, fmt.Errorf("new simulator %s: %w", cfg.Agency, err)
+	}
 	if cfg.Envelope == nil {
 		cfg.Envelope = agency.ReadHeader
 	}
@@ -187,17 +196,18 @@ func New(cfg Config, reg *mapping.Registry, val Validator, signer *sign.Signer, 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		agency:   cfg.Agency,
-		spec:     cfg.Spec,
-		rules:    cfg.Rules,
-		envFn:    cfg.Envelope,
-		reg:      reg,
-		val:      val,
-		signer:   signer,
-		verifier: verifier,
-		now:      cfg.Now,
-		callback: cfg.CallbackClient,
-		onCB:     cfg.OnCallback,
+		agency:    cfg.Agency,
+		spec:      cfg.Spec,
+		rules:     cfg.Rules,
+		envFn:     cfg.Envelope,
+		reg:       reg,
+		val:       val,
+		signer:    signer,
+		verifier:  verifier,
+		now:       cfg.Now,
+		callback:  cfg.CallbackClient,
+		onCB:      cfg.OnCallback,
+		misbehave: slices.Clone(cfg.Misbehave),
 		cfg: runtimeConfig{
 			CallbackURL: cfg.CallbackURL, Mode: cfg.Mode, Delay: cfg.Delay,
 			FailFirst: cfg.FailFirst, FailRate: cfg.FailRate, RetryAfter: cfg.RetryAfter,

@@ -58,6 +58,7 @@ type flags struct {
 	agency, addr, mode, callback string
 	keys, trust, publish         string
 	schemas, mappings, alg       string
+	misbehave                    string
 	delay, retryAfter            time.Duration
 	failFirst                    int
 	failRate                     float64
@@ -82,6 +83,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.schemas, "schemas", "schemas", "XSD directory")
 	fs.StringVar(&f.mappings, "mappings", "mappings", "mapping directory")
 	fs.StringVar(&f.alg, "alg", string(pki.ECDSAP256), "key algorithm for created agency keys: ecdsa-p256 or rsa-2048")
+	fs.StringVar(&f.misbehave, "misbehave", "", "break the protocol on purpose, to see gatehubctl conformance run catch it: a comma list of "+misbehaviours())
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -112,6 +114,12 @@ func run(ctx context.Context, args []string, log *slog.Logger, ready func(*sim.C
 	if err != nil {
 		return err
 	}
+	var misbehave []sim.Misbehaviour
+	for _, m := range strings.Split(f.misbehave, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			misbehave = append(misbehave, sim.Misbehaviour(m))
+		}
+	}
 	var agencies []string
 	if f.agency != "all" {
 		agencies = strings.Split(f.agency, ",")
@@ -121,7 +129,10 @@ func run(ctx context.Context, args []string, log *slog.Logger, ready func(*sim.C
 		KeysDir: f.keys, Algorithm: pki.Algorithm(f.alg),
 		CallbackURL: f.callback, Mode: f.mode, Delay: f.delay, FailFirst: f.failFirst,
 		FailRate: f.failRate, Seed: f.seed,
-		Configure: func(c *sim.Config) { c.RetryAfter = f.retryAfter },
+		Configure: func(c *sim.Config) {
+			c.RetryAfter = f.retryAfter
+			c.Misbehave = misbehave
+		},
 	})
 	if err != nil {
 		return err
@@ -170,4 +181,12 @@ func hubTrust(trustDir, keysDir string) (*pki.TrustStore, error) {
 		ts.Add(sim.HubParticipant, cert, time.Time{}, time.Time{})
 	}
 	return ts, nil
+}
+
+func misbehaviours() string {
+	var names []string
+	for _, m := range sim.Misbehaviours() {
+		names = append(names, string(m))
+	}
+	return strings.Join(names, ", ")
 }

@@ -169,7 +169,9 @@ Flags are written --name; the one-dash form -name of earlier releases is still a
 		decisionVerifyCmd())
 	auditGroup := group("audit", "Export, archive, verify, search and replay the audit log",
 		auditExportCmd(), auditArchiveCmd(), auditVerifyCmd(), auditFindCmd(), auditReplayCmd())
-	for _, c := range []*cobra.Command{gates, outbox, keys, tokens, decision, auditGroup, versionCmd()} {
+	conf := group("conformance", "Test an agency's endpoint against the hub's protocol before go-live",
+		conformanceRunCmd())
+	for _, c := range []*cobra.Command{gates, outbox, keys, tokens, decision, auditGroup, conf, versionCmd()} {
 		c.GroupID = "hub"
 		root.AddCommand(c)
 	}

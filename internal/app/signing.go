@@ -165,3 +165,14 @@ func ArchiveVerifier(certs map[string][]*x509.Certificate) *sign.Verifier {
 	}
 	return sign.NewVerifier(ts, AuditorProfiles()...)
 }
+
+// HubKeyFile is the name, in the keys directory, under which the hub keeps
+// the key that signs under profile: hub (hub.key.pem) for the default
+// profile, hub.sm2 for SM2-SM3. Tools that sign as the hub outside the
+// server (gatehubctl conformance run) load the same files.
+func HubKeyFile(profile sign.Profile) string {
+	if k, ok := profileKeys[profile.Name]; ok {
+		return k.file
+	}
+	return hub.Participant
+}
