@@ -3,7 +3,6 @@ package replay_test
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"github.com/gatehub/gatehub/internal/message"
 	"math/rand/v2"
@@ -19,8 +18,6 @@ import (
 	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/replay"
-	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/store/storetest"
 )
 
 // The golden archive of untyped payloads: exported by the hub while its
@@ -123,14 +120,7 @@ func TestWriteGoldenPayloadsV1(t *testing.T) {
 		return len(h.messages(message.Pending)) == 0 && len(h.messages(message.Sent)) == 0
 	})
 
-	certs := map[string][]*x509.Certificate{}
-	for _, p := range h.app.Trust.Participants() {
-		certs[p] = h.app.Trust.All(p)
-	}
-	var buf bytes.Buffer
-	if _, err := audit.Export(ctx, h.app.Store, store.AuditFilter{}, certs, h.app.Hub.Clock(), &buf); err != nil {
-		t.Fatal(err)
-	}
+	archive := h.export()
 	live, err := replay.FromStore(ctx, h.app.Store)
 	if err != nil {
 		t.Fatal(err)
@@ -142,13 +132,13 @@ func TestWriteGoldenPayloadsV1(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(goldenPayloadsV1), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(goldenPayloadsV1, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(goldenPayloadsV1, archive, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(goldenPayloadsV1State, append(state, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ar, err := audit.ReadArchive(bytes.NewReader(buf.Bytes()))
+	ar, err := audit.ReadArchive(bytes.NewReader(archive))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +164,6 @@ func (h *harness) await(what string, cond func() bool) {
 // verifies, replays in memory and into both stores, and gives exactly the
 // state the hub had when it exported it.
 func TestGoldenPayloadsV1Replays(t *testing.T) {
-	ctx := context.Background()
 	raw, err := os.ReadFile(goldenPayloadsV1)
 	if err != nil {
 		t.Fatal(err)
@@ -239,18 +228,5 @@ func TestGoldenPayloadsV1Replays(t *testing.T) {
 	for _, d := range replay.Diff(got, &want) {
 		t.Errorf("replayed vs golden: %s", d)
 	}
-	for _, fresh := range []struct {
-		name string
-		open func(testing.TB) store.Store
-	}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}} {
-		t.Run("restore into "+fresh.name, func(t *testing.T) {
-			restored, err := replay.Restore(ctx, fresh.open(t), a.Entries, acks.Read)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range replay.Diff(restored, &want) {
-				t.Errorf("restored vs golden: %s", d)
-			}
-		})
-	}
+	restoreIntoBoth(t, a.Entries, acks.Read, &want, "golden")
 }

@@ -374,16 +374,7 @@ func TestReplayMatchesLiveHub(t *testing.T) {
 	h.sender.releaseAll()
 	h.quiesce()
 
-	// Export with the hub's trust store, as `gatehubctl audit export` does.
-	certs := map[string][]*x509.Certificate{}
-	for _, p := range h.app.Trust.Participants() {
-		certs[p] = h.app.Trust.All(p)
-	}
-	var buf bytes.Buffer
-	if _, err := audit.Export(ctx, h.app.Store, store.AuditFilter{}, certs, h.app.Hub.Clock(), &buf); err != nil {
-		t.Fatal(err)
-	}
-	a, err := audit.ReadArchive(bytes.NewReader(buf.Bytes()))
+	a, err := audit.ReadArchive(bytes.NewReader(h.export()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,20 +407,7 @@ func TestReplayMatchesLiveHub(t *testing.T) {
 
 	// Written into a fresh store of either kind and read back, the replay
 	// is still the live state.
-	for _, fresh := range []struct {
-		name string
-		open func(testing.TB) store.Store
-	}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}} {
-		t.Run("restore into "+fresh.name, func(t *testing.T) {
-			restored, err := replay.Restore(ctx, fresh.open(t), a.Entries, acks.Read)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range replay.Diff(restored, live) {
-				t.Errorf("restored store vs live: %s", d)
-			}
-		})
-	}
+	restoreIntoBoth(t, a.Entries, acks.Read, live, "live")
 
 	// Streamed in two runs, the second resuming where the first stopped
 	// (as a replay of a chain of archives does), rebuilding as it goes.
@@ -490,6 +468,41 @@ func TestReplayMatchesLiveHub(t *testing.T) {
 			}
 		}
 		t.Fatalf("rebuild: %d of %d messages ok", rb.OK, outbound)
+	}
+}
+
+// export writes the hub's whole audit log as an archive with the hub's
+// trust store, as `gatehubctl audit export` does.
+func (h *harness) export() []byte {
+	h.t.Helper()
+	certs := map[string][]*x509.Certificate{}
+	for _, p := range h.app.Trust.Participants() {
+		certs[p] = h.app.Trust.All(p)
+	}
+	var buf bytes.Buffer
+	if _, err := audit.Export(context.Background(), h.app.Store, store.AuditFilter{}, certs, h.app.Hub.Clock(), &buf); err != nil {
+		h.t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// restoreIntoBoth replays entries into a fresh store of either kind and
+// checks that what it reads back is want.
+func restoreIntoBoth(t *testing.T, entries []store.AuditEntry, acks replay.AckReader, want *replay.State, what string) {
+	t.Helper()
+	for _, fresh := range []struct {
+		name string
+		open func(testing.TB) store.Store
+	}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}} {
+		t.Run("restore into "+fresh.name, func(t *testing.T) {
+			restored, err := replay.Restore(context.Background(), fresh.open(t), entries, acks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range replay.Diff(restored, want) {
+				t.Errorf("restored store vs %s: %s", what, d)
+			}
+		})
 	}
 }
 
