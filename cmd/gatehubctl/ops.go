@@ -23,7 +23,7 @@ import (
 	"github.com/gatehub/gatehub/adapters/gatedevice"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/gate"
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // hubCmd marks a command that calls a running hub: its help names the
@@ -158,7 +158,7 @@ var (
 
 // messagesTable prints outbox messages, one line each.
 func messagesTable(tw *tabwriter.Writer, v struct {
-	Messages []hub.MessageView `json:"messages"`
+	Messages []views.MessageView `json:"messages"`
 }) {
 	row(tw, "MESSAGE", "AGENCY", "KIND", "VERSION", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "ACK DEADLINE", "OVERDUE", "LAST ERROR")
 	for _, m := range v.Messages {
@@ -257,10 +257,10 @@ func outboxActionCmd(action string) *cobra.Command {
 		if err := newHubClient().call(c.Context(), "POST", "/v1/admin/outbox/"+url.PathEscape(args[0])+"/"+action, "", nil, &res); err != nil {
 			return err
 		}
-		return printAnswer(c.OutOrStdout(), *format, res, func(tw *tabwriter.Writer, m hub.MessageView) {
+		return printAnswer(c.OutOrStdout(), *format, res, func(tw *tabwriter.Writer, m views.MessageView) {
 			messagesTable(tw, struct {
-				Messages []hub.MessageView `json:"messages"`
-			}{[]hub.MessageView{m}})
+				Messages []views.MessageView `json:"messages"`
+			}{[]views.MessageView{m}})
 		})
 	}
 	return c

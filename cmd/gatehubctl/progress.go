@@ -146,14 +146,9 @@ func addInputs(ctx context.Context, opts *audit.ExportOptions, st store.Store) {
 	}
 }
 
-// readTx reads beside the embedded store's writer where it can.
+// readTx reads beside the embedded store's writer (store.Store.WithReadTx).
 func readTx(ctx context.Context, st store.Store, fn func(store.Tx) error) error {
-	if r, ok := st.(interface {
-		WithReadTx(context.Context, func(store.Tx) error) error
-	}); ok {
-		return r.WithReadTx(ctx, fn)
-	}
-	return st.WithTx(ctx, fn)
+	return st.WithReadTx(ctx, fn)
 }
 
 func fingerprintOf(der []byte) string {

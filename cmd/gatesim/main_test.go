@@ -135,7 +135,7 @@ func TestGatesimPlaysACrossing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"-hub", a.URL(), "-gatefile", gatefile, "-keys", pub}, tc.args...)
 			var out bytes.Buffer
-			code := run(context.Background(), args, &out, &out, a.Hub.Clock)
+			code := run(context.Background(), args, &out, &out, a.Tx.Clock)
 			if code != tc.exit {
 				t.Fatalf("exit %d, want %d; output:\n%s", code, tc.exit, out.String())
 			}
@@ -151,7 +151,7 @@ func TestGatesimPlaysACrossing(t *testing.T) {
 		fresh := declareClearedPlate(t, a.URL(), "12C-77001", "桂A77001")
 		var out bytes.Buffer
 		args := []string{"-hub", a.URL(), "-gatefile", gatefile, "-keys", pub, "-plate", "12C-77001", "-weight", "38600"}
-		if code := run(context.Background(), args, &out, &out, a.Hub.Clock); code != exitOpen {
+		if code := run(context.Background(), args, &out, &out, a.Tx.Clock); code != exitOpen {
 			t.Fatalf("exit %d:\n%s", code, out.String())
 		}
 		for _, w := range []string{"route: B1 → B2 → B0", "[B1]", "[B2]", "[B0]", "scanned " + fresh, "crossing complete: 12C-77001 exited at B0"} {
@@ -161,9 +161,9 @@ func TestGatesimPlaysACrossing(t *testing.T) {
 		}
 		// Back at the gate after another truck, the clearance is used.
 		out.Reset()
-		run(context.Background(), []string{"-hub", a.URL(), "-gatefile", gatefile, "-keys", pub, "-plate", "99Z-00002", "-checkpoint", "B1"}, &out, &out, a.Hub.Clock)
+		run(context.Background(), []string{"-hub", a.URL(), "-gatefile", gatefile, "-keys", pub, "-plate", "99Z-00002", "-checkpoint", "B1"}, &out, &out, a.Tx.Clock)
 		out.Reset()
-		if code := run(context.Background(), args, &out, &out, a.Hub.Clock); code != exitClosed || !strings.Contains(out.String(), "clearance already used") {
+		if code := run(context.Background(), args, &out, &out, a.Tx.Clock); code != exitClosed || !strings.Contains(out.String(), "clearance already used") {
 			t.Fatalf("second crossing: exit %d:\n%s", code, out.String())
 		}
 	})

@@ -17,13 +17,15 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/sim"
+	"github.com/gatehub/gatehub/internal/acknowledgements"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/clearance"
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/sign"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // silent makes one agency's simulator take messages and never answer, so
@@ -73,12 +75,12 @@ func (h *harness) agencySigner(agency string) *sign.Signer {
 // format) and signs it with signer, which need not be the agency's.
 func (h *harness) ackFor(signer *sign.Signer, agency, declID, msgID, ackID, status, reason string) []byte {
 	h.t.Helper()
-	now := h.app.Hub.Clock()
+	now := h.app.Tx.Clock()
 	f := mapping.AckFields{AckID: ackID, RefMessageID: msgID, Status: status, IssuedAt: now}
 	if status == "NACK" {
 		f.ReasonCode, f.ReasonText = reason, "refused by the test"
 	}
-	doc, _, err := h.app.Hub.Mappings.BuildAck(agency, f, mapping.Envelope{
+	doc, _, err := h.app.Operator.Mappings.BuildAck(agency, f, mapping.Envelope{
 		MessageID: ackID, Kind: message.Ack, Sender: agency, Receiver: "hub",
 		DeclarationID: declID, Version: 1, CreatedAt: now,
 	})
@@ -98,9 +100,9 @@ func (h *harness) postAck(agency string, raw []byte) (*http.Response, []byte) {
 }
 
 // messageOf returns the declaration's latest message to agency.
-func messageOf(t *testing.T, v hub.DeclarationView, agency string) hub.MessageView {
+func messageOf(t *testing.T, v views.DeclarationView, agency string) views.MessageView {
 	t.Helper()
-	var out *hub.MessageView
+	var out *views.MessageView
 	for i := range v.Messages {
 		if v.Messages[i].Agency == agency {
 			out = &v.Messages[i]
@@ -113,7 +115,7 @@ func messageOf(t *testing.T, v hub.DeclarationView, agency string) hub.MessageVi
 }
 
 // reasonCode returns the code of ev's reason about agency, "" if none.
-func reasonCode(ev hub.DecisionEvent, agency string) string {
+func reasonCode(ev decisions.DecisionEvent, agency string) string {
 	for _, r := range ev.Decision.Reasons {
 		if r.Agency == agency {
 			return r.Code
@@ -125,8 +127,8 @@ func reasonCode(ev hub.DecisionEvent, agency string) string {
 // awaitingAckOnly holds once every agency but agency has answered ACK and
 // agency's message was delivered: the state in which the test speaks for
 // agency.
-func awaitingAckOnly(agency string) func(hub.DecisionEvent) bool {
-	return func(ev hub.DecisionEvent) bool {
+func awaitingAckOnly(agency string) func(decisions.DecisionEvent) bool {
+	return func(ev decisions.DecisionEvent) bool {
 		return ev.Decision.Status == "PENDING" && slices.Equal(ev.Decision.Awaiting, []string{agency}) &&
 			reasonCode(ev, agency) == clearance.CodeAwaitingAck
 	}
@@ -284,7 +286,7 @@ func TestAckRefusals(t *testing.T) {
 				}
 				return
 			}
-			res := decodeJSON[hub.AckResult](t, data)
+			res := decodeJSON[acknowledgements.AckResult](t, data)
 			if res.Duplicate != tc.duplicate || res.Status != tc.wantStatus || res.MessageID != msgID {
 				t.Fatalf("result %+v, want duplicate=%v status %s for %s", res, tc.duplicate, tc.wantStatus, msgID)
 			}
@@ -368,7 +370,7 @@ func TestAckForSupersededMessage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("amend: HTTP %d: %s", resp.StatusCode, data)
 	}
-	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Version == 2 && awaitingAckOnly("customs")(ev) })
+	h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Version == 2 && awaitingAckOnly("customs")(ev) })
 	cur := messageOf(t, h.view(v.ID), "customs")
 	if cur.ID == old.ID || cur.PreviousID != old.ID {
 		t.Fatalf("customs replacement %s previous %s, want a new message replacing %s", cur.ID, cur.PreviousID, old.ID)
@@ -393,7 +395,7 @@ func TestAckForSupersededMessage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("ACK of the replacement: HTTP %d %s", resp.StatusCode, data)
 	}
-	if res := decodeJSON[hub.AckResult](t, data); res.Decision != "CLEARED" {
+	if res := decodeJSON[acknowledgements.AckResult](t, data); res.Decision != "CLEARED" {
 		t.Fatalf("ACK of the replacement: decision %q", res.Decision)
 	}
 	entries := h.audit("kind=ack.refused&message=" + old.ID)
@@ -409,7 +411,7 @@ func TestAckWrappingOfSimulatorAck(t *testing.T) {
 	h := start(t, nil)
 	events := h.events("HUUNGHI", "EXP-1")
 	v := h.submit(sample(t, nil))
-	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
+	h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
 	msgID := messageOf(t, h.view(v.ID), "customs").ID
 	genuine, ok := h.app.Simulators.Server("customs").Ack(msgID)
 	if !ok {
@@ -427,7 +429,7 @@ func TestAckWrappingOfSimulatorAck(t *testing.T) {
 	}
 	// The genuine bytes, resent, are a duplicate.
 	resp, data := h.postAck("customs", genuine)
-	if resp.StatusCode != http.StatusOK || !decodeJSON[hub.AckResult](t, data).Duplicate {
+	if resp.StatusCode != http.StatusOK || !decodeJSON[acknowledgements.AckResult](t, data).Duplicate {
 		t.Fatalf("resent simulator ACK: HTTP %d %s", resp.StatusCode, data)
 	}
 	got := h.view(v.ID)

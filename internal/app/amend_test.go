@@ -11,7 +11,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/decisions"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 func (h *harness) submitWithKey(key string, body []byte) (*http.Response, []byte) {
@@ -44,7 +45,7 @@ func TestIdempotentSubmit(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Idempotent-Replayed") != "" {
 		t.Fatalf("first POST: HTTP %d replayed=%q: %s", resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), data)
 	}
-	first := decodeJSON[hub.DeclarationView](t, data)
+	first := decodeJSON[views.DeclarationView](t, data)
 
 	tests := []struct {
 		name     string
@@ -77,7 +78,7 @@ func TestIdempotentSubmit(t *testing.T) {
 			if resp.StatusCode >= 300 {
 				return
 			}
-			v := decodeJSON[hub.DeclarationView](t, data)
+			v := decodeJSON[views.DeclarationView](t, data)
 			if (v.ID == first.ID) != tc.sameID {
 				t.Fatalf("id %s, first %s, same wanted %v", v.ID, first.ID, tc.sameID)
 			}
@@ -97,7 +98,7 @@ func TestIdempotentSubmit(t *testing.T) {
 		t.Fatalf("declarations: HTTP %d %s, want 2", resp.StatusCode, data)
 	}
 	resp, data = h.do("GET", "/v1/admin/outbox?declaration="+first.ID, operatorToken, nil, "")
-	if msgs := decodeJSON[struct{ Messages []hub.MessageView }](t, data).Messages; resp.StatusCode != http.StatusOK || len(msgs) != 4 {
+	if msgs := decodeJSON[struct{ Messages []views.MessageView }](t, data).Messages; resp.StatusCode != http.StatusOK || len(msgs) != 4 {
 		t.Fatalf("messages of %s: %d, want 4", first.ID, len(msgs))
 	}
 	if n := len(h.audit("kind=declaration.accepted")); n != 2 {
@@ -134,7 +135,7 @@ func TestAmendAndCancel(t *testing.T) {
 	h := start(t, nil)
 	events := h.events("HUUNGHI", "EXP-1")
 	v := h.submit(sample(t, nil))
-	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
+	h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
 
 	all := []string{"borderguard", "customs", "guangxi", "vehicleregistry"}
 	tests := []struct {
@@ -164,7 +165,7 @@ func TestAmendAndCancel(t *testing.T) {
 				t.Fatalf("mappings reading %s: %v, the test expects %v", tc.source, got, tc.want)
 			}
 			before := h.view(v.ID)
-			latest := map[string]hub.MessageView{}
+			latest := map[string]views.MessageView{}
 			for _, m := range before.Messages {
 				if m.State != "superseded" {
 					latest[m.Agency] = m
@@ -175,7 +176,7 @@ func TestAmendAndCancel(t *testing.T) {
 				t.Fatalf("amend: HTTP %d: %s", resp.StatusCode, data)
 			}
 			version++
-			after := decodeJSON[hub.DeclarationView](t, data)
+			after := decodeJSON[views.DeclarationView](t, data)
 			if after.Version != version {
 				t.Fatalf("version %d, want %d", after.Version, version)
 			}
@@ -212,7 +213,7 @@ func TestAmendAndCancel(t *testing.T) {
 				}
 				return
 			}
-			h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool {
+			h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool {
 				return ev.Version == version && ev.Decision.Status == "CLEARED"
 			})
 		})
@@ -229,7 +230,7 @@ func TestAmendAndCancel(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("cancel: HTTP %d: %s", resp.StatusCode, data)
 	}
-	after := decodeJSON[hub.DeclarationView](t, data)
+	after := decodeJSON[views.DeclarationView](t, data)
 	if after.Status != "cancelled" || after.Decision.Status != "CANCELLED" {
 		t.Fatalf("after cancel: status %s decision %s", after.Status, after.Decision.Status)
 	}
@@ -249,7 +250,7 @@ func TestAmendAndCancel(t *testing.T) {
 	}
 	// Cancelling again changes nothing.
 	resp, data = h.do("POST", "/v1/declarations/"+v.ID+"/cancel", traderToken, nil, "")
-	if again := decodeJSON[hub.DeclarationView](t, data); resp.StatusCode != http.StatusOK || len(again.Messages) != len(after.Messages) {
+	if again := decodeJSON[views.DeclarationView](t, data); resp.StatusCode != http.StatusOK || len(again.Messages) != len(after.Messages) {
 		t.Fatalf("second cancel: HTTP %d, %d messages (was %d)", resp.StatusCode, len(again.Messages), len(after.Messages))
 	}
 }

@@ -32,31 +32,39 @@ import (
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/adapters/vehicleregistry"
 	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/acknowledgements"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/console"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/diskspace"
 	"github.com/gatehub/gatehub/internal/eventrelay"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
+	"github.com/gatehub/gatehub/internal/gateconfig"
 	"github.com/gatehub/gatehub/internal/httpapi"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/inputs"
 	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/metrics"
+	"github.com/gatehub/gatehub/internal/operator"
 	"github.com/gatehub/gatehub/internal/outbox"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/ratelimit"
 	"github.com/gatehub/gatehub/internal/refusal"
+	"github.com/gatehub/gatehub/internal/refusallog"
 	"github.com/gatehub/gatehub/internal/schema"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
+	"github.com/gatehub/gatehub/internal/submission"
 	"github.com/gatehub/gatehub/internal/tracing"
+	"github.com/gatehub/gatehub/internal/txn"
 	"github.com/gatehub/gatehub/internal/version"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // Specs returns the transport description of every agency adapter.
@@ -68,19 +76,30 @@ func Specs() map[string]agency.Spec {
 	return out
 }
 
+// Bus is the fan-out lane devices and instances subscribe to.
+func (a *App) Bus() fanout.Bus { return a.bus }
+
 // App is an assembled hub.
 type App struct {
-	Config     config.Config
-	Log        *slog.Logger
-	Store      store.Store
-	Hub        *hub.Hub
+	Config config.Config
+	Log    *slog.Logger
+	Store  store.Store
+	// The hub's orchestration, by concept (see docs/ARCHITECTURE.md).
+	Tx         *txn.Runner
+	Decisions  *decisions.Decider
+	Submission *submission.Service
+	Views      *views.Service
+	Operator   *operator.Service
+	Acks       *acknowledgements.Service
+	GateConfig *gateconfig.Service
+	RefusalLog *refusallog.Recorder
 	Dispatcher *outbox.Dispatcher
 	Relay      *eventrelay.Relay
 	Server     *httpapi.Server
 	Metrics    *metrics.Metrics
 	Trust      *pki.TrustStore
 	Identity   *pki.Identity
-	LaneKey    *hub.LaneSigner
+	LaneKey    *lanes.LaneSigner
 	Lanes      *lanes.Service
 	Simulators *sim.Cluster // nil unless Config.Simulators
 
@@ -232,7 +251,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if err != nil {
 		return nil, fmt.Errorf("lane decision key: %w", err)
 	}
-	a.LaneKey = &hub.LaneSigner{Key: laneKey, KeyID: laneKeyID}
+	a.LaneKey = &lanes.LaneSigner{Key: laneKey, KeyID: laneKeyID}
 
 	// Listener first: the simulators need the callback URL.
 	a.listener = opt.Listener
@@ -253,10 +272,10 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	a.Config.PublicURL = publicURL
 
-	endpoints := map[string]hub.Endpoint{}
+	endpoints := map[string]acknowledgements.Endpoint{}
 	specs := Specs()
 	for name, url := range cfg.AgencyURLs {
-		endpoints[name] = hub.Endpoint{Spec: specs[name], URL: url}
+		endpoints[name] = acknowledgements.Endpoint{Spec: specs[name], URL: url}
 	}
 	if cfg.Simulators {
 		// Not bound to ctx: the simulators are agencies the dispatcher may
@@ -274,7 +293,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		a.Simulators.TrustAgencies(a.Trust)
 		for name, url := range a.Simulators.Endpoints() {
 			if _, configured := endpoints[name]; !configured {
-				endpoints[name] = hub.Endpoint{Spec: specs[name], URL: url}
+				endpoints[name] = acknowledgements.Endpoint{Spec: specs[name], URL: url}
 			}
 		}
 	}
@@ -291,18 +310,29 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if pg, ok := a.Store.(*postgres.Store); ok {
 		pg.OnRetry(a.Metrics.StoreRetry)
 	}
-	a.Hub = &hub.Hub{
-		Store: a.Store, Gates: registry, Mappings: maps, Schemas: a.schemas, Signer: signer,
-		Acks: &ack.Reader{Verifier: sign.NewVerifier(a.Trust, AgencyProfiles()...), Mappings: maps}, Bus: a.bus,
-		Metrics: a.Metrics, Log: a.Log, Now: now, LaneSigner: a.LaneKey, Inputs: buildInputs.ID, AgencySigners: agencySigners,
-		Refusals: refusal.New(refusal.Config{
-			Window: cfg.Limits.Refusals.Window, Detailed: cfg.Limits.Refusals.Detailed,
-			PerSource: ratelimit.Limit{Rate: cfg.Limits.Refusals.PerSource.Rate, Burst: cfg.Limits.Refusals.PerSource.Burst},
-			Global:    ratelimit.Limit{Rate: cfg.Limits.Refusals.Entries.Rate, Burst: cfg.Limits.Refusals.Entries.Burst},
-		}, now),
+	guard := refusal.New(refusal.Config{
+		Window: cfg.Limits.Refusals.Window, Detailed: cfg.Limits.Refusals.Detailed,
+		PerSource: ratelimit.Limit{Rate: cfg.Limits.Refusals.PerSource.Rate, Burst: cfg.Limits.Refusals.PerSource.Burst},
+		Global:    ratelimit.Limit{Rate: cfg.Limits.Refusals.Entries.Rate, Burst: cfg.Limits.Refusals.Entries.Burst},
+	}, now)
+	// Wake and WakeEvents are set below, once the dispatcher and the relay
+	// exist.
+	a.Tx = &txn.Runner{Store: a.Store, Now: now}
+	a.Decisions = &decisions.Decider{Tx: a.Tx, Gates: registry, Metrics: a.Metrics}
+	a.Views = &views.Service{Tx: a.Tx, Decisions: a.Decisions}
+	a.Lanes = &lanes.Service{Tx: a.Tx, Decisions: a.Decisions, Gates: registry, Signer: a.LaneKey, Metrics: a.Metrics}
+	a.Submission = &submission.Service{
+		Tx: a.Tx, Decisions: a.Decisions, Views: a.Views, Gates: registry, Mappings: maps, Schemas: a.schemas,
+		Signer: signer, AgencySigners: agencySigners, Inputs: buildInputs.ID, Metrics: a.Metrics, Crossings: a.Lanes,
 	}
-	a.Lanes = &lanes.Service{Hub: a.Hub, Gates: registry, Signer: a.LaneKey, Metrics: a.Metrics}
-	a.Hub.Crossings = a.Lanes
+	a.Acks = &acknowledgements.Service{
+		Tx: a.Tx, Decisions: a.Decisions, Gates: registry,
+		Acks:     &ack.Reader{Verifier: sign.NewVerifier(a.Trust, AgencyProfiles()...), Mappings: maps},
+		Refusals: guard, Metrics: a.Metrics, Log: a.Log,
+	}
+	a.Operator = &operator.Service{Tx: a.Tx, Decisions: a.Decisions, Gates: registry, Mappings: maps}
+	a.GateConfig = &gateconfig.Service{Tx: a.Tx, Gates: registry, Log: a.Log}
+	a.RefusalLog = &refusallog.Recorder{Tx: a.Tx, Refusals: guard, Metrics: a.Metrics, Log: a.Log}
 	inCallRetries := cfg.Delivery.InCallRetries
 	if inCallRetries == 0 {
 		// In the configuration 0 means no in-call retries (the default is
@@ -314,8 +344,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		MaxRetries: inCallRetries, Base: &http.Client{Timeout: cfg.Delivery.Timeout},
 	})
 	a.Dispatcher = &outbox.Dispatcher{
-		Store: a.Store, Hooks: a.Hub,
-		Sender: &hub.Sender{Transport: agency.NewTransport(client), Endpoints: endpoints, Now: now, Hub: a.Hub},
+		Store: a.Store, Hooks: a.Acks,
+		Sender: &acknowledgements.Sender{Transport: agency.NewTransport(client), Endpoints: endpoints, Now: now, Acks: a.Acks},
 		Policy: outbox.Policy{
 			MaxAttempts: cfg.Delivery.MaxAttempts, MaxAge: cfg.Delivery.MaxAge,
 			BaseBackoff: cfg.Delivery.BaseBackoff, MaxBackoff: cfg.Delivery.MaxBackoff, Jitter: jitter(),
@@ -327,7 +357,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Agencies: agencyNames(endpoints),
 		Breaker:  outbox.BreakerPolicy{Failures: cfg.Delivery.BreakerFailures, Cooldown: cfg.Delivery.BreakerCooldown},
 	}
-	a.Hub.ResetDelivery = a.Dispatcher.ResetBreaker
+	a.Operator.ResetDelivery = a.Dispatcher.ResetBreaker
 	if a.Metrics != nil {
 		for _, name := range a.Dispatcher.Agencies {
 			a.Metrics.DeliveryCircuit(name, false) // present from the start, so alerts see the first opening
@@ -336,7 +366,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 			a.Metrics.DeliveryCircuit(agency, to != outbox.BreakerClosed)
 		}
 	}
-	a.Hub.Wake = a.Dispatcher.Wake
+	a.Tx.Wake = a.Dispatcher.Wake
 	a.Relay, err = eventrelay.New(eventrelay.Config{
 		Store: a.Store, Bus: a.bus, Owner: cfg.InstanceID, Now: now, Log: a.Log,
 		OnPublished: func(evs []store.Event) { a.Metrics.EventsPublished(len(evs)) },
@@ -345,10 +375,10 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if err != nil {
 		return nil, fmt.Errorf("event relay: %w", err)
 	}
-	a.Hub.WakeEvents = a.Relay.Wake
+	a.Tx.WakeEvents = a.Relay.Wake
 	// Gate files applied at run time (on this or another instance, before
 	// this start) override the shipped ones.
-	if err := a.Hub.SyncGates(ctx); err != nil {
+	if err := a.GateConfig.SyncGates(ctx); err != nil {
 		a.Log.Error("stored gate configuration not installed; the shipped file stays", "error", err)
 	}
 
@@ -361,7 +391,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		// Only certificates trusted now: a certificate retired by a key
 		// rotation stays in the store to verify old signatures, but must
 		// not open a new session.
-		now := a.Hub.Clock()
+		now := a.Tx.Clock()
 		for _, p := range a.Trust.Participants() {
 			for _, c := range a.Trust.Certificates(p, now) {
 				if pki.Fingerprint(c) == fp && p != hub.Participant {
@@ -376,7 +406,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	streams, endStreams := context.WithCancel(context.Background())
 	a.closers = append(a.closers, func() error { endStreams(); return nil })
 	a.Server = &httpapi.Server{
-		Hub: a.Hub, Lanes: a.Lanes, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
+		Tx: a.Tx, Submission: a.Submission, Views: a.Views, Operator: a.Operator, Acks: a.Acks,
+		GateConfig: a.GateConfig, RefusalLog: a.RefusalLog, Lanes: a.Lanes, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
 		AckPerSource: ackPerSource, AckPerAgency: ackPerAgency, BodyReadTimeout: cfg.Limits.BodyReadTimeout,
 		StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal, StreamsTotal: cfg.Limits.StreamsTotal,
 		Ready: a.ready, Admit: a.admit, BeforeScrape: a.refreshMessageCounts, Streams: streams,
@@ -386,7 +417,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		},
 	}
 	con, err := console.New(&console.Server{
-		API: a.Server, Hub: a.Hub, Auth: authn, Gates: registry, Bus: a.bus, Log: a.Log,
+		API: a.Server, Auth: authn, Gates: registry, Bus: a.bus, Log: a.Log,
 		Secure: cfg.TLS.CertFile != "", Streams: streams, Now: now,
 		Timeline: console.Merged{console.ViewTimeline{}, console.CrossingTimeline{Lanes: a.Lanes}},
 		Export: func(ctx context.Context, w io.Writer) error {
@@ -396,7 +427,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 			for _, p := range a.Trust.Participants() {
 				certs[p] = a.Trust.All(p)
 			}
-			_, err := audit.Export(ctx, a.Store, store.AuditFilter{}, certs, a.Hub.Clock(), w)
+			_, err := audit.Export(ctx, a.Store, store.AuditFilter{}, certs, a.Tx.Clock(), w)
 			return err
 		},
 	})
@@ -468,7 +499,7 @@ func tlsConfig(c config.TLS) (*tls.Config, error) {
 // whether or not an endpoint is configured (a message to an agency without
 // one is retried, and shows as failing, until an operator adds it; without
 // a lane it would wait unseen) and any other configured.
-func agencyNames(endpoints map[string]hub.Endpoint) []string {
+func agencyNames(endpoints map[string]acknowledgements.Endpoint) []string {
 	names := slices.Clone(config.Agencies)
 	for name := range endpoints {
 		if !slices.Contains(names, name) {
@@ -495,7 +526,7 @@ func (a *App) ready(ctx context.Context) httpapi.Readiness {
 	if err := a.Store.Ping(ctx); err != nil {
 		rd.Ready, rd.Checks["store"] = false, err.Error()
 	}
-	if a.Identity.Cert.NotAfter.Before(a.Hub.Clock()) {
+	if a.Identity.Cert.NotAfter.Before(a.Tx.Clock()) {
 		rd.Ready, rd.Checks["signing"] = false, "hub signing certificate expired"
 	}
 	if a.redis != nil {
@@ -531,14 +562,14 @@ func (a *App) Run(ctx context.Context) error {
 	defer stop()
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
-	gateEvents, err := a.bus.Subscribe(runCtx, hub.GateConfigTopic, "")
+	gateEvents, err := a.bus.Subscribe(runCtx, gateconfig.GateConfigTopic, "")
 	if err != nil && runCtx.Err() == nil {
 		// Not fatal: the periodic sync in watchGates still installs applied
 		// gates and retries the subscription.
 		a.Log.Error("subscribe to gate configuration events", "error", err)
 	}
 	// Whatever was applied between New and the subscription.
-	if err := a.Hub.SyncGates(runCtx); err != nil {
+	if err := a.GateConfig.SyncGates(runCtx); err != nil {
 		a.Log.Error("stored gate configuration not installed", "error", err)
 	}
 	// wg.Go, not Add(n) and n Dones: a loop added later cannot unbalance it.
@@ -547,7 +578,9 @@ func (a *App) Run(ctx context.Context) error {
 	wg.Go(func() { a.resendOverdue(runCtx) })
 	wg.Go(func() { _ = a.Dispatcher.Run(runCtx) })
 	wg.Go(func() { a.checkpoints(runCtx) })
-	wg.Go(func() { every(runCtx, a.Hub.Refusals.Window(), func() { a.Hub.FlushRefusals(runCtx, false) }) })
+	wg.Go(func() {
+		every(runCtx, a.RefusalLog.Refusals.Window(), func() { a.RefusalLog.FlushRefusals(runCtx, false) })
+	})
 	wg.Go(func() { a.messageCounts(runCtx) })
 	go func() {
 		var err error
@@ -589,7 +622,7 @@ func (a *App) Run(ctx context.Context) error {
 	stop()
 	wg.Wait() // the dispatcher finishes and settles its in-flight batch
 	// Counted refusals are written before the last checkpoint signs them.
-	a.Hub.FlushRefusals(context.WithoutCancel(ctx), true)
+	a.RefusalLog.FlushRefusals(context.WithoutCancel(ctx), true)
 	// The events of those last settles: published now rather than by the
 	// next instance or start (they are stored either way).
 	if _, err := a.Relay.RunOnce(context.WithoutCancel(ctx)); err != nil {
@@ -629,7 +662,7 @@ func (a *App) checkpoints(ctx context.Context) {
 func (a *App) checkpoint(ctx context.Context) {
 	cp := audit.NewCheckpointer(a.Identity.Key, pki.Fingerprint(a.Identity.Cert))
 	err := a.Store.WithTx(ctx, func(tx store.Tx) error {
-		_, err := cp.Checkpoint(ctx, tx, a.Hub.Clock())
+		_, err := cp.Checkpoint(ctx, tx, a.Tx.Clock())
 		return err
 	})
 	if err != nil && ctx.Err() == nil {
@@ -678,7 +711,7 @@ func (a *App) messageCounts(ctx context.Context) {
 func (a *App) refreshMessageCounts(ctx context.Context) {
 	// Gates applied since (here or on another instance) get their lane
 	// counters at zero too.
-	a.Metrics.Init(nil, a.Hub.Gates.Current().Codes())
+	a.Metrics.Init(nil, a.GateConfig.Gates.Current().Codes())
 	var counts map[[2]string]int
 	var oldest map[string]time.Time
 	err := a.Store.WithTx(ctx, func(tx store.Tx) error {
@@ -696,7 +729,7 @@ func (a *App) refreshMessageCounts(ctx context.Context) {
 		return
 	}
 	a.Metrics.SetMessageCounts(counts)
-	a.Metrics.SetOldestPending(oldest, a.Hub.Clock())
+	a.Metrics.SetOldestPending(oldest, a.Tx.Clock())
 }
 
 // certificates lists what gatehub_certificate_expiry_timestamp_seconds
@@ -742,16 +775,16 @@ func (a *App) watchGates(ctx context.Context, events <-chan fanout.Event) {
 			return
 		case <-tick.C:
 			if events == nil {
-				events, _ = a.bus.Subscribe(ctx, hub.GateConfigTopic, "")
+				events, _ = a.bus.Subscribe(ctx, gateconfig.GateConfigTopic, "")
 			}
 		case _, ok := <-events:
 			if !ok {
 				// The bus dropped us (Redis reconnect, overflow): sync now and
 				// try to subscribe again; on failure the ticker retries.
-				events, _ = a.bus.Subscribe(ctx, hub.GateConfigTopic, "")
+				events, _ = a.bus.Subscribe(ctx, gateconfig.GateConfigTopic, "")
 			}
 		}
-		if err := a.Hub.SyncGates(ctx); err != nil && ctx.Err() == nil {
+		if err := a.GateConfig.SyncGates(ctx); err != nil && ctx.Err() == nil {
 			a.Log.Error("stored gate configuration not installed", "error", err)
 		}
 		select {
@@ -769,7 +802,7 @@ func (a *App) GatesSynced() <-chan struct{} { return a.gatesSynced }
 // in time (hub.ResendOverdue).
 func (a *App) resendOverdue(ctx context.Context) {
 	every(ctx, a.Config.ResendOverdueEvery, func() {
-		n, err := a.Hub.ResendOverdue(ctx, 100)
+		n, err := a.Operator.ResendOverdue(ctx, 100)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.Log.Error("resend overdue messages", "error", err)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/decisions"
 )
 
 // TestMappingErrorsAre422: a declaration valid in general but lacking
@@ -138,7 +138,7 @@ func TestVietnameseProblemsAndReasons(t *testing.T) {
 	v := h.submit(sample(t, func(m map[string]any) {
 		m["vehicle"].(map[string]any)["inspectionCertificate"].(map[string]any)["expiresOn"] = "2026-01-31"
 	}))
-	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "REJECTED" })
+	h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == "REJECTED" })
 	for _, r := range h.view(v.ID).Decision.Reasons {
 		if r.Code != "AGENCY_REJECTED" {
 			continue

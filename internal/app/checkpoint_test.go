@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/app"
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
 )
@@ -22,7 +22,7 @@ func TestShutdownSignsTheChainHead(t *testing.T) {
 	in := launch(t, cfg, app.Options{})
 	events := in.events("HUUNGHI", "EXP-1")
 	v := in.submit(sample(t, nil))
-	in.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
+	in.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
 	if err := in.stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,11 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/crossing"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // crashReadings of one truck's crossing of Hữu Nghị, in order.
@@ -61,7 +61,7 @@ func postReading(url, token, body string) (*lanes.Answer, error) {
 // readings, and racing some readings, the hub is SIGKILLed and restarted;
 // a reading without an answer is sent again, as a device retries. It
 // returns the declarations that crossed.
-func crashCrossings(t *testing.T, proc *hubProcess, rng *rand.Rand, views map[string]hub.DeclarationView, ids []string) []string {
+func crashCrossings(t *testing.T, proc *hubProcess, rng *rand.Rand, views map[string]views.DeclarationView, ids []string) []string {
 	t.Helper()
 	var crossed []string
 	kills := 0

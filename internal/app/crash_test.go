@@ -25,6 +25,7 @@ import (
 
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
@@ -34,6 +35,7 @@ import (
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
 	"github.com/gatehub/gatehub/internal/store/storetest"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // The crash test kills the real gatehubd process with SIGKILL at random
@@ -255,9 +257,9 @@ func runCrash(t *testing.T, dsn string) {
 // waitFinal waits, driven by the lane's decision events (a stream that was
 // already live when it is called), until every declaration is CLEARED or
 // REJECTED with no agency still awaited, and returns their views.
-func waitFinal(h *harness, events <-chan hub.DecisionEvent, ids []string, guard time.Duration) map[string]hub.DeclarationView {
+func waitFinal(h *harness, events <-chan decisions.DecisionEvent, ids []string, guard time.Duration) map[string]views.DeclarationView {
 	h.t.Helper()
-	views := map[string]hub.DeclarationView{}
+	views := map[string]views.DeclarationView{}
 	open := map[string]bool{}
 	// The stream is live: anything decided from now on is an event, and
 	// anything decided before is in the stored decision.
@@ -296,7 +298,7 @@ func isFinalDecision(status clearance.Status, awaiting int) bool {
 	return (status == "CLEARED" || status == "REJECTED") && awaiting == 0
 }
 
-func messageStates(v hub.DeclarationView) string {
+func messageStates(v views.DeclarationView) string {
 	var parts []string
 	for _, m := range v.Messages {
 		parts = append(parts, fmt.Sprintf("%s=%s(attempts %d, %s)", m.Agency, m.State, m.Attempts, m.LastError))
@@ -305,7 +307,7 @@ func messageStates(v hub.DeclarationView) string {
 }
 
 // checkCrashOutcome compares what the hub stored with what the agencies saw.
-func checkCrashOutcome(t *testing.T, sims *tappedSims, views map[string]hub.DeclarationView, ids []string, rejected map[int]bool) {
+func checkCrashOutcome(t *testing.T, sims *tappedSims, views map[string]views.DeclarationView, ids []string, rejected map[int]bool) {
 	t.Helper()
 	known := map[string]string{} // message id → agency
 	for i, id := range ids {
@@ -362,7 +364,7 @@ func checkCrashOutcome(t *testing.T, sims *tappedSims, views map[string]hub.Decl
 
 // checkAuditLog verifies the hash chain straight from the store and that
 // each message's answer was logged exactly once, however often it arrived.
-func checkAuditLog(t *testing.T, dsn, dataDir string, views map[string]hub.DeclarationView) {
+func checkAuditLog(t *testing.T, dsn, dataDir string, views map[string]views.DeclarationView) {
 	t.Helper()
 	ctx := context.Background()
 	var st store.Store
@@ -631,7 +633,7 @@ func (p *hubProcess) postDeclaration(body []byte, key string) (string, error) {
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, data)
 	}
-	var v hub.DeclarationView
+	var v views.DeclarationView
 	if err := json.Unmarshal(data, &v); err != nil {
 		return "", err
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/gatehub/gatehub/adapters/gatedevice"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/crossing"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/lanes"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // Device tokens of Hữu Nghị's export route: B1 (gate-in, plate and the
@@ -39,7 +39,7 @@ func qrReading(id string) string  { return `{"kind":"qr","code":"` + id + `"}` }
 
 // cleared submits a truck with its own plates and waits until it is
 // CLEARED (decision events reach the declared lane, EXP-1).
-func (in *instance) cleared(t *testing.T, serial string) hub.DeclarationView {
+func (in *instance) cleared(t *testing.T, serial string) views.DeclarationView {
 	t.Helper()
 	events, stop := in.laneStream(t, "HUUNGHI", "EXP-1", operatorToken, "")
 	defer stop()
@@ -48,13 +48,13 @@ func (in *instance) cleared(t *testing.T, serial string) hub.DeclarationView {
 	return v
 }
 
-func (in *instance) submitOK(t *testing.T, body []byte) hub.DeclarationView {
+func (in *instance) submitOK(t *testing.T, body []byte) views.DeclarationView {
 	t.Helper()
 	resp, data := in.call(t, "POST", "/v1/declarations", traderToken, body, jsonHeader)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("submit: HTTP %d: %s", resp.StatusCode, data)
 	}
-	var v hub.DeclarationView
+	var v views.DeclarationView
 	if err := json.Unmarshal(data, &v); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestCrossingEveryCheckpoint(t *testing.T) {
 	wantAnswer(t, "B2 weight", in.reading(t, b2Scale, weightReading(38600)), "KEEP-CLOSED", crossing.CodeWaiting)
 	open := in.reading(t, b2QR, qrReading(v.ID))
 	wantAnswer(t, "B2 QR", open, "OPEN")
-	d, err := gatedevice.Verify(laneKeys(in.app), open.Token, in.app.Hub.Clock())
+	d, err := gatedevice.Verify(laneKeys(in.app), open.Token, in.app.Tx.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,9 @@ import (
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/config"
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/decisions"
+	"github.com/gatehub/gatehub/internal/operator"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // TestAckDeadlineOverdue: a silent agency is named overdue once the gate's
@@ -40,7 +42,7 @@ func TestAckDeadlineOverdue(t *testing.T) {
 			t.Fatalf("overdue: HTTP %d %s", resp.StatusCode, data)
 		}
 		var ids []string
-		for _, m := range decodeJSON[struct{ Messages []hub.MessageView }](t, data).Messages {
+		for _, m := range decodeJSON[struct{ Messages []views.MessageView }](t, data).Messages {
 			if !m.Overdue {
 				t.Errorf("overdue listing holds %s, not overdue", m.ID)
 			}
@@ -70,7 +72,7 @@ func TestAckDeadlineOverdue(t *testing.T) {
 			if got.Decision.Status != "PENDING" || !slices.Equal(got.Decision.Overdue, wantOverdue) {
 				t.Fatalf("decision %s overdue %v, want PENDING overdue %v", got.Decision.Status, got.Decision.Overdue, wantOverdue)
 			}
-			if tc.overdue && reasonCode(hub.DecisionEvent{Decision: got.Decision}, "guangxi") != clearance.CodeAckOverdue {
+			if tc.overdue && reasonCode(decisions.DecisionEvent{Decision: got.Decision}, "guangxi") != clearance.CodeAckOverdue {
 				t.Errorf("reasons %+v do not say guangxi is overdue", got.Decision.Reasons)
 			}
 			if mv := messageOf(t, got, "guangxi"); mv.Overdue != tc.overdue {
@@ -129,7 +131,7 @@ func TestDeadLetterRedrive(t *testing.T) {
 	})
 	events := h.events("HUUNGHI", "EXP-1")
 	v := h.submit(sample(t, nil))
-	ev := h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "HOLD" })
+	ev := h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == "HOLD" })
 	if reasonCode(ev, "customs") != clearance.CodeDeliveryFailed {
 		t.Fatalf("HOLD without customs' delivery failure: %+v", ev.Decision.Reasons)
 	}
@@ -145,7 +147,7 @@ func TestDeadLetterRedrive(t *testing.T) {
 		t.Fatalf("customs saw %d attempts, want %d", n, maxAttempts)
 	}
 	resp, data := h.do("GET", "/v1/admin/outbox?state=dead", operatorToken, nil, "")
-	if dead := decodeJSON[struct{ Messages []hub.MessageView }](t, data).Messages; resp.StatusCode != http.StatusOK || len(dead) != 1 || dead[0].ID != m.ID {
+	if dead := decodeJSON[struct{ Messages []views.MessageView }](t, data).Messages; resp.StatusCode != http.StatusOK || len(dead) != 1 || dead[0].ID != m.ID {
 		t.Fatalf("dead-letter listing: HTTP %d %s", resp.StatusCode, data)
 	}
 	metrics := h.scrape()
@@ -184,10 +186,10 @@ func TestDeadLetterRedrive(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("redrive: HTTP %d %s", resp.StatusCode, data)
 	}
-	if rm := decodeJSON[hub.MessageView](t, data); rm.State != "pending" || rm.Attempts != 0 || rm.ID != m.ID {
+	if rm := decodeJSON[views.MessageView](t, data); rm.State != "pending" || rm.Attempts != 0 || rm.ID != m.ID {
 		t.Fatalf("redriven message %+v, want the same id pending with attempts reset", rm)
 	}
-	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
+	h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
 	got = h.view(v.ID)
 	if m2 := messageOf(t, got, "customs"); m2.ID != m.ID || m2.State != "acked" || m2.LastError != "" {
 		t.Fatalf("after redrive customs %s %s error %q", m2.ID, m2.State, m2.LastError)
@@ -256,8 +258,8 @@ func TestCancelWhileDelivering(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("cancel: HTTP %d %s", resp.StatusCode, data)
 	}
-	after := decodeJSON[hub.DeclarationView](t, data)
-	var cancel *hub.MessageView
+	after := decodeJSON[views.DeclarationView](t, data)
+	var cancel *views.MessageView
 	for i, m := range after.Messages {
 		if m.Agency == "customs" && m.Kind == "cancel" {
 			cancel = &after.Messages[i]
@@ -336,7 +338,7 @@ func TestRedriveAgencyAfterOutage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("redrive guangxi: HTTP %d %s", resp.StatusCode, data)
 	}
-	res := decodeJSON[hub.AgencyRedrive](t, data)
+	res := decodeJSON[operator.AgencyRedrive](t, data)
 	if len(res.Redriven) != declarations || res.More || res.Agency != "guangxi" {
 		t.Fatalf("redrive: %+v, want %d messages", res, declarations)
 	}

@@ -20,8 +20,9 @@ import (
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/config"
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/lanes"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 const (
@@ -95,7 +96,7 @@ func (h *harness) do(method, path, token string, body []byte, contentType string
 // events opens the lane's SSE stream and returns once the subscription is
 // live (the server's opening comment arrived), so nothing published later
 // is missed.
-func (h *harness) events(gate, lane string) <-chan hub.DecisionEvent {
+func (h *harness) events(gate, lane string) <-chan decisions.DecisionEvent {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.t.Cleanup(cancel)
@@ -112,7 +113,7 @@ func (h *harness) events(gate, lane string) <-chan hub.DecisionEvent {
 	if !sc.Scan() || !strings.HasPrefix(sc.Text(), ":") {
 		h.t.Fatalf("event stream did not open")
 	}
-	out := make(chan hub.DecisionEvent, 64)
+	out := make(chan decisions.DecisionEvent, 64)
 	go func() {
 		defer resp.Body.Close()
 		defer close(out)
@@ -123,7 +124,7 @@ func (h *harness) events(gate, lane string) <-chan hub.DecisionEvent {
 			case strings.HasPrefix(line, "event: "):
 				typ = strings.TrimPrefix(line, "event: ")
 			case strings.HasPrefix(line, "data: ") && typ == "decision":
-				var ev hub.DecisionEvent
+				var ev decisions.DecisionEvent
 				if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev) == nil {
 					out <- ev
 				}
@@ -134,7 +135,7 @@ func (h *harness) events(gate, lane string) <-chan hub.DecisionEvent {
 }
 
 // waitDecision reads decision events for declaration id until cond holds.
-func (h *harness) waitDecision(events <-chan hub.DecisionEvent, id string, cond func(hub.DecisionEvent) bool) hub.DecisionEvent {
+func (h *harness) waitDecision(events <-chan decisions.DecisionEvent, id string, cond func(decisions.DecisionEvent) bool) decisions.DecisionEvent {
 	h.t.Helper()
 	deadline := time.After(30 * time.Second) // a guard against hanging, not a synchronisation
 	for {
@@ -169,26 +170,26 @@ func sample(t *testing.T, edit func(map[string]any)) []byte {
 	return out
 }
 
-func (h *harness) submit(body []byte) hub.DeclarationView {
+func (h *harness) submit(body []byte) views.DeclarationView {
 	h.t.Helper()
 	resp, data := h.do("POST", "/v1/declarations", traderToken, body, "application/json")
 	if resp.StatusCode != http.StatusCreated {
 		h.t.Fatalf("submit: HTTP %d: %s", resp.StatusCode, data)
 	}
-	var v hub.DeclarationView
+	var v views.DeclarationView
 	if err := json.Unmarshal(data, &v); err != nil {
 		h.t.Fatal(err)
 	}
 	return v
 }
 
-func (h *harness) view(id string) hub.DeclarationView {
+func (h *harness) view(id string) views.DeclarationView {
 	h.t.Helper()
 	resp, data := h.do("GET", "/v1/declarations/"+id, traderToken, nil, "")
 	if resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("get declaration: HTTP %d: %s", resp.StatusCode, data)
 	}
-	var v hub.DeclarationView
+	var v views.DeclarationView
 	if err := json.Unmarshal(data, &v); err != nil {
 		h.t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestEndToEndCleared(t *testing.T) {
 	if len(v.Messages) != 4 {
 		t.Fatalf("want 4 agency messages, got %d", len(v.Messages))
 	}
-	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
+	h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
 
 	got := h.view(v.ID)
 	if got.Decision.Status != "CLEARED" {
@@ -230,13 +231,13 @@ func TestEndToEndCleared(t *testing.T) {
 
 // checkDecisionByPlate asks for the decisions by plate, as a gate does, and
 // checks that the newest is the one the declaration's view gives.
-func (h *harness) checkDecisionByPlate(plate string, want hub.DeclarationView) {
+func (h *harness) checkDecisionByPlate(plate string, want views.DeclarationView) {
 	h.t.Helper()
 	resp, body := h.do("GET", "/v1/decisions?plate="+plate, operatorToken, nil, "")
 	if resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("decision by plate: HTTP %d %s", resp.StatusCode, body)
 	}
-	got := decodeJSON[struct{ Decisions []hub.PlateDecision }](h.t, body).Decisions
+	got := decodeJSON[struct{ Decisions []views.PlateDecision }](h.t, body).Decisions
 	if len(got) == 0 {
 		h.t.Fatalf("no decision for plate %s: %s", plate, body)
 	}
@@ -259,7 +260,7 @@ func TestEndToEndRejectedByRegistry(t *testing.T) {
 	// The registry's NACK rejects at once; the decision settles when the
 	// other agencies have answered too, and only a settled decision reads
 	// the same through the declaration and through the plate.
-	ev := h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool {
+	ev := h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool {
 		return ev.Decision.Status == "REJECTED" && len(ev.Decision.Awaiting) == 0
 	})
 	found := false
@@ -282,7 +283,7 @@ func TestEndToEndPendingOnSilentAgency(t *testing.T) {
 	})
 	events := h.events("HUUNGHI", "EXP-1")
 	v := h.submit(sample(t, nil))
-	ev := h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool {
+	ev := h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool {
 		return ev.Decision.Status == "PENDING" && slices.Equal(ev.Decision.Awaiting, []string{"guangxi"})
 	})
 	if len(ev.Decision.Reasons) == 0 {
@@ -316,7 +317,7 @@ func TestEndToEndLane(t *testing.T) {
 	h := start(t, nil)
 	events := h.events("HUUNGHI", "EXP-1")
 	v := h.submit(sample(t, nil))
-	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
+	h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
 
 	keys := map[string]ed25519.PublicKey{h.app.LaneKey.KeyID: h.app.LaneKey.Key.Public().(ed25519.PublicKey)}
 	tests := []struct {
@@ -349,7 +350,7 @@ func TestEndToEndLane(t *testing.T) {
 				}
 				return
 			}
-			d, err := gatedevice.Verify(keys, ans.Token, h.app.Hub.Clock())
+			d, err := gatedevice.Verify(keys, ans.Token, h.app.Tx.Clock())
 			if err != nil {
 				t.Fatalf("signed decision does not verify: %v", err)
 			}

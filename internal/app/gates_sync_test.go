@@ -19,13 +19,13 @@ func TestAppliedGateReachesEveryInstanceAndSurvivesRestart(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("apply on A: HTTP %d: %s", resp.StatusCode, data)
 	}
-	if !c.a.app.Hub.Gates.Current().KnownLane("HUUNGHI", "EXP-3") {
+	if !c.a.app.GateConfig.Gates.Current().KnownLane("HUUNGHI", "EXP-3") {
 		t.Fatal("A does not run the file it applied")
 	}
 
 	// B hears of it through the bus and installs it from the store.
 	guard := time.After(30 * time.Second)
-	for !c.b.app.Hub.Gates.Current().KnownLane("HUUNGHI", "EXP-3") {
+	for !c.b.app.GateConfig.Gates.Current().KnownLane("HUUNGHI", "EXP-3") {
 		select {
 		case <-c.b.app.GatesSynced():
 		case <-guard:
@@ -40,7 +40,7 @@ func TestAppliedGateReachesEveryInstanceAndSurvivesRestart(t *testing.T) {
 	}
 	cfg.Addr = "127.0.0.1:0"
 	again := launch(t, cfg, app.Options{Now: testClock()})
-	if !again.app.Hub.Gates.Current().KnownLane("HUUNGHI", "EXP-3") {
+	if !again.app.GateConfig.Gates.Current().KnownLane("HUUNGHI", "EXP-3") {
 		t.Fatal("a restarted instance went back to the shipped gate file")
 	}
 }

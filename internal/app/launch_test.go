@@ -16,7 +16,7 @@ import (
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/config"
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/lanes"
 )
 
@@ -197,7 +197,7 @@ func decisionFor(id, status string) func(sseEvent) bool {
 		if ev.Type != "decision" {
 			return false
 		}
-		var d hub.DecisionEvent
+		var d decisions.DecisionEvent
 		return json.Unmarshal(ev.Data, &d) == nil && d.DeclarationID == id && string(d.Decision.Status) == status
 	}
 }

@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/app"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/pki"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // testCA issues the certificates of one test: the hub's server
@@ -133,7 +133,7 @@ func TestMutualTLS(t *testing.T) {
 
 	events, _ := h.laneStream(t, "HUUNGHI", "EXP-1", operatorToken, "")
 	resp, data := h.call(t, "POST", "/v1/declarations", traderToken, sample(t, nil), jsonHeader)
-	var v hub.DeclarationView
+	var v views.DeclarationView
 	if resp.StatusCode != http.StatusCreated || json.Unmarshal(data, &v) != nil {
 		t.Fatalf("submit over TLS: HTTP %d: %s", resp.StatusCode, data)
 	}

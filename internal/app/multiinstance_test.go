@@ -9,7 +9,7 @@ import (
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/config"
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -120,8 +120,8 @@ func deliveryAttempts(t *testing.T, a *app.App) int {
 }
 
 // mergeDecisions forwards the events of several streams into one.
-func mergeDecisions(streams ...<-chan hub.DecisionEvent) <-chan hub.DecisionEvent {
-	out := make(chan hub.DecisionEvent, 256)
+func mergeDecisions(streams ...<-chan decisions.DecisionEvent) <-chan decisions.DecisionEvent {
+	out := make(chan decisions.DecisionEvent, 256)
 	for _, s := range streams {
 		go func() {
 			for ev := range s {

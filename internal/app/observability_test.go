@@ -16,7 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/decisions"
 )
 
 // The monitoring files are checked against what a running hub really
@@ -34,7 +34,7 @@ func TestMonitoringMatchesTheHub(t *testing.T) {
 	h := start(t, nil)
 	events := h.events("HUUNGHI", "EXP-1")
 	v := h.submit(sample(t, nil))
-	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
+	h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
 	if resp, data := h.do("POST", "/v1/devices/readings", "dev-HUUNGHI-EXP-1-camera",
 		[]byte(`{"kind":"plate","plate":"12C-12345","confidence":0.97}`), "application/json"); resp.StatusCode != 200 {
 		t.Fatalf("plate reading: HTTP %d %s", resp.StatusCode, data)

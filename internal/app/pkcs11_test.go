@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/config"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/pki/softhsmtest"
@@ -47,7 +48,7 @@ func TestHubKeyInPKCS11Token(t *testing.T) {
 	}
 	events := h.events("HUUNGHI", "EXP-1")
 	v := h.submit(sample(t, nil))
-	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
+	h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
 
 	cfg := baseConfig(t)
 	cfg.HubKeyURI, cfg.Production = uri, true

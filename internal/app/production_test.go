@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
@@ -27,6 +28,7 @@ import (
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/storetest"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // The production shape: two hub instances on one Postgres database and one
@@ -127,7 +129,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // current state sent first on connect.
 type laneEvent struct {
 	ID, Type string
-	Decision hub.DecisionEvent
+	Decision decisions.DecisionEvent
 }
 
 // laneWatch follows one lane stream and keeps every decision event.
@@ -171,7 +173,7 @@ func watchLane(t *testing.T, in *instance, lastID string) *laneWatch {
 			line := sc.Text()
 			switch {
 			case line == "":
-				if ev.Type == hub.EventDecision && json.Unmarshal(data, &ev.Decision) == nil {
+				if ev.Type == decisions.EventDecision && json.Unmarshal(data, &ev.Decision) == nil {
 					w.mu.Lock()
 					w.events = append(w.events, ev)
 					w.mu.Unlock()
@@ -233,13 +235,13 @@ func storedDecision(t *testing.T, st store.Store, id string, version int) *store
 
 // submitLoad submits n declarations with plates from serial base, from
 // workers clients at once, alternating between the instances.
-func submitLoad(t *testing.T, c *prodCluster, base, n, workers int) []hub.DeclarationView {
+func submitLoad(t *testing.T, c *prodCluster, base, n, workers int) []views.DeclarationView {
 	t.Helper()
 	bodies := make([][]byte, n)
 	for i := range bodies {
 		bodies[i] = sample(t, withSerial(fmt.Sprintf("%05d", base+i)))
 	}
-	out := make([]hub.DeclarationView, n)
+	out := make([]views.DeclarationView, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	work := make(chan int)
@@ -257,7 +259,7 @@ func submitLoad(t *testing.T, c *prodCluster, base, n, workers int) []hub.Declar
 					errs[i] = err
 					continue
 				}
-				var v hub.DeclarationView
+				var v views.DeclarationView
 				err = json.NewDecoder(resp.Body).Decode(&v)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusCreated || err != nil {
@@ -282,13 +284,13 @@ func submitLoad(t *testing.T, c *prodCluster, base, n, workers int) []hub.Declar
 }
 
 // derived is the decision the API derives afresh.
-func derived(t *testing.T, in *instance, id string) hub.DeclarationView {
+func derived(t *testing.T, in *instance, id string) views.DeclarationView {
 	t.Helper()
 	resp, data := in.call(t, "GET", "/v1/declarations/"+id, traderToken, nil, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("get %s: HTTP %d: %s", id, resp.StatusCode, data)
 	}
-	var v hub.DeclarationView
+	var v views.DeclarationView
 	if err := json.Unmarshal(data, &v); err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +301,7 @@ func derived(t *testing.T, in *instance, id string) hub.DeclarationView {
 // derived decision == the last decision entry of the audit log == the last
 // decision event on every watch, and that all are CLEARED (every agency
 // ACKs in these tests).
-func checkConsistent(t *testing.T, c *prodCluster, decls []hub.DeclarationView, watches []*laneWatch, busOnly bool) {
+func checkConsistent(t *testing.T, c *prodCluster, decls []views.DeclarationView, watches []*laneWatch, busOnly bool) {
 	t.Helper()
 	for _, d := range decls {
 		waitFor(t, "declaration "+d.ID+" to clear", func() bool {

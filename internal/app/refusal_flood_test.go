@@ -164,7 +164,7 @@ func TestRefusalFloodIsBounded(t *testing.T) {
 		t.Fatalf("a trader from the flooding address: HTTP %d %s", resp.StatusCode, data)
 	}
 
-	h.app.Hub.FlushRefusals(context.Background(), true)
+	h.app.RefusalLog.FlushRefusals(context.Background(), true)
 	elapsed := time.Since(began)
 	entries1, payload := countRefusals()
 	added := entries1 - entries0

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/sim"
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/decisions"
 )
 
 // TestOverdueMessageIsSentAgain: an agency that took a message but whose
@@ -21,7 +21,7 @@ func TestOverdueMessageIsSentAgain(t *testing.T) {
 	m := messageOf(t, h.view(v.ID), "guangxi")
 	gx := h.app.Simulators.Server("guangxi")
 
-	if n, err := h.app.Hub.ResendOverdue(t.Context(), 100); err != nil || n != 0 {
+	if n, err := h.app.Operator.ResendOverdue(t.Context(), 100); err != nil || n != 0 {
 		t.Fatalf("before the deadline: resent %d, %v", n, err)
 	}
 	// The agency now answers (synchronously) whatever it receives.
@@ -29,11 +29,11 @@ func TestOverdueMessageIsSentAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(21 * time.Minute) // deploy/gates/huunghi.yaml: Guangxi 20 minutes
-	n, err := h.app.Hub.ResendOverdue(t.Context(), 100)
+	n, err := h.app.Operator.ResendOverdue(t.Context(), 100)
 	if err != nil || n != 1 {
 		t.Fatalf("past the deadline: resent %d, %v; want 1", n, err)
 	}
-	h.waitDecision(events, v.ID, func(ev hub.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
+	h.waitDecision(events, v.ID, func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == "CLEARED" })
 	if got := gx.Deliveries(m.ID); got != 2 {
 		t.Fatalf("guangxi saw message %s %d times, want 2 (same id)", m.ID, got)
 	}

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // The 201 answer to a submit is built from the records its transaction
@@ -47,9 +47,9 @@ func TestSubmitAnswerIsWhatTheStoreHolds(t *testing.T) {
 }
 
 // withoutDelivery blanks what delivery and ACKs change after a commit.
-func withoutDelivery(v hub.DeclarationView) hub.DeclarationView {
-	v.Decision = hub.DeclarationView{}.Decision
-	msgs := make([]hub.MessageView, len(v.Messages))
+func withoutDelivery(v views.DeclarationView) views.DeclarationView {
+	v.Decision = views.DeclarationView{}.Decision
+	msgs := make([]views.MessageView, len(v.Messages))
 	for i, m := range v.Messages {
 		m.State, m.Attempts, m.LastError, m.Ack, m.Overdue = "", 0, "", nil, false
 		m.SentAt, m.AckDeadline, m.NextAttemptAt = v.CreatedAt, v.CreatedAt, v.CreatedAt

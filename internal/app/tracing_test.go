@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/app"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/tracing"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // syncBuffer is a log sink the hub's goroutines write to concurrently.
@@ -146,7 +146,7 @@ func TestRequestIDReachesTheAgency(t *testing.T) {
 
 	// Operators find it in the outbox listing.
 	_, data := in.do("GET", "/v1/admin/outbox?agency=customs", operatorToken, nil, "")
-	var list struct{ Messages []hub.MessageView }
+	var list struct{ Messages []views.MessageView }
 	if err := json.Unmarshal(data, &list); err != nil || len(list.Messages) != 1 || list.Messages[0].RequestID != requestID {
 		t.Errorf("outbox listing %s, want the customs message with requestId %s", data, requestID)
 	}

@@ -226,17 +226,9 @@ func ExportTo(ctx context.Context, st store.Store, w io.Writer, opts ExportOptio
 	return m, nil
 }
 
-// readTxer is a store that can read beside its writer (the embedded
-// store's read sessions); other stores read in an ordinary transaction.
-type readTxer interface {
-	WithReadTx(ctx context.Context, fn func(store.Tx) error) error
-}
-
+// readTx reads beside the embedded store's writer (store.Store.WithReadTx).
 func readTx(ctx context.Context, st store.Store, fn func(store.Tx) error) error {
-	if r, ok := st.(readTxer); ok {
-		return r.WithReadTx(ctx, fn)
-	}
-	return st.WithTx(ctx, fn)
+	return st.WithReadTx(ctx, fn)
 }
 
 // pending is one archive being assembled: its entries spooled to a file.

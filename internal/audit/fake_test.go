@@ -28,6 +28,10 @@ func (s *memStore) WithTx(ctx context.Context, fn func(store.Tx) error) error {
 	return nil
 }
 
+func (s *memStore) WithReadTx(ctx context.Context, fn func(store.Tx) error) error {
+	return s.WithTx(ctx, fn)
+}
+
 func (s *memStore) Ping(context.Context) error { return nil }
 func (s *memStore) Close() error               { return nil }
 

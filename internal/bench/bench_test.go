@@ -219,7 +219,7 @@ func TestHubAcceptsWithoutDelivering(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // a delivering hub would have sent by now
-	v, err := h.App.Hub.View(ctx, id)
+	v, err := h.App.Views.View(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,10 @@ import (
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/config"
+	"github.com/gatehub/gatehub/internal/decisions"
+	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // Development tokens (deploy/tokens.dev.yaml, listed in README.md).
@@ -108,7 +111,7 @@ func startHub(root, dataDir, databaseURL string, mode Mode, gatesDir string) (*H
 		return nil, fmt.Errorf("assemble hub: %w", err)
 	}
 	if mode == AcceptOnly {
-		a.Hub.Wake = nil
+		a.Tx.Wake = nil
 		// One claim round at start, then none for a day: per-agency
 		// lanes would go on claiming for as long as they have work.
 		a.Dispatcher.Agencies = nil
@@ -131,7 +134,7 @@ func startHub(root, dataDir, databaseURL string, mode Mode, gatesDir string) (*H
 	if mode == RoundTrip {
 		// Not in AcceptOnly: following the decision stream is client work on
 		// the cores the hub is measured on, and nothing is awaited there.
-		h.cleared = watchCleared(ctx, a.Hub, hub.LaneTopic("HUUNGHI", "EXP-1"))
+		h.cleared = watchCleared(ctx, a.Bus(), a.Views, hub.LaneTopic("HUUNGHI", "EXP-1"))
 	}
 	return h, nil
 }
@@ -150,7 +153,7 @@ func (h *Hub) Close() error {
 // clearedWatch follows the lane's decision stream in process and wakes the
 // waiter of each declaration that reached CLEARED.
 type clearedWatch struct {
-	hub     *hub.Hub
+	views   *views.Service
 	mu      sync.Mutex
 	waiters map[string]chan struct{}
 	done    map[string]bool
@@ -161,14 +164,14 @@ type clearedWatch struct {
 	Cleared atomic.Int64
 }
 
-func watchCleared(ctx context.Context, hb *hub.Hub, topic string) *clearedWatch {
-	w := &clearedWatch{hub: hb, waiters: map[string]chan struct{}{}, done: map[string]bool{}}
+func watchCleared(ctx context.Context, bus fanout.Bus, vs *views.Service, topic string) *clearedWatch {
+	w := &clearedWatch{views: vs, waiters: map[string]chan struct{}{}, done: map[string]bool{}}
 	ready := make(chan struct{})
 	go func() {
 		last := ""
 		first := true
 		for ctx.Err() == nil {
-			ch, err := hb.Bus.Subscribe(ctx, topic, last)
+			ch, err := bus.Subscribe(ctx, topic, last)
 			if first {
 				close(ready)
 				first = false
@@ -182,7 +185,7 @@ func watchCleared(ctx context.Context, hb *hub.Hub, topic string) *clearedWatch 
 			// from the last event seen (retention replays the gap).
 			for ev := range ch {
 				last = ev.ID
-				var de hub.DecisionEvent
+				var de decisions.DecisionEvent
 				if json.Unmarshal(ev.Data, &de) == nil && de.Decision.Status == clearance.Cleared {
 					w.mark(de.DeclarationID)
 				}
@@ -236,7 +239,7 @@ func (w *clearedWatch) wait(ctx context.Context, id string) error {
 			return fmt.Errorf("declaration %s not cleared: %w", id, ctx.Err())
 		case <-tick.C:
 			w.Polls.Add(1)
-			v, err := w.hub.View(ctx, id)
+			v, err := w.views.View(ctx, id)
 			if err != nil {
 				return err
 			}

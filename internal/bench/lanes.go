@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/lanes"
@@ -139,7 +140,7 @@ func (h *Hub) RunLanes(ctx context.Context, n, rounds int) (LaneResult, error) {
 
 func (h *Hub) runLane(ctx context.Context, i, rounds int) ([]time.Duration, int, error) {
 	lane := laneID(i)
-	events, err := h.App.Hub.Bus.Subscribe(ctx, hub.LaneTopic(BenchGate, lane), "")
+	events, err := h.App.Bus().Subscribe(ctx, hub.LaneTopic(BenchGate, lane), "")
 	if err != nil {
 		return nil, 0, fmt.Errorf("subscribe lane %s: %w", lane, err)
 	}
@@ -152,7 +153,7 @@ func (h *Hub) runLane(ctx context.Context, i, rounds int) ([]time.Duration, int,
 			return lat, opens, err
 		}
 		if err := awaitEvent(ctx, events, func(ev fanout.Event) bool {
-			var d hub.DecisionEvent
+			var d decisions.DecisionEvent
 			return ev.Type == "decision" && json.Unmarshal(ev.Data, &d) == nil && d.DeclarationID == id && d.Decision.Status == clearance.Cleared
 		}); err != nil {
 			return lat, opens, fmt.Errorf("lane %s: %s not cleared: %w", lane, id, err)

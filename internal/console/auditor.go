@@ -69,7 +69,7 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	searched := q.Get("search") != "" || f.Plate != "" || f.DeclarationID != "" || f.MessageID != "" || f.Kind != "" || f.Agency != ""
 	if searched && len(d.Errors) == 0 {
-		entries, err := s.Hub.AuditFind(r.Context(), f)
+		entries, err := s.API.Views.AuditFind(r.Context(), f)
 		if err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func (s *Server) auditEntry(w http.ResponseWriter, r *http.Request, c *call) err
 		return problem.NotFound("no audit entry " + r.PathValue("seq"))
 	}
 	from := max(seq-1, 1)
-	es, err := s.Hub.AuditFind(r.Context(), store.AuditFilter{FromSeq: from, ToSeq: seq, Limit: 2})
+	es, err := s.API.Views.AuditFind(r.Context(), store.AuditFilter{FromSeq: from, ToSeq: seq, Limit: 2})
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (vj *verifyJobs) add(j *verifyJob) {
 // verifyStart verifies the live log's hash chain from its first stored
 // entry to the head as of now, page by page, in the background.
 func (s *Server) verifyStart(w http.ResponseWriter, r *http.Request, c *call) error {
-	head, _, err := s.Hub.AuditHead(r.Context())
+	head, _, err := s.API.Views.AuditHead(r.Context())
 	if err != nil {
 		return err
 	}
@@ -258,7 +258,7 @@ func (s *Server) runVerify(ctx context.Context, j *verifyJob) {
 	next := int64(1)
 	first := true
 	for next <= j.Head {
-		es, err := s.Hub.AuditFind(ctx, store.AuditFilter{FromSeq: next, ToSeq: j.Head, Limit: verifyBatch})
+		es, err := s.API.Views.AuditFind(ctx, store.AuditFilter{FromSeq: next, ToSeq: j.Head, Limit: verifyBatch})
 		if err != nil {
 			finish("could not read the log: " + err.Error())
 			return

@@ -30,7 +30,6 @@ import (
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/httpapi"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/problem"
 )
 
@@ -50,8 +49,9 @@ var (
 
 // Server serves the console.
 type Server struct {
+	// API is the hub's API; the console calls the same orchestration
+	// through it, under the same authorisation.
 	API   *httpapi.Server
-	Hub   *hub.Hub
 	Auth  *auth.Authenticator
 	Gates *gate.Registry
 	Bus   fanout.Bus
@@ -79,8 +79,8 @@ type Server struct {
 
 // New checks s and prepares its templates.
 func New(s *Server) (*Server, error) {
-	if s.API == nil || s.Hub == nil || s.Auth == nil || s.Gates == nil || s.Bus == nil {
-		return nil, errors.New("console: API, Hub, Auth, Gates and Bus are required")
+	if s.API == nil || s.Auth == nil || s.Gates == nil || s.Bus == nil {
+		return nil, errors.New("console: API, Auth, Gates and Bus are required")
 	}
 	if s.Log == nil {
 		s.Log = slog.Default()
@@ -235,7 +235,7 @@ func (s *Server) page(h handler, roles []string, needAuth bool) http.Handler {
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if err := s.checkCSRF(r, c.Sess); err != nil {
-				s.Hub.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, map[string]string{
+				s.API.RefusalLog.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, map[string]string{
 					"method": r.Method, "path": r.URL.Path, "reason": err.Error(),
 				})
 				s.fail(w, r, c, problem.Forbidden(err.Error()))
@@ -243,7 +243,7 @@ func (s *Server) page(h handler, roles []string, needAuth bool) http.Handler {
 			}
 		}
 		if needAuth && roles != nil && !slices.Contains(roles, p.Role) {
-			s.Hub.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, map[string]string{
+			s.API.RefusalLog.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, map[string]string{
 				"method": r.Method, "path": r.URL.Path, "reason": "role " + p.Role + " may not use console page " + r.URL.Path,
 			})
 			s.fail(w, r, c, problem.Forbidden("role "+p.Role+" may not use this page"))

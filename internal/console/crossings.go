@@ -8,6 +8,7 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/lanes"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // CrossingTimeline adds the crossing's own steps — arrival, each checkpoint
@@ -17,7 +18,7 @@ import (
 type CrossingTimeline struct{ Lanes *lanes.Service }
 
 // Timeline implements TimelineSource.
-func (c CrossingTimeline) Timeline(ctx context.Context, v *hub.DeclarationView) ([]TimelineEvent, error) {
+func (c CrossingTimeline) Timeline(ctx context.Context, v *views.DeclarationView) ([]TimelineEvent, error) {
 	if c.Lanes == nil {
 		return nil, nil
 	}

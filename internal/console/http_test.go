@@ -128,7 +128,7 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 func TestSecureCookieUnderTLS(t *testing.T) {
 	h := startHub(t, nil, nil)
 	s := h.app.Server
-	con, err := console.New(&console.Server{API: s, Hub: s.Hub, Auth: s.Auth, Gates: s.Gates, Bus: s.Bus, Secure: true})
+	con, err := console.New(&console.Server{API: s, Auth: s.Auth, Gates: s.Gates, Bus: s.Bus, Secure: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/httpapi"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/problem"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 type gatesData struct {
@@ -79,7 +81,7 @@ func (l *laneState) add(ev laneEvent) {
 
 // waiting is a truck at this gate not yet cleared.
 type waiting struct {
-	V *hub.DeclarationView
+	V *views.DeclarationView
 }
 
 type boardData struct {
@@ -115,8 +117,8 @@ func (s *Server) boardData(ctx context.Context, c *call, code string) (*boardDat
 	}
 	// The lanes' recent history from the log (the last two hours), so a
 	// board opened mid-shift is not blank until the next truck.
-	now := s.Hub.Clock()
-	entries, err := s.Hub.AuditFind(ctx, store.AuditFilter{Kind: audit.KindLaneDecision, From: now.Add(-2 * time.Hour), Limit: 2000})
+	now := s.API.Tx.Clock()
+	entries, err := s.API.Views.AuditFind(ctx, store.AuditFilter{Kind: audit.KindLaneDecision, From: now.Add(-2 * time.Hour), Limit: 2000})
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +153,7 @@ func answerEvent(t time.Time, reading string, a *laneAnswer) laneEvent {
 // waitingAt lists the newest declarations of a gate that are held,
 // pending or overdue (at most 30 looked at, newest first).
 func (s *Server) waitingAt(ctx context.Context, code string) ([]waiting, error) {
-	list, err := s.Hub.ListDeclarations(ctx, "", 300)
+	list, err := s.API.Views.ListDeclarations(ctx, "", 300)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +166,7 @@ func (s *Server) waitingAt(ctx context.Context, code string) ([]waiting, error) 
 		if looked++; looked > 30 {
 			break
 		}
-		v, err := s.Hub.View(ctx, d.ID)
+		v, err := s.API.Views.View(ctx, d.ID)
 		if err != nil {
 			continue
 		}
@@ -254,7 +256,7 @@ func (s *Server) boardLive(w http.ResponseWriter, r *http.Request, c *call) erro
 			ls := byLane[m.lane]
 			at := m.at
 			if at.IsZero() {
-				at = s.Hub.Clock()
+				at = s.API.Tx.Clock()
 			}
 			switch m.typ {
 			case "lane-decision":
@@ -265,7 +267,7 @@ func (s *Server) boardLive(w http.ResponseWriter, r *http.Request, c *call) erro
 				ls.Current, ls.At = &a, at
 				ls.add(answerEvent(at, "", &a))
 			case "decision":
-				var e hub.DecisionEvent
+				var e decisions.DecisionEvent
 				if json.Unmarshal(m.data, &e) != nil {
 					continue
 				}
@@ -301,7 +303,7 @@ func firstNonEmpty(ss ...string) string {
 type outboxData struct {
 	Tab      string
 	Tabs     []string
-	Messages []hub.MessageView
+	Messages []views.MessageView
 }
 
 var outboxTabs = []string{"dead", "overdue", "retrying", "pending", "sent"}
@@ -318,24 +320,24 @@ func (s *Server) outbox(w http.ResponseWriter, r *http.Request, c *call) error {
 	)
 	switch tab {
 	case "overdue":
-		msgs, err = s.Hub.Overdue(r.Context(), 500)
+		msgs, err = s.API.Operator.Overdue(r.Context(), 500)
 	case "retrying":
-		msgs, err = s.Hub.Outbox(r.Context(), store.MessageFilter{State: message.Pending, Limit: 1000})
+		msgs, err = s.API.Operator.Outbox(r.Context(), store.MessageFilter{State: message.Pending, Limit: 1000})
 		msgs = slices.DeleteFunc(msgs, func(m store.Message) bool { return m.Attempts == 0 })
 	default:
-		msgs, err = s.Hub.Outbox(r.Context(), store.MessageFilter{State: message.State(tab), Limit: 500})
+		msgs, err = s.API.Operator.Outbox(r.Context(), store.MessageFilter{State: message.State(tab), Limit: 500})
 	}
 	if err != nil {
 		return err
 	}
 	s.render(w, r, c, http.StatusOK, "outbox", translate(c.Lang, "nav.outbox"),
-		outboxData{Tab: tab, Tabs: outboxTabs, Messages: hub.MessageViews(msgs, s.Hub.Clock())})
+		outboxData{Tab: tab, Tabs: outboxTabs, Messages: views.MessageViews(msgs, s.API.Tx.Clock())})
 	return nil
 }
 
 type confirmData struct {
 	Op string
-	M  hub.MessageView
+	M  views.MessageView
 }
 
 func outboxOp(op string) error {
@@ -353,11 +355,11 @@ func (s *Server) outboxConfirm(w http.ResponseWriter, r *http.Request, c *call) 
 	if err := outboxOp(op); err != nil {
 		return err
 	}
-	m, err := s.Hub.Message(r.Context(), r.PathValue("id"))
+	m, err := s.API.Views.Message(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	s.render(w, r, c, http.StatusOK, "confirm", translate(c.Lang, "outbox."+op), confirmData{Op: op, M: hub.MessageViews([]store.Message{*m}, s.Hub.Clock())[0]})
+	s.render(w, r, c, http.StatusOK, "confirm", translate(c.Lang, "outbox."+op), confirmData{Op: op, M: views.MessageViews([]store.Message{*m}, s.API.Tx.Clock())[0]})
 	return nil
 }
 
@@ -372,9 +374,9 @@ func (s *Server) outboxOperate(w http.ResponseWriter, r *http.Request, c *call) 
 	}
 	var err error
 	if op == "redrive" {
-		_, err = s.Hub.Redrive(r.Context(), httpapi.Actor(c.P), r.PathValue("id"))
+		_, err = s.API.Operator.Redrive(r.Context(), httpapi.Actor(c.P), r.PathValue("id"))
 	} else {
-		_, err = s.Hub.CancelMessage(r.Context(), httpapi.Actor(c.P), r.PathValue("id"))
+		_, err = s.API.Operator.CancelMessage(r.Context(), httpapi.Actor(c.P), r.PathValue("id"))
 	}
 	if err != nil {
 		return err

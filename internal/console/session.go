@@ -207,7 +207,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	p, ok := authenticateToken(s.Auth, token)
 	if !ok {
-		s.Hub.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, map[string]string{
+		s.API.RefusalLog.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, map[string]string{
 			"method": r.Method, "path": r.URL.Path, "reason": "console sign-in with an unknown token",
 		})
 		s.render(w, r, c, http.StatusUnauthorized, "login", translate(c.Lang, "login.title"),

@@ -31,7 +31,7 @@ type statsData struct {
 
 func (s *Server) statsReport(ctx context.Context, r *http.Request) (stats.Report, []DwellRow, string, string, error) {
 	q := r.URL.Query()
-	now := s.Hub.Clock().In(gateZone)
+	now := s.API.Tx.Clock().In(gateZone)
 	to, err := time.ParseInLocation("2006-01-02", q.Get("to"), gateZone)
 	if err != nil {
 		to = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, gateZone)
@@ -48,7 +48,7 @@ func (s *Server) statsReport(ctx context.Context, r *http.Request) (stats.Report
 	truncated := false
 	next := int64(0)
 	for {
-		es, err := s.Hub.AuditFind(ctx, store.AuditFilter{From: from, To: end, FromSeq: next, Limit: 5000})
+		es, err := s.API.Views.AuditFind(ctx, store.AuditFilter{From: from, To: end, FromSeq: next, Limit: 5000})
 		if err != nil {
 			return stats.Report{}, nil, "", "", err
 		}

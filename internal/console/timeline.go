@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // TimelineEvent is one step of a declaration's crossing, as its live page
@@ -28,7 +28,7 @@ type TimelineEvent struct {
 // added by a source over the crossing records once the hub stores them:
 // Merged{ViewTimeline{}, crossings} keeps the one list in time order.
 type TimelineSource interface {
-	Timeline(ctx context.Context, v *hub.DeclarationView) ([]TimelineEvent, error)
+	Timeline(ctx context.Context, v *views.DeclarationView) ([]TimelineEvent, error)
 }
 
 // ViewTimeline derives the timeline from the declaration view alone:
@@ -37,7 +37,7 @@ type TimelineSource interface {
 type ViewTimeline struct{}
 
 // Timeline implements TimelineSource.
-func (ViewTimeline) Timeline(_ context.Context, v *hub.DeclarationView) ([]TimelineEvent, error) {
+func (ViewTimeline) Timeline(_ context.Context, v *views.DeclarationView) ([]TimelineEvent, error) {
 	// The view holds the current version's time only: for an amended
 	// declaration that is the amendment (v1's acceptance is in the log).
 	kind := "declared"
@@ -69,7 +69,7 @@ func (ViewTimeline) Timeline(_ context.Context, v *hub.DeclarationView) ([]Timel
 type Merged []TimelineSource
 
 // Timeline implements TimelineSource.
-func (ms Merged) Timeline(ctx context.Context, v *hub.DeclarationView) ([]TimelineEvent, error) {
+func (ms Merged) Timeline(ctx context.Context, v *views.DeclarationView) ([]TimelineEvent, error) {
 	var out []TimelineEvent
 	for _, m := range ms {
 		evs, err := m.Timeline(ctx, v)

@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/clearance"
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 type fixedSource []TimelineEvent
 
-func (f fixedSource) Timeline(context.Context, *hub.DeclarationView) ([]TimelineEvent, error) {
+func (f fixedSource) Timeline(context.Context, *views.DeclarationView) ([]TimelineEvent, error) {
 	return f, nil
 }
 
@@ -20,11 +20,11 @@ func (f fixedSource) Timeline(context.Context, *hub.DeclarationView) ([]Timeline
 func TestTimelineFromViewAndMerged(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	v := &hub.DeclarationView{ID: "D1", Version: 1, CreatedAt: at(0),
+	v := &views.DeclarationView{ID: "D1", Version: 1, CreatedAt: at(0),
 		Decision: clearance.Decision{Status: "CLEARED", DecidedAt: at(5)},
-		Messages: []hub.MessageView{
-			{Agency: "customs", Kind: "submit", Version: 1, CreatedAt: at(0), SentAt: at(2), Ack: &hub.AckView{Status: "ACK", ReceivedAt: at(3)}},
-			{Agency: "vehicleregistry", Kind: "submit", Version: 1, CreatedAt: at(0), SentAt: at(1), Ack: &hub.AckView{Status: "NACK", ReasonCode: "VR-X", ReasonText: "why", ReceivedAt: at(4)}},
+		Messages: []views.MessageView{
+			{Agency: "customs", Kind: "submit", Version: 1, CreatedAt: at(0), SentAt: at(2), Ack: &views.AckView{Status: "ACK", ReceivedAt: at(3)}},
+			{Agency: "vehicleregistry", Kind: "submit", Version: 1, CreatedAt: at(0), SentAt: at(1), Ack: &views.AckView{Status: "NACK", ReasonCode: "VR-X", ReasonText: "why", ReceivedAt: at(4)}},
 		}}
 	got, err := Merged{ViewTimeline{}, fixedSource{{Time: at(9), Kind: "crossing", Detail: "B0"}}}.Timeline(context.Background(), v)
 	if err != nil {

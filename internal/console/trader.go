@@ -17,6 +17,8 @@ import (
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/problem"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/submission"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 type listFilter struct {
@@ -42,7 +44,7 @@ func (s *Server) declarationList(w http.ResponseWriter, r *http.Request, c *call
 	const limit = 500
 	var list []store.Declaration
 	if f.Plate != "" {
-		views, err := s.Hub.ViewsByPlate(r.Context(), declaration.NormalizePlate(f.Plate), 100)
+		views, err := s.API.Views.ViewsByPlate(r.Context(), declaration.NormalizePlate(f.Plate), 100)
 		if err != nil {
 			return err
 		}
@@ -53,7 +55,7 @@ func (s *Server) declarationList(w http.ResponseWriter, r *http.Request, c *call
 		}
 	} else {
 		var err error
-		list, err = s.Hub.ListDeclarations(r.Context(), trader, limit)
+		list, err = s.API.Views.ListDeclarations(r.Context(), trader, limit)
 		if err != nil {
 			return err
 		}
@@ -195,7 +197,7 @@ func (s *Server) declarationSubmit(w http.ResponseWriter, r *http.Request, c *ca
 	if err == nil {
 		err = httpapi.TraderOwns(c.P, d)
 	}
-	var v *hub.DeclarationView
+	var v *views.DeclarationView
 	if err == nil {
 		// The form's hidden key makes a double click (or a resubmitted
 		// page) one declaration, as Idempotency-Key does for the API.
@@ -203,7 +205,7 @@ func (s *Server) declarationSubmit(w http.ResponseWriter, r *http.Request, c *ca
 		if len(key) > 128 {
 			key = ""
 		}
-		v, _, err = s.Hub.Submit(r.Context(), httpapi.Actor(c.P), hub.SubmitRequest{Declaration: d, IdempotencyKey: key})
+		v, _, err = s.API.Submission.Submit(r.Context(), httpapi.Actor(c.P), submission.SubmitRequest{Declaration: d, IdempotencyKey: key})
 	}
 	if err != nil {
 		if s.showProblem(r, f, err) {
@@ -218,8 +220,8 @@ func (s *Server) declarationSubmit(w http.ResponseWriter, r *http.Request, c *ca
 
 // viewFor loads declaration id as the API's GET /v1/declarations/{id}
 // does: another trader's declaration does not exist.
-func (s *Server) viewFor(ctx context.Context, p auth.Principal, id string) (*hub.DeclarationView, error) {
-	v, err := s.Hub.View(ctx, id)
+func (s *Server) viewFor(ctx context.Context, p auth.Principal, id string) (*views.DeclarationView, error) {
+	v, err := s.API.Views.View(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +232,7 @@ func (s *Server) viewFor(ctx context.Context, p auth.Principal, id string) (*hub
 }
 
 type declPage struct {
-	V        *hub.DeclarationView
+	V        *views.DeclarationView
 	Timeline []TimelineEvent
 	Agencies []agencyRow
 	Final    bool
@@ -240,14 +242,14 @@ type declPage struct {
 // agencyRow is one required agency with its current message.
 type agencyRow struct {
 	Agency   string
-	Message  *hub.MessageView
+	Message  *views.MessageView
 	Awaited  bool
 	Overdue  bool
 	Guangxi  bool
 	Previous int // earlier messages to this agency
 }
 
-func (s *Server) declPageData(ctx context.Context, c *call, v *hub.DeclarationView) (*declPage, error) {
+func (s *Server) declPageData(ctx context.Context, c *call, v *views.DeclarationView) (*declPage, error) {
 	tl, err := s.Timeline.Timeline(ctx, v)
 	if err != nil {
 		return nil, fmt.Errorf("timeline of %s: %w", v.ID, err)
@@ -364,7 +366,7 @@ func (s *Server) declarationLive(w http.ResponseWriter, r *http.Request, c *call
 
 // declarationTopics are the lanes that hear about this truck's decisions
 // (the hub's laneTopics): its declared lane, else its gate's lanes.
-func (s *Server) declarationTopics(v *hub.DeclarationView) []string {
+func (s *Server) declarationTopics(v *views.DeclarationView) []string {
 	if v.Lane != "" {
 		return []string{hub.LaneTopic(v.Gate, v.Lane)}
 	}
@@ -385,7 +387,7 @@ func (s *Server) messageXML(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	m, err := s.Hub.Message(r.Context(), r.PathValue("mid"))
+	m, err := s.API.Views.Message(r.Context(), r.PathValue("mid"))
 	if err != nil {
 		return err
 	}
@@ -434,7 +436,7 @@ func (s *Server) amendSubmit(w http.ResponseWriter, r *http.Request, c *call) er
 		err = httpapi.TraderOwns(c.P, d)
 	}
 	if err == nil {
-		_, err = s.Hub.Amend(r.Context(), httpapi.Actor(c.P), id, d)
+		_, err = s.API.Submission.Amend(r.Context(), httpapi.Actor(c.P), id, d)
 	}
 	if err != nil {
 		if !errors.Is(err, hub.ErrNotFound) && s.showProblem(r, f, err) {
@@ -457,7 +459,7 @@ func (s *Server) cancelDeclaration(w http.ResponseWriter, r *http.Request, c *ca
 	if len(reason) > 500 {
 		reason = reason[:500]
 	}
-	if _, err := s.Hub.Cancel(r.Context(), httpapi.Actor(c.P), id, reason); err != nil {
+	if _, err := s.API.Submission.Cancel(r.Context(), httpapi.Actor(c.P), id, reason); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/declarations/"+id, http.StatusSeeOther)

@@ -3,9 +3,9 @@
 //
 // A transaction that changes what devices must see (a clearance decision,
 // a lane's state) appends its events with store.Tx.AppendEvent in that same
-// transaction; in the hub, code calls effects.publish(topic, type, key, v)
-// inside h.inTx and the hub appends the events just before the audit head
-// is taken. Nothing is published before the commit, and nothing committed
+// transaction; in the hub, code calls txn.Effects.Publish(topic, type, key,
+// v) inside txn.Runner.InTx, which appends the events just before the audit
+// head is taken. Nothing is published before the commit, and nothing committed
 // is lost when the bus is down: the Relay publishes every committed event
 // that is not yet marked published, in id order, and marks it published
 // afterwards. A bus outage delays events; it never drops one.
@@ -314,14 +314,7 @@ func Snapshot(ctx context.Context, st store.Store, topic string, limit int) ([]s
 	return out, nil
 }
 
-// readTx runs fn, which only reads, in a read-only transaction when the
-// store offers one (the embedded store reads beside its single writer,
-// not in its queue), else in an ordinary one.
+// readTx reads beside the embedded store's writer (store.Store.WithReadTx).
 func readTx(ctx context.Context, st store.Store, fn func(store.Tx) error) error {
-	if r, ok := st.(interface {
-		WithReadTx(context.Context, func(store.Tx) error) error
-	}); ok {
-		return r.WithReadTx(ctx, fn)
-	}
-	return st.WithTx(ctx, fn)
+	return st.WithReadTx(ctx, fn)
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/acknowledgements"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/declaration"
@@ -27,6 +28,8 @@ import (
 	"github.com/gatehub/gatehub/internal/problem"
 	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/submission"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // MaxDeclarationBytes bounds a declaration body; the largest realistic
@@ -130,9 +133,9 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*declaration.De
 // strict fields, the gates as configured now, and a refusal in the audit
 // log, in bounded form, for a body that is refused.
 func (s *Server) DecodeDeclaration(ctx context.Context, remote, path string, body io.Reader) (*declaration.Declaration, error) {
-	d, err := declaration.Decode(body, declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Hub.Clock()})
+	d, err := declaration.Decode(body, declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Tx.Clock()})
 	if err != nil {
-		s.Hub.RecordRefusal(ctx, audit.KindDeclarationRefused, remote, map[string]any{"path": refusal.Short(path, 128), "problem": boundedProblem(problem.From(err))})
+		s.RefusalLog.RecordRefusal(ctx, audit.KindDeclarationRefused, remote, map[string]any{"path": refusal.Short(path, 128), "problem": boundedProblem(problem.From(err))})
 		return nil, err
 	}
 	return d, nil
@@ -191,7 +194,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p auth.Principal
 	if len(key) > 128 {
 		return problem.Validation([]problem.FieldError{{Pointer: "", Code: "too_long", Detail: "Idempotency-Key header exceeds 128 characters"}})
 	}
-	v, created, err := s.Hub.Submit(r.Context(), Actor(p), hub.SubmitRequest{Declaration: d, IdempotencyKey: key})
+	v, created, err := s.Submission.Submit(r.Context(), Actor(p), submission.SubmitRequest{Declaration: d, IdempotencyKey: key})
 	if err != nil {
 		return err
 	}
@@ -206,7 +209,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p auth.Principal
 
 // Visible hides a declaration from a trader who does not own it, answering
 // 404 so that ids of others cannot be probed.
-func Visible(p auth.Principal, v *hub.DeclarationView) error {
+func Visible(p auth.Principal, v *views.DeclarationView) error {
 	if p.Role == auth.RoleTrader && v.TraderTaxCode != p.TaxCode {
 		return fmt.Errorf("declaration %s: %w", v.ID, hub.ErrNotFound)
 	}
@@ -214,7 +217,7 @@ func Visible(p auth.Principal, v *hub.DeclarationView) error {
 }
 
 func (s *Server) getDeclaration(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	v, err := s.Hub.View(r.Context(), r.PathValue("id"))
+	v, err := s.Views.View(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -225,7 +228,7 @@ func (s *Server) getDeclaration(w http.ResponseWriter, r *http.Request, p auth.P
 }
 
 func (s *Server) getDecision(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	v, err := s.Hub.View(r.Context(), r.PathValue("id"))
+	v, err := s.Views.View(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -244,12 +247,12 @@ func (s *Server) listDeclarations(w http.ResponseWriter, r *http.Request, p auth
 		if err := q.err(); err != nil {
 			return err
 		}
-		views, err := s.Hub.ViewsByPlate(r.Context(), declaration.NormalizePlate(plate), limit)
+		found, err := s.Views.ViewsByPlate(r.Context(), declaration.NormalizePlate(plate), limit)
 		if err != nil {
 			return err
 		}
-		out := make([]hub.DeclarationView, 0, len(views))
-		for _, v := range views {
+		out := make([]views.DeclarationView, 0, len(found))
+		for _, v := range found {
 			if Visible(p, &v) == nil {
 				out = append(out, v)
 			}
@@ -264,7 +267,7 @@ func (s *Server) listDeclarations(w http.ResponseWriter, r *http.Request, p auth
 	if err := q.err(); err != nil {
 		return err
 	}
-	list, err := s.Hub.ListDeclarations(r.Context(), trader, limit)
+	list, err := s.Views.ListDeclarations(r.Context(), trader, limit)
 	if err != nil {
 		return err
 	}
@@ -294,11 +297,11 @@ func (s *Server) decisionsByPlate(w http.ResponseWriter, r *http.Request, p auth
 	if err := q.err(); err != nil {
 		return err
 	}
-	decisions, err := s.Hub.DecisionsByPlate(r.Context(), declaration.NormalizePlate(plate), limit)
+	decisions, err := s.Views.DecisionsByPlate(r.Context(), declaration.NormalizePlate(plate), limit)
 	if err != nil {
 		return err
 	}
-	out := []hub.PlateDecision{}
+	out := []views.PlateDecision{}
 	for _, d := range decisions {
 		if p.Role == auth.RoleDevice && d.Gate != p.Gate {
 			continue // a device sees its own gate only
@@ -309,7 +312,7 @@ func (s *Server) decisionsByPlate(w http.ResponseWriter, r *http.Request, p auth
 }
 
 func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	m, err := s.Hub.Message(r.Context(), r.PathValue("id"))
+	m, err := s.Views.Message(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -319,7 +322,7 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p auth.Princ
 			return fmt.Errorf("message %s: %w", m.ID, hub.ErrNotFound)
 		}
 	case auth.RoleTrader:
-		v, err := s.Hub.View(r.Context(), m.DeclarationID)
+		v, err := s.Views.View(r.Context(), m.DeclarationID)
 		if err != nil {
 			return err
 		}
@@ -344,7 +347,7 @@ func (s *Server) amend(w http.ResponseWriter, r *http.Request, p auth.Principal)
 	if err := TraderOwns(p, d); err != nil {
 		return err
 	}
-	v, err := s.Hub.Amend(r.Context(), Actor(p), r.PathValue("id"), d)
+	v, err := s.Submission.Amend(r.Context(), Actor(p), r.PathValue("id"), d)
 	if err != nil {
 		return err
 	}
@@ -366,7 +369,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, p auth.Principal
 			}
 		}
 	}
-	v, err := s.Hub.Cancel(r.Context(), Actor(p), r.PathValue("id"), body.Reason)
+	v, err := s.Submission.Cancel(r.Context(), Actor(p), r.PathValue("id"), body.Reason)
 	if err != nil {
 		return err
 	}
@@ -375,7 +378,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, p auth.Principal
 
 func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	agency := r.PathValue("agency")
-	if !s.Hub.KnownAgency(agency) {
+	if !s.Operator.KnownAgency(agency) {
 		return problem.NotFound("unknown agency " + agency)
 	}
 	// A caller authenticated as another agency is refused before the body is
@@ -384,7 +387,7 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if authenticated && caller.Role == auth.RoleAgency && caller.Agency != agency {
 		return problem.Forbidden("credentials of " + caller.Agency + " cannot post ACKs of " + agency)
 	}
-	origin := hub.AckOrigin{Source: r.RemoteAddr, Authenticated: authenticated && caller.Role == auth.RoleAgency}
+	origin := acknowledgements.AckOrigin{Source: r.RemoteAddr, Authenticated: authenticated && caller.Role == auth.RoleAgency}
 	// Budgets before the body is read or a signature checked: verifying
 	// is the expensive part, and a refusal is an audit entry.
 	if !origin.Authenticated && !s.admitAnonymous(w, r, audit.KindAckRefused) {
@@ -402,7 +405,7 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		return err
 	}
-	res, err := s.Hub.HandleAck(r.Context(), agency, raw, origin)
+	res, err := s.Acks.HandleAck(r.Context(), agency, raw, origin)
 	if err != nil {
 		return err
 	}
@@ -412,17 +415,17 @@ func (s *Server) postAck(w http.ResponseWriter, r *http.Request, p auth.Principa
 func (s *Server) listOutbox(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	q := newQuery(r)
 	f := store.MessageFilter{
-		State: message.State(q.enum("state", message.StateNames())), Agency: q.enum("agency", s.Hub.Mappings.Agencies()),
+		State: message.State(q.enum("state", message.StateNames())), Agency: q.enum("agency", s.Operator.Mappings.Agencies()),
 		DeclarationID: q.get("declaration"), Limit: q.limit(100, 1000),
 	}
 	if err := q.err(); err != nil {
 		return err
 	}
-	msgs, err := s.Hub.Outbox(r.Context(), f)
+	msgs, err := s.Operator.Outbox(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"messages": hub.MessageViews(msgs, s.Hub.Clock())})
+	return writeJSON(w, http.StatusOK, map[string]any{"messages": views.MessageViews(msgs, s.Tx.Clock())})
 }
 
 func (s *Server) listOverdue(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
@@ -431,19 +434,19 @@ func (s *Server) listOverdue(w http.ResponseWriter, r *http.Request, _ auth.Prin
 	if err := q.err(); err != nil {
 		return err
 	}
-	msgs, err := s.Hub.Overdue(r.Context(), limit)
+	msgs, err := s.Operator.Overdue(r.Context(), limit)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"messages": hub.MessageViews(msgs, s.Hub.Clock())})
+	return writeJSON(w, http.StatusOK, map[string]any{"messages": views.MessageViews(msgs, s.Tx.Clock())})
 }
 
 func (s *Server) redrive(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	m, err := s.Hub.Redrive(r.Context(), Actor(p), r.PathValue("id"))
+	m, err := s.Operator.Redrive(r.Context(), Actor(p), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, hub.MessageViews([]store.Message{*m}, s.Hub.Clock())[0])
+	return writeJSON(w, http.StatusOK, views.MessageViews([]store.Message{*m}, s.Tx.Clock())[0])
 }
 
 // maxRedrive bounds the dead messages one bulk redrive puts back: each is
@@ -459,7 +462,7 @@ func (s *Server) redriveAgency(w http.ResponseWriter, r *http.Request, p auth.Pr
 		}
 		limit = n
 	}
-	res, err := s.Hub.RedriveAgency(r.Context(), Actor(p), r.PathValue("agency"), limit)
+	res, err := s.Operator.RedriveAgency(r.Context(), Actor(p), r.PathValue("agency"), limit)
 	if err != nil {
 		return err
 	}
@@ -467,11 +470,11 @@ func (s *Server) redriveAgency(w http.ResponseWriter, r *http.Request, p auth.Pr
 }
 
 func (s *Server) cancelMessage(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	m, err := s.Hub.CancelMessage(r.Context(), Actor(p), r.PathValue("id"))
+	m, err := s.Operator.CancelMessage(r.Context(), Actor(p), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, hub.MessageViews([]store.Message{*m}, s.Hub.Clock())[0])
+	return writeJSON(w, http.StatusOK, views.MessageViews([]store.Message{*m}, s.Tx.Clock())[0])
 }
 
 func (s *Server) listGates(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
@@ -524,7 +527,7 @@ func (s *Server) applyGate(w http.ResponseWriter, r *http.Request, p auth.Princi
 func (s *Server) ApplyGateFile(ctx context.Context, p auth.Principal, code string, data []byte) (*gate.Gate, error) {
 	refuse := func(err error) error {
 		pr := GateProblem(err)
-		s.Hub.RecordRefusal(ctx, audit.KindConfigRefused, p.String(), map[string]any{"gate": code, "problem": pr})
+		s.RefusalLog.RecordRefusal(ctx, audit.KindConfigRefused, p.String(), map[string]any{"gate": code, "problem": pr})
 		return pr
 	}
 	g, err := gate.Parse(code+".yaml", data)
@@ -534,7 +537,7 @@ func (s *Server) ApplyGateFile(ctx context.Context, p auth.Principal, code strin
 	if err != nil {
 		return nil, refuse(err)
 	}
-	if err := s.Hub.ApplyGate(ctx, Actor(p), g, data); err != nil {
+	if err := s.GateConfig.ApplyGate(ctx, Actor(p), g, data); err != nil {
 		// A file valid on its own can still clash with the other gates
 		// (a device credential already used elsewhere): that is the
 		// province's to fix, like any other invalid file.
@@ -583,7 +586,7 @@ func (s *Server) deviceReading(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if errs := in.Validate(); len(errs) > 0 {
 		return problem.Validation(errs)
 	}
-	ans, err := s.Lanes.Reading(r.Context(), hub.DeviceRef{Gate: p.Gate, Lane: p.Lane, Device: p.Subject}, in)
+	ans, err := s.Lanes.Reading(r.Context(), lanes.DeviceRef{Gate: p.Gate, Lane: p.Lane, Device: p.Subject}, in)
 	if err != nil {
 		return err
 	}
@@ -594,7 +597,7 @@ func (s *Server) deviceReading(w http.ResponseWriter, r *http.Request, p auth.Pr
 // the declaration itself); operators, admins and auditors all.
 func (s *Server) timeline(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	id := r.PathValue("id")
-	v, err := s.Hub.View(r.Context(), id)
+	v, err := s.Views.View(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -649,7 +652,7 @@ func (s *Server) laneState(w http.ResponseWriter, r *http.Request, p auth.Princi
 
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	q := newQuery(r)
-	since := s.Hub.Clock().Add(-24 * time.Hour)
+	since := s.Tx.Clock().Add(-24 * time.Hour)
 	if v := q.get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
@@ -702,7 +705,7 @@ func (s *Server) laneEvents(w http.ResponseWriter, r *http.Request, p auth.Princ
 	// The lane's current state first, from the store (durable events),
 	// then live events from the bus.
 	snapshot := fanout.WithSnapshot(func(ctx context.Context) ([]fanout.Event, error) {
-		return s.Hub.LaneSnapshot(ctx, g, l)
+		return s.Views.LaneSnapshot(ctx, g, l)
 	})
 	return fanout.ServeSSE(w, r, s.Bus, hub.LaneTopic(g, l), hb, snapshot)
 }
@@ -721,7 +724,7 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request, _ auth.Princi
 	q := newQuery(r)
 	f := store.AuditFilter{
 		Kind: q.enum("kind", audit.Kinds), DeclarationID: q.get("declaration"), MessageID: q.get("message"),
-		Agency: q.enum("agency", s.Hub.Mappings.Agencies()), Plate: declaration.NormalizePlate(q.get("plate")),
+		Agency: q.enum("agency", s.Operator.Mappings.Agencies()), Plate: declaration.NormalizePlate(q.get("plate")),
 	}
 	limit := q.limit(100, 1000)
 	parseTime := func(name string, dst *time.Time) {
@@ -763,7 +766,7 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request, _ auth.Princi
 		want := min(auditFetch, limit-len(page))
 		pf := f
 		pf.Limit = want
-		entries, err := s.Hub.AuditFind(r.Context(), pf)
+		entries, err := s.Views.AuditFind(r.Context(), pf)
 		if err != nil {
 			return err
 		}
@@ -787,7 +790,7 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request, _ auth.Princi
 		// Full by count: say whether there is more.
 		pf := f
 		pf.Limit = 1
-		more, err := s.Hub.AuditFind(r.Context(), pf)
+		more, err := s.Views.AuditFind(r.Context(), pf)
 		if err != nil {
 			return err
 		}

@@ -15,11 +15,13 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehub/gatehub/internal/acknowledgements"
 	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/declaration"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/problem"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // The OpenAPI document is decoded generically: the test follows $refs
@@ -386,11 +388,11 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Consignment", reflect.TypeFor[declaration.Consignment](), false},
 		{"Container", reflect.TypeFor[declaration.Container](), false},
 		{"Reading", reflect.TypeFor[lanes.Reading](), false},
-		{"DeclarationView", reflect.TypeFor[hub.DeclarationView](), true},
-		{"MessageView", reflect.TypeFor[hub.MessageView](), true},
-		{"AckView", reflect.TypeFor[hub.AckView](), true},
-		{"AckResult", reflect.TypeFor[hub.AckResult](), true},
-		{"DecisionEvent", reflect.TypeFor[hub.DecisionEvent](), true},
+		{"DeclarationView", reflect.TypeFor[views.DeclarationView](), true},
+		{"MessageView", reflect.TypeFor[views.MessageView](), true},
+		{"AckView", reflect.TypeFor[views.AckView](), true},
+		{"AckResult", reflect.TypeFor[acknowledgements.AckResult](), true},
+		{"DecisionEvent", reflect.TypeFor[decisions.DecisionEvent](), true},
 		{"LaneAnswer", reflect.TypeFor[lanes.Answer](), true},
 		{"Decision", reflect.TypeFor[clearance.Decision](), true},
 		{"Reason", reflect.TypeFor[clearance.Reason](), true},

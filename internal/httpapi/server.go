@@ -17,25 +17,41 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/acknowledgements"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
+	"github.com/gatehub/gatehub/internal/gateconfig"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/metrics"
+	"github.com/gatehub/gatehub/internal/operator"
 	"github.com/gatehub/gatehub/internal/problem"
 	"github.com/gatehub/gatehub/internal/ratelimit"
 	"github.com/gatehub/gatehub/internal/refusal"
+	"github.com/gatehub/gatehub/internal/refusallog"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/submission"
 	"github.com/gatehub/gatehub/internal/tracing"
+	"github.com/gatehub/gatehub/internal/txn"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // Server serves the hub's API.
 type Server struct {
-	Hub     *hub.Hub
+	// The hub's orchestration, by concept; all required except where a
+	// route checks.
+	Tx         *txn.Runner
+	Submission *submission.Service
+	Views      *views.Service
+	Operator   *operator.Service
+	Acks       *acknowledgements.Service
+	GateConfig *gateconfig.Service
+	RefusalLog *refusallog.Recorder
+
 	Lanes   *lanes.Service
 	Auth    *auth.Authenticator
 	Gates   *gate.Registry
@@ -380,10 +396,10 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, l ratelimit.Limit
 // admitAnonymous answers 429, unprocessed and only counted, a request from
 // a source that spent its refusal budget.
 func (s *Server) admitAnonymous(w http.ResponseWriter, r *http.Request, kind string) bool {
-	if s.Hub == nil || s.Hub.Refusals == nil {
+	if s.RefusalLog == nil || s.RefusalLog.Refusals == nil {
 		return true
 	}
-	ok, wait := s.Hub.Refusals.Admit(kind, refusal.Source(r.RemoteAddr))
+	ok, wait := s.RefusalLog.Refusals.Admit(kind, refusal.Source(r.RemoteAddr))
 	if !ok {
 		problem.Write(w, problem.TooManyRequests("too many refused requests from this address", wait))
 	}
@@ -403,7 +419,7 @@ type authRefusal struct {
 // what was refused, not only what went through. An anonymous refusal may
 // be aggregated with others of its source (internal/refusal).
 func (s *Server) refuseAuth(r *http.Request, reason string, anonymous bool) {
-	if s.Hub == nil {
+	if s.RefusalLog == nil {
 		return
 	}
 	detail := authRefusal{
@@ -411,10 +427,10 @@ func (s *Server) refuseAuth(r *http.Request, reason string, anonymous bool) {
 		Reason: refusal.Short(reason, 256), Source: refusal.Source(r.RemoteAddr),
 	}
 	if anonymous {
-		s.Hub.RecordAnonymousRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, "unauthenticated", detail)
+		s.RefusalLog.RecordAnonymousRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, "unauthenticated", detail)
 		return
 	}
-	s.Hub.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, detail)
+	s.RefusalLog.RecordRefusal(r.Context(), audit.KindAuthRefused, r.RemoteAddr, detail)
 }
 
 // log is Log (or the default logger) with the request id and trace id of
@@ -452,7 +468,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 	var (
 		p        *problem.Problem
-		refused  *hub.RefusedError
+		refused  *acknowledgements.RefusedError
 		badValue *mapping.ValueError
 	)
 	switch {

@@ -9,8 +9,10 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/crossing"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/txn"
 )
 
 // detail is the stored JSON of a crossing beside its indexed columns.
@@ -56,7 +58,7 @@ func loadCrossing(ctx context.Context, tx store.Tx, id string) (*crossing.Crossi
 // saveCrossing writes c after a transition and logs the transition with
 // the state it led to; e carries what the transition adds (a passage, a
 // reason).
-func saveCrossing(ctx context.Context, tx store.Tx, h *hub.Hub, c *crossing.Crossing, kind, actor string, e crossing.Event, now time.Time) error {
+func saveCrossing(ctx context.Context, tx store.Tx, h *txn.Runner, c *crossing.Crossing, kind, actor string, e crossing.Event, now time.Time) error {
 	c.UpdatedAt = now
 	sc, err := ToStore(c)
 	if err != nil {
@@ -95,7 +97,7 @@ func crossingPlate(d *store.Declaration) string {
 	return d.PlateCN
 }
 
-// Open implements hub.Crossings: a new declaration's crossing, refused
+// Open implements submission.Crossings: a new declaration's crossing, refused
 // while the vehicle's last one at the gate is active. The unique index
 // decides between two instances racing for the same plate.
 func (s *Service) Open(ctx context.Context, tx store.Tx, d *store.Declaration) error {
@@ -112,7 +114,7 @@ func (s *Service) Open(ctx context.Context, tx store.Tx, d *store.Declaration) e
 		}
 	}
 	c := &crossing.Crossing{DeclarationID: d.ID, Version: d.Version, Gate: d.Gate, Plate: plate, State: crossing.Submitted}
-	err := saveCrossing(ctx, tx, s.Hub, c, audit.KindCrossingOpened, hub.Participant, crossing.Event{}, d.CreatedAt)
+	err := saveCrossing(ctx, tx, s.Tx, c, audit.KindCrossingOpened, hub.Participant, crossing.Event{}, d.CreatedAt)
 	if errors.Is(err, store.ErrConflict) {
 		if err := s.refuseActive(ctx, tx, d.Gate, plate, d.ID); err != nil {
 			return err
@@ -158,7 +160,7 @@ func (s *Service) refuseActiveCN(ctx context.Context, tx store.Tx, d *store.Decl
 	return nil
 }
 
-// Amended implements hub.Crossings: the crossing follows the new version
+// Amended implements submission.Crossings: the crossing follows the new version
 // (and its plate, if that changed and is free).
 func (s *Service) Amended(ctx context.Context, tx store.Tx, d *store.Declaration) error {
 	c, err := loadCrossing(ctx, tx, d.ID)
@@ -172,29 +174,29 @@ func (s *Service) Amended(ctx context.Context, tx store.Tx, d *store.Declaration
 		}
 	}
 	c.Version, c.Plate = d.Version, plate
-	return saveCrossing(ctx, tx, s.Hub, c, audit.KindCrossingAmended, hub.Participant, crossing.Event{}, d.CreatedAt)
+	return saveCrossing(ctx, tx, s.Tx, c, audit.KindCrossingAmended, hub.Participant, crossing.Event{}, d.CreatedAt)
 }
 
-// Cancelled implements hub.Crossings. A crossing already ended stays as
+// Cancelled implements submission.Crossings. A crossing already ended stays as
 // it was: a truck that exited did cross.
 func (s *Service) Cancelled(ctx context.Context, tx store.Tx, d *store.Declaration, reason string) error {
 	c, err := loadCrossing(ctx, tx, d.ID)
 	if err != nil || c == nil || !c.State.Active() {
 		return err
 	}
-	now := s.Hub.Clock()
+	now := s.Tx.Clock()
 	if err := c.End(crossing.Cancelled, reason, now); err != nil {
 		return err
 	}
-	return saveCrossing(ctx, tx, s.Hub, c, audit.KindCrossingCancelled, hub.Participant, crossing.Event{Reason: reason}, now)
+	return saveCrossing(ctx, tx, s.Tx, c, audit.KindCrossingCancelled, hub.Participant, crossing.Event{Reason: reason}, now)
 }
 
 // TurnBack ends an active crossing on an operator's word: the truck was
 // sent back and its clearance can no longer open a barrier.
 func (s *Service) TurnBack(ctx context.Context, actor hub.Actor, id, reason string) (*crossing.Crossing, error) {
 	var out *crossing.Crossing
-	err := s.Hub.InTx(ctx, func(tx store.Tx, fx hub.Effects) error {
-		if _, err := hub.LatestDeclaration(ctx, tx, id); err != nil {
+	err := s.Tx.InTx(ctx, func(tx store.Tx, fx *txn.Effects) error {
+		if _, err := decisions.LatestDeclaration(ctx, tx, id); err != nil {
 			return err
 		}
 		c, err := loadCrossing(ctx, tx, id)
@@ -204,12 +206,12 @@ func (s *Service) TurnBack(ctx context.Context, actor hub.Actor, id, reason stri
 		if c == nil {
 			return fmt.Errorf("declaration %s has no crossing: %w", id, hub.ErrNotFound)
 		}
-		now := s.Hub.Clock()
+		now := s.Tx.Clock()
 		if err := c.End(crossing.TurnedBack, reason, now); err != nil {
 			return fmt.Errorf("%w: %v", hub.ErrInvalidState, err)
 		}
 		out = c
-		return saveCrossing(ctx, tx, s.Hub, c, audit.KindCrossingTurnedBack, actor.String(), crossing.Event{Reason: reason}, now)
+		return saveCrossing(ctx, tx, s.Tx, c, audit.KindCrossingTurnedBack, actor.String(), crossing.Event{Reason: reason}, now)
 	})
 	return out, err
 }
@@ -217,7 +219,7 @@ func (s *Service) TurnBack(ctx context.Context, actor hub.Actor, id, reason stri
 // Crossing returns a declaration's crossing (nil when it has none).
 func (s *Service) Crossing(ctx context.Context, id string) (*crossing.Crossing, error) {
 	var out *crossing.Crossing
-	err := s.Hub.ReadTx(ctx, func(tx store.Tx) error {
+	err := s.Tx.ReadTx(ctx, func(tx store.Tx) error {
 		sc, err := tx.GetCrossing(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil

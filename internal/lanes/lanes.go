@@ -8,6 +8,7 @@ package lanes
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,20 +18,33 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/crossing"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/ids"
 	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/txn"
 )
 
-// Service handles lanes and crossings. Hub and Gates are required.
+// Service handles lanes and crossings. Tx, Decisions and Gates are
+// required.
 type Service struct {
-	Hub     *hub.Hub
-	Gates   *gate.Registry
-	Signer  *hub.LaneSigner  // optional: without it answers carry no token
-	Metrics *metrics.Metrics // optional
+	Tx        *txn.Runner
+	Decisions *decisions.Decider
+	Gates     *gate.Registry
+	Signer    *LaneSigner      // optional: without it answers carry no token
+	Metrics   *metrics.Metrics // optional
 }
+
+// LaneSigner signs lane decisions for devices.
+type LaneSigner struct {
+	Key   ed25519.PrivateKey
+	KeyID string
+}
+
+// DeviceRef identifies the authenticated device that sent a reading.
+type DeviceRef struct{ Gate, Lane, Device string }
 
 // laneMemory bounds how long an unfinished vehicle stays a lane's current
 // one without a reading.
@@ -123,20 +137,20 @@ func Topic(gateCode, lane string) string { return hub.LaneTopic(gateCode, lane) 
 // store's lane lock, so readings of one lane sent to different instances
 // are applied one after the other; a reading that changes the outcome is
 // announced once, after commit.
-func (s *Service) Reading(ctx context.Context, dev hub.DeviceRef, r Reading) (*Answer, error) {
+func (s *Service) Reading(ctx context.Context, dev DeviceRef, r Reading) (*Answer, error) {
 	p, err := s.resolve(dev.Gate, dev.Lane)
 	if err != nil {
 		return nil, err
 	}
 	var ans *Answer
-	err = s.Hub.InTx(ctx, func(tx store.Tx, fx hub.Effects) error {
+	err = s.Tx.InTx(ctx, func(tx store.Tx, fx *txn.Effects) error {
 		ls, err := tx.LockLane(ctx, dev.Gate, p.cp.ID, dev.Lane)
 		if err != nil {
 			return fmt.Errorf("lock lane: %w", err)
 		}
 		// The time once the lane is ours: a reading that waited for the
 		// lock is decided after the one it waited for.
-		now := s.Hub.Clock()
+		now := s.Tx.Clock()
 		lane := crossing.Lane{Gate: dev.Gate, Checkpoint: p.cp.ID, Lane: dev.Lane, Rev: ls.Rev}
 		if len(ls.State) > 0 {
 			if err := json.Unmarshal(ls.State, &lane.Vehicle); err != nil {
@@ -174,7 +188,7 @@ func (s *Service) Reading(ctx context.Context, dev hub.DeviceRef, r Reading) (*A
 				return fmt.Errorf("store lane state: %w", err)
 			}
 		}
-		return s.Hub.AppendAudit(ctx, tx, store.AuditEntry{
+		return s.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindLaneDecision, Actor: "gate-device:" + dev.Device, DeclarationID: ans.DeclarationID, Plate: ans.Plate,
 			Payload: mustJSON(DecisionEntry{Device: dev.Device, Reading: r, Answer: ans}),
 		})
@@ -187,7 +201,7 @@ func (s *Service) Reading(ctx context.Context, dev hub.DeviceRef, r Reading) (*A
 
 // decide derives the vehicle's outcome afresh and, when it changed,
 // signs, records and announces it; an OPEN also passes the checkpoint.
-func (s *Service) decide(ctx context.Context, tx store.Tx, fx hub.Effects, p *place, dev hub.DeviceRef, v *crossing.Vehicle, now time.Time) (*Answer, error) {
+func (s *Service) decide(ctx context.Context, tx store.Tx, fx *txn.Effects, p *place, dev DeviceRef, v *crossing.Vehicle, now time.Time) (*Answer, error) {
 	facts := crossing.Facts{Route: p.route, Checkpoint: p.cp, Policy: p.policy()}
 	rd := v.Readings
 	var err error
@@ -253,7 +267,7 @@ func (s *Service) decide(ctx context.Context, tx store.Tx, fx hub.Effects, p *pl
 		return nil, err
 	}
 	if out.Alert != nil {
-		if err := s.Hub.AppendAudit(ctx, tx, store.AuditEntry{
+		if err := s.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindLaneSecurityAlert, Actor: "gate-device:" + dev.Device, DeclarationID: out.Alert.DeclarationID, Plate: rd.Plate,
 			Payload: mustJSON(AlertEntry{Gate: dev.Gate, Checkpoint: p.cp.ID, Lane: dev.Lane, Vehicle: v.Number, Device: dev.Device, Alert: out.Alert, Readings: rd}),
 		}); err != nil {
@@ -280,7 +294,7 @@ func (s *Service) decide(ctx context.Context, tx store.Tx, fx hub.Effects, p *pl
 // the event relay after commit. The key is the event type: a lane has one
 // current answer (and one last alert), which is what a device that
 // connects is sent first.
-func (s *Service) emit(fx hub.Effects, topic, typ string, v any) error {
+func (s *Service) emit(fx *txn.Effects, topic, typ string, v any) error {
 	return fx.Publish(topic, typ, typ, v)
 }
 
@@ -314,7 +328,7 @@ func (s *Service) byPlate(ctx context.Context, tx store.Tx, p *place, plate stri
 	c, err := tx.ActiveCrossing(ctx, p.gate.Code, plate)
 	switch {
 	case err == nil:
-		d, err := hub.LatestDeclaration(ctx, tx, c.DeclarationID)
+		d, err := decisions.LatestDeclaration(ctx, tx, c.DeclarationID)
 		if err != nil {
 			return nil, err
 		}
@@ -353,7 +367,7 @@ func (s *Service) byID(ctx context.Context, tx store.Tx, p *place, id string) (*
 // declared gathers what the domain needs to judge declaration d at this
 // checkpoint; its crossing is read (and locked) into crossings.
 func (s *Service) declared(ctx context.Context, tx store.Tx, p *place, d *store.Declaration, crossings map[string]*crossing.Crossing) (*crossing.Declared, error) {
-	cl, err := s.Hub.ClearanceOf(ctx, tx, d)
+	cl, err := s.Decisions.ClearanceOf(ctx, tx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +388,7 @@ func (s *Service) declared(ctx context.Context, tx store.Tx, p *place, d *store.
 }
 
 // pass records the checkpoint passage of an OPEN in the crossing.
-func (s *Service) pass(ctx context.Context, tx store.Tx, p *place, dev hub.DeviceRef, v *crossing.Vehicle, c *crossing.Crossing, now time.Time) error {
+func (s *Service) pass(ctx context.Context, tx store.Tx, p *place, dev DeviceRef, v *crossing.Vehicle, c *crossing.Crossing, now time.Time) error {
 	if c == nil {
 		return fmt.Errorf("pass checkpoint %s: declaration %s has no crossing", p.cp.ID, v.Outcome.DeclarationID)
 	}
@@ -389,7 +403,7 @@ func (s *Service) pass(ctx context.Context, tx store.Tx, p *place, dev hub.Devic
 	if c.State == crossing.Exited {
 		kind = audit.KindCrossingExited
 	}
-	return saveCrossing(ctx, tx, s.Hub, c, kind, "gate-device:"+dev.Device, crossing.Event{Passage: &passage}, now)
+	return saveCrossing(ctx, tx, s.Tx, c, kind, "gate-device:"+dev.Device, crossing.Event{Passage: &passage}, now)
 }
 
 func mustJSON(v any) []byte {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/crossing"
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -52,8 +52,8 @@ const maxTimeline = 2000
 // check the caller may see the declaration first.
 func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 	t := &Timeline{DeclarationID: id, Checkpoints: []Dwell{}, Events: []TimelineEvent{}}
-	err := s.Hub.ReadTx(ctx, func(tx store.Tx) error {
-		if _, err := hub.LatestDeclaration(ctx, tx, id); err != nil {
+	err := s.Tx.ReadTx(ctx, func(tx store.Tx) error {
+		if _, err := decisions.LatestDeclaration(ctx, tx, id); err != nil {
 			return err
 		}
 		sc, err := tx.GetCrossing(ctx, id)
@@ -138,7 +138,7 @@ func timelineEvent(e *store.AuditEntry) TimelineEvent {
 // Alerts lists the security alerts raised since a time, oldest first.
 func (s *Service) Alerts(ctx context.Context, since time.Time, limit int) ([]TimelineEvent, error) {
 	var out []TimelineEvent
-	err := s.Hub.ReadTx(ctx, func(tx store.Tx) error {
+	err := s.Tx.ReadTx(ctx, func(tx store.Tx) error {
 		es, err := tx.ListAudit(ctx, store.AuditFilter{Kind: audit.KindLaneSecurityAlert, From: since, Limit: limit})
 		if err != nil {
 			return fmt.Errorf("list security alerts: %w", err)
@@ -161,7 +161,7 @@ func (s *Service) LaneState(ctx context.Context, gateCode, laneID string) (*Answ
 		return nil, err
 	}
 	var v crossing.Vehicle
-	err = s.Hub.ReadTx(ctx, func(tx store.Tx) error {
+	err = s.Tx.ReadTx(ctx, func(tx store.Tx) error {
 		ls, err := tx.GetLaneState(ctx, gateCode, p.cp.ID, laneID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil

@@ -32,9 +32,9 @@ var (
 	MessageStates    = []string{"pending", "sent", "acked", "nacked", "dead", "cancelled", "superseded"}
 	decisionStatuses = []string{"CLEARED", "HOLD", "REJECTED", "PENDING", "CANCELLED"}
 	laneActions      = []string{"OPEN", "KEEP-CLOSED"}
-	// AckRefusalCodes are the reasons the hub refuses an ACK (hub.RefusedError.Code).
+	// AckRefusalCodes are the reasons the hub refuses an ACK (acknowledgements.RefusedError.Code).
 	AckRefusalCodes = []string{"signature", "unreadable", "unknown_message", "wrong_agency", "conflict", "superseded", "cancelled"}
-	// RefusalKinds are the audit kinds of refused requests (hub.RecordRefusal).
+	// RefusalKinds are the audit kinds of refused requests (refusallog.Recorder.RecordRefusal).
 	RefusalKinds = []string{"auth.refused", "declaration.refused", "config.refused"}
 )
 

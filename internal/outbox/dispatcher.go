@@ -43,9 +43,13 @@ func (o Outcome) String() string {
 
 // Result is what a Sender reports for one attempt.
 type Result struct {
-	Outcome    Outcome
-	Status     int    // HTTP status, 0 for transport errors
-	Body       []byte // synchronous ACK/NACK, when the agency answered one
+	Outcome Outcome
+	Status  int    // HTTP status, 0 for transport errors
+	Body    []byte // synchronous ACK/NACK, when the agency answered one
+	// BodyRead is what the Sender learned of Body before the settle
+	// transaction (the ACK already verified and parsed), handed to
+	// Hooks.Settled with the attempt it belongs to. Opaque to the outbox.
+	BodyRead   any
 	RetryAfter time.Duration
 	Err        error
 	Duration   time.Duration

@@ -14,10 +14,10 @@ import (
 	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/audit"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/lanes"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/replay"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 // The golden archive of untyped payloads: exported by the hub while its
@@ -94,7 +94,7 @@ func TestWriteGoldenPayloadsV1(t *testing.T) {
 	h.quiesce()
 
 	h.await("truck A cleared", func() bool {
-		var v hub.DeclarationView
+		var v views.DeclarationView
 		return json.Unmarshal(h.do("GET", "/v1/declarations/"+a.id, traderToken, nil), &v) == nil &&
 			v.Decision.Status == "CLEARED"
 	})

@@ -22,13 +22,13 @@ import (
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/audit"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/outbox"
 	"github.com/gatehub/gatehub/internal/replay"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/storetest"
+	"github.com/gatehub/gatehub/internal/views"
 )
 
 const (
@@ -260,7 +260,7 @@ type truck struct {
 }
 
 func (h *harness) submit(tr *truck) {
-	var v hub.DeclarationView
+	var v views.DeclarationView
 	if err := json.Unmarshal(h.do("POST", "/v1/declarations", traderToken, encode(h.t, tr.body)), &v); err != nil {
 		h.t.Fatal(err)
 	}
@@ -480,7 +480,7 @@ func (h *harness) export() []byte {
 		certs[p] = h.app.Trust.All(p)
 	}
 	var buf bytes.Buffer
-	if _, err := audit.Export(context.Background(), h.app.Store, store.AuditFilter{}, certs, h.app.Hub.Clock(), &buf); err != nil {
+	if _, err := audit.Export(context.Background(), h.app.Store, store.AuditFilter{}, certs, h.app.Tx.Clock(), &buf); err != nil {
 		h.t.Fatal(err)
 	}
 	return buf.Bytes()

@@ -245,12 +245,24 @@ type Store interface {
 	// rolling back otherwise. fn may be retried on serialization failure,
 	// so it must not have side effects outside the transaction.
 	WithTx(ctx context.Context, fn func(Tx) error) error
+	// WithReadTx runs fn, which only reads, in a transaction apart from the
+	// writers where the store has one (the embedded store: parallel WAL
+	// readers instead of a place in the single writer's queue); elsewhere
+	// it is WithTx. A write fn attempts may fail.
+	WithReadTx(ctx context.Context, fn func(Tx) error) error
 	Ping(ctx context.Context) error
 	Close() error
 }
 
 // Tx is the set of operations available inside one transaction.
 type Tx interface {
+	// AfterCommit registers fn to run once this transaction has committed,
+	// in the goroutine of the WithTx call, before WithTx returns; fns run
+	// in the order registered. A transaction that rolls back (fn failed,
+	// the commit failed, or the store runs fn again after a serialization
+	// failure) drops what it registered: effects of state a rollback
+	// erased never happen. In a WithReadTx, fns run once fn returned nil.
+	AfterCommit(fn func())
 	InsertDeclaration(ctx context.Context, d *Declaration) error // ErrConflict on (ID, Version)
 	LatestDeclaration(ctx context.Context, id string) (*Declaration, error)
 	DeclarationVersion(ctx context.Context, id string, version int) (*Declaration, error)

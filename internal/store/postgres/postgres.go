@@ -126,10 +126,18 @@ func (s *Store) WithTx(ctx context.Context, fn func(store.Tx) error) error {
 
 func (s *Store) withTx(ctx context.Context, fn func(store.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.runTx(ctx, fn)
+		after, err := s.runTx(ctx, fn)
 		s.count(err)
-		if err == nil || !retryable(err) || attempt >= maxAttempts {
-			if err != nil && retryable(err) {
+		if err == nil {
+			// Only the attempt that committed: what a retried attempt
+			// registered was rolled back with it.
+			for _, f := range after {
+				f()
+			}
+			return nil
+		}
+		if !retryable(err) || attempt >= maxAttempts {
+			if retryable(err) {
 				return fmt.Errorf("postgres: gave up after %d attempts: %w", attempt, err)
 			}
 			return err
@@ -145,21 +153,30 @@ func (s *Store) withTx(ctx context.Context, fn func(store.Tx) error) error {
 	}
 }
 
-func (s *Store) runTx(ctx context.Context, fn func(store.Tx) error) error {
+// WithReadTx is WithTx: Postgres readers never queue behind writers, and
+// a read-only transaction would refuse the row locks some reads take.
+func (s *Store) WithReadTx(ctx context.Context, fn func(store.Tx) error) error {
+	return s.WithTx(ctx, fn)
+}
+
+// runTx runs one attempt; it returns what fn registered with AfterCommit
+// once the attempt committed.
+func (s *Store) runTx(ctx context.Context, fn func(store.Tx) error) ([]func(), error) {
 	pgTx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", err)
+		return nil, fmt.Errorf("postgres: begin: %w", err)
 	}
 	// Rollback after Commit is a no-op; this also covers a panic in fn. A
 	// fresh context so a cancelled ctx still returns the connection clean.
 	defer func() { _ = pgTx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := fn(&tx{tx: pgTx}); err != nil {
-		return err
+	t := &tx{tx: pgTx}
+	if err := fn(t); err != nil {
+		return nil, err
 	}
 	if err := pgTx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: commit: %w", err)
+		return nil, fmt.Errorf("postgres: commit: %w", err)
 	}
-	return nil
+	return t.after, nil
 }
 
 func retryable(err error) bool {

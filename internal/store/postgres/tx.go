@@ -29,7 +29,14 @@ type tx struct {
 	// lock (locked).
 	head   *store.AuditEntry
 	locked bool
+
+	// after is what AfterCommit registered, run by withTx once this
+	// attempt committed.
+	after []func()
 }
+
+// AfterCommit implements store.Tx.
+func (t *tx) AfterCommit(fn func()) { t.after = append(t.after, fn) }
 
 var _ store.Tx = (*tx)(nil)
 

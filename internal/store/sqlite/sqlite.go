@@ -272,7 +272,13 @@ func (s *Store) withTx(ctx context.Context, fn func(store.Tx) error) error {
 	if o.panicked {
 		panic(o.panicValue)
 	}
-	return o.err
+	if o.err != nil {
+		return o.err
+	}
+	for _, f := range o.after {
+		f()
+	}
+	return nil
 }
 
 // readConns is the size of the read-only pool.
@@ -304,7 +310,15 @@ func (s *Store) withReadTx(ctx context.Context, fn func(store.Tx) error) error {
 				}
 			}
 		}()
-		return fn(&tx{tx: r})
+		t := &tx{tx: r}
+		if err := fn(t); err != nil {
+			return err
+		}
+		// Nothing to commit: what fn read is settled once it returned.
+		for _, f := range t.after {
+			f()
+		}
+		return nil
 	})
 }
 
@@ -448,12 +462,17 @@ type txRequest struct {
 	ctx  context.Context
 	fn   func(store.Tx) error
 	done chan txOutcome
+	// after is what fn registered with AfterCommit, once it succeeded.
+	after []func()
 }
 
 type txOutcome struct {
 	err        error
 	panicked   bool
 	panicValue any
+	// after is what the member registered with AfterCommit; the caller
+	// runs it once it learns that the group committed (err nil).
+	after []func()
 }
 
 // committer runs groups until Close: it takes one request (waiting), then
@@ -616,7 +635,7 @@ func (s *Store) runGroup(w *session, first *txRequest) {
 		return
 	}
 	for _, m := range members {
-		m.done <- txOutcome{}
+		m.done <- txOutcome{after: m.after}
 	}
 }
 
@@ -626,6 +645,7 @@ func (s *Store) runGroup(w *session, first *txRequest) {
 // transaction is no longer usable (SQLite abandoned it, e.g. after an
 // interrupted statement); r has then been answered with that error too.
 func runMember(ctx context.Context, w *session, r *txRequest) (ok bool, groupErr error) {
+	t := &tx{tx: w}
 	if err := r.ctx.Err(); err != nil {
 		r.done <- txOutcome{err: fmt.Errorf("sqlite: begin: %w", err)}
 		return false, nil
@@ -642,7 +662,7 @@ func runMember(ctx context.Context, w *session, r *txRequest) (ok bool, groupErr
 				o.panicked, o.panicValue = true, p
 			}
 		}()
-		o.err = r.fn(&tx{tx: w})
+		o.err = r.fn(t)
 	}()
 	if o.err == nil && !o.panicked {
 		if err := w.exec(ctx, "RELEASE member"); err != nil {
@@ -650,6 +670,7 @@ func runMember(ctx context.Context, w *session, r *txRequest) (ok bool, groupErr
 			r.done <- txOutcome{err: err}
 			return false, err
 		}
+		r.after = t.after
 		return true, nil
 	}
 	err := w.exec(ctx, "ROLLBACK TO member")

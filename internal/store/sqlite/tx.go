@@ -23,7 +23,13 @@ type tx struct {
 	// querying again for each entry of a declaration. The tx of a group
 	// member dies with the member, rolled back or not.
 	head *store.AuditEntry
+
+	// after is what AfterCommit registered; see txOutcome.after.
+	after []func()
 }
+
+// AfterCommit implements store.Tx.
+func (t *tx) AfterCommit(fn func()) { t.after = append(t.after, fn) }
 
 // querier is what tx needs from database/sql; *session has it.
 type querier interface {

@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RescheduleAgency", testRescheduleAgency},
 		{"RollbackOnError", testRollback},
 		{"RollbackOnPanic", testRollbackPanic},
+		{"AfterCommit", testAfterCommit},
+		{"AfterCommitConcurrent", testAfterCommitConcurrent},
 		{"Acks", testAcks},
 		{"Decisions", testDecisions},
 		{"Audit", testAudit},

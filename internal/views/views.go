@@ -1,4 +1,9 @@
-package hub
+// Package views renders what traders, operators, auditors and lane devices
+// read: a declaration with its messages, ACKs and decision as of now,
+// declarations by plate, lists, stored messages, audit searches and a
+// lane's current events. Reads only, in read transactions (beside the
+// embedded store's writer).
+package views
 
 import (
 	"context"
@@ -9,8 +14,19 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/decisions"
+	"github.com/gatehub/gatehub/internal/eventrelay"
+	"github.com/gatehub/gatehub/internal/fanout"
+	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/txn"
 )
+
+// Service answers reads. Both fields are required.
+type Service struct {
+	Tx        *txn.Runner
+	Decisions *decisions.Decider
+}
 
 // DeclarationView is everything a trader or operator sees about one
 // declaration: its current version, every message with its delivery and ACK
@@ -64,11 +80,11 @@ type AckView struct {
 }
 
 // View returns the current state of declaration id.
-func (h *Hub) View(ctx context.Context, id string) (*DeclarationView, error) {
+func (h *Service) View(ctx context.Context, id string) (*DeclarationView, error) {
 	var v *DeclarationView
-	err := h.readTx(ctx, func(tx store.Tx) error {
+	err := h.Tx.ReadTx(ctx, func(tx store.Tx) error {
 		var err error
-		in, err := h.loadClearance(ctx, tx, id)
+		in, err := h.Decisions.Load(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -79,30 +95,30 @@ func (h *Hub) View(ctx context.Context, id string) (*DeclarationView, error) {
 }
 
 // view renders in with the ACKs stored for its messages.
-func (h *Hub) view(ctx context.Context, tx store.Tx, in *clearanceInput) (*DeclarationView, error) {
-	stored, err := tx.AcksForDeclaration(ctx, in.decl.ID)
+func (h *Service) view(ctx context.Context, tx store.Tx, in *decisions.Input) (*DeclarationView, error) {
+	stored, err := tx.AcksForDeclaration(ctx, in.Decl.ID)
 	if err != nil {
-		return nil, fmt.Errorf("load acks of %s: %w", in.decl.ID, err)
+		return nil, fmt.Errorf("load acks of %s: %w", in.Decl.ID, err)
 	}
 	acks := make(map[string]*store.Ack, len(stored))
 	for id, a := range stored {
 		acks[id] = &a
 	}
-	return renderView(in, acks, h.now()), nil
+	return Render(in, acks, h.Tx.Clock()), nil
 }
 
-// renderView is the view of the records in in, with acks the answers
+// Render is the view of the records in in, with acks the answers
 // stored for its messages, by message id.
-func renderView(in *clearanceInput, acks map[string]*store.Ack, now time.Time) *DeclarationView {
-	d := in.decl
+func Render(in *decisions.Input, acks map[string]*store.Ack, now time.Time) *DeclarationView {
+	d := in.Decl
 	v := &DeclarationView{
 		ID: d.ID, Version: d.Version, Status: d.Status, TraderTaxCode: d.TraderTaxCode, Gate: d.Gate, Lane: d.Lane,
-		PlateVN: d.PlateVN, PlateCN: d.PlateCN, CreatedAt: d.CreatedAt, Required: in.required,
+		PlateVN: d.PlateVN, PlateCN: d.PlateCN, CreatedAt: d.CreatedAt, Required: in.Required,
 		Declaration: json.RawMessage(d.Body),
 		// Derived afresh rather than read back: "overdue" depends on the clock.
-		Decision: clearance.Decide(in.required, in.statuses, d.Status == StatusCancelled, now),
+		Decision: clearance.Decide(in.Required, in.Statuses, d.Status == hub.StatusCancelled, now),
 	}
-	v.Messages = MessageViews(in.msgs, now)
+	v.Messages = MessageViews(in.Msgs, now)
 	for i := range v.Messages {
 		mv := &v.Messages[i]
 		if a, ok := acks[mv.ID]; ok {
@@ -114,16 +130,16 @@ func renderView(in *clearanceInput, acks map[string]*store.Ack, now time.Time) *
 
 // ViewsByPlate returns the declarations whose VN or CN plate is plate,
 // newest first.
-func (h *Hub) ViewsByPlate(ctx context.Context, plate string, limit int) ([]DeclarationView, error) {
+func (h *Service) ViewsByPlate(ctx context.Context, plate string, limit int) ([]DeclarationView, error) {
 	var out []DeclarationView
-	err := h.readTx(ctx, func(tx store.Tx) error {
+	err := h.Tx.ReadTx(ctx, func(tx store.Tx) error {
 		ds, err := tx.DeclarationsByPlate(ctx, plate, limit)
 		if err != nil {
 			return fmt.Errorf("look up plate %s: %w", plate, err)
 		}
 		out = out[:0]
 		for i := range ds {
-			in, err := h.clearanceOf(ctx, tx, &ds[i])
+			in, err := h.Decisions.Of(ctx, tx, &ds[i])
 			if err != nil {
 				return err
 			}
@@ -139,9 +155,9 @@ func (h *Hub) ViewsByPlate(ctx context.Context, plate string, limit int) ([]Decl
 }
 
 // ListDeclarations lists the latest versions, newest first; trader "" = all.
-func (h *Hub) ListDeclarations(ctx context.Context, trader string, limit int) ([]store.Declaration, error) {
+func (h *Service) ListDeclarations(ctx context.Context, trader string, limit int) ([]store.Declaration, error) {
 	var out []store.Declaration
-	err := h.readTx(ctx, func(tx store.Tx) error {
+	err := h.Tx.ReadTx(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.ListDeclarations(ctx, trader, limit)
 		return err
@@ -150,33 +166,17 @@ func (h *Hub) ListDeclarations(ctx context.Context, trader string, limit int) ([
 }
 
 // Message returns one stored message, signed body included.
-func (h *Hub) Message(ctx context.Context, id string) (*store.Message, error) {
+func (h *Service) Message(ctx context.Context, id string) (*store.Message, error) {
 	var m *store.Message
-	err := h.readTx(ctx, func(tx store.Tx) error {
+	err := h.Tx.ReadTx(ctx, func(tx store.Tx) error {
 		var err error
 		m, err = tx.GetMessage(ctx, id)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("message %s: %w", id, hub.ErrNotFound)
 	}
 	return m, err
-}
-
-// readStore is a store that can run read-only transactions apart from the
-// writers (the embedded store: parallel WAL readers instead of a place in
-// the single writer's queue).
-type readStore interface {
-	WithReadTx(ctx context.Context, fn func(store.Tx) error) error
-}
-
-// readTx runs fn, which only reads, in a read-only transaction when the
-// store offers one, else in an ordinary one.
-func (h *Hub) readTx(ctx context.Context, fn func(store.Tx) error) error {
-	if r, ok := h.Store.(readStore); ok {
-		return r.WithReadTx(ctx, fn)
-	}
-	return h.Store.WithTx(ctx, fn)
 }
 
 // PlateDecision is the clearance decision of one declaration found by plate.
@@ -193,27 +193,93 @@ type PlateDecision struct {
 // whose VN or CN plate is plate, newest first. It reads only what a
 // decision needs (no message bodies rendered, no ACK per message), as gate
 // devices and operators ask it at every truck.
-func (h *Hub) DecisionsByPlate(ctx context.Context, plate string, limit int) ([]PlateDecision, error) {
+func (h *Service) DecisionsByPlate(ctx context.Context, plate string, limit int) ([]PlateDecision, error) {
 	var out []PlateDecision
-	err := h.readTx(ctx, func(tx store.Tx) error {
+	err := h.Tx.ReadTx(ctx, func(tx store.Tx) error {
 		ds, err := tx.DeclarationsByPlate(ctx, plate, limit)
 		if err != nil {
 			return fmt.Errorf("look up plate %s: %w", plate, err)
 		}
 		out = make([]PlateDecision, 0, len(ds))
-		now := h.now()
+		now := h.Tx.Clock()
 		for i := range ds {
 			d := &ds[i]
-			in, err := h.clearanceOf(ctx, tx, d)
+			in, err := h.Decisions.Of(ctx, tx, d)
 			if err != nil {
 				return err
 			}
 			out = append(out, PlateDecision{
 				DeclarationID: d.ID, Version: d.Version, Gate: d.Gate, Lane: d.Lane, Status: d.Status,
-				Decision: clearance.Decide(in.required, in.statuses, d.Status == StatusCancelled, now),
+				Decision: clearance.Decide(in.Required, in.Statuses, d.Status == hub.StatusCancelled, now),
 			})
 		}
 		return nil
 	})
 	return out, err
+}
+
+// MessageViews renders stored messages for operator listings.
+func MessageViews(msgs []store.Message, now time.Time) []MessageView {
+	out := make([]MessageView, 0, len(msgs))
+	for _, m := range msgs {
+		mv := MessageView{
+			ID: m.ID, Agency: m.Agency, Kind: m.Kind, Version: m.Version, PreviousID: m.PreviousID, State: m.State,
+			Attempts: m.Attempts, LastError: m.LastError, SentAt: m.SentAt, AckDeadline: m.AckDeadline,
+			MappingVersion: m.MappingVersion, SchemaVersion: m.SchemaVersion, CreatedAt: m.CreatedAt, RequestID: m.RequestID,
+			Overdue: m.State == message.Sent && !m.AckDeadline.IsZero() && now.After(m.AckDeadline),
+		}
+		if m.State == message.Pending {
+			mv.NextAttemptAt = m.NextAttemptAt
+		}
+		out = append(out, mv)
+	}
+	return out
+}
+
+// AuditFind returns audit entries matching f, oldest first.
+func (h *Service) AuditFind(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
+	var out []store.AuditEntry
+	// A reader: an auditor's search may scan much of the log, and in the
+	// writer's queue it would hold up every commit meanwhile.
+	err := h.Tx.ReadTx(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.ListAudit(ctx, f)
+		return err
+	})
+	return out, err
+}
+
+// AuditHead returns the Seq and hash of the log's last entry (0, nil when
+// the log is empty): how far a verification of the live log has to go.
+func (h *Service) AuditHead(ctx context.Context) (int64, []byte, error) {
+	var (
+		seq  int64
+		hash []byte
+	)
+	err := h.Tx.ReadTx(ctx, func(tx store.Tx) error {
+		var err error
+		seq, hash, err = tx.AuditHead(ctx)
+		return err
+	})
+	return seq, hash, err
+}
+
+// laneSnapshotKeys bounds a lane's current state: the trucks (and the lane
+// answer) whose events changed last.
+const laneSnapshotKeys = 100
+
+// LaneSnapshot is the current state of a lane as devices see it: the newest
+// stored event of each key of its topic (each truck's decision, the lane's
+// last answer), oldest first. A device is sent it when it connects, before
+// live events.
+func (h *Service) LaneSnapshot(ctx context.Context, gateCode, lane string) ([]fanout.Event, error) {
+	evs, err := eventrelay.Snapshot(ctx, h.Tx.Store, hub.LaneTopic(gateCode, lane), laneSnapshotKeys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fanout.Event, len(evs))
+	for i, e := range evs {
+		out[i] = fanout.Event{Topic: e.Topic, Type: e.Type, Data: e.Data, Time: e.CreatedAt}
+	}
+	return out, nil
 }

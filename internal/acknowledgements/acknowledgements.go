@@ -1,4 +1,10 @@
-package hub
+// Package acknowledgements follows each message after it left the hub:
+// the outbox's Sender that posts it to its agency, the hooks that record a
+// delivery attempt and a synchronous ACK in the dispatcher's transaction,
+// and HandleAck for the ACK/NACKs agencies post later. Each accepted answer
+// moves its message to acked/nacked and re-derives the decision; each
+// refused one is logged with its reason.
+package acknowledgements
 
 import (
 	"bytes"
@@ -13,12 +19,39 @@ import (
 
 	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/decisions"
+	"github.com/gatehub/gatehub/internal/gate"
+	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/outbox"
 	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/tracing"
+	"github.com/gatehub/gatehub/internal/txn"
 )
+
+// Service reads and applies agencies' answers. Tx, Decisions, Gates and
+// Acks are required.
+type Service struct {
+	Tx        *txn.Runner
+	Decisions *decisions.Decider
+	Gates     *gate.Registry
+	Acks      *ack.Reader
+	// Refusals, when set, decides which refused anonymous ACKs get an
+	// audit entry of their own and aggregates the rest (see
+	// internal/refusal). Optional: without it every refusal is logged.
+	Refusals *refusal.Guard
+	Metrics  *metrics.Metrics // optional
+	Log      *slog.Logger     // optional
+}
+
+func (h *Service) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.Default()
+	}
+	return h.Log
+}
 
 // RefusedError explains why an ACK was not accepted. Reason is meant for the
 // agency's operators; Code is stable for machines.
@@ -46,15 +79,15 @@ type AckOrigin struct {
 	// Authenticated: the connection itself is the agency's (client
 	// certificate or token), so a refused ACK is kept whole. Otherwise
 	// anyone may have sent it: it is kept as digest, size and prefix, and
-	// repeated refusals are aggregated (Hub.Refusals).
+	// repeated refusals are aggregated (Service.Refusals).
 	Authenticated bool
 }
 
 // HandleAck processes an asynchronous ACK/NACK posted by an agency. A
 // refused ACK is logged in the audit log with its reason and its bytes
 // (whole or digested, see AckOrigin).
-func (h *Hub) HandleAck(ctx context.Context, agency string, raw []byte, origin AckOrigin) (*AckResult, error) {
-	now := h.now()
+func (h *Service) HandleAck(ctx context.Context, agency string, raw []byte, origin AckOrigin) (*AckResult, error) {
+	now := h.Tx.Clock()
 	f, err := h.Acks.Read(agency, raw, now)
 	if err != nil {
 		refused := readRefusal(err)
@@ -62,7 +95,7 @@ func (h *Hub) HandleAck(ctx context.Context, agency string, raw []byte, origin A
 		return nil, refused
 	}
 	var res *AckResult
-	err = h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+	err = h.Tx.InTx(ctx, func(tx store.Tx, fx *txn.Effects) error {
 		// The declaration first, then its message (applyAck): the one lock
 		// order. An unknown message is refused by applyAck.
 		if _, err := tx.LockMessageDeclaration(ctx, f.RefMessageID); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -85,7 +118,7 @@ func (h *Hub) HandleAck(ctx context.Context, agency string, raw []byte, origin A
 
 // applyAck correlates a verified ACK with its message and moves the message
 // to acked/nacked. Inside the caller's transaction.
-func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency string, f mapping.AckFields, raw []byte) (*AckResult, error) {
+func (h *Service) applyAck(ctx context.Context, tx store.Tx, fx *txn.Effects, agency string, f mapping.AckFields, raw []byte) (*AckResult, error) {
 	m, err := tx.GetMessage(ctx, f.RefMessageID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, &RefusedError{Code: "unknown_message", Reason: fmt.Sprintf("no message %q was sent by the hub", f.RefMessageID)}
@@ -114,7 +147,7 @@ func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency str
 	case message.Cancelled:
 		return nil, &RefusedError{Code: "cancelled", Reason: fmt.Sprintf("message %s was cancelled", m.ID)}
 	}
-	now := h.now()
+	now := h.Tx.Clock()
 	if err := tx.InsertAck(ctx, &store.Ack{
 		MessageID: m.ID, Agency: agency, AckID: f.AckID, Status: f.Status,
 		ReasonCode: f.ReasonCode, ReasonText: f.ReasonText, Raw: raw, ReceivedAt: now,
@@ -140,13 +173,13 @@ func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency str
 	if err != nil {
 		return nil, fmt.Errorf("load declaration %s: %w", m.DeclarationID, err)
 	}
-	if err := h.appendAudit(ctx, tx, store.AuditEntry{
+	if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 		Kind: audit.KindAckInbound, Actor: agency, DeclarationID: m.DeclarationID, MessageID: m.ID,
-		Agency: agency, Plate: plateOf(d), Payload: raw,
+		Agency: agency, Plate: hub.PlateOf(d), Payload: raw,
 	}); err != nil {
 		return nil, err
 	}
-	dec, err := h.decide(ctx, tx, fx, m.DeclarationID)
+	dec, err := h.Decisions.Decide(ctx, tx, fx, m.DeclarationID)
 	if err != nil {
 		return nil, err
 	}
@@ -154,12 +187,12 @@ func (h *Hub) applyAck(ctx context.Context, tx store.Tx, fx *effects, agency str
 	if h.Metrics != nil && !sentAt.IsZero() {
 		latency := now.Sub(sentAt)
 		status, ag := f.Status, agency
-		fx.observed = append(fx.observed, func() { h.Metrics.AckReceived(ag, status, latency) })
+		fx.Observe(func() { h.Metrics.AckReceived(ag, status, latency) })
 	}
 	return res, nil
 }
 
-func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw []byte, refused *RefusedError, origin AckOrigin) {
+func (h *Service) logRefusedAck(ctx context.Context, agency, messageID string, raw []byte, refused *RefusedError, origin AckOrigin) {
 	if !origin.Authenticated {
 		if h.Refusals != nil && !h.Refusals.Refused(audit.KindAckRefused, refusal.Source(origin.Source), refused.Code) {
 			if h.Metrics != nil {
@@ -167,10 +200,10 @@ func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw [
 			}
 			return
 		}
-		err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
-			return h.appendAudit(ctx, tx, store.AuditEntry{
+		err := h.Tx.InTx(ctx, func(tx store.Tx, fx *txn.Effects) error {
+			return h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 				Kind: audit.KindAckRefused, Actor: agency, Agency: agency, MessageID: messageID,
-				Payload: auditJSON(anonymousAckRefusal{
+				Payload: txn.AuditJSON(anonymousAckRefusal{
 					Code: refused.Code, Reason: refusal.Short(refused.Reason, 512), Source: refusal.Source(origin.Source), Body: refusal.Of(raw),
 				}),
 			})
@@ -185,7 +218,7 @@ func (h *Hub) logRefusedAck(ctx context.Context, agency, messageID string, raw [
 		}
 		return
 	}
-	err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+	err := h.Tx.InTx(ctx, func(tx store.Tx, fx *txn.Effects) error {
 		return h.auditRefusedAck(ctx, tx, fx, agency, messageID, "", raw, refused)
 	})
 	if err != nil {
@@ -205,14 +238,14 @@ type anonymousAckRefusal struct {
 // auditRefusedAck logs a refused ACK, with its reason and exact bytes, in
 // the audit log inside tx; the service log line and the metric follow the
 // commit.
-func (h *Hub) auditRefusedAck(ctx context.Context, tx store.Tx, fx *effects, agency, messageID, declarationID string, raw []byte, refused *RefusedError) error {
-	if err := h.appendAudit(ctx, tx, store.AuditEntry{
+func (h *Service) auditRefusedAck(ctx context.Context, tx store.Tx, fx *txn.Effects, agency, messageID, declarationID string, raw []byte, refused *RefusedError) error {
+	if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 		Kind: audit.KindAckRefused, Actor: agency, Agency: agency, MessageID: messageID, DeclarationID: declarationID,
-		Payload: auditJSON(map[string]string{"code": refused.Code, "reason": refused.Reason, "body": base64.StdEncoding.EncodeToString(raw)}),
+		Payload: txn.AuditJSON(map[string]string{"code": refused.Code, "reason": refused.Reason, "body": base64.StdEncoding.EncodeToString(raw)}),
 	}); err != nil {
 		return err
 	}
-	fx.observed = append(fx.observed, func() {
+	fx.Observe(func() {
 		h.log().WarnContext(ctx, "ack refused", "agency", agency, "message_id", messageID, "code", refused.Code, "reason", refused.Reason)
 		if h.Metrics != nil {
 			h.Metrics.AckRefused(agency, refused.Code)
@@ -232,30 +265,25 @@ func readRefusal(err error) *RefusedError {
 
 // Settled implements outbox.Hooks: it runs in the transaction that records a
 // delivery attempt, which has locked the message's declaration and then the
-// message. Like inTx it defers the audit entries and events to the end, so
-// the audit head is taken last here too.
-func (h *Hub) Settled(ctx context.Context, tx store.Tx, m *store.Message, r outbox.Result) error {
-	atx := &auditingTx{Tx: tx}
-	fx := &effects{}
-	if err := h.settle(ctx, atx, fx, m, r); err != nil {
-		return err
-	}
-	if err := h.finishTx(ctx, atx, fx); err != nil {
-		return err
-	}
-	h.pendingEffects(m.ID, fx)
-	return nil
+// message. Like every transaction of the hub it defers the audit entries
+// and events to the end (the audit head taken last) and registers its
+// effects on the transaction: they follow its commit, and vanish with it
+// when it rolls back.
+func (h *Service) Settled(ctx context.Context, tx store.Tx, m *store.Message, r outbox.Result) error {
+	return h.Tx.Join(ctx, tx, func(tx store.Tx, fx *txn.Effects) error {
+		return h.settle(ctx, tx, fx, m, r)
+	})
 }
 
-func (h *Hub) settle(ctx context.Context, tx store.Tx, fx *effects, m *store.Message, r outbox.Result) error {
+func (h *Service) settle(ctx context.Context, tx store.Tx, fx *txn.Effects, m *store.Message, r outbox.Result) error {
 	d, err := tx.LatestDeclaration(ctx, m.DeclarationID)
 	if err != nil {
 		return fmt.Errorf("load declaration %s: %w", m.DeclarationID, err)
 	}
-	if err := h.appendAudit(ctx, tx, store.AuditEntry{
-		Kind: audit.KindDeliveryAttempt, Actor: Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
-		Agency: m.Agency, Plate: plateOf(d),
-		Payload: auditPayload(&audit.DeliveryAttempt{Attempt: m.Attempts, Outcome: r.Outcome.String(), Status: r.Status, State: m.State, Error: m.LastError}),
+	if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
+		Kind: audit.KindDeliveryAttempt, Actor: hub.Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
+		Agency: m.Agency, Plate: hub.PlateOf(d),
+		Payload: txn.AuditPayload(&audit.DeliveryAttempt{Attempt: m.Attempts, Outcome: r.Outcome.String(), Status: r.Status, State: m.State, Error: m.LastError}),
 	}); err != nil {
 		return err
 	}
@@ -269,19 +297,19 @@ func (h *Hub) settle(ctx context.Context, tx store.Tx, fx *effects, m *store.Mes
 			}
 		}
 		if len(r.Body) > 0 {
-			return h.settleSyncAck(ctx, tx, fx, m, r.Body)
+			return h.settleSyncAck(ctx, tx, fx, m, r.Body, r.BodyRead)
 		}
 	}
-	_, err = h.decide(ctx, tx, fx, m.DeclarationID)
+	_, err = h.Decisions.Decide(ctx, tx, fx, m.DeclarationID)
 	return err
 }
 
 // settleSyncAck handles an ACK that came back in the delivery response. A
 // refused one is logged and the message stays sent, awaiting a valid answer.
-func (h *Hub) settleSyncAck(ctx context.Context, tx store.Tx, fx *effects, m *store.Message, raw []byte) error {
-	f, err, ok := h.takeVerifiedAck(m, raw)
+func (h *Service) settleSyncAck(ctx context.Context, tx store.Tx, fx *txn.Effects, m *store.Message, raw []byte, read any) error {
+	f, err, ok := verifiedFor(read, raw)
 	if !ok {
-		f, err = h.Acks.Read(m.Agency, raw, h.now())
+		f, err = h.Acks.Read(m.Agency, raw, h.Tx.Clock())
 	}
 	if err == nil {
 		_, err = h.applyAck(ctx, tx, fx, m.Agency, f, raw)
@@ -299,34 +327,16 @@ func (h *Hub) settleSyncAck(ctx context.Context, tx store.Tx, fx *effects, m *st
 		if err := h.auditRefusedAck(ctx, tx, fx, m.Agency, m.ID, m.DeclarationID, raw, refused); err != nil {
 			return err
 		}
-		if _, err := h.decide(ctx, tx, fx, m.DeclarationID); err != nil {
+		if _, err := h.Decisions.Decide(ctx, tx, fx, m.DeclarationID); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// pendingEffects parks the effects of a settle transaction until Committed
-// learns that it committed. A rolled-back settle leaves an entry that the
-// next settle of the same message overwrites.
-func (h *Hub) pendingEffects(messageID string, fx *effects) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.settled == nil {
-		h.settled = map[string]*effects{}
-	}
-	h.settled[messageID] = fx
-}
-
-// Committed implements outbox.Hooks.
-func (h *Hub) Committed(ctx context.Context, m *store.Message, r outbox.Result) {
-	h.mu.Lock()
-	fx := h.settled[m.ID]
-	delete(h.settled, m.ID)
-	h.mu.Unlock()
-	if fx != nil {
-		h.apply(ctx, fx)
-	}
+// Committed implements outbox.Hooks: the attempt's log line and metrics.
+// The effects of the settle transaction itself ran on its commit.
+func (h *Service) Committed(ctx context.Context, m *store.Message, r outbox.Result) {
 	level := slog.LevelInfo
 	if r.Outcome != outbox.Delivered {
 		level = slog.LevelWarn
@@ -358,7 +368,8 @@ func (h *Hub) Committed(ctx context.Context, m *store.Message, r outbox.Result) 
 }
 
 // verifiedAck is the outcome of reading a synchronous ACK as soon as the
-// delivery response arrived (see Sender.Hub).
+// delivery response arrived (see Sender.Acks), carried to Settled in
+// outbox.Result.BodyRead.
 type verifiedAck struct {
 	raw    []byte
 	fields mapping.AckFields
@@ -367,31 +378,23 @@ type verifiedAck struct {
 
 // VerifyAck reads (verifies and parses) the ACK an agency returned in the
 // delivery response of m, before the transaction that records the
-// attempt, and keeps the outcome for Settled. Verification needs no store
-// state, so doing it here keeps a few milliseconds of XML and signature
-// work per message out of the store's critical section (the embedded
-// store's single writer). The outcome is used only for exactly these
-// bytes; anything else is read again inside the transaction.
-func (h *Hub) VerifyAck(m store.Message, raw []byte) {
+// attempt; the Sender hands the outcome to Settled with the attempt's
+// result. Verification needs no store state, so doing it here keeps a few
+// milliseconds of XML and signature work per message out of the store's
+// critical section (the embedded store's single writer). The outcome is
+// used only for exactly these bytes; anything else is read again inside
+// the transaction.
+func (h *Service) VerifyAck(m store.Message, raw []byte) any {
 	if h.Acks == nil || len(raw) == 0 {
-		return
+		return nil
 	}
-	f, err := h.Acks.Read(m.Agency, raw, h.now())
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.verified == nil {
-		h.verified = map[string]*verifiedAck{}
-	}
-	h.verified[m.ID] = &verifiedAck{raw: raw, fields: f, err: err}
+	f, err := h.Acks.Read(m.Agency, raw, h.Tx.Clock())
+	return &verifiedAck{raw: raw, fields: f, err: err}
 }
 
-// takeVerifiedAck returns (and forgets) what VerifyAck found for m, if it
-// read these very bytes.
-func (h *Hub) takeVerifiedAck(m *store.Message, raw []byte) (mapping.AckFields, error, bool) {
-	h.mu.Lock()
-	v := h.verified[m.ID]
-	delete(h.verified, m.ID)
-	h.mu.Unlock()
+// verifiedFor returns what VerifyAck found, if it read these very bytes.
+func verifiedFor(read any, raw []byte) (mapping.AckFields, error, bool) {
+	v, _ := read.(*verifiedAck)
 	if v == nil || !bytes.Equal(v.raw, raw) {
 		return mapping.AckFields{}, nil, false
 	}

@@ -1,4 +1,4 @@
-package hub
+package submission
 
 import (
 	"fmt"
@@ -32,7 +32,7 @@ func TestBuildAllSameInBothModes(t *testing.T) {
 	for _, mode := range modes {
 		for _, tc := range cases {
 			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
-				h := &Hub{}
+				h := &Service{}
 				h.building.Store(mode.building)
 				msgs, err := h.buildAll(agencies, func(agency string) (*builtMessage, error) {
 					if slices.Contains(tc.failing, agency) {
@@ -67,7 +67,7 @@ func TestBuildAllSameInBothModes(t *testing.T) {
 // A panic while building side by side reaches the caller, where the HTTP
 // layer recovers it, instead of ending the process from a goroutine.
 func TestBuildAllPanicReachesCaller(t *testing.T) {
-	h := &Hub{}
+	h := &Service{}
 	h.building.Store(-1 << 20) // side by side
 	defer func() {
 		p := recover()

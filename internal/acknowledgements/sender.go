@@ -1,4 +1,4 @@
-package hub
+package acknowledgements
 
 import (
 	"context"
@@ -23,9 +23,10 @@ type Sender struct {
 	Transport *agency.Transport
 	Endpoints map[string]Endpoint
 	Now       func() time.Time
-	// Hub, when set, reads a synchronous ACK as soon as it arrives, before
-	// the transaction that records the attempt (Hub.VerifyAck). Optional.
-	Hub *Hub
+	// Acks, when set, reads a synchronous ACK as soon as it arrives,
+	// before the transaction that records the attempt (VerifyAck).
+	// Optional.
+	Acks *Service
 }
 
 // Send implements outbox.Sender.
@@ -50,8 +51,8 @@ func (s *Sender) Send(ctx context.Context, m store.Message) outbox.Result {
 	case outbox.Delivered:
 		if !resp.Async {
 			r.Body = resp.Body
-			if s.Hub != nil && len(r.Body) > 0 {
-				s.Hub.VerifyAck(m, r.Body)
+			if s.Acks != nil && len(r.Body) > 0 {
+				r.BodyRead = s.Acks.VerifyAck(m, r.Body)
 			}
 		}
 	case outbox.Permanent:

@@ -1,4 +1,9 @@
-package hub
+// Package operator holds what operators do to the outbox: list it and its
+// overdue messages, redrive dead-lettered messages (one, or an agency's
+// after an outage), cancel a message, and resend messages whose agency has
+// not answered by the gate's deadline. Each change is one transaction with
+// its audit entry and the new decision.
+package operator
 
 import (
 	"context"
@@ -8,14 +13,41 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/decisions"
+	"github.com/gatehub/gatehub/internal/gate"
+	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
+	"github.com/gatehub/gatehub/internal/txn"
 )
+
+// Service runs operator actions. All fields are required unless marked
+// optional.
+type Service struct {
+	Tx        *txn.Runner
+	Decisions *decisions.Decider
+	Gates     *gate.Registry
+	Mappings  *mapping.Registry
+	// ResetDelivery closes an agency's delivery circuit (after a bulk
+	// redrive: the operator says the agency is back). Optional.
+	ResetDelivery func(agency string)
+}
+
+// KnownAgency reports whether agency has mappings loaded.
+func (h *Service) KnownAgency(agency string) bool {
+	for _, a := range h.Mappings.Agencies() {
+		if a == agency {
+			return true
+		}
+	}
+	return false
+}
 
 // Outbox lists messages for operators (state, agency, declaration filters;
 // OverdueAt for messages whose ACK deadline passed).
-func (h *Hub) Outbox(ctx context.Context, f store.MessageFilter) ([]store.Message, error) {
+func (h *Service) Outbox(ctx context.Context, f store.MessageFilter) ([]store.Message, error) {
 	var out []store.Message
-	err := h.readTx(ctx, func(tx store.Tx) error {
+	err := h.Tx.ReadTx(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.ListMessages(ctx, f)
 		return err
@@ -24,20 +56,20 @@ func (h *Hub) Outbox(ctx context.Context, f store.MessageFilter) ([]store.Messag
 }
 
 // Overdue lists sent messages whose agency has not answered by its deadline.
-func (h *Hub) Overdue(ctx context.Context, limit int) ([]store.Message, error) {
-	return h.Outbox(ctx, store.MessageFilter{State: message.Sent, OverdueAt: h.now(), Limit: limit})
+func (h *Service) Overdue(ctx context.Context, limit int) ([]store.Message, error) {
+	return h.Outbox(ctx, store.MessageFilter{State: message.Sent, OverdueAt: h.Tx.Clock(), Limit: limit})
 }
 
 // Redrive puts a dead-lettered or operator-cancelled message back in the
 // queue, due now, with its attempt count reset. The bytes and the message id
 // stay the same: the agency must see a resend, not a new message.
-func (h *Hub) Redrive(ctx context.Context, actor Actor, messageID string) (*store.Message, error) {
+func (h *Service) Redrive(ctx context.Context, actor hub.Actor, messageID string) (*store.Message, error) {
 	return h.operate(ctx, actor, messageID, audit.KindOperatorRedrive, func(m *store.Message) error {
 		to, err := message.Transition(m.State, message.Redrive)
 		if err != nil {
-			return fmt.Errorf("%w: message %s is %s; only %s messages can be redriven", ErrInvalidState, m.ID, m.State, message.From(message.Redrive))
+			return fmt.Errorf("%w: message %s is %s; only %s messages can be redriven", hub.ErrInvalidState, m.ID, m.State, message.From(message.Redrive))
 		}
-		m.State, m.Attempts, m.NextAttemptAt = to, 0, h.now()
+		m.State, m.Attempts, m.NextAttemptAt = to, 0, h.Tx.Clock()
 		return nil
 	})
 }
@@ -61,9 +93,9 @@ type AgencyRedrive struct {
 // delivery circuit closes. Each redriven message is its own transaction
 // with its own audit entry and decision, exactly as Redrive; a message
 // that changed state meanwhile is skipped.
-func (h *Hub) RedriveAgency(ctx context.Context, actor Actor, agency string, limit int) (*AgencyRedrive, error) {
+func (h *Service) RedriveAgency(ctx context.Context, actor hub.Actor, agency string, limit int) (*AgencyRedrive, error) {
 	if !h.KnownAgency(agency) {
-		return nil, fmt.Errorf("agency %s: %w", agency, ErrNotFound)
+		return nil, fmt.Errorf("agency %s: %w", agency, hub.ErrNotFound)
 	}
 	dead, err := h.Outbox(ctx, store.MessageFilter{State: message.Dead, Agency: agency, Limit: limit + 1})
 	if err != nil {
@@ -75,7 +107,7 @@ func (h *Hub) RedriveAgency(ctx context.Context, actor Actor, agency string, lim
 	}
 	for _, m := range dead {
 		if _, err := h.Redrive(ctx, actor, m.ID); err != nil {
-			if errors.Is(err, ErrInvalidState) {
+			if errors.Is(err, hub.ErrInvalidState) {
 				continue
 			}
 			return out, err
@@ -84,9 +116,9 @@ func (h *Hub) RedriveAgency(ctx context.Context, actor Actor, agency string, lim
 	}
 	// Only the due time changes (no state, no attempt): nothing to log
 	// beyond the attempts that follow.
-	err = h.Store.WithTx(ctx, func(tx store.Tx) error {
+	err = h.Tx.Store.WithTx(ctx, func(tx store.Tx) error {
 		var err error
-		out.Rescheduled, err = tx.RescheduleAgency(ctx, agency, h.now())
+		out.Rescheduled, err = tx.RescheduleAgency(ctx, agency, h.Tx.Clock())
 		return err
 	})
 	if err != nil {
@@ -95,38 +127,38 @@ func (h *Hub) RedriveAgency(ctx context.Context, actor Actor, agency string, lim
 	if h.ResetDelivery != nil {
 		h.ResetDelivery(agency)
 	}
-	if h.Wake != nil {
-		h.Wake()
+	if h.Tx.Wake != nil {
+		h.Tx.Wake()
 	}
 	return out, nil
 }
 
 // CancelMessage stops delivery of a pending or dead message. The clearance
 // decision turns to HOLD: a required agency will not be asked.
-func (h *Hub) CancelMessage(ctx context.Context, actor Actor, messageID string) (*store.Message, error) {
+func (h *Service) CancelMessage(ctx context.Context, actor hub.Actor, messageID string) (*store.Message, error) {
 	return h.operate(ctx, actor, messageID, audit.KindOperatorCancel, func(m *store.Message) error {
 		to, err := message.Transition(m.State, message.Stop)
 		if err != nil {
-			return fmt.Errorf("%w: message %s is %s; only %s messages can be cancelled", ErrInvalidState, m.ID, m.State, message.From(message.Stop))
+			return fmt.Errorf("%w: message %s is %s; only %s messages can be cancelled", hub.ErrInvalidState, m.ID, m.State, message.From(message.Stop))
 		}
 		m.State = to
 		return nil
 	})
 }
 
-func (h *Hub) operate(ctx context.Context, actor Actor, messageID, kind string, change func(*store.Message) error) (*store.Message, error) {
+func (h *Service) operate(ctx context.Context, actor hub.Actor, messageID, kind string, change func(*store.Message) error) (*store.Message, error) {
 	var out *store.Message
-	err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+	err := h.Tx.InTx(ctx, func(tx store.Tx, fx *txn.Effects) error {
 		_, err := tx.LockMessageDeclaration(ctx, messageID) // the declaration before its message
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("message %s: %w", messageID, ErrNotFound)
+			return fmt.Errorf("message %s: %w", messageID, hub.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("lock declaration of %s: %w", messageID, err)
 		}
 		m, err := tx.GetMessage(ctx, messageID)
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("message %s: %w", messageID, ErrNotFound)
+			return fmt.Errorf("message %s: %w", messageID, hub.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("load message %s: %w", messageID, err)
@@ -135,18 +167,20 @@ func (h *Hub) operate(ctx context.Context, actor Actor, messageID, kind string, 
 		if err := change(m); err != nil {
 			return err
 		}
-		m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = "", time.Time{}, h.now()
+		m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = "", time.Time{}, h.Tx.Clock()
 		if err := tx.UpdateMessage(ctx, m); err != nil {
 			return fmt.Errorf("update message %s: %w", messageID, err)
 		}
-		if err := h.appendAudit(ctx, tx, store.AuditEntry{
+		if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: kind, Actor: actor.String(), DeclarationID: m.DeclarationID, MessageID: m.ID, Agency: m.Agency,
-			Payload: auditPayload(&audit.OperatorChange{From: from, To: m.State}),
+			Payload: txn.AuditPayload(&audit.OperatorChange{From: from, To: m.State}),
 		}); err != nil {
 			return err
 		}
-		fx.wake = m.State == message.Pending
-		if _, err := h.decide(ctx, tx, fx, m.DeclarationID); err != nil {
+		if m.State == message.Pending {
+			fx.Wake()
+		}
+		if _, err := h.Decisions.Decide(ctx, tx, fx, m.DeclarationID); err != nil {
 			return err
 		}
 		out = m
@@ -162,10 +196,10 @@ func (h *Hub) operate(ctx context.Context, actor Actor, messageID, kind string, 
 // down) answers a resend with its original ACK, so a truck is never left
 // waiting on an answer nobody will send. The ACK deadline itself stays at
 // the first delivery's, so the decision keeps naming the agency overdue.
-func (h *Hub) ResendOverdue(ctx context.Context, limit int) (int, error) {
-	now := h.now()
+func (h *Service) ResendOverdue(ctx context.Context, limit int) (int, error) {
+	now := h.Tx.Clock()
 	var overdue []store.Message
-	if err := h.Store.WithTx(ctx, func(tx store.Tx) error {
+	if err := h.Tx.Store.WithTx(ctx, func(tx store.Tx) error {
 		var err error
 		overdue, err = tx.ListMessages(ctx, store.MessageFilter{State: message.Sent, OverdueAt: now, Limit: limit})
 		return err
@@ -177,7 +211,7 @@ func (h *Hub) ResendOverdue(ctx context.Context, limit int) (int, error) {
 	n := 0
 	for _, o := range overdue {
 		resent := false
-		err := h.inTx(ctx, func(tx store.Tx, fx *effects) error {
+		err := h.Tx.InTx(ctx, func(tx store.Tx, fx *txn.Effects) error {
 			resent = false
 			if err := tx.LockDeclaration(ctx, o.DeclarationID); err != nil {
 				return fmt.Errorf("lock declaration %s: %w", o.DeclarationID, err)
@@ -209,15 +243,15 @@ func (h *Hub) ResendOverdue(ctx context.Context, limit int) (int, error) {
 			if err := tx.UpdateMessage(ctx, m); err != nil {
 				return fmt.Errorf("re-queue message %s: %w", m.ID, err)
 			}
-			if err := h.appendAudit(ctx, tx, store.AuditEntry{
-				Kind: audit.KindMessageResent, Actor: Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
-				Agency: m.Agency, Plate: plateOf(d),
-				Payload: auditPayload(&audit.MessageResent{AckDeadline: m.AckDeadline, LastSentAt: from}),
+			if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
+				Kind: audit.KindMessageResent, Actor: hub.Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
+				Agency: m.Agency, Plate: hub.PlateOf(d),
+				Payload: txn.AuditPayload(&audit.MessageResent{AckDeadline: m.AckDeadline, LastSentAt: from}),
 			}); err != nil {
 				return err
 			}
 			resent = true
-			fx.wake = true
+			fx.Wake()
 			return nil
 		})
 		if err != nil {
