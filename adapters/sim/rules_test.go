@@ -22,8 +22,8 @@ func TestAgencyRulesOnMappedMessages(t *testing.T) {
 		{"customs", "huu-nghi-export.json", nil, ""},
 		{"customs", "tan-thanh-import.json", nil, ""},
 		{"customs", "huu-nghi-export.json", func(d *declaration.Declaration) { d.Vehicle.GrossWeightKg = 20000 }, "CUS-WEIGHT-MISMATCH"},
-		{"customs", "huu-nghi-export.json", func(d *declaration.Declaration) { d.Consignments[1].HSCode = "9301901000" }, "CUS-HS-PROHIBITED"},
-		{"customs", "huu-nghi-export.json", func(d *declaration.Declaration) { d.Consignments[0].HSCode = "7700000000" }, "CUS-HS-INVALID"},
+		{"customs", "huu-nghi-export.json", func(d *declaration.Declaration) { d.Consignments[1].HSCodeVN = "93019010" }, "CUS-HS-PROHIBITED"},
+		{"customs", "huu-nghi-export.json", func(d *declaration.Declaration) { d.Consignments[0].HSCodeVN = "77000000" }, "CUS-HS-INVALID"},
 
 		{"vehicleregistry", "huu-nghi-export.json", nil, ""},
 		{"vehicleregistry", "tan-thanh-import.json", nil, ""},

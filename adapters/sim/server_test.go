@@ -381,7 +381,7 @@ func TestCancelIsAckedAndAmendIsChecked(t *testing.T) {
 		}
 	}
 	d := loadDeclaration(t, "huu-nghi-export.json")
-	d.Consignments[0].HSCode = "9301100000"
+	d.Consignments[0].HSCodeVN = "93011000"
 	amend := r.post("M-AM", r.build(message.Amend, "M-AM", d, nil))
 	if a := r.readAck(amend.Body); a.Status != "NACK" || a.ReasonCode != "CUS-HS-PROHIBITED" {
 		t.Fatalf("amend answer %+v", a)
@@ -406,7 +406,7 @@ func TestAckPassesIndependentOracles(t *testing.T) {
 			r := newRig(t, d.Spec.Name, nil)
 			decl := loadDeclaration(t, "huu-nghi-export.json")
 			decl.Vehicle.PlateCN = "" // guangxi NACKs: check a NACK with its reason too
-			decl.Consignments[0].HSCode = "9306210000"
+			decl.Consignments[0].HSCodeVN = "93062100"
 			decl.Drivers[0].BorderPass.ExpiresOn = "2025-01-01"
 			decl.Vehicle.InspectionCertificate.ExpiresOn = "2025-01-01"
 			resp := r.post("M-OR", r.build("submit", "M-OR", decl, nil))
@@ -543,7 +543,7 @@ func TestMessageIDReuseIsRefused(t *testing.T) {
 	if resp := r.post("M-RU", r.build("submit", "M-RU", decl, nil)); resp.Status != 200 {
 		t.Fatalf("status %d", resp.Status)
 	}
-	decl.Consignments[0].HSCode = "9301100000"
+	decl.Consignments[0].HSCodeVN = "93011000"
 	resp := r.post("M-RU", r.build("submit", "M-RU", decl, nil))
 	if resp.Status != http.StatusConflict || problemCode(t, resp) != CodeMessageIDReused {
 		t.Fatalf("reuse answered %d %s", resp.Status, resp.Body)

@@ -62,11 +62,11 @@ declaration=$(cat <<JSON
   },
   "drivers": [{"name": "Nguyễn Văn Hùng", "nameCN": "阮文雄", "nationality": "VN", "idNumber": "020085012345",
                "borderPass": {"number": "GTXC-LS-2026-01872", "expiresOn": "$in_a_year"}}],
-  "consignments": [{"hsCode": "40012220", "description": "Cao su thiên nhiên SVR 10", "descriptionCN": "技术分级天然橡胶 SVR 10", "packages": 360,
+  "consignments": [{"hsCodeVN": "40012220", "hsCodeCN": "4001220000", "description": "Cao su thiên nhiên SVR 10", "descriptionCN": "技术分级天然橡胶 SVR 10", "packages": 360,
                     "packageKind": "BE", "grossWeightKg": 23000, "value": 37600, "currency": "USD",
                     "containers": [{"number": "CSQU3054383", "seal": "VN2026118812"}]}],
   "consignor": {"name": "Công ty TNHH Xuất nhập khẩu Nông sản Lạng Sơn", "taxCode": "0101234567", "country": "VN"},
-  "consignee": {"name": "Pingxiang Hengda Import and Export Trading Co., Ltd.", "nameCN": "凭祥市恒达进出口贸易有限公司", "taxCode": "91451481MA5NXY1234", "country": "CN"}
+  "consignee": {"name": "Pingxiang Hengda Import and Export Trading Co., Ltd.", "nameCN": "凭祥市恒达进出口贸易有限公司", "taxCode": "91451481MA5NXY123K", "country": "CN"}
 }
 JSON
 )

@@ -156,6 +156,22 @@ func TestAmendAndCancel(t *testing.T) {
 			m["vehicle"].(map[string]any)["tareWeightKg"] = 14300
 			m["trader"].(map[string]any)["address"] = "Số 14 Đường Bà Triệu, TP Lạng Sơn"
 		}, nil},
+		// Each side classifies in its own tariff: a change to China's
+		// 10-digit line concerns the Chinese side only, to Viet Nam's
+		// 8-digit line customs only.
+		{"CN tariff line", "item.hsCodeCN", func(m map[string]any) {
+			m["vehicle"].(map[string]any)["plateVN"] = "12C-67890"
+			m["vehicle"].(map[string]any)["tareWeightKg"] = 14300
+			m["trader"].(map[string]any)["address"] = "Số 14 Đường Bà Triệu, TP Lạng Sơn"
+			m["consignments"].([]any)[0].(map[string]any)["hsCodeCN"] = "0810600090"
+		}, []string{"guangxi"}},
+		{"VN tariff line", "item.hsCodeVN", func(m map[string]any) {
+			m["vehicle"].(map[string]any)["plateVN"] = "12C-67890"
+			m["vehicle"].(map[string]any)["tareWeightKg"] = 14300
+			m["trader"].(map[string]any)["address"] = "Số 14 Đường Bà Triệu, TP Lạng Sơn"
+			m["consignments"].([]any)[0].(map[string]any)["hsCodeCN"] = "0810600090"
+			m["consignments"].([]any)[0].(map[string]any)["hsCodeVN"] = "08106090"
+		}, []string{"customs"}},
 	}
 	version := 1
 	for _, tc := range tests {

@@ -407,7 +407,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.closers = append(a.closers, func() error { endStreams(); return nil })
 	a.Server = &httpapi.Server{
 		Tx: a.Tx, Submission: a.Submission, Views: a.Views, Operator: a.Operator, Acks: a.Acks,
-		GateConfig: a.GateConfig, RefusalLog: a.RefusalLog, Lanes: a.Lanes, Auth: authn, Gates: registry, Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
+		GateConfig: a.GateConfig, RefusalLog: a.RefusalLog, Lanes: a.Lanes, Auth: authn, Gates: registry, Codes: maps.Codes(), Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
 		AckPerSource: ackPerSource, AckPerAgency: ackPerAgency, BodyReadTimeout: cfg.Limits.BodyReadTimeout,
 		StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal, StreamsTotal: cfg.Limits.StreamsTotal,
 		Ready: a.ready, Admit: a.admit, BeforeScrape: a.refreshMessageCounts, Streams: streams,

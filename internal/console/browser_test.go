@@ -380,12 +380,12 @@ func TestTraderDeclaresFixesAndWatchesClearance(t *testing.T) {
 		t.Fatal("removed driver row still there")
 	}
 	u.setField("#f-vehicle-plateVN", "xx")
-	u.setField("#f-consignments-0-hsCode", "12")
+	u.setField("#f-consignments-0-hsCodeVN", "12")
 	u.setField("#f-drivers-0-name", "")
 	u.follow("#submit-declaration", "#error-summary")
 	var pointers []string
 	u.eval(`Array.from(document.querySelectorAll(".field-error")).map(e => e.dataset.pointer)`, &pointers)
-	want := []string{"/vehicle/plateVN", "/drivers/0/name", "/consignments/0/hsCode"}
+	want := []string{"/vehicle/plateVN", "/drivers/0/name", "/consignments/0/hsCodeVN"}
 	for _, p := range want {
 		if !contains(pointers, p) {
 			t.Errorf("no error next to %s (errors at %v)", p, pointers)
@@ -406,7 +406,8 @@ func TestTraderDeclaresFixesAndWatchesClearance(t *testing.T) {
 	}
 	u.screenshot("declare-errors")
 	u.setField("#f-vehicle-plateVN", "12C-12345")
-	u.setField("#f-consignments-0-hsCode", "0810600000")
+	u.setField("#f-consignments-0-hsCodeVN", "08106000")
+	u.setField("#f-consignments-0-hsCodeCN", "0810600000")
 	u.setField("#f-drivers-0-name", "Nguyễn Văn An")
 	u.follow("#submit-declaration", "#decision-status")
 	if !strings.Contains(u.location(), "/declarations/D") {
@@ -494,7 +495,7 @@ func TestTraderCannotSeeAnotherTradersDeclaration(t *testing.T) {
 	owner := signIn(t, h, trader)
 	owner.run(chromedp.Navigate(h.url+"/declarations/"+id), chromedp.WaitVisible("#decision-status", chromedp.ByID))
 	owner.follow("#amend", "#f-vehicle-grossWeightKg")
-	if v := owner.value("#f-consignments-1-hsCode"); v != "08045020" {
+	if v := owner.value("#f-consignments-1-hsCodeVN"); v != "08045020" {
 		t.Fatalf("amend form not filled from the declaration: second HS code %q", v)
 	}
 	owner.setField("#f-vehicle-grossWeightKg", "39000")

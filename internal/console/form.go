@@ -94,7 +94,8 @@ var driverFields = []fieldSpec{
 }
 
 var consignmentFields = []fieldSpec{
-	{Ptr: "/hsCode", Label: "f.hsCode", Required: true, Hint: "h.hsCode"},
+	{Ptr: "/hsCodeVN", Label: "f.hsCodeVN", Required: true, Hint: "h.hsCodeVN"},
+	{Ptr: "/hsCodeCN", Label: "f.hsCodeCN", Required: true, Hint: "h.hsCodeCN"},
 	{Ptr: "/description", Label: "f.description", Required: true},
 	{Ptr: "/descriptionCN", Label: "f.descriptionCN", ZH: "中文品名"},
 	{Ptr: "/packages", Label: "f.packages", Kind: kInteger, Required: true},

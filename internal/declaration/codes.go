@@ -1,30 +1,28 @@
 package declaration
 
-import "strings"
+import (
+	"fmt"
+	"strings"
 
-// countries is ISO 3166-1 alpha-2 (officially assigned codes).
-var countries = codeSet(`
-AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ
-BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ
-CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ
-DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR
-GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY
-HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP
-KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY
-MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ
-NA NC NE NF NG NI NL NO NP NR NU NZ OM
-PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW
-SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ
-TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ
-UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW`)
+	"github.com/gatehub/gatehub/internal/codelist"
+)
 
-// currencies are the ISO 4217 codes invoice values may be declared in at
-// the Vietnam–China gates: the two local currencies, the usual settlement
-// currencies, and those of the region's trading partners and transit
-// countries.
-var currencies = codeSet(`
-VND CNY USD EUR JPY KRW THB LAK KHR SGD HKD MYR IDR PHP MMK TWD MOP BND
-AUD NZD GBP CHF CAD INR`)
+// CodeLists answers whether a code is in one of the code lists of
+// mappings/codes (internal/codelist.Set implements it).
+type CodeLists interface {
+	Has(list, code string) bool
+}
+
+// shippedLists is what Options without Codes validates against: the lists
+// compiled into the binary. They are tested data, so failing to read them
+// is a build defect, not a runtime condition.
+func shippedLists() CodeLists {
+	s, err := codelist.Shipped()
+	if err != nil {
+		panic(fmt.Sprintf("declaration: shipped code lists: %v", err))
+	}
+	return s
+}
 
 // cnProvinces are the one-character abbreviations that open a Chinese
 // plate, one per province-level division of the mainland.
@@ -32,12 +30,21 @@ const cnProvinces = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘�
 
 func isCNProvince(r rune) bool { return strings.ContainsRune(cnProvinces, r) }
 
-func codeSet(list string) map[string]bool {
-	m := make(map[string]bool)
-	for _, c := range strings.Fields(list) {
-		m[c] = true
+// usccAlphabet is the character set of a unified social credit code
+// (GB 32100-2015): digits and capitals without I, O, Z, S, V; a
+// character's value is its index.
+const usccAlphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+var usccWeights = [17]int{1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28}
+
+// usccCheck computes the 18th character of a unified social credit code
+// from the first 17: 31 − (Σ value×weight mod 31), 31 counting as 0.
+func usccCheck(code string) byte {
+	sum := 0
+	for i := range 17 {
+		sum += strings.IndexByte(usccAlphabet, code[i]) * usccWeights[i]
 	}
-	return m
+	return usccAlphabet[(31-sum%31)%31]
 }
 
 // iso6346CheckDigit computes the check digit of the first 10 characters of

@@ -36,6 +36,17 @@ type Options struct {
 	MaxBytes int64     // body limit; <= 0 means DefaultMaxBytes
 	Gates    Gates     // nil skips the gate and lane look-ups
 	Now      time.Time // reference time for plannedCrossing; zero means time.Now()
+	// Codes are the code lists countries, currencies, package kinds, units
+	// and documents are checked against; nil means the shipped ones. The
+	// hub passes the lists its mappings were loaded with.
+	Codes CodeLists
+}
+
+func (o Options) codes() CodeLists {
+	if o.Codes == nil {
+		return shippedLists()
+	}
+	return o.Codes
 }
 
 func (o Options) maxBytes() int64 {
@@ -200,6 +211,11 @@ func (w *walker) value(v reflect.Value, ptr string) error {
 		v.SetZero()
 		return nil
 	}
+	if v.Kind() == reflect.Pointer {
+		// An optional value whose zero is meaningful (a reefer set to 0 °C).
+		v.Set(reflect.New(v.Type().Elem()))
+		v = v.Elem()
+	}
 	switch v.Kind() {
 	case reflect.Struct:
 		if tok != json.Delim('{') {
@@ -277,7 +293,7 @@ func (w *walker) object(v reflect.Value, ptr string) error {
 			w.fail(child, "duplicate", fmt.Sprintf("field %q appears more than once", key))
 		default:
 			seen[key] = true
-			if err := w.value(v.Field(idx), child); err != nil {
+			if err := w.value(v.FieldByIndex(idx), child); err != nil {
 				return err
 			}
 			continue
@@ -358,16 +374,25 @@ func jsonKind(tok json.Token) string {
 	return "null"
 }
 
-var fieldCache sync.Map // reflect.Type → map[string]int
+var fieldCache sync.Map // reflect.Type → map[string][]int
 
-// jsonFields maps the exact JSON names of t's fields to field indexes.
-func jsonFields(t reflect.Type) map[string]int {
+// jsonFields maps the exact JSON names of t's fields to field index paths,
+// with the fields of an embedded struct promoted as encoding/json does.
+func jsonFields(t reflect.Type) map[string][]int {
 	if m, ok := fieldCache.Load(t); ok {
-		return m.(map[string]int)
+		return m.(map[string][]int)
 	}
-	m := make(map[string]int, t.NumField())
+	m := make(map[string][]int, t.NumField())
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+			for name, sub := range jsonFields(f.Type) {
+				if _, shadowed := m[name]; !shadowed {
+					m[name] = append([]int{i}, sub...)
+				}
+			}
+			continue
+		}
 		if !f.IsExported() {
 			continue
 		}
@@ -378,7 +403,7 @@ func jsonFields(t reflect.Type) map[string]int {
 		if name == "" {
 			name = f.Name
 		}
-		m[name] = i
+		m[name] = []int{i}
 	}
 	fieldCache.Store(t, m)
 	return m

@@ -107,7 +107,7 @@ func TestDecodeReportsEveryError(t *testing.T) {
 		"/vehicle/inspectionCertificate/expiresOn format",
 		"/drivers/0/nationality unknown",
 		"/drivers/0/idNumber required",
-		"/consignments/0/hsCode format",
+		"/consignments/0/hsCode replaced",
 		"/consignments/0/packages range",
 		"/consignments/1/value range",
 		"/consignments/1/currency unknown",

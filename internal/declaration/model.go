@@ -4,7 +4,11 @@ package declaration
 // names are the paths that mappings/<agency>/*.yaml refer to, so renaming a
 // JSON tag is a breaking change for every mapping file.
 type Declaration struct {
-	Trader                    Party         `json:"trader"`
+	// Trader is the declarant: who lodges the declaration and answers for it.
+	Trader Party `json:"trader"`
+	// Carrier is the haulier operating the truck. Absent, the trader is the
+	// carrier (the only case declarations before 1.1 could express).
+	Carrier                   Party         `json:"carrier,omitzero"`
 	CustomsDeclarationNumbers []string      `json:"customsDeclarationNumbers"`
 	Direction                 string        `json:"direction"` // export | import | transit
 	CargoKind                 string        `json:"cargoKind"` // general | perishable | dangerous | empty
@@ -14,11 +18,13 @@ type Declaration struct {
 	Vehicle                   Vehicle       `json:"vehicle"`
 	Drivers                   []Driver      `json:"drivers"`
 	Consignments              []Consignment `json:"consignments"`
-	Consignor                 Party         `json:"consignor"`
-	Consignee                 Party         `json:"consignee"`
+	// Consignor and Consignee of the whole load; a consignment may name its
+	// own (a consolidated load with several owners), which then applies.
+	Consignor Party `json:"consignor,omitzero"`
+	Consignee Party `json:"consignee,omitzero"`
 }
 
-// Party is a trader, consignor or consignee.
+// Party is a trader, carrier, consignor or consignee.
 type Party struct {
 	Name    string `json:"name"`
 	NameCN  string `json:"nameCN,omitempty"`
@@ -53,23 +59,79 @@ type Driver struct {
 	IDNumber    string      `json:"idNumber,omitempty"`
 	Passport    string      `json:"passport,omitempty"`
 	BorderPass  Certificate `json:"borderPass"`
+	Licence     Licence     `json:"licence,omitzero"`
 }
 
-// Consignment is one cargo line on the truck.
+// Licence is a driving licence: the international (1968 Convention) or
+// national licence a cross-border driver presents.
+type Licence struct {
+	Number    string `json:"number"`
+	Country   string `json:"country"`            // issuing country, ISO 3166-1 alpha-2
+	Category  string `json:"category,omitempty"` // e.g. C, CE (FC in Viet Nam)
+	ExpiresOn string `json:"expiresOn"`
+}
+
+// Consignment is the goods of one transport document on the truck.
+//
+// The goods are either listed in GoodsItems, or — the single-item form of
+// declarations before 1.1, still accepted — given by the GoodsItem fields
+// of the consignment itself. A consignment never has both.
 type Consignment struct {
-	HSCode        string      `json:"hsCode"` // 6 to 10 digits
-	Description   string      `json:"description"`
-	DescriptionCN string      `json:"descriptionCN,omitempty"`
-	Packages      int         `json:"packages"`
-	PackageKind   string      `json:"packageKind"` // UN/ECE rec 21 code, e.g. CT, PK, BG
-	GrossWeightKg float64     `json:"grossWeightKg"`
-	Value         float64     `json:"value"`
-	Currency      string      `json:"currency"` // ISO 4217
-	Containers    []Container `json:"containers,omitempty"`
+	GoodsItem
+	TransportDocument Document    `json:"transportDocument,omitzero"`
+	Consignor         Party       `json:"consignor,omitzero"`
+	Consignee         Party       `json:"consignee,omitzero"`
+	GoodsItems        []GoodsItem `json:"goodsItems,omitempty"`
+	Containers        []Container `json:"containers,omitempty"`
 }
 
-// Container is a sealed container on the truck.
+// Document is a transport document: CMR road consignment note, waybill.
+type Document struct {
+	Type   string `json:"type"` // UNCL 1001 code (code list transport-document), 730 for a CMR
+	Number string `json:"number"`
+}
+
+// GoodsItem is one tariff line of a consignment.
+type GoodsItem struct {
+	// HSCode is the single HS code of declarations before 1.1. Normalize
+	// moves an 8-digit one to HSCodeVN and a 10-digit one to HSCodeCN.
+	HSCode        string  `json:"hsCode,omitempty"`
+	HSCodeVN      string  `json:"hsCodeVN,omitempty"` // 8 digits, Viet Nam's tariff (AHTN)
+	HSCodeCN      string  `json:"hsCodeCN,omitempty"` // 10 digits, China's tariff
+	Description   string  `json:"description,omitempty"`
+	DescriptionCN string  `json:"descriptionCN,omitempty"`
+	OriginCountry string  `json:"originCountry,omitempty"` // ISO 3166-1 alpha-2
+	Packages      int     `json:"packages,omitempty"`
+	PackageKind   string  `json:"packageKind,omitempty"` // UN/ECE Rec 21 (code list package-kind)
+	NetWeightKg   float64 `json:"netWeightKg,omitempty"`
+	GrossWeightKg float64 `json:"grossWeightKg,omitempty"`
+	// Quantity in the tariff's supplementary unit (UN/ECE Rec 20, code list
+	// unit), when the tariff line asks for one.
+	Quantity     float64 `json:"quantity,omitempty"`
+	QuantityUnit string  `json:"quantityUnit,omitempty"`
+	Value        float64 `json:"value,omitempty"`
+	Currency     string  `json:"currency,omitempty"` // ISO 4217 (code list currency)
+}
+
+// Container is a container on the truck.
 type Container struct {
 	Number string `json:"number"`
-	Seal   string `json:"seal,omitempty"`
+	// SizeType is the ISO 6346 size and type code (code list
+	// container-type), e.g. 45G1, 22R1.
+	SizeType string `json:"sizeType,omitempty"`
+	// Seal is the first seal; Seals lists further ones (a container is
+	// often sealed by the shipper and again by customs).
+	Seal  string   `json:"seal,omitempty"`
+	Seals []string `json:"seals,omitempty"`
+	// SetTemperatureC is a reefer's set point, required for reefers.
+	SetTemperatureC *float64 `json:"setTemperatureC,omitempty"`
+}
+
+// Items returns the consignment's goods items: GoodsItems, or the
+// single-item form as one item.
+func (c *Consignment) Items() []GoodsItem {
+	if len(c.GoodsItems) > 0 || c.GoodsItem == (GoodsItem{}) {
+		return c.GoodsItems
+	}
+	return []GoodsItem{c.GoodsItem}
 }

@@ -17,7 +17,11 @@ func (d *Declaration) Normalize() {
 	d.CargoKind = strings.ToLower(d.CargoKind)
 	d.Gate = strings.ToUpper(d.Gate)
 	d.Lane = strings.ToUpper(d.Lane)
-	for _, p := range []*Party{&d.Trader, &d.Consignor, &d.Consignee} {
+	parties := []*Party{&d.Trader, &d.Carrier, &d.Consignor, &d.Consignee}
+	for i := range d.Consignments {
+		parties = append(parties, &d.Consignments[i].Consignor, &d.Consignments[i].Consignee)
+	}
+	for _, p := range parties {
 		p.Country = strings.ToUpper(p.Country)
 		p.TaxCode = strings.ToUpper(p.TaxCode)
 	}
@@ -33,18 +37,43 @@ func (d *Declaration) Normalize() {
 		dr.Nationality = strings.ToUpper(dr.Nationality)
 		dr.IDNumber = strings.ToUpper(dr.IDNumber)
 		dr.Passport = strings.ToUpper(dr.Passport)
+		dr.Licence.Country = strings.ToUpper(dr.Licence.Country)
+		dr.Licence.Category = strings.ToUpper(dr.Licence.Category)
 	}
 	for i := range d.Consignments {
 		c := &d.Consignments[i]
-		// HS codes are commonly written with dots ("0810.90.00").
-		c.HSCode = stripRunes(c.HSCode, ". ")
-		c.PackageKind = strings.ToUpper(c.PackageKind)
-		c.Currency = strings.ToUpper(c.Currency)
+		c.TransportDocument.Type = strings.ToUpper(c.TransportDocument.Type)
+		normalizeItem(&c.GoodsItem)
+		for j := range c.GoodsItems {
+			normalizeItem(&c.GoodsItems[j])
+		}
 		for j := range c.Containers {
+			k := &c.Containers[j]
 			// Container numbers are printed as "CSQU 305438 3" on the box.
-			c.Containers[j].Number = strings.ToUpper(stripRunes(c.Containers[j].Number, " -"))
+			k.Number = strings.ToUpper(stripRunes(k.Number, " -"))
+			k.SizeType = strings.ToUpper(k.SizeType)
 		}
 	}
+}
+
+// normalizeItem canonicalises codes and moves a pre-1.1 hsCode to the
+// tariff it belongs to by its length: 8 digits are Viet Nam's AHTN line,
+// 10 digits China's. Any other length stays for validation to refuse.
+func normalizeItem(g *GoodsItem) {
+	// HS codes are commonly written with dots ("0810.90.00").
+	for _, hs := range []*string{&g.HSCode, &g.HSCodeVN, &g.HSCodeCN} {
+		*hs = stripRunes(*hs, ". ")
+	}
+	switch {
+	case len(g.HSCode) == 8 && g.HSCodeVN == "" && isDigits(g.HSCode):
+		g.HSCodeVN, g.HSCode = g.HSCode, ""
+	case len(g.HSCode) == 10 && g.HSCodeCN == "" && isDigits(g.HSCode):
+		g.HSCodeCN, g.HSCode = g.HSCode, ""
+	}
+	g.PackageKind = strings.ToUpper(g.PackageKind)
+	g.Currency = strings.ToUpper(g.Currency)
+	g.OriginCountry = strings.ToUpper(g.OriginCountry)
+	g.QuantityUnit = strings.ToUpper(g.QuantityUnit)
 }
 
 // trimAll trims every string reachable from v and turns empty slices into
@@ -56,9 +85,13 @@ func trimAll(v reflect.Value) {
 		v.SetString(strings.TrimSpace(v.String()))
 	case reflect.Struct:
 		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
+			if f := v.Type().Field(i); f.IsExported() || f.Anonymous {
 				trimAll(v.Field(i))
 			}
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			trimAll(v.Elem())
 		}
 	case reflect.Slice:
 		if v.Len() == 0 {
@@ -169,4 +202,24 @@ func stripRunes(s, cut string) string {
 		}
 		return r
 	}, s)
+}
+
+// PlateCountry returns the ISO 3166-1 country whose format a canonical
+// plate has — VN for 12C-12345, CN for 桂A12345 and 桂A1234挂 — or "" for
+// neither. A vehicle's registration nationality is that of the plate that
+// identifies it, so a truck with only a Chinese plate is CN.
+func PlateCountry(plate string) string {
+	switch {
+	case rePlateVN.MatchString(plate):
+		return "VN"
+	case rePlateCN.MatchString(plate), reTrailerCN.MatchString(plate):
+		return "CN"
+	}
+	return ""
+}
+
+// IsUSCC reports whether s is a unified social credit code with a correct
+// check character.
+func IsUSCC(s string) bool {
+	return reCNCreditCode.MatchString(s) && usccCheck(s) == s[17]
 }

@@ -3,6 +3,7 @@ package declaration
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/gatehub/gatehub/internal/codelist"
 	"reflect"
 	"testing"
 )
@@ -78,16 +79,19 @@ func TestNormalizeCanonicalises(t *testing.T) {
 		CustomsDeclarationNumbers: []string{},
 		Vehicle:                   Vehicle{PlateVN: "12c 123.45", PlateCN: "桂a 12345", VIN: "lzz5blsj8kw123456"},
 		Drivers:                   []Driver{{Nationality: "vn", Passport: "c1234567"}},
-		Consignments: []Consignment{{HSCode: "4001.22 20", PackageKind: "ct", Currency: "usd",
-			Containers: []Container{{Number: "csqu 305438-3"}}}},
+		Consignments: []Consignment{{GoodsItem: GoodsItem{HSCode: "4001.22 20", PackageKind: "ct", Currency: "usd"},
+			GoodsItems: []GoodsItem{{HSCode: "0801 32 00 00", OriginCountry: "vn", QuantityUnit: "kgm"}},
+			Containers: []Container{{Number: "csqu 305438-3", SizeType: "45r1"}}}},
 	}
 	d.Normalize()
 	want := Declaration{
 		Direction: "export", CargoKind: "general", Gate: "HUUNGHI", Lane: "EXP-1",
-		Trader:       Party{Name: "Công ty A", Country: "VN", TaxCode: "0101234567"},
-		Vehicle:      Vehicle{PlateVN: "12C-12345", PlateCN: "桂A12345", VIN: "LZZ5BLSJ8KW123456"},
-		Drivers:      []Driver{{Nationality: "VN", Passport: "C1234567"}},
-		Consignments: []Consignment{{HSCode: "40012220", PackageKind: "CT", Currency: "USD", Containers: []Container{{Number: "CSQU3054383"}}}},
+		Trader:  Party{Name: "Công ty A", Country: "VN", TaxCode: "0101234567"},
+		Vehicle: Vehicle{PlateVN: "12C-12345", PlateCN: "桂A12345", VIN: "LZZ5BLSJ8KW123456"},
+		Drivers: []Driver{{Nationality: "VN", Passport: "C1234567"}},
+		Consignments: []Consignment{{GoodsItem: GoodsItem{HSCodeVN: "40012220", PackageKind: "CT", Currency: "USD"},
+			GoodsItems: []GoodsItem{{HSCodeCN: "0801320000", OriginCountry: "VN", QuantityUnit: "KGM"}},
+			Containers: []Container{{Number: "CSQU3054383", SizeType: "45R1"}}}},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("got  %+v\nwant %+v", d, want)
@@ -123,8 +127,18 @@ func TestISO6346CheckDigit(t *testing.T) {
 }
 
 func TestReferenceLists(t *testing.T) {
-	if len(countries) != 249 {
-		t.Errorf("%d ISO 3166-1 codes, want 249", len(countries))
+	lists, err := codelist.Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		list string
+		n    int
+	}{{"country", 249}, {"country-cn", 249}, {"currency", 156}} {
+		l, _ := lists.Lookup(want.list)
+		if got := len(l.Keys()); got != want.n {
+			t.Errorf("%s: %d codes, want %d", want.list, got, want.n)
+		}
 	}
 	if n := len([]rune(cnProvinces)); n != 31 {
 		t.Errorf("%d province abbreviations, want 31", n)

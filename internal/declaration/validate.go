@@ -21,6 +21,10 @@ const (
 	maxConsignments       = 200
 	maxCustomsNumbers     = 20
 	maxContainers         = 10 // per consignment; a truck carries two or three
+	maxGoodsItems         = 99 // per consignment, as on a customs declaration
+	maxSeals              = 4  // per container: shipper, carrier, customs, spare
+	minReeferC            = -40
+	maxReeferC            = 30
 	maxVehicleGrossKg     = 60000
 	consignmentTolerance  = 1.02 // weighbridge and packaging slack
 	crossingPastWindow    = 30 * 24 * time.Hour
@@ -38,6 +42,8 @@ var listLimits = map[string]int{
 	"drivers":                   maxDrivers,
 	"consignments":              maxConsignments,
 	"containers":                maxContainers,
+	"goodsItems":                maxGoodsItems,
+	"seals":                     maxSeals,
 }
 
 // firstN returns s cut to the examined prefix of the list called name.
@@ -61,7 +67,10 @@ var (
 	rePlateCN       = regexp.MustCompile(`^[` + cnProvinces + `][A-Z][A-HJ-NP-Z0-9]{5,6}$`)
 	reTrailerCN     = regexp.MustCompile(`^[` + cnProvinces + `][A-Z][A-HJ-NP-Z0-9]{4}挂$`)
 	reVIN           = regexp.MustCompile(`^[A-HJ-NPR-Z0-9]{17}$`)
-	reHSCode        = regexp.MustCompile(`^[0-9]{6,10}$`)
+	reHSCodeVN      = regexp.MustCompile(`^[0-9]{8}$`)
+	reHSCodeCN      = regexp.MustCompile(`^[0-9]{10}$`)
+	reDocument      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9/\-.]{0,34}$`)
+	reSizeType      = regexp.MustCompile(`^[0-9A-Z]{4}$`)
 	rePackageKind   = regexp.MustCompile(`^[A-Z0-9]{2}$`)
 	reContainer     = regexp.MustCompile(`^[A-Z]{3}[UJZ][0-9]{7}$`)
 	reAlpha2        = regexp.MustCompile(`^[A-Z]{2}$`)
@@ -76,8 +85,24 @@ var (
 // field breaks is the one worth fixing first, and a too-long or garbled
 // string would only produce noise from the format rules after it.
 type checker struct {
-	errs []problem.FieldError
-	seen map[string]bool
+	errs  []problem.FieldError
+	seen  map[string]bool
+	codes CodeLists
+}
+
+// listed reports a code missing from a code list, naming the list so the
+// trader (and the integrator reading docs/formats) knows which to consult.
+func (c *checker) listed(ptr, list, s, what string) bool {
+	if s == "" || c.codes.Has(list, s) {
+		return true
+	}
+	if c.seen[ptr] {
+		return false
+	}
+	c.seen[ptr] = true
+	c.errs = append(c.errs, problem.FieldError{Pointer: ptr, Code: "unknown", List: list,
+		Detail: fmt.Sprintf("%s is not %s (code list %s, mappings/codes/%s.yaml)", s, what, list, list)})
+	return false
 }
 
 func (c *checker) add(ptr, code, format string, args ...any) {
@@ -122,10 +147,13 @@ func (c *checker) date(ptr, s string) {
 // every violation, ordered as the fields appear in the declaration. Call
 // Normalize first; Decode does.
 func (d *Declaration) Validate(opt Options) []problem.FieldError {
-	c := &checker{seen: make(map[string]bool)}
+	c := &checker{seen: make(map[string]bool), codes: opt.codes()}
 	c.strings(reflect.ValueOf(d).Elem(), "", "")
 
 	c.party("/trader", d.Trader, true)
+	if d.Carrier != (Party{}) {
+		c.party("/carrier", d.Carrier, true)
+	}
 	c.customsNumbers(d.CustomsDeclarationNumbers)
 	c.oneOf("/direction", d.Direction, directions)
 	c.oneOf("/cargoKind", d.CargoKind, cargoKinds)
@@ -134,8 +162,25 @@ func (d *Declaration) Validate(opt Options) []problem.FieldError {
 	c.vehicle(d.Vehicle)
 	c.drivers(d.Drivers)
 	c.consignments(d.Consignments, d.CargoKind, d.Vehicle)
-	c.party("/consignor", d.Consignor, false)
-	c.party("/consignee", d.Consignee, false)
+	// The load's consignor and consignee are needed unless every
+	// consignment names its own.
+	own := func(f func(Consignment) Party) bool {
+		if len(d.Consignments) == 0 {
+			return false
+		}
+		for _, k := range d.Consignments {
+			if f(k) == (Party{}) {
+				return false
+			}
+		}
+		return true
+	}
+	if d.Consignor != (Party{}) || !own(func(k Consignment) Party { return k.Consignor }) {
+		c.party("/consignor", d.Consignor, false)
+	}
+	if d.Consignee != (Party{}) || !own(func(k Consignment) Party { return k.Consignee }) {
+		c.party("/consignee", d.Consignee, false)
+	}
 
 	sortByDocumentOrder(c.errs)
 	return c.errs
@@ -159,9 +204,17 @@ func (c *checker) strings(v reflect.Value, ptr, name string) {
 				c.add(ptr, "too_long", "must be at most %d characters, got %d", max, n)
 			}
 		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			c.strings(v.Elem(), ptr, name)
+		}
 	case reflect.Struct:
 		for i := range v.NumField() {
 			f := v.Type().Field(i)
+			if f.Anonymous {
+				c.strings(v.Field(i), ptr, name) // promoted fields
+				continue
+			}
 			if !f.IsExported() {
 				continue
 			}
@@ -188,8 +241,8 @@ func (c *checker) party(ptr string, p Party, taxCodeRequired bool) {
 	if c.required(ptr+"/country", p.Country) {
 		if !reAlpha2.MatchString(p.Country) {
 			c.add(ptr+"/country", "format", "must be an ISO 3166-1 alpha-2 code such as VN")
-		} else if !countries[p.Country] {
-			c.add(ptr+"/country", "unknown", "%s is not an ISO 3166-1 country code", p.Country)
+		} else {
+			c.listed(ptr+"/country", "country", p.Country, "an ISO 3166-1 country code")
 		}
 	}
 	tax := ptr + "/taxCode"
@@ -200,7 +253,14 @@ func (c *checker) party(ptr string, p Party, taxCodeRequired bool) {
 	case "VN":
 		c.match(tax, p.TaxCode, reVNTaxCode, "0101234567 or 0101234567-001 (Vietnamese tax code)")
 	case "CN":
-		c.match(tax, p.TaxCode, reCNCreditCode, "91450100MA5K0A1B2C (18-character unified social credit code)")
+		if p.TaxCode == "" {
+			return
+		}
+		if !reCNCreditCode.MatchString(p.TaxCode) {
+			c.add(tax, "format", "must look like 91450100MA5KCEBN0K (18-character unified social credit code)")
+		} else if want := usccCheck(p.TaxCode); p.TaxCode[17] != want {
+			c.add(tax, "check_digit", "unified social credit code check character (GB 32100-2015) should be %c", want)
+		}
 	}
 }
 
@@ -299,14 +359,24 @@ func (c *checker) drivers(ds []Driver) {
 	for i, d := range firstN(ds, "drivers") {
 		ptr := "/drivers/" + strconv.Itoa(i)
 		c.required(ptr+"/name", d.Name)
-		if c.required(ptr+"/nationality", d.Nationality) && !countries[d.Nationality] {
-			c.add(ptr+"/nationality", "unknown", "must be an ISO 3166-1 alpha-2 code such as VN or CN")
+		if c.required(ptr+"/nationality", d.Nationality) {
+			c.listed(ptr+"/nationality", "country", d.Nationality, "an ISO 3166-1 alpha-2 country code such as VN or CN")
 		}
 		if d.IDNumber == "" && d.Passport == "" {
 			c.add(ptr+"/idNumber", "required", "idNumber or passport is required")
 		}
 		c.required(ptr+"/borderPass/number", d.BorderPass.Number)
 		c.date(ptr+"/borderPass/expiresOn", d.BorderPass.ExpiresOn)
+		if l := d.Licence; l != (Licence{}) {
+			lp := ptr + "/licence"
+			if c.required(lp+"/number", l.Number) {
+				c.match(lp+"/number", l.Number, reDocument, "B2-0123456789 (letters, digits, / - .)")
+			}
+			if c.required(lp+"/country", l.Country) {
+				c.listed(lp+"/country", "country", l.Country, "an ISO 3166-1 alpha-2 country code")
+			}
+			c.date(lp+"/expiresOn", l.ExpiresOn)
+		}
 	}
 }
 
@@ -324,26 +394,31 @@ func (c *checker) consignments(cs []Consignment, cargoKind string, v Vehicle) {
 	sum, weightsOK := 0.0, true
 	for i, k := range firstN(cs, "consignments") {
 		p := ptr + "/" + strconv.Itoa(i)
-		if c.required(p+"/hsCode", k.HSCode) {
-			c.match(p+"/hsCode", k.HSCode, reHSCode, "08109000 (6 to 10 digits)")
-		}
-		c.required(p+"/description", k.Description)
-		if k.Packages < 1 {
-			c.add(p+"/packages", "range", "must be at least 1")
-		}
-		if c.required(p+"/packageKind", k.PackageKind) {
-			c.match(p+"/packageKind", k.PackageKind, rePackageKind, "CT (UN/ECE Recommendation 21 code)")
-		}
-		if k.GrossWeightKg <= 0 {
-			c.add(p+"/grossWeightKg", "range", "must be greater than 0")
+		single := k.GoodsItem != (GoodsItem{})
+		full := len(k.GoodsItems) > 0
+		switch {
+		case single && full:
+			c.add(p+"/goodsItems", "not_allowed", "list the goods either in goodsItems or in the consignment's own fields (single-item form), not both")
 			weightsOK = false
+			continue
+		case len(k.GoodsItems) > maxGoodsItems:
+			c.add(p+"/goodsItems", "too_many", "at most %d goods items per consignment, got %d", maxGoodsItems, len(k.GoodsItems))
 		}
-		sum += k.GrossWeightKg
-		if k.Value < 0 {
-			c.add(p+"/value", "range", "must not be negative")
+		c.transportDocument(p+"/transportDocument", k.TransportDocument, full)
+		if k.Consignor != (Party{}) {
+			c.party(p+"/consignor", k.Consignor, false)
 		}
-		if c.required(p+"/currency", k.Currency) && !currencies[k.Currency] {
-			c.add(p+"/currency", "unknown", "%s is not an accepted ISO 4217 currency", k.Currency)
+		if k.Consignee != (Party{}) {
+			c.party(p+"/consignee", k.Consignee, false)
+		}
+		if !full {
+			// Declarations before 1.1: the consignment is its one item.
+			gross, ok := c.goodsItem(p, k.GoodsItem, false)
+			sum, weightsOK = sum+gross, weightsOK && ok
+		}
+		for j, g := range firstN(k.GoodsItems, "goodsItems") {
+			gross, ok := c.goodsItem(p+"/goodsItems/"+strconv.Itoa(j), g, true)
+			sum, weightsOK = sum+gross, weightsOK && ok
 		}
 		c.containers(p+"/containers", k.Containers)
 	}
@@ -378,6 +453,133 @@ func (c *checker) containers(ptr string, cs []Container) {
 		}
 		seen[k.Number] = true
 	}
+	for i, k := range firstN(cs, "containers") {
+		c.containerDetails(ptr+"/"+strconv.Itoa(i), k)
+	}
+}
+
+// containerDetails checks the size/type code, the seals and a reefer's set
+// temperature. The ISO 6346 type code's first letter is its group: R is a
+// refrigerated (reefer) or heated container.
+func (c *checker) containerDetails(ptr string, k Container) {
+	reefer := false
+	if k.SizeType != "" {
+		if !reSizeType.MatchString(k.SizeType) {
+			c.add(ptr+"/sizeType", "format", "must be a 4-character ISO 6346 size/type code such as 45G1 or 22R1")
+		} else if c.listed(ptr+"/sizeType", "container-type", k.SizeType, "an ISO 6346 size/type code") {
+			reefer = k.SizeType[2] == 'R'
+		}
+	}
+	if len(k.Seals) > maxSeals {
+		c.add(ptr+"/seals", "too_many", "at most %d further seals, got %d", maxSeals, len(k.Seals))
+	}
+	seals := map[string]bool{k.Seal: k.Seal != ""}
+	for i, s := range firstN(k.Seals, "seals") {
+		sp := ptr + "/seals/" + strconv.Itoa(i)
+		if !c.required(sp, s) {
+			continue
+		}
+		if seals[s] {
+			c.add(sp, "duplicate", "seal %s is listed twice on this container", s)
+		}
+		seals[s] = true
+	}
+	t := ptr + "/setTemperatureC"
+	switch {
+	case reefer && k.SetTemperatureC == nil:
+		c.add(t, "required", "a reefer (%s) needs its set temperature", k.SizeType)
+	case !reefer && k.SetTemperatureC != nil && k.SizeType != "":
+		c.add(t, "not_allowed", "only a reefer (ISO 6346 type group R) has a set temperature; %s is not one", k.SizeType)
+	case k.SetTemperatureC != nil && k.SizeType == "":
+		c.add(ptr+"/sizeType", "required", "is required with setTemperatureC, to show the container is a reefer")
+	case k.SetTemperatureC != nil && (*k.SetTemperatureC < minReeferC || *k.SetTemperatureC > maxReeferC):
+		c.add(t, "range", "must be between %d and %d °C", minReeferC, maxReeferC)
+	}
+}
+
+func (c *checker) transportDocument(ptr string, d Document, required bool) {
+	if d == (Document{}) {
+		if required {
+			c.add(ptr+"/number", "required", "the transport document (CMR road consignment note or waybill) is required with goodsItems")
+		}
+		return
+	}
+	if c.required(ptr+"/type", d.Type) {
+		c.listed(ptr+"/type", "transport-document", d.Type, "a transport document code of UNCL 1001 (730 for a CMR)")
+	}
+	if c.required(ptr+"/number", d.Number) {
+		c.match(ptr+"/number", d.Number, reDocument, "CMR-2026-000123 (letters, digits, / - .)")
+	}
+}
+
+// goodsItem checks one goods item at ptr and returns its gross mass and
+// whether that mass is sound. full is the goodsItems form, which also needs
+// net mass and origin; the single-item form of declarations before 1.1
+// keeps its old rules, except that both HS codes are needed.
+func (c *checker) goodsItem(ptr string, g GoodsItem, full bool) (float64, bool) {
+	if g.HSCode != "" {
+		// Normalize moved it if it was an 8- or 10-digit code.
+		c.add(ptr+"/hsCode", "replaced", "hsCode is replaced by hsCodeVN (8 digits, Viet Nam's AHTN tariff) and hsCodeCN (10 digits, China's tariff); %s is neither", g.HSCode)
+	} else {
+		vnOK := c.required(ptr+"/hsCodeVN", g.HSCodeVN) && c.matched(ptr+"/hsCodeVN", g.HSCodeVN, reHSCodeVN, "08106000 (8 digits, AHTN)")
+		cnOK := c.required(ptr+"/hsCodeCN", g.HSCodeCN) && c.matched(ptr+"/hsCodeCN", g.HSCodeCN, reHSCodeCN, "0810600000 (10 digits)")
+		if vnOK && cnOK && g.HSCodeVN[:6] != g.HSCodeCN[:6] {
+			c.add(ptr+"/hsCodeCN", "mismatch", "HS subheading %s differs from hsCodeVN's %s: both tariffs share the 6-digit HS", g.HSCodeCN[:6], g.HSCodeVN[:6])
+		}
+	}
+	c.required(ptr+"/description", g.Description)
+	if g.Packages < 1 {
+		c.add(ptr+"/packages", "range", "must be at least 1")
+	}
+	if c.required(ptr+"/packageKind", g.PackageKind) {
+		if !rePackageKind.MatchString(g.PackageKind) {
+			c.add(ptr+"/packageKind", "format", "must look like CT (UN/ECE Recommendation 21 code)")
+		} else {
+			c.listed(ptr+"/packageKind", "package-kind", g.PackageKind, "a package kind of UN/ECE Recommendation 21")
+		}
+	}
+	ok := true
+	if g.GrossWeightKg <= 0 {
+		c.add(ptr+"/grossWeightKg", "range", "must be greater than 0")
+		ok = false
+	}
+	switch {
+	case g.NetWeightKg == 0 && full:
+		c.add(ptr+"/netWeightKg", "required", "is required")
+	case g.NetWeightKg < 0:
+		c.add(ptr+"/netWeightKg", "range", "must be greater than 0")
+	case ok && g.NetWeightKg > g.GrossWeightKg:
+		c.add(ptr+"/netWeightKg", "range", "must not exceed grossWeightKg (%g)", g.GrossWeightKg)
+	}
+	if full && c.required(ptr+"/originCountry", g.OriginCountry) || g.OriginCountry != "" {
+		c.listed(ptr+"/originCountry", "country", g.OriginCountry, "an ISO 3166-1 alpha-2 country code")
+	}
+	switch {
+	case g.Quantity != 0 && g.QuantityUnit == "":
+		c.add(ptr+"/quantityUnit", "required", "is required with quantity")
+	case g.Quantity == 0 && g.QuantityUnit != "":
+		c.add(ptr+"/quantity", "required", "is required with quantityUnit")
+	case g.Quantity < 0:
+		c.add(ptr+"/quantity", "range", "must be greater than 0")
+	default:
+		c.listed(ptr+"/quantityUnit", "unit", g.QuantityUnit, "a unit of UN/ECE Recommendation 20")
+	}
+	if g.Value < 0 {
+		c.add(ptr+"/value", "range", "must not be negative")
+	}
+	if c.required(ptr+"/currency", g.Currency) {
+		c.listed(ptr+"/currency", "currency", g.Currency, "an active ISO 4217 currency")
+	}
+	return g.GrossWeightKg, ok
+}
+
+// matched is match that also says whether s passed.
+func (c *checker) matched(ptr, s string, re *regexp.Regexp, example string) bool {
+	if re.MatchString(s) {
+		return true
+	}
+	c.add(ptr, "format", "must look like %s", example)
+	return false
 }
 
 // sortByDocumentOrder orders errors as their fields appear in the
@@ -417,8 +619,11 @@ func documentOrder(ptr string) []int {
 				t = nil
 				continue
 			}
-			key = append(key, idx)
-			t = t.Field(idx).Type
+			key = append(key, idx...)
+			t = t.FieldByIndex(idx).Type
+			if t.Kind() == reflect.Pointer {
+				t = t.Elem()
+			}
 		case t.Kind() == reflect.Slice:
 			n, err := strconv.Atoi(tok)
 			if err != nil {

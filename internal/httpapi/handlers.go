@@ -133,7 +133,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*declaration.De
 // strict fields, the gates as configured now, and a refusal in the audit
 // log, in bounded form, for a body that is refused.
 func (s *Server) DecodeDeclaration(ctx context.Context, remote, path string, body io.Reader) (*declaration.Declaration, error) {
-	d, err := declaration.Decode(body, declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Tx.Clock()})
+	d, err := declaration.Decode(body, declaration.Options{MaxBytes: MaxDeclarationBytes, Gates: s.Gates.Current(), Now: s.Tx.Clock(), Codes: s.Codes})
 	if err != nil {
 		s.RefusalLog.RecordRefusal(ctx, audit.KindDeclarationRefused, remote, map[string]any{"path": refusal.Short(path, 128), "problem": boundedProblem(problem.From(err))})
 		return nil, err

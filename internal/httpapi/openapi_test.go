@@ -352,6 +352,12 @@ func jsonMembers(t reflect.Type) map[string]bool {
 	out := map[string]bool{}
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+			for name, always := range jsonMembers(f.Type) {
+				out[name] = always // promoted, as encoding/json does
+			}
+			continue
+		}
 		if !f.IsExported() {
 			continue
 		}
@@ -387,6 +393,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Driver", reflect.TypeFor[declaration.Driver](), false},
 		{"Consignment", reflect.TypeFor[declaration.Consignment](), false},
 		{"Container", reflect.TypeFor[declaration.Container](), false},
+		{"GoodsItem", reflect.TypeFor[declaration.GoodsItem](), false},
+		{"Document", reflect.TypeFor[declaration.Document](), false},
+		{"Licence", reflect.TypeFor[declaration.Licence](), false},
 		{"Reading", reflect.TypeFor[lanes.Reading](), false},
 		{"DeclarationView", reflect.TypeFor[views.DeclarationView](), true},
 		{"MessageView", reflect.TypeFor[views.MessageView](), true},

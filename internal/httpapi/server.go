@@ -21,6 +21,7 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/fanout"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/gateconfig"
@@ -52,9 +53,12 @@ type Server struct {
 	GateConfig *gateconfig.Service
 	RefusalLog *refusallog.Recorder
 
-	Lanes   *lanes.Service
-	Auth    *auth.Authenticator
-	Gates   *gate.Registry
+	Lanes *lanes.Service
+	Auth  *auth.Authenticator
+	Gates *gate.Registry
+	// Codes are the code lists declarations are validated against: those
+	// the mappings were loaded with. Nil means the shipped ones.
+	Codes   declaration.CodeLists
 	Bus     fanout.Bus
 	Metrics *metrics.Metrics  // optional
 	Limiter ratelimit.Limiter // optional: per-principal request budget
@@ -486,6 +490,7 @@ func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 			DetailVI: "bắt buộc đối với " + nameVI + " cho lượt qua này"}
 		if !badValue.Missing {
 			fe.Code, fe.Detail = "unsupported", fmt.Sprintf("not accepted by %s: %s", name, badValue.Reason)
+			fe.List = badValue.List
 			fe.DetailVI = nameVI + " không chấp nhận giá trị này"
 		}
 		p = problem.Validation([]problem.FieldError{fe})

@@ -237,32 +237,48 @@ func (m *mappingFile) ruleErr(ru *rule, format string, args ...any) error {
 
 func (m *mappingFile) applyRule(ctx *etree.Element, ru *rule, in input, fr *frame) (int, error) {
 	if ru.each != "" {
-		list, err := resolve(in, fr, ru.each)
-		if err != nil {
-			return 0, m.ruleErr(ru, "%v", err)
-		}
 		var items []any
-		switch l := list.(type) {
-		case nil:
-		case []any:
-			items = l
-		default:
-			return 0, &ValueError{
-				Agency: m.agency, Kind: m.kind, File: ru.file, Line: ru.line, Rule: ru.rawPath,
-				Source: ru.each, Pointer: pointerOf(ru.each, fr), Reason: "not a list",
+		src := ru.each
+		for i, alt := range strings.Split(ru.each, "|") {
+			v, err := resolve(in, fr, alt)
+			if err != nil {
+				return 0, m.ruleErr(ru, "%v", err)
 			}
+			l, isList := v.([]any)
+			switch {
+			case v == nil:
+			case i == 0 && isList:
+				items = l
+			case i == 0:
+				return 0, &ValueError{
+					Agency: m.agency, Kind: m.kind, File: ru.file, Line: ru.line, Rule: ru.rawPath,
+					Source: alt, Pointer: pointerOf(alt, fr), Reason: "not a list",
+				}
+			default:
+				// A single value standing for a one-item list.
+				items = []any{v}
+			}
+			if len(items) > 0 {
+				src = alt
+				break
+			}
+		}
+		// The pointer of items from a single value is that value's own.
+		itemPtr := func(i int) string { return pointerOf(src, fr) + "/" + strconv.Itoa(i) }
+		if src != strings.Split(ru.each, "|")[0] {
+			itemPtr = func(int) string { return pointerOf(src, fr) }
 		}
 		if len(items) == 0 && !ru.optional {
 			// The trader can fix this: it is a field the agency needs.
 			return 0, &ValueError{
 				Agency: m.agency, Kind: m.kind, File: ru.file, Line: ru.line, Rule: ru.rawPath,
-				Source: ru.each, Pointer: pointerOf(ru.each, fr), Missing: true,
+				Source: ru.each, Pointer: pointerOf(strings.Split(ru.each, "|")[0], fr), Missing: true,
 			}
 		}
 		total := 0
 		for i, it := range items {
 			el := createElem(ctx, ru.elems)
-			n, err := m.apply(el, ru.children, in, &frame{item: it, index: i + 1, ptr: pointerOf(ru.each, fr) + "/" + strconv.Itoa(i)})
+			n, err := m.apply(el, ru.children, in, &frame{item: it, index: i + 1, ptr: itemPtr(i)})
 			if err != nil {
 				return 0, err
 			}
@@ -350,7 +366,7 @@ func (m *mappingFile) value(ru *rule, in input, fr *frame) (string, error) {
 			return "", &ValueError{
 				Agency: m.agency, Kind: m.kind, File: ru.file, Line: ru.line, Rule: ru.rawPath,
 				Source: ru.source, Pointer: pointerOf(strings.Split(ru.source, "|")[0], fr),
-				Reason: fmt.Sprintf("transform %s: %v", t.name, err),
+				Reason: fmt.Sprintf("transform %s: %v", t.name, err), List: t.list,
 			}
 		}
 	}
@@ -457,6 +473,7 @@ type ValueError struct {
 	Pointer      string // RFC 6901 pointer into the declaration JSON; empty when not from it
 	Missing      bool
 	Reason       string // why a present value was refused
+	List         string // the code list that has no code for the value, if that is why
 }
 
 func (e *ValueError) Error() string {

@@ -6,6 +6,7 @@ import (
 	"github.com/gatehub/gatehub/internal/message"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -103,6 +104,9 @@ func builtMessages(tb testing.TB) []namedDoc {
 	var docs []namedDoc
 	for _, f := range files {
 		for _, agency := range r.Agencies() {
+			if !sentTo(tb, declFile(tb, filepath.Base(f)), agency) {
+				continue
+			}
 			for _, kind := range []message.Kind{message.Submit, message.Amend, message.Cancel} {
 				doc, _, err := r.Build(agency, kind, declFile(tb, filepath.Base(f)), canonEnv(kind), testGate)
 				if err != nil {
@@ -359,5 +363,65 @@ func BenchmarkCanonical(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestAmendDiffFollowsTheModel: on the goods-items form, an amendment
+// changes the canonical content of exactly the agencies whose mapped
+// fields changed — what decides which agencies get a replacement.
+func TestAmendDiffFollowsTheModel(t *testing.T) {
+	r := loadRegistry(t)
+	canon := func(d map[string]any, agency string) string {
+		t.Helper()
+		doc, _, err := r.Build(agency, message.Submit, d, canonEnv(message.Submit), testGate)
+		if err != nil {
+			t.Fatalf("%s: %v", agency, err)
+		}
+		c, err := Canonical(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(c)
+	}
+	item := func(d map[string]any, c, i int) map[string]any {
+		return d["consignments"].([]any)[c].(map[string]any)["goodsItems"].([]any)[i].(map[string]any)
+	}
+	all := []string{"borderguard", "customs", "guangxi", "vehicleregistry"}
+	tests := []struct {
+		name string
+		edit func(map[string]any)
+		want []string
+	}{
+		{"CN line of the second item", func(d map[string]any) { item(d, 0, 1)["hsCodeCN"] = "0810909010" }, []string{"guangxi"}},
+		{"VN line of the second item", func(d map[string]any) { item(d, 0, 1)["hsCodeVN"] = "08109099" }, []string{"customs"}},
+		{"net mass", func(d map[string]any) { item(d, 1, 0)["netWeightKg"] = 8000 }, []string{"customs", "guangxi"}},
+		{"reefer set point", func(d map[string]any) {
+			d["consignments"].([]any)[0].(map[string]any)["containers"].([]any)[0].(map[string]any)["setTemperatureC"] = 12
+		}, []string{"customs", "guangxi"}},
+		{"a consignment's consignee", func(d map[string]any) {
+			d["consignments"].([]any)[1].(map[string]any)["consignee"].(map[string]any)["name"] = "Other Co., Ltd."
+		}, []string{"customs", "guangxi"}},
+		{"the carrier", func(d map[string]any) { d["carrier"].(map[string]any)["taxCode"] = "4900765433" }, []string{"borderguard", "customs", "vehicleregistry"}},
+		{"driving licence", func(d map[string]any) {
+			d["drivers"].([]any)[0].(map[string]any)["licence"].(map[string]any)["number"] = "200123456790"
+		}, []string{"borderguard", "guangxi"}},
+		{"transport document", func(d map[string]any) {
+			d["consignments"].([]any)[0].(map[string]any)["transportDocument"].(map[string]any)["number"] = "CMR-DD-2026-004599"
+		}, []string{"customs", "guangxi"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before, after := declFile(t, "export.json"), declFile(t, "export.json")
+			tc.edit(after)
+			var got []string
+			for _, a := range all {
+				if canon(before, a) != canon(after, a) {
+					got = append(got, a)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("content changed for %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

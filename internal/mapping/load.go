@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehub/gatehub/internal/codelist"
 	"github.com/gatehub/gatehub/internal/declaration"
 )
 
@@ -59,27 +60,13 @@ func errAt(file string, n *yaml.Node, format string, args ...any) error {
 // Load reads dir/codes/*.yaml and dir/<agency>/*.yaml. Every error found is
 // reported (joined), each as file:line: message.
 func Load(dir string) (*Registry, error) {
-	r := &Registry{mappings: map[string]map[string]*mappingFile{}, codes: map[string]*codeList{}}
-	codeFiles, err := filepath.Glob(filepath.Join(dir, "codes", "*.yaml"))
+	r := &Registry{mappings: map[string]map[string]*mappingFile{}}
+	codes, err := codelist.Load(os.DirFS(dir), "codes")
 	if err != nil {
-		return nil, fmt.Errorf("list code lists: %w", err)
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
+	r.codes = codes
 	var errs []error
-	for _, f := range codeFiles {
-		cl, err := loadCodeList(f)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if prev, dup := r.codes[cl.name]; dup {
-			errs = append(errs, fmt.Errorf("%s: code list %q already defined in %s", f, cl.name, prev.file))
-			continue
-		}
-		r.codes[cl.name] = cl
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
 
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -157,47 +144,6 @@ func scalar(file string, f map[string]*yaml.Node, key string, required bool, par
 		return "", errAt(file, v, "%q must not be empty", key)
 	}
 	return v.Value, nil
-}
-
-func loadCodeList(file string) (*codeList, error) {
-	top, err := parseYAML(file)
-	if err != nil {
-		return nil, err
-	}
-	f, err := fields(file, top, set("list", "description", "codes"))
-	if err != nil {
-		return nil, err
-	}
-	name, err := scalar(file, f, "list", true, top)
-	if err != nil {
-		return nil, err
-	}
-	if want := strings.TrimSuffix(filepath.Base(file), ".yaml"); name != want {
-		return nil, errAt(file, f["list"], "list %q must match the file name %q", name, want)
-	}
-	cn, ok := f["codes"]
-	if !ok || cn.Kind != yaml.MappingNode || len(cn.Content) == 0 {
-		return nil, errAt(file, top, "codes must be a non-empty mapping")
-	}
-	cl := &codeList{name: name, file: file, codes: map[string]string{}, invert: map[string]string{}}
-	for i := 0; i+1 < len(cn.Content); i += 2 {
-		k, v := cn.Content[i], cn.Content[i+1]
-		if v.Kind != yaml.ScalarNode || v.Value == "" {
-			return nil, errAt(file, v, "code for %q must be a non-empty scalar", k.Value)
-		}
-		if _, dup := cl.codes[k.Value]; dup {
-			return nil, errAt(file, k, "duplicate key %q", k.Value)
-		}
-		cl.codes[k.Value] = v.Value
-		if cl.invert != nil {
-			if _, clash := cl.invert[v.Value]; clash {
-				cl.invert = nil // not reversible; only a problem if ParseAck needs it
-			} else {
-				cl.invert[v.Value] = k.Value
-			}
-		}
-	}
-	return cl, nil
 }
 
 // rawMapping is one mapping file before extends is resolved.
@@ -532,16 +478,27 @@ func (r *Registry) parseRule(file string, n *yaml.Node, sc scope) (*rule, error)
 		}
 	}
 	if ru.each != "" {
-		t, err := checkSource(ru.each, sc)
-		if err != nil {
-			return nil, errAt(file, f["each"], "%v", err)
-		}
+		// "list|single": iterate the list, or when it is empty take the
+		// single value as the one item (a consignment's goodsItems, or the
+		// consignment itself in the single-item form).
+		alts := strings.Split(ru.each, "|")
 		childScope = scope{declType: sc.declType, inEach: true}
-		if t != nil {
-			if t.Kind() != reflect.Slice {
-				return nil, errAt(file, f["each"], "each %q is not a list in the declaration model", ru.each)
+		for i, alt := range alts {
+			t, err := checkSource(alt, sc)
+			if err != nil {
+				return nil, errAt(file, f["each"], "%v", err)
 			}
-			childScope.itemType = t.Elem()
+			if t == nil {
+				continue
+			}
+			switch {
+			case i == 0 && t.Kind() != reflect.Slice:
+				return nil, errAt(file, f["each"], "each %q is not a list in the declaration model", alt)
+			case i == 0:
+				childScope.itemType = t.Elem()
+			case childScope.itemType != nil && !carries(t, childScope.itemType):
+				return nil, errAt(file, f["each"], "each %q: %s does not carry the fields of %s", alt, t.Name(), childScope.itemType.Name())
+			}
 		}
 	}
 	if hasRules {
@@ -556,6 +513,11 @@ func (r *Registry) parseRule(file string, n *yaml.Node, sc scope) (*rule, error)
 func (ru *rule) parsePath() error {
 	if ru.rawPath == "" {
 		return errors.New("empty path")
+	}
+	if ru.rawPath == "." {
+		// The current element itself: the text of each element of a
+		// repeating group over plain values (a container's seals).
+		return nil
 	}
 	segs := strings.Split(ru.rawPath, "/")
 	for i, s := range segs {
@@ -623,20 +585,16 @@ func checkSource(src string, sc scope) (reflect.Type, error) {
 // misspelt declaration path fails at load time.
 func walkType(t reflect.Type, segs []string, src string) (reflect.Type, error) {
 	for _, s := range segs {
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
 		switch t.Kind() {
 		case reflect.Struct:
-			found := false
-			for i := 0; i < t.NumField(); i++ {
-				name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-				if name == s {
-					t = t.Field(i).Type
-					found = true
-					break
-				}
-			}
-			if !found {
+			f, ok := jsonField(t, s)
+			if !ok {
 				return nil, fmt.Errorf("source %q: %s has no field %q", src, t.Name(), s)
 			}
+			t = f
 		case reflect.Slice:
 			if strings.Trim(s, "0123456789") != "" {
 				return nil, fmt.Errorf("source %q: %q indexes a list and must be a number", src, s)
@@ -646,5 +604,43 @@ func walkType(t reflect.Type, segs []string, src string) (reflect.Type, error) {
 			return nil, fmt.Errorf("source %q: cannot descend into %s with %q", src, t.Kind(), s)
 		}
 	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	return t, nil
+}
+
+// jsonField finds the field JSON calls name, looking into embedded structs
+// as encoding/json promotes their fields.
+func jsonField(t reflect.Type, name string) (reflect.Type, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+			if ft, ok := jsonField(f.Type, name); ok {
+				return ft, true
+			}
+			continue
+		}
+		if n, _, _ := strings.Cut(f.Tag.Get("json"), ","); n == name {
+			return f.Type, true
+		}
+	}
+	return nil, false
+}
+
+// carries reports whether struct t is item or embeds it, so the fields
+// read from an item are there.
+func carries(t, item reflect.Type) bool {
+	if t == item {
+		return true
+	}
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); f.Anonymous && f.Type == item {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/gatehub/gatehub/internal/codelist"
 )
 
 // Envelope is what the hub knows about one outbound message besides the
@@ -52,7 +54,7 @@ type AckFields struct {
 // Load and therefore safe for concurrent use.
 type Registry struct {
 	mappings map[string]map[string]*mappingFile // agency → kind → mapping
-	codes    map[string]*codeList
+	codes    *codelist.Set
 }
 
 // Agencies returns the agencies that have at least one mapping, sorted.
@@ -129,9 +131,6 @@ type rule struct {
 
 func (r *rule) hasValue() bool { return r.source != "" || r.constant != nil }
 
-type codeList struct {
-	name   string
-	file   string
-	codes  map[string]string
-	invert map[string]string // nil when two keys share a value
-}
+// Codes returns the code lists the mappings were loaded with, so that the
+// declaration validator checks against the very lists the mappings use.
+func (r *Registry) Codes() *codelist.Set { return r.codes }

@@ -8,11 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/gatehub/gatehub/internal/codelist"
+	"github.com/gatehub/gatehub/internal/gate"
 )
 
 const mappingsDir = "../../mappings"
@@ -59,8 +64,13 @@ func bytesOf(t *testing.T, d *etree.Document) []byte {
 	return b
 }
 
+const testCodeList = "list: dir\nsource: test\nversion: \"1\"\ncodes:\n  export: EX\n"
+
 func TestTransforms(t *testing.T) {
-	codes := map[string]*codeList{"dir": {name: "dir", codes: map[string]string{"export": "EX"}, invert: map[string]string{"EX": "export"}}}
+	codes, err := codelist.Load(fstest.MapFS{"codes/dir.yaml": {Data: []byte(testCodeList)}}, "codes")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		spec, in, want string
 		wantErr        bool
@@ -138,7 +148,7 @@ rules:
 `
 
 func TestLoadErrorsPointAtFileLine(t *testing.T) {
-	codes := "list: dir\ncodes:\n  export: EX\n"
+	codes := testCodeList
 	tests := []struct {
 		name, body, want string
 	}{
@@ -235,7 +245,7 @@ func TestRepeatingGroups(t *testing.T) {
 	if len(cons) != 2 {
 		t.Fatalf("got %d consignments, want 2", len(cons))
 	}
-	wantHS := []string{"0810600000", "08045020"}
+	wantHS := []string{"08106000", "08045020"}
 	wantCont := []string{"MSKU1234565", "TGHU7654320"}
 	for i, c := range cons {
 		if got := c.FindElement("SequenceNumeric").Text(); got != []string{"1", "2"}[i] {
@@ -445,4 +455,19 @@ func TestGenericContextAsJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sentTo reports whether the shipped gate of decl sends it to agency (an
+// empty truck, for one, is not declared to customs).
+func sentTo(tb testing.TB, decl map[string]any, agency string) bool {
+	tb.Helper()
+	set, err := gate.LoadDir("../../deploy/gates")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g, ok := set.Gate(decl["gate"].(string))
+	if !ok {
+		tb.Fatalf("no gate %v", decl["gate"])
+	}
+	return slices.Contains(g.RequiredAgencies(decl["direction"].(string), decl["cargoKind"].(string)), agency)
 }

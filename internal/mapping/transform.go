@@ -5,6 +5,9 @@ import (
 	"math/big"
 	"strings"
 	"time"
+
+	"github.com/gatehub/gatehub/internal/codelist"
+	"github.com/gatehub/gatehub/internal/declaration"
 )
 
 // chinaStandardTime is fixed at UTC+8 (no daylight saving since 1991), so no
@@ -19,17 +22,18 @@ const compactCN = "20060102150405"
 // fields that ParseAck reads back.
 type transform struct {
 	name    string
+	list    string // the code list of code:<list>, named in errors
 	forward func(string) (string, error)
 	reverse func(string) (string, error)
 }
 
 // transformNames lists the names accepted in mapping files, for error messages.
-const transformNames = "upper, lower, trim, date[:layout], datetime, datetime_cn, kg_to_tonnes, decimal2, decimal3, int, code:<list>"
+const transformNames = "upper, lower, trim, date[:layout], datetime, datetime_cn, kg_to_tonnes, decimal2, decimal3, int, plate_country, uscc_only, code:<list>"
 
 func identity(s string) (string, error) { return s, nil }
 
 // parseTransform resolves one "name[:arg]" against the loaded code lists.
-func parseTransform(spec string, codes map[string]*codeList) (transform, error) {
+func parseTransform(spec string, codes *codelist.Set) (transform, error) {
 	name, arg, hasArg := strings.Cut(spec, ":")
 	noArg := func(t transform) (transform, error) {
 		if hasArg {
@@ -71,23 +75,40 @@ func parseTransform(spec string, codes map[string]*codeList) (transform, error) 
 		return noArg(transform{name: spec, forward: func(s string) (string, error) { return scaleDecimal(s, 1, 3) }})
 	case "int":
 		return noArg(transform{name: spec, forward: toInt, reverse: identity})
+	case "plate_country":
+		return noArg(transform{name: spec, forward: func(s string) (string, error) {
+			if c := declaration.PlateCountry(s); c != "" {
+				return c, nil
+			}
+			return "", fmt.Errorf("%q is neither a Vietnamese nor a Chinese plate", s)
+		}})
+	case "uscc_only":
+		// A party's taxCode is a Vietnamese tax code or a Chinese unified
+		// social credit code; Chinese formats have a field for the latter
+		// only, and an empty result leaves an optional field out.
+		return noArg(transform{name: spec, forward: func(s string) (string, error) {
+			if declaration.IsUSCC(s) {
+				return s, nil
+			}
+			return "", nil
+		}})
 	case "code":
-		cl, ok := codes[arg]
+		cl, ok := codes.Lookup(arg)
 		if !ok {
 			return transform{}, fmt.Errorf("transform %q: unknown code list %q", spec, arg)
 		}
-		t := transform{name: spec, forward: func(s string) (string, error) {
-			v, ok := cl.codes[s]
+		t := transform{name: spec, list: cl.Name, forward: func(s string) (string, error) {
+			v, ok := cl.Translate(s)
 			if !ok {
-				return "", fmt.Errorf("code list %s: no code for %q", cl.name, s)
+				return "", fmt.Errorf("code list %s: no code for %q", cl.Name, s)
 			}
 			return v, nil
 		}}
-		if cl.invert != nil {
+		if inv := cl.Inverse(); inv != nil {
 			t.reverse = func(s string) (string, error) {
-				v, ok := cl.invert[s]
+				v, ok := inv[s]
 				if !ok {
-					return "", fmt.Errorf("code list %s: unknown code %q", cl.name, s)
+					return "", fmt.Errorf("code list %s: unknown code %q", cl.Name, s)
 				}
 				return v, nil
 			}

@@ -73,6 +73,9 @@ type FieldError struct {
 	Pointer string `json:"pointer"` // RFC 6901 JSON pointer, e.g. /consignments/0/hsCode
 	Code    string `json:"code"`    // see the package comment
 	Detail  string `json:"detail"`  // human-readable, English
+	// List names the code list (mappings/codes/<list>.yaml) a code was not
+	// found in, for code errors.
+	List string `json:"list,omitempty"`
 	// DetailVI, when set, is Detail in Vietnamese (see Localized).
 	DetailVI string `json:"-"`
 }

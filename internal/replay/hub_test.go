@@ -225,10 +225,17 @@ func (h *harness) quiesce() {
 }
 
 // declaration is one trader's declaration as a JSON object the workload
-// edits; plate numbers keep trucks apart.
+// edits; plate numbers keep trucks apart. Every other truck declares its
+// goods as goods items (several consignments, reefers, a carrier), the
+// others in the single-item form of earlier declarations, so replay covers
+// both.
 func declaration(t *testing.T, n int, expiredInspection bool) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "conformance-tests/declarations/huu-nghi-export.json"))
+	sample := "huu-nghi-export.json"
+	if n%2 == 1 {
+		sample = "export.json"
+	}
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "conformance-tests/declarations", sample))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +283,9 @@ func (h *harness) amend(tr *truck, rng *rand.Rand) {
 		veh["inspectionCertificate"].(map[string]any)["expiresOn"] = "2027-09-30"
 	case 1: // more packages: customs and the Chinese side
 		c := tr.body["consignments"].([]any)[0].(map[string]any)
+		if items, ok := c["goodsItems"].([]any); ok {
+			c = items[0].(map[string]any)
+		}
 		c["packages"] = 1200 + rng.IntN(100) + 1
 	case 2: // another driver's border pass: the border guard
 		d := tr.body["drivers"].([]any)[0].(map[string]any)

@@ -50,7 +50,7 @@ func TestValidateReportsLines(t *testing.T) {
 		line            int
 	}{
 		{"valid", string(good), "", 0},
-		{"bad hs code", strings.Replace(string(good), "<ID>0810600000<", "<ID>08106<", 1), "pattern", 65},
+		{"bad hs code", strings.Replace(string(good), "<ID>08106000<", "<ID>08106<", 1), "pattern", 65},
 		{"malformed", "<RoadManifestSubmit", "not well-formed", 0},
 	}
 	for _, tc := range tests {
