@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"github.com/gatehub/gatehub/internal/message"
 	"slices"
 	"strings"
 	"testing"
@@ -96,7 +97,7 @@ func TestBuiltMessagesUseTheCodes(t *testing.T) {
 			if !sentTo(t, decl, agency) {
 				continue
 			}
-			doc, _, err := reg.Build(agency, mapping.KindSubmit, jsonRaw(decl), mapping.Envelope{MessageID: "M-1", Sender: "hub", Receiver: agency, DeclarationID: "D-1", Version: 1, CreatedAt: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}, gateCtx)
+			doc, _, err := reg.Build(agency, message.Submit, jsonRaw(decl), mapping.Envelope{MessageID: "M-1", Sender: "hub", Receiver: agency, DeclarationID: "D-1", Version: 1, CreatedAt: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}, gateCtx)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,7 +22,9 @@ import (
 	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/schema"
+	"github.com/gatehub/gatehub/internal/testenv"
 )
 
 const (
@@ -56,7 +58,7 @@ func xmllintPath(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("xmllint")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatalf("xmllint is required in CI: %v", err)
 		}
 		t.Skipf("xmllint not installed (apt-get install libxml2-utils); skipping oracle cross-check")
@@ -98,7 +100,7 @@ func loadValidator(t *testing.T) *schema.Validator {
 // schemaOf maps an agency vector directory to the schema it is checked against.
 func schemaOf(t *testing.T, reg *mapping.Registry, agency string) string {
 	t.Helper()
-	info, ok := reg.Info(agency, mapping.KindSubmit)
+	info, ok := reg.Info(agency, message.Submit)
 	if !ok {
 		t.Fatalf("no submit mapping for %s", agency)
 	}
@@ -200,13 +202,13 @@ func TestBuiltMessagesValidate(t *testing.T) {
 			if !sentTo(t, decl, agency) {
 				continue
 			}
-			for _, kind := range []string{mapping.KindSubmit, mapping.KindAmend, mapping.KindCancel} {
-				t.Run(declFile+"/"+agency+"/"+kind, func(t *testing.T) {
+			for _, kind := range []message.Kind{message.Submit, message.Amend, message.Cancel} {
+				t.Run(declFile+"/"+agency+"/"+string(kind), func(t *testing.T) {
 					env := mapping.Envelope{
-						MessageID: "MSG-" + agency + "-" + kind, Kind: kind, Sender: "hub", Receiver: agency,
+						MessageID: "MSG-" + agency + "-" + string(kind), Kind: kind, Sender: "hub", Receiver: agency,
 						DeclarationID: "DCL-20251126-0001", Version: 1, CreatedAt: created,
 					}
-					if kind != mapping.KindSubmit {
+					if kind != message.Submit {
 						env.Version = 2
 						env.PreviousMessageID = "MSG-" + agency + "-submit"
 					}

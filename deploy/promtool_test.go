@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"github.com/gatehub/gatehub/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,7 @@ func promtool(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("promtool")
 	if err != nil {
-		if os.Getenv("CI") != "" {
+		if testenv.CI() {
 			t.Fatal("promtool not found (apt-get install prometheus): alert rules and the Prometheus configuration cannot be checked")
 		}
 		t.Skip("promtool not found (apt-get install prometheus)")

@@ -7,6 +7,7 @@
 package agency
 
 import (
+	"github.com/gatehub/gatehub/internal/outbox"
 	"net/http"
 	"time"
 
@@ -58,57 +59,35 @@ type Response struct {
 	Async       bool          // 202: the signed ACK/NACK will arrive on the callback URL
 }
 
-// Outcome is the delivery verdict of one attempt.
-type Outcome int
-
-// Outcomes. Delivered means the agency took responsibility for the message:
-// either the ACK/NACK is in the body, or it promised one on the callback.
-const (
-	Temporary Outcome = iota // try again later (5xx, 429, 408, transport error, protocol oddity)
-	Delivered                // 200 with a body, or 202
-	Permanent                // 4xx refusal: the same bytes will never be accepted
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case Delivered:
-		return "delivered"
-	case Permanent:
-		return "permanent"
-	default:
-		return "temporary"
-	}
-}
-
-// Classify turns one attempt into an Outcome. Anything that is not clearly
+// Classify turns one attempt into the outbox's delivery outcome. Anything that is not clearly
 // a refusal is Temporary: a resend with the same message id is safe because
 // agencies answer duplicates with the original ACK, so erring towards retry
 // never duplicates a declaration, while erring towards Permanent would strand
 // a truck.
-func Classify(resp Response, err error) Outcome {
+func Classify(resp Response, err error) outbox.Outcome {
 	if err != nil {
-		return Temporary
+		return outbox.Temporary
 	}
 	switch s := resp.Status; {
 	case s == http.StatusAccepted:
-		return Delivered
+		return outbox.Delivered
 	case s >= 200 && s < 300:
 		// A success without the ACK body is a broken answer; resending fetches
 		// the stored ACK from the agency's idempotency record.
 		if len(resp.Body) == 0 {
-			return Temporary
+			return outbox.Temporary
 		}
-		return Delivered
+		return outbox.Delivered
 	case s == http.StatusRequestTimeout, s == http.StatusTooEarly, s == http.StatusTooManyRequests:
-		return Temporary
+		return outbox.Temporary
 	case s >= 400 && s < 500:
-		return Permanent
+		return outbox.Permanent
 	case s >= 300 && s < 400:
 		// Redirects the client did not follow mean a misconfigured endpoint;
 		// retrying the same URL cannot help.
-		return Permanent
+		return outbox.Permanent
 	default:
-		return Temporary
+		return outbox.Temporary
 	}
 }
 

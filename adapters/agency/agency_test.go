@@ -3,6 +3,7 @@ package agency
 import (
 	"context"
 	"errors"
+	"github.com/gatehub/gatehub/internal/outbox"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,21 +18,21 @@ func TestClassify(t *testing.T) {
 		name string
 		resp Response
 		err  error
-		want Outcome
+		want outbox.Outcome
 	}{
-		{"sync ack", Response{Status: 200, Body: []byte("<Ack/>")}, nil, Delivered},
-		{"async accepted", Response{Status: 202, Async: true}, nil, Delivered},
-		{"200 without ack body", Response{Status: 200}, nil, Temporary},
-		{"bad request", Response{Status: 400}, nil, Permanent},
-		{"unprocessable", Response{Status: 422}, nil, Permanent},
-		{"forbidden", Response{Status: 403}, nil, Permanent},
-		{"request timeout", Response{Status: 408}, nil, Temporary},
-		{"too many requests", Response{Status: 429, RetryAfter: time.Second}, nil, Temporary},
-		{"server error", Response{Status: 500}, nil, Temporary},
-		{"unavailable", Response{Status: 503}, nil, Temporary},
-		{"gateway timeout", Response{Status: 504}, nil, Temporary},
-		{"unfollowed redirect", Response{Status: 302}, nil, Permanent},
-		{"transport error", Response{}, errors.New("connection refused"), Temporary},
+		{"sync ack", Response{Status: 200, Body: []byte("<Ack/>")}, nil, outbox.Delivered},
+		{"async accepted", Response{Status: 202, Async: true}, nil, outbox.Delivered},
+		{"200 without ack body", Response{Status: 200}, nil, outbox.Temporary},
+		{"bad request", Response{Status: 400}, nil, outbox.Permanent},
+		{"unprocessable", Response{Status: 422}, nil, outbox.Permanent},
+		{"forbidden", Response{Status: 403}, nil, outbox.Permanent},
+		{"request timeout", Response{Status: 408}, nil, outbox.Temporary},
+		{"too many requests", Response{Status: 429, RetryAfter: time.Second}, nil, outbox.Temporary},
+		{"server error", Response{Status: 500}, nil, outbox.Temporary},
+		{"unavailable", Response{Status: 503}, nil, outbox.Temporary},
+		{"gateway timeout", Response{Status: 504}, nil, outbox.Temporary},
+		{"unfollowed redirect", Response{Status: 302}, nil, outbox.Permanent},
+		{"transport error", Response{}, errors.New("connection refused"), outbox.Temporary},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,7 +94,7 @@ func TestTransportPost(t *testing.T) {
 	if resp.Status != 200 || string(resp.Body) != "<Ack/>" || resp.RetryAfter != 3*time.Second || resp.Async {
 		t.Fatalf("response = %+v", resp)
 	}
-	if Classify(resp, nil) != Delivered {
+	if Classify(resp, nil) != outbox.Delivered {
 		t.Fatal("want Delivered")
 	}
 }
@@ -110,11 +111,11 @@ func TestTransportAsyncAndProblem(t *testing.T) {
 	tr := NewTransport(srv.Client())
 
 	resp, err := tr.Post(context.Background(), Spec{Name: "guangxi"}, srv.URL, "async", nil)
-	if err != nil || !resp.Async || Classify(resp, err) != Delivered {
+	if err != nil || !resp.Async || Classify(resp, err) != outbox.Delivered {
 		t.Fatalf("async: %+v %v", resp, err)
 	}
 	resp, err = tr.Post(context.Background(), Spec{Name: "guangxi"}, srv.URL, "bad", nil)
-	if err != nil || Classify(resp, err) != Permanent {
+	if err != nil || Classify(resp, err) != outbox.Permanent {
 		t.Fatalf("refusal: %+v %v", resp, err)
 	}
 	p, ok := ParseProblem(resp.ContentType, resp.Body)
@@ -141,7 +142,7 @@ func TestTransportTimeoutIsTemporary(t *testing.T) {
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
-	if Classify(Response{}, err) != Temporary {
+	if Classify(Response{}, err) != outbox.Temporary {
 		t.Fatal("timeout must be temporary")
 	}
 }

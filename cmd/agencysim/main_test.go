@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/gatehub/gatehub/internal/message"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,7 +52,7 @@ func TestRunServesOneAgency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, _, err := reg.Build("vehicleregistry", mapping.KindCancel, map[string]any{}, mapping.Envelope{
+	doc, _, err := reg.Build("vehicleregistry", message.Cancel, map[string]any{}, mapping.Envelope{
 		MessageID: "M-CLI-1", Sender: "hub", Receiver: "vehicleregistry", DeclarationID: "D-1", Version: 2,
 		PreviousMessageID: "M-CLI-0", CreatedAt: now, Reason: "Truck broke down",
 	}, map[string]any{})

@@ -10,7 +10,6 @@ import (
 	"github.com/gatehub/gatehub/internal/replay"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/submission"
 )
 
 // ackMappings reads each logged ACK with the mapping files the archive
@@ -68,7 +67,7 @@ func (a *ackMappings) registry(at time.Time) (*mapping.Registry, error) {
 	cs := *a.changes
 	for i := len(cs) - 1; i >= 0; i-- {
 		if !cs[i].from.After(at) {
-			return a.inputs.registry(a.ar)(submission.BuildRecord{Inputs: cs[i].inputs})
+			return a.inputs.registry(a.ar)(audit.MessageBuilt{Inputs: cs[i].inputs})
 		}
 	}
 	return a.inputs.reg, nil

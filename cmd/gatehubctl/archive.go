@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -114,9 +113,8 @@ func archiveRange(ctx context.Context, st store.Store, through int64, certs map[
 // identity in the same transaction, so the log itself says where its
 // beginning went.
 func pruneArchived(ctx context.Context, st store.Store, m *audit.Manifest, sum []byte) (int64, error) {
-	payload, err := json.Marshal(map[string]any{
-		"fromSeq": m.FromSeq, "toSeq": m.ToSeq, "headHash": hex.EncodeToString(m.HeadHash),
-		"archiveSHA256": hex.EncodeToString(sum),
+	payload, err := audit.MarshalPayload(&audit.Archived{
+		FromSeq: m.FromSeq, ToSeq: m.ToSeq, HeadHash: hex.EncodeToString(m.HeadHash), ArchiveSHA256: hex.EncodeToString(sum),
 	})
 	if err != nil {
 		return 0, err

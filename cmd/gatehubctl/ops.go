@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"io"
 	"net/url"
 	"os"
@@ -22,7 +23,6 @@ import (
 	"github.com/gatehub/gatehub/adapters/gatedevice"
 	"github.com/gatehub/gatehub/internal/auth"
 	"github.com/gatehub/gatehub/internal/gate"
-	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/views"
 )
 
@@ -161,8 +161,7 @@ func gatesListCmd() *cobra.Command {
 }
 
 var (
-	outboxStates = []string{store.StatePending, store.StateSent, store.StateAcked, store.StateNacked,
-		store.StateDead, store.StateCancelled, store.StateSuperseded}
+	outboxStates = message.StateNames()
 )
 
 // messagesTable prints outbox messages, one line each.

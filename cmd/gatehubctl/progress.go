@@ -20,7 +20,6 @@ import (
 	"github.com/gatehub/gatehub/internal/inputs"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/submission"
 )
 
 // progressTo prints a long run's progress on w (stderr): one line at most
@@ -174,8 +173,8 @@ func newInputCache(dir string, reg *mapping.Registry) *inputCache {
 	return &inputCache{dir: dir, reg: reg, regs: map[string]*mapping.Registry{}}
 }
 
-func (c *inputCache) registry(ar *audit.ArchiveReader) func(submission.BuildRecord) (*mapping.Registry, error) {
-	return func(b submission.BuildRecord) (*mapping.Registry, error) {
+func (c *inputCache) registry(ar *audit.ArchiveReader) func(audit.MessageBuilt) (*mapping.Registry, error) {
+	return func(b audit.MessageBuilt) (*mapping.Registry, error) {
 		if b.Inputs == "" {
 			return c.reg, nil
 		}

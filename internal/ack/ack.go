@@ -14,7 +14,8 @@ import (
 	"github.com/gatehub/gatehub/internal/sign"
 )
 
-// MaxBytes bounds an ACK body; real ACKs are a few kilobytes.
+// MaxBytes bounds an ACK body, read here and on the HTTP endpoint alike;
+// real ACKs are a few kilobytes.
 const MaxBytes = 256 << 10
 
 // Status values of an ACK.

@@ -12,6 +12,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/message"
 	"log/slog"
 	"time"
 
@@ -28,9 +30,6 @@ import (
 	"github.com/gatehub/gatehub/internal/tracing"
 	"github.com/gatehub/gatehub/internal/txn"
 )
-
-// MaxAckBytes bounds an ACK body on the HTTP endpoint.
-const MaxAckBytes = 256 << 10
 
 // Service reads and applies agencies' answers. Tx, Decisions, Gates and
 // Acks are required.
@@ -65,11 +64,11 @@ func (e *RefusedError) Error() string { return "ack refused (" + e.Code + "): " 
 
 // AckResult is the hub's answer to an accepted ACK.
 type AckResult struct {
-	MessageID     string `json:"messageId"`
-	DeclarationID string `json:"declarationId"`
-	Status        string `json:"status"`    // ACK | NACK
-	Duplicate     bool   `json:"duplicate"` // true: seen before, nothing changed
-	Decision      string `json:"decision,omitempty"`
+	MessageID     string           `json:"messageId"`
+	DeclarationID string           `json:"declarationId"`
+	Status        string           `json:"status"`    // ACK | NACK
+	Duplicate     bool             `json:"duplicate"` // true: seen before, nothing changed
+	Decision      clearance.Status `json:"decision,omitempty"`
 }
 
 // AckOrigin is who posted an ACK, which decides what the audit log keeps
@@ -143,9 +142,9 @@ func (h *Service) applyAck(ctx context.Context, tx store.Tx, fx *txn.Effects, ag
 		return nil, fmt.Errorf("load ack of %s: %w", m.ID, err)
 	}
 	switch m.State {
-	case store.StateSuperseded:
+	case message.Superseded:
 		return nil, &RefusedError{Code: "superseded", Reason: fmt.Sprintf("message %s was superseded by a newer declaration version", m.ID)}
-	case store.StateCancelled:
+	case message.Cancelled:
 		return nil, &RefusedError{Code: "cancelled", Reason: fmt.Sprintf("message %s was cancelled", m.ID)}
 	}
 	now := h.Tx.Clock()
@@ -159,9 +158,12 @@ func (h *Service) applyAck(ctx context.Context, tx store.Tx, fx *txn.Effects, ag
 	// faster than the settle transaction, or a late answer to a message that
 	// was dead-lettered): the agency has it, so the answer counts.
 	sentAt := m.SentAt
-	m.State = store.StateAcked
+	ev := message.AckIn
 	if f.Status == ack.StatusNack {
-		m.State = store.StateNacked
+		ev = message.NackIn
+	}
+	if m.State, err = message.Transition(m.State, ev); err != nil {
+		return nil, fmt.Errorf("answer to message %s: %w", m.ID, err)
 	}
 	m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = "", time.Time{}, now
 	if err := tx.UpdateMessage(ctx, m); err != nil {
@@ -281,11 +283,11 @@ func (h *Service) settle(ctx context.Context, tx store.Tx, fx *txn.Effects, m *s
 	if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 		Kind: audit.KindDeliveryAttempt, Actor: hub.Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
 		Agency: m.Agency, Plate: hub.PlateOf(d),
-		Payload: txn.AuditJSON(map[string]any{"attempt": m.Attempts, "outcome": r.Outcome.String(), "status": r.Status, "state": m.State, "error": m.LastError}),
+		Payload: txn.AuditPayload(&audit.DeliveryAttempt{Attempt: m.Attempts, Outcome: r.Outcome.String(), Status: r.Status, State: m.State, Error: m.LastError}),
 	}); err != nil {
 		return err
 	}
-	if m.State == store.StateSent {
+	if m.State == message.Sent {
 		// The deadline runs from the first delivery: a resend after it
 		// passed (ResendOverdue) does not make the agency less late.
 		if g, ok := h.Gates.Current().Gate(d.Gate); ok && m.AckDeadline.IsZero() {
@@ -341,8 +343,8 @@ func (h *Service) Committed(ctx context.Context, m *store.Message, r outbox.Resu
 	}
 	attrs := []slog.Attr{
 		slog.String("message_id", m.ID), slog.String("declaration_id", m.DeclarationID),
-		slog.String("agency", m.Agency), slog.String("kind", m.Kind), slog.Int("attempt", m.Attempts),
-		slog.String("outcome", r.Outcome.String()), slog.Int("status", r.Status), slog.String("state", m.State),
+		slog.String("agency", m.Agency), slog.String("kind", string(m.Kind)), slog.Int("attempt", m.Attempts),
+		slog.String("outcome", r.Outcome.String()), slog.Int("status", r.Status), slog.String("state", string(m.State)),
 		slog.Int64("duration_ms", r.Duration.Milliseconds()),
 	}
 	if m.LastError != "" {
@@ -359,7 +361,7 @@ func (h *Service) Committed(ctx context.Context, m *store.Message, r outbox.Resu
 	h.log().LogAttrs(ctx, level, "delivery attempt", attrs...)
 	if h.Metrics != nil {
 		h.Metrics.DeliveryAttempt(m.Agency, r.Outcome.String(), r.Duration)
-		if m.State == store.StateDead {
+		if m.State == message.Dead {
 			h.Metrics.DeadLettered(m.Agency)
 		}
 	}

@@ -3,6 +3,7 @@ package acknowledgements_test
 import (
 	"context"
 	"errors"
+	"github.com/gatehub/gatehub/internal/message"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func TestHandleAck(t *testing.T) {
 		// declaration; it may post earlier answers first.
 		post      func(t *testing.T, h *hubtest.Hub, v *views.DeclarationView) (string, []byte)
 		wantCode  string // refusal code, "" when accepted
-		wantState string
+		wantState message.State
 		wantDup   bool
 	}{
 		{
@@ -32,7 +33,7 @@ func TestHandleAck(t *testing.T) {
 				m := v.Messages[0]
 				return m.Agency, h.Ack(t, m.Agency, v.ID, m.ID, "A1", ack.StatusAck)
 			},
-			wantState: store.StateAcked,
+			wantState: message.Acked,
 		},
 		{
 			name: "nack",
@@ -40,7 +41,7 @@ func TestHandleAck(t *testing.T) {
 				m := v.Messages[0]
 				return m.Agency, h.Ack(t, m.Agency, v.ID, m.ID, "A1", ack.StatusNack)
 			},
-			wantState: store.StateNacked,
+			wantState: message.Nacked,
 		},
 		{
 			name: "duplicate",
@@ -52,7 +53,7 @@ func TestHandleAck(t *testing.T) {
 				}
 				return m.Agency, raw
 			},
-			wantState: store.StateAcked, wantDup: true,
+			wantState: message.Acked, wantDup: true,
 		},
 		{
 			name: "conflicting second answer",
@@ -63,7 +64,7 @@ func TestHandleAck(t *testing.T) {
 				}
 				return m.Agency, h.Ack(t, m.Agency, v.ID, m.ID, "A2", ack.StatusNack)
 			},
-			wantCode: "conflict", wantState: store.StateAcked,
+			wantCode: "conflict", wantState: message.Acked,
 		},
 		{
 			name: "unknown message",
@@ -71,7 +72,7 @@ func TestHandleAck(t *testing.T) {
 				m := v.Messages[0]
 				return m.Agency, h.Ack(t, m.Agency, v.ID, "M-none", "A1", ack.StatusAck)
 			},
-			wantCode: "unknown_message", wantState: store.StatePending,
+			wantCode: "unknown_message", wantState: message.Pending,
 		},
 		{
 			name: "another agency's message",
@@ -79,7 +80,7 @@ func TestHandleAck(t *testing.T) {
 				m, other := v.Messages[0], v.Messages[1]
 				return other.Agency, h.Ack(t, other.Agency, v.ID, m.ID, "A1", ack.StatusAck)
 			},
-			wantCode: "wrong_agency", wantState: store.StatePending,
+			wantCode: "wrong_agency", wantState: message.Pending,
 		},
 		{
 			name: "signed by another agency",
@@ -87,14 +88,14 @@ func TestHandleAck(t *testing.T) {
 				m, other := v.Messages[0], v.Messages[1]
 				return m.Agency, h.Ack(t, other.Agency, v.ID, m.ID, "A1", ack.StatusAck)
 			},
-			wantCode: "signature", wantState: store.StatePending,
+			wantCode: "signature", wantState: message.Pending,
 		},
 		{
 			name: "not XML (no signed root)",
 			post: func(t *testing.T, h *hubtest.Hub, v *views.DeclarationView) (string, []byte) {
 				return v.Messages[0].Agency, []byte("hello")
 			},
-			wantCode: "signature", wantState: store.StatePending,
+			wantCode: "signature", wantState: message.Pending,
 		},
 	}
 	for _, st := range hubtest.Stores {
@@ -162,12 +163,12 @@ func TestSettleEffects(t *testing.T) {
 		lose bool
 		// failHook makes the settle transaction fail after the hub's hook.
 		failHook  bool
-		wantState string
+		wantState message.State
 		wantWakes int64
 	}{
-		{name: "committed", wantState: store.StateAcked, wantWakes: 1},
-		{name: "lost lease", lose: true, wantState: store.StatePending},
-		{name: "rolled back", failHook: true, wantState: store.StatePending},
+		{name: "committed", wantState: message.Acked, wantWakes: 1},
+		{name: "lost lease", lose: true, wantState: message.Pending},
+		{name: "rolled back", failHook: true, wantState: message.Pending},
 	}
 	for _, st := range hubtest.Stores {
 		for _, tc := range cases {

@@ -46,24 +46,21 @@ func (s *Sender) Send(ctx context.Context, m store.Message) outbox.Result {
 	}
 	resp, err := s.Transport.Post(ctx, ep.Spec, ep.URL, m.ID, m.Body)
 	r := outbox.Result{Status: resp.Status, RetryAfter: resp.RetryAfter, Err: err, Duration: s.Now().Sub(start)}
-	switch agency.Classify(resp, err) {
-	case agency.Delivered:
-		r.Outcome = outbox.Delivered
+	r.Outcome = agency.Classify(resp, err)
+	switch r.Outcome {
+	case outbox.Delivered:
 		if !resp.Async {
 			r.Body = resp.Body
 			if s.Acks != nil && len(r.Body) > 0 {
 				r.BodyRead = s.Acks.VerifyAck(m, r.Body)
 			}
 		}
-	case agency.Permanent:
-		r.Outcome = outbox.Permanent
+	case outbox.Permanent:
 		if p, ok := agency.ParseProblem(resp.ContentType, resp.Body); ok {
 			r.Err = p
 		} else if r.Err == nil {
 			r.Err = fmt.Errorf("refused by %s", m.Agency)
 		}
-	default:
-		r.Outcome = outbox.Temporary
 	}
 	return r
 }

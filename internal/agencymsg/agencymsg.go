@@ -27,11 +27,11 @@ import (
 	"github.com/gatehub/gatehub/internal/directive"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/ids"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/metrics"
 	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/submission"
 	"github.com/gatehub/gatehub/internal/txn"
 )
 
@@ -195,7 +195,7 @@ func (s *Service) read(agency string, raw []byte) (directive.Message, error) {
 // forward is one subscriber's forward, built and signed.
 type forward struct {
 	msg   *store.Message
-	built submission.BuildRecord
+	built audit.MessageBuilt
 }
 
 func (s *Service) forwards(m directive.Message, raw []byte, now time.Time) ([]forward, error) {
@@ -219,12 +219,12 @@ func (s *Service) forwards(m directive.Message, raw []byte, now time.Time) ([]fo
 		}
 		out = append(out, forward{
 			msg: &store.Message{
-				ID: id, DeclarationID: m.DeclarationID, Version: m.Version, Agency: sub, Kind: hub.KindForward,
-				PreviousID: m.ID, SchemaVersion: "1.0", Body: signed, State: store.StatePending,
+				ID: id, DeclarationID: m.DeclarationID, Version: m.Version, Agency: sub, Kind: message.Forward,
+				PreviousID: m.ID, SchemaVersion: "1.0", Body: signed, State: message.Pending,
 				NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
 			},
-			built: submission.BuildRecord{
-				Agency: sub, Kind: hub.KindForward, DeclarationVersion: m.Version, PreviousMessageID: m.ID,
+			built: audit.MessageBuilt{
+				Agency: sub, Kind: message.Forward, DeclarationVersion: m.Version, PreviousMessageID: m.ID,
 				Sender: hub.Participant, Receiver: sub, CreatedAt: now,
 				Reason:     fmt.Sprintf("forward of %s %s from %s", m.Kind, m.ID, m.Sender),
 				SchemaFile: directive.ForwardSchemaFile, SchemaVersion: "1.0",
@@ -311,7 +311,7 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, fx *txn.Effects, agenc
 		if err := tx.InsertMessage(ctx, f.msg); err != nil {
 			return nil, fmt.Errorf("queue forward of %s to %s: %w", m.ID, f.msg.Agency, err)
 		}
-		built, err := json.Marshal(f.built)
+		built, err := audit.MarshalPayload(&f.built)
 		if err != nil {
 			return nil, fmt.Errorf("encode build record: %w", err)
 		}
@@ -357,7 +357,7 @@ func storedAnswer(ctx context.Context, tx store.Tx, prev *store.AgencyMessage) (
 		return nil, fmt.Errorf("load messages of %s: %w", prev.DeclarationID, err)
 	}
 	for _, m := range msgs {
-		if m.Kind == hub.KindForward && m.PreviousID == prev.ID {
+		if m.Kind == message.Forward && m.PreviousID == prev.ID {
 			a.Forwarded = append(a.Forwarded, Forwarded{Agency: m.Agency, MessageID: m.ID})
 		}
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/directive"
-	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/hubtest"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/store"
 )
 
@@ -66,12 +66,12 @@ func TestReceive(t *testing.T) {
 			}
 			var fwd *store.Message
 			for i := range got.Messages {
-				if got.Messages[i].Kind == hub.KindForward {
+				if got.Messages[i].Kind == message.Forward {
 					m := got.Messages[i]
 					fwd = &store.Message{ID: m.ID, Agency: m.Agency, State: m.State, PreviousID: m.PreviousID}
 				}
 			}
-			if fwd == nil || fwd.ID != ans.Forwarded[0].MessageID || fwd.State != store.StatePending || fwd.PreviousID != "H-1" {
+			if fwd == nil || fwd.ID != ans.Forwarded[0].MessageID || fwd.State != message.Pending || fwd.PreviousID != "H-1" {
 				t.Fatalf("forward row %+v", fwd)
 			}
 			kinds := hubtest.Kinds(h.Audit(t, v.ID))

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -80,7 +81,7 @@ func (h *harness) ackFor(signer *sign.Signer, agency, declID, msgID, ackID, stat
 		f.ReasonCode, f.ReasonText = reason, "refused by the test"
 	}
 	doc, _, err := h.app.Operator.Mappings.BuildAck(agency, f, mapping.Envelope{
-		MessageID: ackID, Kind: mapping.KindAck, Sender: agency, Receiver: "hub",
+		MessageID: ackID, Kind: message.Ack, Sender: agency, Receiver: "hub",
 		DeclarationID: declID, Version: 1, CreatedAt: now,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/pki"
 )
 
@@ -26,8 +27,8 @@ func checkMappings(set *agencies.Set, maps *mapping.Registry) error {
 			errs = append(errs, fmt.Sprintf("%s: mappings: %q: the mapping directory of an agency is named after its code", a.Source, a.Mappings))
 			continue
 		}
-		for _, kind := range append(slices.Clone(a.Receives), mapping.KindAck) {
-			info, ok := maps.Info(string(a.Code), kind)
+		for _, kind := range append(slices.Clone(a.Receives), string(message.Ack)) {
+			info, ok := maps.Info(string(a.Code), message.Kind(kind))
 			switch {
 			case !ok:
 				errs = append(errs, fmt.Sprintf("%s: agency %s receives %s but mappings/%s/%s.yaml is missing", a.Source, a.Code, kind, a.Mappings, kind))

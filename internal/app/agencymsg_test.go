@@ -20,10 +20,9 @@ import (
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/directive"
-	"github.com/gatehub/gatehub/internal/hub"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/pki"
 	sim "github.com/gatehub/gatehub/internal/simulator"
-	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/storetest"
 	"github.com/gatehub/gatehub/internal/views"
 )
@@ -60,7 +59,7 @@ func heldBy(agency string) func(decisions.DecisionEvent) bool {
 	}
 }
 
-func isStatus(s string) func(decisions.DecisionEvent) bool {
+func isStatus(s clearance.Status) func(decisions.DecisionEvent) bool {
 	return func(ev decisions.DecisionEvent) bool { return ev.Decision.Status == s }
 }
 
@@ -73,9 +72,9 @@ func (h *harness) waitForwardsAcked(id string, want int) []views.MessageView {
 		var fwds []views.MessageView
 		acked := 0
 		for _, m := range h.view(id).Messages {
-			if m.Kind == hub.KindForward {
+			if m.Kind == message.Forward {
 				fwds = append(fwds, m)
-				if m.State == store.StateAcked {
+				if m.State == message.Acked {
 					acked++
 				}
 			}

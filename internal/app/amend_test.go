@@ -222,7 +222,7 @@ func TestAmendAndCancel(t *testing.T) {
 					if slices.Contains(tc.want, m.Agency) {
 						wantState = "superseded"
 					}
-					if m.State != wantState {
+					if string(m.State) != wantState {
 						t.Errorf("%s previous message %s, want %s", m.Agency, m.State, wantState)
 					}
 				}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/clearance"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -310,7 +311,7 @@ func waitFinal(h *harness, events <-chan decisions.DecisionEvent, ids []string, 
 	return views
 }
 
-func isFinalDecision(status string, awaiting int) bool {
+func isFinalDecision(status clearance.Status, awaiting int) bool {
 	return (status == "CLEARED" || status == "REJECTED") && awaiting == 0
 }
 
@@ -332,7 +333,7 @@ func checkCrashOutcome(t *testing.T, sims *tappedSims, views map[string]views.De
 		if rejected[i] {
 			want = "REJECTED"
 		}
-		if v.Decision.Status != want {
+		if string(v.Decision.Status) != want {
 			t.Errorf("%s: decision %s, want %s (%+v)", id, v.Decision.Status, want, v.Decision.Reasons)
 		}
 		if len(v.Messages) != 4 {
@@ -347,7 +348,7 @@ func checkCrashOutcome(t *testing.T, sims *tappedSims, views map[string]views.De
 			if rejected[i] && m.Agency == "vehicleregistry" {
 				wantState, wantAck = "nacked", "NACK"
 			}
-			if m.State != wantState || m.Ack == nil || m.Ack.Status != wantAck {
+			if string(m.State) != wantState || m.Ack == nil || m.Ack.Status != wantAck {
 				t.Errorf("%s %s: state %s ack %+v, want %s/%s", id, m.Agency, m.State, m.Ack, wantState, wantAck)
 				continue
 			}

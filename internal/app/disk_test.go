@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,7 +110,7 @@ func mountSmallFS(t *testing.T, size int) string {
 	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput()
 	if err != nil {
 		_ = os.Remove(dir)
-		if os.Getenv("CI") != "" {
+		if testenv.CI() {
 			t.Fatalf("mount a tmpfs for the full-disk test: %v: %s", err, out)
 		}
 		t.Skipf("cannot mount a tmpfs here (%v: %s); TestDiskGuardRefusesNewWorkAndRecovers covers the guard", err, out)

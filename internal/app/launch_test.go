@@ -198,7 +198,7 @@ func decisionFor(id, status string) func(sseEvent) bool {
 			return false
 		}
 		var d decisions.DecisionEvent
-		return json.Unmarshal(ev.Data, &d) == nil && d.DeclarationID == id && d.Decision.Status == status
+		return json.Unmarshal(ev.Data, &d) == nil && d.DeclarationID == id && string(d.Decision.Status) == status
 	}
 }
 

@@ -3,6 +3,7 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"maps"
 	"os"
 	"os/exec"
@@ -152,7 +153,7 @@ func lookPromtool(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("promtool")
 	if err != nil {
-		if os.Getenv("CI") != "" {
+		if testenv.CI() {
 			t.Fatal("promtool not found (apt-get install prometheus)")
 		}
 		t.Skip("promtool not found (apt-get install prometheus)")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -203,7 +204,7 @@ func (w *laneWatch) last(id string, busOnly bool) string {
 	status := ""
 	for _, ev := range w.snapshot() {
 		if ev.Decision.DeclarationID == id && (ev.ID != "" || !busOnly) {
-			status = ev.Decision.Decision.Status
+			status = string(ev.Decision.Decision.Status)
 		}
 	}
 	return status
@@ -333,11 +334,11 @@ func checkConsistent(t *testing.T, c *prodCluster, decls []views.DeclarationView
 		}
 		if len(entries) == 0 || json.Unmarshal(entries[len(entries)-1].Payload, &logged) != nil {
 			t.Errorf("%s: no readable decision entry in the audit log", d.ID)
-		} else if logged.Decision.Status != st.Status || logged.Version != v.Version {
+		} else if logged.Decision.Status != string(st.Status) || logged.Version != v.Version {
 			t.Errorf("%s: last audited decision v%d %s, stored v%d %s", d.ID, logged.Version, logged.Decision.Status, v.Version, st.Status)
 		}
 		for i, w := range watches {
-			if got := w.last(d.ID, busOnly); got != v.Decision.Status {
+			if got := w.last(d.ID, busOnly); got != string(v.Decision.Status) {
 				t.Errorf("%s: last lane event on watch %d is %q, derived %s", d.ID, i, got, v.Decision.Status)
 			}
 		}
@@ -410,7 +411,7 @@ type privateRedis struct {
 func startPrivateRedis(t *testing.T) *privateRedis {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
+		if testenv.CI() {
 			t.Fatalf("redis-server not installed: %v", err)
 		}
 		t.Skipf("redis-server not installed: %v", err)
@@ -547,7 +548,7 @@ func TestLaneStreamStartsWithCurrentState(t *testing.T) {
 		if ev.ID != "" {
 			t.Errorf("state event %d carries bus id %q", i, ev.ID)
 		}
-		state[ev.Decision.DeclarationID] = ev.Decision.Decision.Status
+		state[ev.Decision.DeclarationID] = string(ev.Decision.Decision.Status)
 	}
 	if state[v1.ID] != "CLEARED" || state[v2.ID] != "CLEARED" {
 		t.Errorf("lane state on connect %v, want %s and %s CLEARED", state, v1.ID, v2.ID)

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"github.com/gatehub/gatehub/internal/message"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -94,7 +95,7 @@ func TestShutdownSettlesDeliveriesInFlight(t *testing.T) {
 			continue
 		}
 		found = true
-		if m.State != store.StateAcked && m.State != store.StateSent {
+		if m.State != message.Acked && m.State != message.Sent {
 			t.Errorf("customs message left %s (attempts %d, last error %q)", m.State, m.Attempts, m.LastError)
 		}
 		if m.LeaseOwner != "" || !m.LeaseUntil.IsZero() {

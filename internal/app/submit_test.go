@@ -1,10 +1,10 @@
 package app_test
 
 import (
+	"github.com/gatehub/gatehub/internal/message"
 	"reflect"
 	"testing"
 
-	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/views"
 )
 
@@ -31,7 +31,7 @@ func TestSubmitAnswerIsWhatTheStoreHolds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			created := h.submit(sample(t, tc.edit))
 			for _, m := range created.Messages {
-				if m.State != store.StatePending || m.Attempts != 0 || m.Ack != nil {
+				if m.State != message.Pending || m.Attempts != 0 || m.Ack != nil {
 					t.Errorf("message %s in the 201 answer: state %s, %d attempts, ack %v; want pending, 0, none", m.Agency, m.State, m.Attempts, m.Ack)
 				}
 			}

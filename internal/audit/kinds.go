@@ -1,17 +1,18 @@
 package audit
 
 // Entry kinds. Kinds are dotted strings so that related events sort and
-// filter together. Payloads are JSON unless said otherwise.
+// filter together. Payloads are JSON unless said otherwise; the types named
+// are in payloads.go.
 const (
 	KindDeclarationAccepted  = "declaration.accepted"  // Payload: the declaration JSON of version 1
-	KindDeclarationAmended   = "declaration.amended"   // Payload: {version, changedAgencies, declaration}
-	KindDeclarationCancelled = "declaration.cancelled" // Payload: {version, reason}
+	KindDeclarationAmended   = "declaration.amended"   // Payload: DeclarationAmended
+	KindDeclarationCancelled = "declaration.cancelled" // Payload: DeclarationCancelled
 	KindDeclarationRefused   = "declaration.refused"
-	KindMessageBuilt         = "message.built"      // Payload: how the next message.outbound was built (see hub)
+	KindMessageBuilt         = "message.built"      // Payload: MessageBuilt, how the next message.outbound was built
 	KindMessageOutbound      = "message.outbound"   // Payload: the signed XML sent, signer "hub"
-	KindMessageSuperseded    = "message.superseded" // an amendment replaced the message
-	KindMessageWithdrawn     = "message.withdrawn"  // cancelled before it ever left the hub
-	KindMessageResent        = "message.resent"     // re-queued because its ACK is overdue; same id, same bytes
+	KindMessageSuperseded    = "message.superseded" // Payload: MessageSuperseded; an amendment replaced the message
+	KindMessageWithdrawn     = "message.withdrawn"  // Payload: MessageWithdrawn; cancelled before it ever left the hub
+	KindMessageResent        = "message.resent"     // Payload: MessageResent; re-queued because its ACK is overdue; same id, same bytes
 	KindAckInbound           = "ack.inbound"        // Payload: the signed XML received, signer Agency
 	KindAckRefused           = "ack.refused"
 	// KindAgencyMessage is a message an agency sent on its own (HOLD,
@@ -19,11 +20,11 @@ const (
 	// Payload: the signed XML received, signer Agency.
 	KindAgencyMessage        = "agency.message"
 	KindAgencyMessageRefused = "agency.message-refused"
-	KindDecision             = "decision"
-	KindDeliveryAttempt      = "delivery.attempt"
-	KindOperatorRedrive      = "operator.redrive"
-	KindOperatorCancel       = "operator.cancel"
-	KindConfigApply          = "config.apply"
+	KindDecision             = "decision"         // Payload: Decision
+	KindDeliveryAttempt      = "delivery.attempt" // Payload: DeliveryAttempt
+	KindOperatorRedrive      = "operator.redrive" // Payload: OperatorChange
+	KindOperatorCancel       = "operator.cancel"  // Payload: OperatorChange
+	KindConfigApply          = "config.apply"     // Payload: ConfigApplied
 	KindConfigRefused        = "config.refused"
 	KindAuthRefused          = "auth.refused"
 	KindLaneDecision         = "lane.decision"       // Payload: lanes.DecisionEntry (device, reading, answer)
@@ -35,7 +36,7 @@ const (
 	KindCrossingTurnedBack = "crossing.turned-back"
 	KindCrossingCancelled  = "crossing.cancelled"
 	KindCrossingAmended    = "crossing.amended"
-	KindAuditArchived      = "audit.archived" // Payload: {fromSeq, toSeq, headHash, archiveSHA256} of entries moved out of the hot store
+	KindAuditArchived      = "audit.archived" // Payload: Archived
 )
 
 // HubParticipant is the participant name of the hub itself: it signs

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehub/gatehub/internal/audit"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
@@ -195,7 +196,7 @@ func populate(t *testing.T, st store.Store, k *tamperKeys) {
 				return err
 			}
 			if err := tx.InsertMessage(ctx, &store.Message{ID: msg, DeclarationID: decl, Version: 1, Agency: "customs",
-				Kind: "submit", Body: body, State: store.StateAcked}); err != nil {
+				Kind: "submit", Body: body, State: message.Acked}); err != nil {
 				return err
 			}
 			return tx.InsertAck(ctx, &store.Ack{MessageID: msg, Agency: "customs", AckID: "A-" + msg, Status: "ACK", Raw: raw})

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +26,6 @@ import (
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
-	"github.com/gatehub/gatehub/internal/submission"
 )
 
 // The shape of one declaration's round trip in the log, as measured on the
@@ -132,9 +132,9 @@ func SyntheticAuditLog(ctx context.Context, root, dataDir string, decls int) (*A
 	log := &AuditLog{DataDir: dataDir, Declarations: decls, Verifier: sign.NewVerifier(ts, app.AuditorProfiles(known)...), At: clockBase}
 	signedMsg := map[string][]byte{}
 	for _, a := range agencyList {
-		env := mapping.Envelope{MessageID: ids.Message(), Kind: mapping.KindSubmit, Sender: hub.Participant, Receiver: a,
+		env := mapping.Envelope{MessageID: ids.Message(), Kind: message.Submit, Sender: hub.Participant, Receiver: a,
 			DeclarationID: ids.Declaration(clockBase), Version: 1, CreatedAt: clockBase}
-		doc, _, err := maps.Build(a, mapping.KindSubmit, d, env, g.Context())
+		doc, _, err := maps.Build(a, message.Submit, d, env, g.Context())
 		if err != nil {
 			return nil, fmt.Errorf("map %s: %w", a, err)
 		}
@@ -169,7 +169,7 @@ func SyntheticAuditLog(ctx context.Context, root, dataDir string, decls int) (*A
 		msgIDs := map[string]string{}
 		for _, a := range agencyList {
 			msgIDs[a] = ids.Message()
-			rec, _ := json.Marshal(submission.BuildRecord{Agency: a, Kind: mapping.KindSubmit, DeclarationVersion: 1,
+			rec, _ := json.Marshal(audit.MessageBuilt{Agency: a, Kind: message.Submit, DeclarationVersion: 1,
 				Sender: hub.Participant, Receiver: a, CreatedAt: t, MappingVersion: "1.0.0", Gate: g.Context()})
 			add(store.AuditEntry{Kind: audit.KindMessageBuilt, Actor: hub.Participant, MessageID: msgIDs[a], Agency: a, Payload: rec})
 			add(store.AuditEntry{Kind: audit.KindMessageOutbound, Actor: hub.Participant, MessageID: msgIDs[a], Agency: a, Payload: signedMsg[a]})
@@ -184,7 +184,7 @@ func SyntheticAuditLog(ctx context.Context, root, dataDir string, decls int) (*A
 			now := next()
 			ackID := "ACK-" + msgIDs[a]
 			doc, _, err := maps.BuildAck(a, mapping.AckFields{AckID: ackID, RefMessageID: msgIDs[a], Status: "ACK", IssuedAt: now},
-				mapping.Envelope{MessageID: ackID, Kind: mapping.KindAck, Sender: a, Receiver: hub.Participant, DeclarationID: declID, Version: 1, CreatedAt: now})
+				mapping.Envelope{MessageID: ackID, Kind: message.Ack, Sender: a, Receiver: hub.Participant, DeclarationID: declID, Version: 1, CreatedAt: now})
 			if err != nil {
 				return nil, fmt.Errorf("build %s ack: %w", a, err)
 			}

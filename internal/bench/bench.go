@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,9 +150,9 @@ func NewFixture(root string, alg pki.Algorithm) (*Fixture, error) {
 	if !ok {
 		return nil, fmt.Errorf("sample gate %s not configured", d.Gate)
 	}
-	env := mapping.Envelope{MessageID: ids.Message(), Kind: mapping.KindSubmit, Sender: "hub", Receiver: "customs",
+	env := mapping.Envelope{MessageID: ids.Message(), Kind: message.Submit, Sender: "hub", Receiver: "customs",
 		DeclarationID: ids.Declaration(clockBase), Version: 1, CreatedAt: clockBase}
-	doc, _, err := maps.Build("customs", mapping.KindSubmit, d, env, g.Context())
+	doc, _, err := maps.Build("customs", message.Submit, d, env, g.Context())
 	if err != nil {
 		return nil, fmt.Errorf("map sample: %w", err)
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"github.com/gatehub/gatehub/internal/message"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"testing"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/pki"
-	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/storetest"
 )
 
@@ -63,7 +63,7 @@ func BenchmarkXmlsec1(b *testing.B) {
 		b.Run(string(alg), func(b *testing.B) {
 			x, err := NewXmlsec1(fixture(b, alg), b.TempDir())
 			if errors.Is(err, ErrNoXmlsec1) {
-				if os.Getenv("CI") == "true" {
+				if testenv.CI() {
 					b.Fatal(err)
 				}
 				b.Skip(err)
@@ -227,7 +227,7 @@ func TestHubAcceptsWithoutDelivering(t *testing.T) {
 		t.Fatalf("%d messages, want %d", len(v.Messages), MessagesPerDeclaration)
 	}
 	for _, m := range v.Messages {
-		if m.State != store.StatePending || m.Attempts != 0 {
+		if m.State != message.Pending || m.Attempts != 0 {
 			t.Errorf("%s message %s after %d attempts, want pending, none (nothing delivered)", m.Agency, m.State, m.Attempts)
 		}
 	}
@@ -281,7 +281,7 @@ func BenchmarkLaneDecision(b *testing.B) {
 // there; elsewhere it is skipped with the reason.
 func BenchmarkInProcessPeer(b *testing.B) {
 	if _, err := EnsurePeer(); err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			b.Fatal(err)
 		}
 		b.Skip(err)
@@ -305,7 +305,7 @@ func BenchmarkInProcessPeer(b *testing.B) {
 	if f, closeToken, err := NewPKCS11Fixture(root(b), b.TempDir(), pki.RSA2048); err == nil {
 		b.Cleanup(func() { _ = closeToken() })
 		runs = append(runs, run{"rsa-2048-pkcs11", f, []string{"sign"}})
-	} else if os.Getenv("CI") == "true" {
+	} else if testenv.CI() {
 		b.Fatal(err)
 	}
 	for _, r := range runs {

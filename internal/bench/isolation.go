@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"io"
 	"log/slog"
 	"net"
@@ -207,7 +208,7 @@ func seedIsolation(ctx context.Context, st store.Store, n int) error {
 			for _, a := range append(append([]string(nil), healthyAgencies...), FaultyAgency) {
 				if err := tx.InsertMessage(ctx, &store.Message{
 					ID: fmt.Sprintf("%s-%05d", a, i), DeclarationID: "D-ISOLATION", Version: 1, Agency: a, Kind: "submit",
-					MappingVersion: "bench", SchemaVersion: "bench", Body: []byte("<Message/>"), State: store.StatePending,
+					MappingVersion: "bench", SchemaVersion: "bench", Body: []byte("<Message/>"), State: message.Pending,
 					NextAttemptAt: now, CreatedAt: now.Add(time.Duration(i) * time.Microsecond), UpdatedAt: now,
 				}); err != nil {
 					return err

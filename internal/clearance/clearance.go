@@ -5,33 +5,32 @@
 // replayed from the audit log and gets the same answer.
 package clearance
 
-import "time"
+import (
+	"time"
+
+	"github.com/gatehub/gatehub/internal/message"
+)
+
+// Status is a clearance decision's verdict. The strings are what the
+// stores, the API, lane devices and archives carry; they never change.
+type Status string
 
 // Decision statuses.
 const (
-	Cleared   = "CLEARED"
-	Rejected  = "REJECTED"
-	Hold      = "HOLD"
-	Pending   = "PENDING"
-	Cancelled = "CANCELLED"
+	Cleared   Status = "CLEARED"
+	Rejected  Status = "REJECTED"
+	Hold      Status = "HOLD"
+	Pending   Status = "PENDING"
+	Cancelled Status = "CANCELLED"
 )
+
+// Statuses lists every decision status.
+var Statuses = []Status{Cleared, Rejected, Hold, Pending, Cancelled}
 
 // Lane actions.
 const (
 	Open       = "OPEN"
 	KeepClosed = "KEEP-CLOSED"
-)
-
-// Message states, as internal/store names them. Repeated here so this
-// package stays free of storage dependencies.
-const (
-	statePending    = "pending"
-	stateSent       = "sent"
-	stateAcked      = "acked"
-	stateNacked     = "nacked"
-	stateDead       = "dead"
-	stateCancelled  = "cancelled"
-	stateSuperseded = "superseded"
 )
 
 // Reason codes. They are stable identifiers for devices and dashboards;
@@ -60,7 +59,7 @@ const (
 type AgencyStatus struct {
 	Agency      string
 	MessageID   string
-	State       string // store message state: pending, sent, acked, nacked, dead, cancelled, superseded
+	State       message.State
 	Attempts    int
 	LastError   string
 	AckDeadline time.Time // zero until delivered
@@ -78,7 +77,7 @@ type Reason struct {
 
 // Decision is the clearance decision for one declaration version.
 type Decision struct {
-	Status    string    `json:"status"`
+	Status    Status    `json:"status"`
 	Awaiting  []string  `json:"awaiting,omitempty"`
 	Overdue   []string  `json:"overdue,omitempty"`
 	Reasons   []Reason  `json:"reasons,omitempty"`

@@ -2,6 +2,7 @@ package clearance
 
 import (
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"strings"
 	"time"
 )
@@ -55,11 +56,11 @@ func Decide(names Names, required []string, statuses []AgencyStatus, cancelled b
 			continue
 		}
 		switch s.State {
-		case stateAcked:
+		case message.Acked:
 			acked = append(acked, a)
-		case stateNacked:
+		case message.Nacked:
 			rejected = append(rejected, nackReason(names, a, en, vi, s))
-		case stateDead:
+		case message.Dead:
 			r := Reason{Code: CodeDeliveryFailed, Agency: a,
 				EN: fmt.Sprintf("delivery to %s failed after %d attempts; an operator must act", en, s.Attempts),
 				VI: fmt.Sprintf("gửi tới %s thất bại sau %d lần; cần cán bộ xử lý", vi, s.Attempts)}
@@ -68,18 +69,18 @@ func Decide(names Names, required []string, statuses []AgencyStatus, cancelled b
 				r.VI += " (lỗi cuối: " + s.LastError + ")"
 			}
 			held = append(held, r)
-		case stateCancelled:
+		case message.Cancelled:
 			held = append(held, Reason{Code: CodeMessageCancelled, Agency: a,
 				EN: "message to " + en + " cancelled by an operator; an operator must act",
 				VI: "thông điệp gửi " + vi + " đã bị cán bộ hủy; cần cán bộ xử lý"})
-		case stateSuperseded:
+		case message.Superseded:
 			// The caller should have passed the replacing message; a
 			// superseded one as the latest means the replacement is
 			// missing, which no amount of waiting fixes.
 			held = append(held, Reason{Code: CodeMessageSuperseded, Agency: a,
 				EN: "message to " + en + " was superseded but no replacement exists; an operator must act",
 				VI: "thông điệp gửi " + vi + " đã bị thay thế nhưng không có thông điệp mới; cần cán bộ xử lý"})
-		case statePending, stateSent:
+		case message.Pending, message.Sent:
 			d.Awaiting = append(d.Awaiting, a)
 			waiting = append(waiting, waitReason(a, en, vi, s, now, &d))
 		default:
@@ -144,7 +145,7 @@ func waitReason(a, en, vi string, s AgencyStatus, now time.Time, d *Decision) Re
 			EN: fmt.Sprintf("waiting on %s, overdue by %s", en, durationEN(late)),
 			VI: fmt.Sprintf("đang chờ %s, quá hạn %s", vi, durationVI(late))}
 	}
-	if s.State == statePending {
+	if s.State == message.Pending {
 		r := Reason{Code: CodeAwaitingDelivery, Agency: a,
 			EN: "waiting on " + en + " (message not yet delivered)",
 			VI: "đang chờ " + vi + " (thông điệp chưa được gửi tới)"}

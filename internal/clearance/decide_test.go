@@ -2,6 +2,7 @@ package clearance
 
 import (
 	"encoding/json"
+	"github.com/gatehub/gatehub/internal/message"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ var now = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 var all4 = []string{"customs", "borderguard", "vehicleregistry", "guangxi"}
 
 func st(agency, state string) AgencyStatus {
-	return AgencyStatus{Agency: agency, MessageID: "m-" + agency, State: state}
+	return AgencyStatus{Agency: agency, MessageID: "m-" + agency, State: message.State(state)}
 }
 
 func codes(rs []Reason) []string {
@@ -41,7 +42,7 @@ func TestDecide(t *testing.T) {
 		required  []string
 		statuses  []AgencyStatus
 		cancelled bool
-		status    string
+		status    Status
 		awaiting  []string
 		overdue   []string
 		reasons   []string

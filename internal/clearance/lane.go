@@ -24,7 +24,7 @@ func LaneDecision(d Decision, declaredGrossKg, tolerancePercent, minPlateConfide
 		reasons = append(reasons, d.Reasons...)
 		if len(d.Reasons) == 0 {
 			reasons = append(reasons, Reason{Code: CodeNotCleared,
-				EN: "not cleared (" + d.Status + ")",
+				EN: "not cleared (" + string(d.Status) + ")",
 				VI: "chưa được thông quan (" + statusVI(d.Status) + ")"})
 		}
 	}
@@ -46,7 +46,7 @@ func LaneDecision(d Decision, declaredGrossKg, tolerancePercent, minPlateConfide
 }
 
 // statusVI names a decision status in Vietnamese.
-func statusVI(status string) string {
+func statusVI(status Status) string {
 	switch status {
 	case Cleared:
 		return "đã thông quan"
@@ -59,7 +59,7 @@ func statusVI(status string) string {
 	case Cancelled:
 		return "đã hủy"
 	}
-	return "trạng thái " + status
+	return "trạng thái " + string(status)
 }
 
 func weightReasons(declared, tolPct, measured float64) []Reason {

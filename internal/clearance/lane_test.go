@@ -105,7 +105,7 @@ func TestPolicyMatrix(t *testing.T) {
 		acked      []string
 		nacked     string
 		weight     float64
-		status     string
+		status     Status
 		action     string
 	}{
 		{"export", "general", allFour, "", within, Cleared, Open},

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"net/http"
 	"time"
 
@@ -121,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.NewID = newMessageID
 	}
 	name := cfg.Agency.Spec.Name
-	ackInfo, ok := cfg.Mappings.Info(name, mapping.KindAck)
+	ackInfo, ok := cfg.Mappings.Info(name, message.Ack)
 	if !ok {
 		return nil, fmt.Errorf("conformance %s: no ack mapping: the kit cannot read the agency's answers", name)
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
+	"github.com/gatehub/gatehub/internal/outbox"
 	"time"
 
 	"github.com/beevik/etree"
@@ -45,7 +47,7 @@ func (r *run) play(ctx context.Context, valid, invalid []*vector) error {
 			// The first vector under an id is the one later ones refer to.
 			ids[v.id] = id
 		}
-		if v.kind == mapping.KindSubmit && submit == nil {
+		if v.kind == message.Submit && submit == nil {
 			submit = v
 			r.checkDuplicate(ctx, v.name+" (resent)", id, body, first)
 		}
@@ -211,15 +213,15 @@ func (r *run) send(ctx context.Context, vec, header, id string, body []byte) ans
 	}
 	a := answer{status: resp.Status}
 	switch agency.Classify(resp, nil) {
-	case agency.Permanent:
+	case outbox.Permanent:
 		if p, ok := agency.ParseProblem(resp.ContentType, resp.Body); ok {
 			a.problem = &p
 		} else {
 			a.problem = &agency.Problem{Status: resp.Status}
 		}
-	case agency.Temporary:
+	case outbox.Temporary:
 		a.noAnswer = fmt.Sprintf("HTTP %d, which the hub treats as temporary and retries; an answer (200 with the signed ACK/NACK, 202, or a 4xx refusal) was expected", resp.Status)
-	case agency.Delivered:
+	case outbox.Delivered:
 		if !resp.Async {
 			a.body = resp.Body
 			return a
@@ -348,9 +350,9 @@ func (r *run) checkReuse(ctx context.Context, valid []*vector, ids map[string]st
 	var submit, other *vector
 	for _, v := range valid {
 		switch {
-		case v.kind == mapping.KindSubmit && submit == nil:
+		case v.kind == message.Submit && submit == nil:
 			submit = v
-		case v.kind != mapping.KindSubmit && other == nil:
+		case v.kind != message.Submit && other == nil:
 			other = v
 		}
 	}

@@ -2,14 +2,13 @@ package conformance
 
 import (
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/beevik/etree"
-
-	"github.com/gatehub/gatehub/internal/mapping"
 )
 
 // Vector classes: the directories under an agency's vectors directory.
@@ -24,7 +23,7 @@ type vector struct {
 	class string
 	raw   []byte
 	doc   *etree.Document // nil when the file is not well-formed XML
-	kind  string          // the inbound kind its root is (submit, amend, …); "" if none
+	kind  message.Kind    // the inbound kind its root is (submit, amend, …); "" if none
 	id    string          // the message id its envelope names; "" when unreadable
 	// signed: the file carries its own ds:Signature (a vector about
 	// signature placement); it is sent as it is, never signed again.
@@ -70,14 +69,14 @@ func (r *run) loadVectors(dir string) (valid, invalid []*vector, skips []Skip, e
 	if len(valid) == 0 {
 		return nil, nil, nil, fmt.Errorf("vectors %s: no valid message vectors for %s", dir, r.name)
 	}
-	if !slices.ContainsFunc(valid, func(v *vector) bool { return v.kind == mapping.KindSubmit }) {
+	if !slices.ContainsFunc(valid, func(v *vector) bool { return v.kind == message.Submit }) {
 		return nil, nil, nil, fmt.Errorf("vectors %s: no valid submit vector for %s (the duplicate and the probes are made from it)", dir, r.name)
 	}
 	// Within a kind, the vector named for it (submit.xml) goes first: it is
 	// the one later vectors refer to, resent as the duplicate and made
 	// into the probes.
 	primary := func(v *vector) int {
-		if v.name == ClassValid+"/"+v.kind+".xml" {
+		if v.name == ClassValid+"/"+string(v.kind)+".xml" {
 			return 0
 		}
 		return 1
@@ -92,13 +91,13 @@ func (r *run) loadVectors(dir string) (valid, invalid []*vector, skips []Skip, e
 }
 
 // kindRank orders kinds as a declaration's life does.
-func kindRank(kind string) int {
+func kindRank(kind message.Kind) int {
 	switch kind {
-	case mapping.KindSubmit:
+	case message.Submit:
 		return 0
-	case mapping.KindAmend:
+	case message.Amend:
 		return 1
-	case mapping.KindCancel:
+	case message.Cancel:
 		return 2
 	}
 	return 3
@@ -124,7 +123,7 @@ func (r *run) classify(v *vector) string {
 	}
 	for _, kind := range r.cfg.Mappings.Kinds(r.name) {
 		info, ok := r.cfg.Mappings.Info(r.name, kind)
-		if ok && kind != mapping.KindAck && info.Root == root.Tag && info.Namespace == root.NamespaceURI() {
+		if ok && kind != message.Ack && info.Root == root.Tag && info.Namespace == root.NamespaceURI() {
 			v.kind = kind
 		}
 	}

@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -125,7 +126,7 @@ func xmlsec1(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("xmlsec1")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatalf("xmlsec1 is required in CI: %v", err)
 		}
 		t.Skip("xmlsec1 not installed")

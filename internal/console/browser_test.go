@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -87,7 +88,7 @@ func needBrowser(t *testing.T) {
 	if browserCtx != nil {
 		return
 	}
-	if os.Getenv("CI") != "" {
+	if testenv.CI() {
 		t.Fatalf("browser tests need chromium under CI: %s", noBrowser)
 	}
 	t.Skip(noBrowser)

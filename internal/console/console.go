@@ -420,8 +420,12 @@ func fmtDur(d time.Duration) string {
 // (UTC+7, no daylight saving): what traders and operators read on a clock.
 var gateZone = time.FixedZone("ICT", 7*3600)
 
-func statusClass(status string) string {
-	switch strings.ToUpper(status) {
+// statusClass is the badge class of any of the typed statuses the pages
+// show (decision statuses, message states, ACK statuses, lane actions):
+// templates pass them as they are, and a template function's parameter
+// of type string would refuse them.
+func statusClass(status any) string {
+	switch strings.ToUpper(fmt.Sprint(status)) {
 	case "CLEARED", "ACK", "ACKED", "OPEN":
 		return "ok"
 	case "REJECTED", "NACK", "NACKED", "DEAD", "KEEP-CLOSED":

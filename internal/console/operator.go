@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"net/http"
 	"slices"
 	"strings"
@@ -141,7 +142,7 @@ func (s *Server) boardData(ctx context.Context, c *call, code string) (*boardDat
 
 func answerEvent(t time.Time, reading string, a *laneAnswer) laneEvent {
 	detail := strings.TrimSpace(a.Checkpoint + " " + reading)
-	ev := laneEvent{Time: t, Type: "lane-decision", Plate: a.Plate, Action: a.Action, Status: a.Decision, DeclID: a.DeclarationID, Detail: detail}
+	ev := laneEvent{Time: t, Type: "lane-decision", Plate: a.Plate, Action: a.Action, Status: string(a.Decision), DeclID: a.DeclarationID, Detail: detail}
 	ev.Reasons = a.ReasonEN
 	if w := a.WeightKg(); w > 0 {
 		ev.Detail = fmt.Sprintf("%s %.0f kg", detail, w)
@@ -270,7 +271,7 @@ func (s *Server) boardLive(w http.ResponseWriter, r *http.Request, c *call) erro
 				if json.Unmarshal(m.data, &e) != nil {
 					continue
 				}
-				ls.add(laneEvent{Time: at, Type: "decision", Plate: firstNonEmpty(e.PlateVN, e.PlateCN), Status: e.Decision.Status, DeclID: e.DeclarationID,
+				ls.add(laneEvent{Time: at, Type: "decision", Plate: firstNonEmpty(e.PlateVN, e.PlateCN), Status: string(e.Decision.Status), DeclID: e.DeclarationID,
 					Detail: strings.Join(e.Decision.Awaiting, ", ")})
 				// The waiting list costs a view per truck: refreshed at most
 				// every two seconds, however busy the gate.
@@ -321,10 +322,10 @@ func (s *Server) outbox(w http.ResponseWriter, r *http.Request, c *call) error {
 	case "overdue":
 		msgs, err = s.API.Operator.Overdue(r.Context(), 500)
 	case "retrying":
-		msgs, err = s.API.Operator.Outbox(r.Context(), store.MessageFilter{State: store.StatePending, Limit: 1000})
+		msgs, err = s.API.Operator.Outbox(r.Context(), store.MessageFilter{State: message.Pending, Limit: 1000})
 		msgs = slices.DeleteFunc(msgs, func(m store.Message) bool { return m.Attempts == 0 })
 	default:
-		msgs, err = s.API.Operator.Outbox(r.Context(), store.MessageFilter{State: tab, Limit: 500})
+		msgs, err = s.API.Operator.Outbox(r.Context(), store.MessageFilter{State: message.State(tab), Limit: 500})
 	}
 	if err != nil {
 		return err

@@ -46,9 +46,9 @@ func (ViewTimeline) Timeline(_ context.Context, v *views.DeclarationView) ([]Tim
 	}
 	out := []TimelineEvent{{Time: v.CreatedAt, Kind: kind, Detail: fmt.Sprintf("v%d", v.Version)}}
 	for _, m := range v.Messages {
-		out = append(out, TimelineEvent{Time: m.CreatedAt, Kind: "queued", Agency: m.Agency, Detail: m.Kind + fmt.Sprintf(" v%d", m.Version)})
+		out = append(out, TimelineEvent{Time: m.CreatedAt, Kind: "queued", Agency: m.Agency, Detail: string(m.Kind) + fmt.Sprintf(" v%d", m.Version)})
 		if !m.SentAt.IsZero() {
-			out = append(out, TimelineEvent{Time: m.SentAt, Kind: "sent", Agency: m.Agency, Detail: m.Kind})
+			out = append(out, TimelineEvent{Time: m.SentAt, Kind: "sent", Agency: m.Agency, Detail: string(m.Kind)})
 		}
 		if m.Ack != nil {
 			detail := m.Ack.ReasonCode
@@ -59,7 +59,7 @@ func (ViewTimeline) Timeline(_ context.Context, v *views.DeclarationView) ([]Tim
 		}
 	}
 	if !v.Decision.DecidedAt.IsZero() {
-		out = append(out, TimelineEvent{Time: v.Decision.DecidedAt, Kind: "decision", Detail: v.Decision.Status, Status: v.Decision.Status})
+		out = append(out, TimelineEvent{Time: v.Decision.DecidedAt, Kind: "decision", Detail: string(v.Decision.Status), Status: string(v.Decision.Status)})
 	}
 	sortTimeline(out)
 	return out, nil

@@ -97,7 +97,7 @@ type Outcome struct {
 	DeclarationID string             `json:"declarationId,omitempty"`
 	Version       int                `json:"version,omitempty"`
 	Plate         string             `json:"plate,omitempty"`
-	Decision      string             `json:"decision,omitempty"` // clearance status of the checkpoint's agencies
+	Decision      clearance.Status   `json:"decision,omitempty"` // clearance status of the checkpoint's agencies
 	Reasons       []clearance.Reason `json:"reasons,omitempty"`
 	Alert         *Alert             `json:"alert,omitempty"`
 }
@@ -172,7 +172,7 @@ func Decide(v Vehicle, f Facts, now time.Time) Outcome {
 		out.Decision = decl.Clearance.Status
 		if decl.Clearance.Status != clearance.Cleared {
 			if len(decl.Clearance.Reasons) == 0 {
-				add(clearance.CodeNotCleared, "not cleared ("+decl.Clearance.Status+")", "chưa được thông quan ("+decl.Clearance.Status+")")
+				add(clearance.CodeNotCleared, "not cleared ("+string(decl.Clearance.Status)+")", "chưa được thông quan ("+string(decl.Clearance.Status)+")")
 			}
 			reasons = append(reasons, decl.Clearance.Reasons...)
 		}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/agencies"
@@ -86,7 +87,7 @@ func (h *Decider) Of(ctx context.Context, tx store.Tx, d *store.Declaration) (*I
 	in.Msgs = msgs
 	for i := range msgs {
 		m := &msgs[i]
-		if m.State == store.StateSuperseded || m.Kind == hub.KindCancel || m.Kind == hub.KindForward {
+		if m.State == message.Superseded || m.Kind == message.Cancel || m.Kind == message.Forward {
 			continue
 		}
 		in.Current[m.Agency] = m // CreatedAt order: the last one wins
@@ -138,7 +139,7 @@ func (in *Input) CollectStatuses(ack func(messageID string) (*store.Ack, error))
 			Agency: agency, MessageID: m.ID, State: m.State, Attempts: m.Attempts,
 			LastError: m.LastError, AckDeadline: m.AckDeadline,
 		}
-		if m.State == store.StateNacked || m.State == store.StateAcked {
+		if m.State == message.Nacked || m.State == message.Acked {
 			a, err := ack(m.ID)
 			if err != nil {
 				return fmt.Errorf("load ack of %s: %w", m.ID, err)
@@ -198,7 +199,7 @@ func (h *Decider) DecideFrom(ctx context.Context, tx store.Tx, fx *txn.Effects, 
 	}
 	if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 		Kind: audit.KindDecision, Actor: hub.Participant, DeclarationID: id, Plate: hub.PlateOf(in.Decl),
-		Payload: txn.AuditJSON(map[string]any{"version": in.Decl.Version, "decision": dec}),
+		Payload: txn.AuditPayload(&audit.Decision{Version: in.Decl.Version, Decision: &dec}),
 	}); err != nil {
 		return nil, err
 	}
@@ -210,7 +211,7 @@ func (h *Decider) DecideFrom(ctx context.Context, tx store.Tx, fx *txn.Effects, 
 	}
 	if h.Metrics != nil {
 		status := dec.Status
-		fx.Observe(func() { h.Metrics.Decision(status) })
+		fx.Observe(func() { h.Metrics.Decision(string(status)) })
 	}
 	return &dec, nil
 }

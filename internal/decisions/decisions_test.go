@@ -1,6 +1,7 @@
 package decisions_test
 
 import (
+	"github.com/gatehub/gatehub/internal/message"
 	"testing"
 
 	"github.com/gatehub/gatehub/internal/audit"
@@ -18,13 +19,13 @@ func TestDecide(t *testing.T) {
 		name string
 		// state is what every message of the declaration is set to before
 		// deciding again ("" leaves them as submitted).
-		state      string
-		wantStatus string
+		state      message.State
+		wantStatus clearance.Status
 		wantNew    bool
 	}{
 		{name: "unchanged", wantStatus: clearance.Pending},
-		{name: "all acked", state: store.StateAcked, wantStatus: clearance.Cleared, wantNew: true},
-		{name: "one cancelled", state: store.StateCancelled, wantStatus: clearance.Hold, wantNew: true},
+		{name: "all acked", state: message.Acked, wantStatus: clearance.Cleared, wantNew: true},
+		{name: "one cancelled", state: message.Cancelled, wantStatus: clearance.Hold, wantNew: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,7 +34,7 @@ func TestDecide(t *testing.T) {
 			ctx := t.Context()
 			v := h.Submit(t, 1)
 			before := len(h.Audit(t, v.ID))
-			var got string
+			var got clearance.Status
 			err := h.Tx.InTx(ctx, func(tx store.Tx, fx *txn.Effects) error {
 				if tc.state != "" {
 					for _, mv := range v.Messages {

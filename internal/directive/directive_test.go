@@ -138,7 +138,7 @@ func TestOrdersOnDecisions(t *testing.T) {
 		name   string
 		d      clearance.Decision
 		orders []clearance.Order
-		status string
+		status clearance.Status
 		first  string
 	}{
 		{"none", cleared, nil, clearance.Cleared, clearance.CodeCleared},

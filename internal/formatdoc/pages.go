@@ -2,6 +2,7 @@ package formatdoc
 
 import (
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"slices"
 	"strings"
 
@@ -37,10 +38,10 @@ func page(reg *mapping.Registry, agency string, schemas map[string]Schema, agenc
 	var b strings.Builder
 	name, nameVI := clearance.AgencyName(agencyNames, agency)
 	// In the order a declaration's messages happen.
-	order := map[string]int{mapping.KindSubmit: 0, mapping.KindAmend: 1, mapping.KindCancel: 2, mapping.KindAck: 3}
+	order := map[message.Kind]int{message.Submit: 0, message.Amend: 1, message.Cancel: 2, message.Ack: 3}
 	kinds := reg.Kinds(agency)
-	slices.SortStableFunc(kinds, func(a, b string) int { return order[a] - order[b] })
-	first, ok := reg.Info(agency, mapping.KindSubmit)
+	slices.SortStableFunc(kinds, func(a, b message.Kind) int { return order[a] - order[b] })
+	first, ok := reg.Info(agency, message.Submit)
 	if !ok {
 		first, _ = reg.Info(agency, kinds[0])
 	}

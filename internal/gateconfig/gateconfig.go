@@ -57,7 +57,7 @@ func (h *Service) ApplyGate(ctx context.Context, actor hub.Actor, g *gate.Gate, 
 	var version int64
 	err := h.Tx.InTx(ctx, func(tx store.Tx, fx *txn.Effects) error {
 		if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
-			Kind: audit.KindConfigApply, Actor: actor.String(), Payload: txn.AuditJSON(map[string]string{"gate": g.Code, "yaml": string(source)}),
+			Kind: audit.KindConfigApply, Actor: actor.String(), Payload: txn.AuditPayload(&audit.ConfigApplied{Gate: g.Code, YAML: string(source)}),
 		}); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"io"
 	"maps"
 	"mime"
@@ -330,7 +331,7 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p auth.Princ
 		}
 	}
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	w.Header().Set("X-Gatehub-Message-State", m.State)
+	w.Header().Set("X-Gatehub-Message-State", string(m.State))
 	_, err = w.Write(m.Body)
 	return err
 }
@@ -442,7 +443,7 @@ func (s *Server) signedPost(w http.ResponseWriter, r *http.Request, agency, what
 func (s *Server) listOutbox(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	q := newQuery(r)
 	f := store.MessageFilter{
-		State: q.enum("state", store.MessageStates), Agency: q.enum("agency", s.Operator.Mappings.Agencies()),
+		State: message.State(q.enum("state", message.StateNames())), Agency: q.enum("agency", s.Operator.Mappings.Agencies()),
 		DeclarationID: q.get("declaration"), Limit: q.limit(100, 1000),
 	}
 	if err := q.err(); err != nil {

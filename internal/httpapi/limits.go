@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatehub/gatehub/internal/acknowledgements"
+	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/agencymsg"
 	"github.com/gatehub/gatehub/internal/problem"
 )
@@ -22,7 +22,7 @@ var bodyLimits = map[string]int64{
 	"PUT /v1/declarations/{id}":                MaxDeclarationBytes,
 	"POST /v1/declarations/{id}/cancel":        4 << 10,
 	"POST /v1/declarations/{id}/turn-back":     4 << 10,
-	"POST /v1/acks/{agency}":                   acknowledgements.MaxAckBytes,
+	"POST /v1/acks/{agency}":                   ack.MaxBytes,
 	"POST /v1/agencies/{agency}/messages":      agencymsg.MaxBytes,
 	"PUT /v1/admin/gates/{code}":               1 << 20,
 	"POST /v1/devices/readings":                16 << 10,

@@ -1,8 +1,8 @@
 // Package hub holds the words every orchestration package of the hub
 // shares: who asks for a change (Actor), the hub's own participant id, the
 // errors an action fails with (which the HTTP layer maps to status codes),
-// message kinds and declaration statuses, and the lane topics decisions
-// are announced on. The orchestration itself lives in the packages named
+// declaration statuses, and the lane topics decisions are announced on
+// (message kinds and states are internal/message's). The orchestration itself lives in the packages named
 // for each concept: submission, acknowledgements, operator, views,
 // gateconfig, refusallog, decisions, on the transaction of txn.
 package hub
@@ -26,17 +26,6 @@ var (
 	// (amending a cancelled declaration, redriving a delivered message).
 	ErrInvalidState = errors.New("invalid state")
 	ErrUnknownGate  = errors.New("unknown gate")
-)
-
-// Message kinds.
-const (
-	KindSubmit = "submit"
-	KindAmend  = "amend"
-	KindCancel = "cancel"
-	// KindForward is the hub's forward of another agency's own message
-	// (internal/directive): delivered like any message, but no part of
-	// the receiving agency's answer on the declaration.
-	KindForward = "forward"
 )
 
 // Declaration statuses.

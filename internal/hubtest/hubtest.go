@@ -7,6 +7,7 @@ package hubtest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -211,7 +212,7 @@ func (h *Hub) Ack(t testing.TB, agency, declID, msgID, ackID, status string) []b
 		f.ReasonCode, f.ReasonText = "R01", "refused by the test"
 	}
 	doc, _, err := h.Mappings.BuildAck(agency, f, mapping.Envelope{
-		MessageID: ackID, Kind: mapping.KindAck, Sender: agency, Receiver: hub.Participant,
+		MessageID: ackID, Kind: message.Ack, Sender: agency, Receiver: hub.Participant,
 		DeclarationID: declID, Version: 1, CreatedAt: now,
 	})
 	if err != nil {

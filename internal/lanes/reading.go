@@ -94,7 +94,7 @@ type Answer struct {
 	Plate         string             `json:"plate,omitempty"`
 	Action        string             `json:"action"` // OPEN | KEEP-CLOSED
 	Complete      bool               `json:"complete"`
-	Decision      string             `json:"decision,omitempty"`
+	Decision      clearance.Status   `json:"decision,omitempty"`
 	Reasons       []clearance.Reason `json:"reasons,omitempty"`
 	ReasonEN      string             `json:"reasonEN,omitempty"`
 	ReasonVI      string             `json:"reasonVI,omitempty"`

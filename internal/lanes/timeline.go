@@ -112,13 +112,12 @@ func timelineEvent(e *store.AuditEntry) TimelineEvent {
 			ev.Summary = s
 		}
 	case audit.KindDecision:
-		var p struct {
-			Decision struct {
-				Status string `json:"status"`
-			} `json:"decision"`
+		var p audit.Decision
+		status := ""
+		if audit.UnmarshalPayload(e.Payload, &p) == nil && p.Decision != nil {
+			status = string(p.Decision.Status)
 		}
-		_ = json.Unmarshal(e.Payload, &p)
-		ev.Summary, ev.Detail = "decision changed to "+p.Decision.Status, e.Payload
+		ev.Summary, ev.Detail = "decision changed to "+status, e.Payload
 	case audit.KindLaneDecision:
 		var p DecisionEntry
 		if json.Unmarshal(e.Payload, &p) == nil && p.Answer != nil {

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"strings"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // smuggled second copy of a field is never read ambiguously. Pass only the
 // element that signature verification returned.
 func (r *Registry) ParseAck(agency string, root *etree.Element) (AckFields, error) {
-	m, err := r.mapping(agency, KindAck)
+	m, err := r.mapping(agency, message.Ack)
 	if err != nil {
 		return AckFields{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +16,7 @@ import (
 // Build produces the message of kind for agency. decl is read through its
 // JSON field names; gate carries code, name, province, counterpartName and
 // counterpartPortCode. The result is byte-identical for identical input.
-func (r *Registry) Build(agency, kind string, decl any, env Envelope, gate map[string]any) (*etree.Document, Info, error) {
+func (r *Registry) Build(agency string, kind message.Kind, decl any, env Envelope, gate map[string]any) (*etree.Document, Info, error) {
 	m, err := r.mapping(agency, kind)
 	if err != nil {
 		return nil, Info{}, err
@@ -26,7 +27,7 @@ func (r *Registry) Build(agency, kind string, decl any, env Envelope, gate map[s
 	if env.Kind != kind {
 		return nil, Info{}, fmt.Errorf("build %s %s: envelope kind is %q", agency, kind, env.Kind)
 	}
-	if (kind == KindAmend || kind == KindCancel) && env.PreviousMessageID == "" {
+	if (kind == message.Amend || kind == message.Cancel) && env.PreviousMessageID == "" {
 		return nil, Info{}, fmt.Errorf("build %s %s: previous message id is required", agency, kind)
 	}
 	in, err := newInput(decl, env, gate, nil)
@@ -44,7 +45,7 @@ func (r *Registry) Build(agency, kind string, decl any, env Envelope, gate map[s
 // the envelope of the ACK message itself; an empty MessageID defaults to
 // the AckID and a zero CreatedAt to IssuedAt.
 func (r *Registry) BuildAck(agency string, a AckFields, env Envelope) (*etree.Document, Info, error) {
-	m, err := r.mapping(agency, KindAck)
+	m, err := r.mapping(agency, message.Ack)
 	if err != nil {
 		return nil, Info{}, err
 	}
@@ -67,7 +68,7 @@ func (r *Registry) BuildAck(agency string, a AckFields, env Envelope) (*etree.Do
 		env.CreatedAt = a.IssuedAt
 	}
 	if env.Kind == "" {
-		env.Kind = KindAck
+		env.Kind = message.Ack
 	}
 	ack := map[string]any{
 		"ackId":        a.AckID,
@@ -88,12 +89,12 @@ func (r *Registry) BuildAck(agency string, a AckFields, env Envelope) (*etree.Do
 	return doc, m.info(), nil
 }
 
-func (r *Registry) mapping(agency, kind string) (*mappingFile, error) {
+func (r *Registry) mapping(agency string, kind message.Kind) (*mappingFile, error) {
 	byKind, ok := r.mappings[agency]
 	if !ok {
 		return nil, fmt.Errorf("no mappings for agency %q", agency)
 	}
-	m, ok := byKind[kind]
+	m, ok := byKind[string(kind)]
 	if !ok {
 		return nil, fmt.Errorf("agency %q has no %q mapping", agency, kind)
 	}
@@ -114,7 +115,7 @@ func newInput(decl any, env Envelope, gate map[string]any, ack map[string]any) (
 	}
 	msg := map[string]any{
 		"id":            env.MessageID,
-		"kind":          env.Kind,
+		"kind":          string(env.Kind), // the engine reads plain JSON-like values
 		"previousId":    env.PreviousMessageID,
 		"sender":        env.Sender,
 		"receiver":      env.Receiver,

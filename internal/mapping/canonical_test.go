@@ -3,6 +3,7 @@ package mapping
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/gatehub/gatehub/internal/message"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,10 +75,10 @@ func declFile(tb testing.TB, name string) map[string]any {
 	return d
 }
 
-func canonEnv(kind string) Envelope {
+func canonEnv(kind message.Kind) Envelope {
 	e := Envelope{MessageID: "M-2", Kind: kind, Sender: "hub", Receiver: "agency", DeclarationID: "D-1", Version: 2,
 		CreatedAt: time.Date(2025, 11, 26, 1, 15, 0, 0, time.UTC), Reason: "Trip called off"}
-	if kind != KindSubmit {
+	if kind != message.Submit {
 		e.PreviousMessageID = "M-1"
 	}
 	return e
@@ -106,12 +107,12 @@ func builtMessages(tb testing.TB) []namedDoc {
 			if !sentTo(tb, declFile(tb, filepath.Base(f)), agency) {
 				continue
 			}
-			for _, kind := range []string{KindSubmit, KindAmend, KindCancel} {
+			for _, kind := range []message.Kind{message.Submit, message.Amend, message.Cancel} {
 				doc, _, err := r.Build(agency, kind, declFile(tb, filepath.Base(f)), canonEnv(kind), testGate)
 				if err != nil {
 					tb.Fatalf("%s %s %s: %v", filepath.Base(f), agency, kind, err)
 				}
-				docs = append(docs, namedDoc{filepath.Base(f) + "/" + agency + "/" + kind, doc})
+				docs = append(docs, namedDoc{filepath.Base(f) + "/" + agency + "/" + string(kind), doc})
 			}
 		}
 	}
@@ -348,7 +349,7 @@ func BenchmarkCanonical(b *testing.B) {
 		docs[m.name] = m.doc
 	}
 	for _, name := range []string{"customs", "guangxi"} {
-		doc := docs["huu-nghi-export.json/"+name+"/"+KindSubmit]
+		doc := docs["huu-nghi-export.json/"+name+"/"+string(message.Submit)]
 		for _, impl := range []struct {
 			name string
 			fn   func(*etree.Document) ([]byte, error)
@@ -372,7 +373,7 @@ func TestAmendDiffFollowsTheModel(t *testing.T) {
 	r := loadRegistry(t)
 	canon := func(d map[string]any, agency string) string {
 		t.Helper()
-		doc, _, err := r.Build(agency, KindSubmit, d, canonEnv(KindSubmit), testGate)
+		doc, _, err := r.Build(agency, message.Submit, d, canonEnv(message.Submit), testGate)
 		if err != nil {
 			t.Fatalf("%s: %v", agency, err)
 		}

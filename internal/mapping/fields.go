@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"github.com/gatehub/gatehub/internal/message"
 	"strings"
 )
 
@@ -24,7 +25,7 @@ type Field struct {
 
 // Fields lists agency's kind mapping as written, depth first, every rule
 // with its absolute path.
-func (r *Registry) Fields(agency, kind string) ([]Field, error) {
+func (r *Registry) Fields(agency string, kind message.Kind) ([]Field, error) {
 	m, err := r.mapping(agency, kind)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,7 +27,7 @@ var (
 	// must live in the envelope element or in root attributes so that
 	// Canonical can drop them (see canonical.go).
 	volatileKeys = set("id", "kind", "previousId", "createdAt", "version")
-	kinds        = set(KindSubmit, KindAmend, KindCancel, KindAck)
+	kinds        = set(string(message.Submit), string(message.Amend), string(message.Cancel), string(message.Ack))
 
 	ncName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9._-]*$`)
 )
@@ -309,7 +310,7 @@ func (r *Registry) resolve(raws map[string]*rawMapping, name string, done map[st
 	if err := checkEnvelope(m); err != nil {
 		return nil, err
 	}
-	if m.kind == KindAck {
+	if m.kind == string(message.Ack) {
 		if err := checkAckReversible(m.rules); err != nil {
 			return nil, err
 		}

@@ -5,26 +5,19 @@
 package mapping
 
 import (
+	"github.com/gatehub/gatehub/internal/message"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/codelist"
 )
 
-// Message kinds. KindAck is the agency's answer; it is built by agency
-// simulators (BuildAck) and read by the hub (ParseAck).
-const (
-	KindSubmit = "submit"
-	KindAmend  = "amend"
-	KindCancel = "cancel"
-	KindAck    = "ack"
-)
-
 // Envelope is what the hub knows about one outbound message besides the
 // declaration: it becomes the "message" input context.
 type Envelope struct {
 	MessageID         string
-	Kind              string
+	Kind              message.Kind
 	PreviousMessageID string
 	Sender            string
 	Receiver          string
@@ -39,7 +32,7 @@ type Envelope struct {
 // caller can validate against the right XSD and store the versions.
 type Info struct {
 	Agency         string
-	Kind           string
+	Kind           message.Kind
 	MappingVersion string
 	SchemaFile     string // relative to the schemas/ directory
 	SchemaVersion  string
@@ -75,18 +68,18 @@ func (r *Registry) Agencies() []string {
 }
 
 // Kinds returns the message kinds mapped for agency, sorted.
-func (r *Registry) Kinds(agency string) []string {
-	var out []string
+func (r *Registry) Kinds(agency string) []message.Kind {
+	var out []message.Kind
 	for k := range r.mappings[agency] {
-		out = append(out, k)
+		out = append(out, message.Kind(k))
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
 // Info returns the mapping metadata for agency and kind.
-func (r *Registry) Info(agency, kind string) (Info, bool) {
-	m, ok := r.mappings[agency][kind]
+func (r *Registry) Info(agency string, kind message.Kind) (Info, bool) {
+	m, ok := r.mappings[agency][string(kind)]
 	if !ok {
 		return Info{}, false
 	}
@@ -110,7 +103,7 @@ type mappingFile struct {
 func (m *mappingFile) info() Info {
 	return Info{
 		Agency:         m.agency,
-		Kind:           m.kind,
+		Kind:           message.Kind(m.kind),
 		MappingVersion: m.mappingVersion,
 		SchemaFile:     m.schema,
 		SchemaVersion:  m.schemaVersion,

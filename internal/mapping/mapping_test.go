@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/gatehub/gatehub/internal/message"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -46,10 +47,10 @@ func sampleDecl(t *testing.T) map[string]any {
 	return d
 }
 
-func env(kind string) Envelope {
+func env(kind message.Kind) Envelope {
 	e := Envelope{MessageID: "M-1", Kind: kind, Sender: "hub", Receiver: "customs", DeclarationID: "D-1", Version: 1,
 		CreatedAt: time.Date(2025, 11, 26, 1, 15, 0, 0, time.UTC)}
-	if kind != KindSubmit {
+	if kind != message.Submit {
 		e.PreviousMessageID = "M-0"
 	}
 	return e
@@ -196,7 +197,7 @@ func TestBuildMissingRequiredNamesFileAndRule(t *testing.T) {
 	r := loadRegistry(t)
 	d := sampleDecl(t)
 	d["vehicle"].(map[string]any)["vin"] = ""
-	_, _, err := r.Build("customs", KindSubmit, d, env(KindSubmit), testGate)
+	_, _, err := r.Build("customs", message.Submit, d, env(message.Submit), testGate)
 	if err == nil {
 		t.Fatal("built without a VIN")
 	}
@@ -205,7 +206,7 @@ func TestBuildMissingRequiredNamesFileAndRule(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-	if _, _, err := r.Build("customs", KindAmend, sampleDecl(t), Envelope{MessageID: "M"}, testGate); err == nil {
+	if _, _, err := r.Build("customs", message.Amend, sampleDecl(t), Envelope{MessageID: "M"}, testGate); err == nil {
 		t.Error("amend without previous message id accepted")
 	}
 }
@@ -213,7 +214,7 @@ func TestBuildMissingRequiredNamesFileAndRule(t *testing.T) {
 func TestBuildDeterministic(t *testing.T) {
 	r := loadRegistry(t)
 	for _, agency := range r.Agencies() {
-		for _, kind := range []string{KindSubmit, KindAmend, KindCancel} {
+		for _, kind := range []message.Kind{message.Submit, message.Amend, message.Cancel} {
 			var first []byte
 			for i := 0; i < 5; i++ {
 				// A fresh decode each time: map iteration order must not leak into the output.
@@ -237,7 +238,7 @@ func TestBuildDeterministic(t *testing.T) {
 
 func TestRepeatingGroups(t *testing.T) {
 	r := loadRegistry(t)
-	doc, _, err := r.Build("customs", KindSubmit, sampleDecl(t), env(KindSubmit), testGate)
+	doc, _, err := r.Build("customs", message.Submit, sampleDecl(t), env(message.Submit), testGate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +268,7 @@ func TestRepeatingGroups(t *testing.T) {
 	// the optional passport group disappears with its constant TypeCode.
 	d := sampleDecl(t)
 	d["drivers"].([]any)[0].(map[string]any)["passport"] = ""
-	doc, _, err = r.Build("borderguard", KindSubmit, d, env(KindSubmit), testGate)
+	doc, _, err = r.Build("borderguard", message.Submit, d, env(message.Submit), testGate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +282,7 @@ func TestRepeatingGroups(t *testing.T) {
 	for _, c := range d["consignments"].([]any) {
 		delete(c.(map[string]any), "containers")
 	}
-	doc, _, err = r.Build("customs", KindSubmit, d, env(KindSubmit), testGate)
+	doc, _, err = r.Build("customs", message.Submit, d, env(message.Submit), testGate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,22 +292,22 @@ func TestRepeatingGroups(t *testing.T) {
 	// Required each: no consignments is an error the trader can fix,
 	// pointing at the field.
 	d["consignments"] = []any{}
-	_, _, err = r.Build("customs", KindSubmit, d, env(KindSubmit), testGate)
+	_, _, err = r.Build("customs", message.Submit, d, env(message.Submit), testGate)
 	var ve *ValueError
 	if !errors.As(err, &ve) || !ve.Missing || ve.Pointer != "/consignments" {
 		t.Fatalf("got %v, want a missing-value error at /consignments", err)
 	}
 	delete(d, "consignments")
-	if _, _, err = r.Build("customs", KindSubmit, d, env(KindSubmit), testGate); !errors.As(err, &ve) || ve.Pointer != "/consignments" {
+	if _, _, err = r.Build("customs", message.Submit, d, env(message.Submit), testGate); !errors.As(err, &ve) || ve.Pointer != "/consignments" {
 		t.Fatalf("absent consignments: got %v", err)
 	}
 }
 
 func TestCancelIsMinimal(t *testing.T) {
 	r := loadRegistry(t)
-	e := env(KindCancel)
+	e := env(message.Cancel)
 	e.Reason = "Trip called off"
-	doc, _, err := r.Build("customs", KindCancel, sampleDecl(t), e, testGate)
+	doc, _, err := r.Build("customs", message.Cancel, sampleDecl(t), e, testGate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +332,7 @@ func TestParseAckRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", agency, err)
 			}
-			if info.Kind != KindAck || info.Root != doc.Root().Tag {
+			if info.Kind != message.Ack || info.Root != doc.Root().Tag {
 				t.Fatalf("%s: info %+v", agency, info)
 			}
 			// Re-parse from bytes, as the hub receives it.
@@ -375,14 +376,14 @@ func TestCanonical(t *testing.T) {
 	r := loadRegistry(t)
 	for _, agency := range r.Agencies() {
 		t.Run(agency, func(t *testing.T) {
-			sub, _, err := r.Build(agency, KindSubmit, sampleDecl(t), env(KindSubmit), testGate)
+			sub, _, err := r.Build(agency, message.Submit, sampleDecl(t), env(message.Submit), testGate)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// Same content as an amendment: new id, kind, version, time, previous id.
-			e := env(KindAmend)
+			e := env(message.Amend)
 			e.MessageID, e.Version, e.CreatedAt = "M-9", 2, e.CreatedAt.Add(time.Hour)
-			am, _, err := r.Build(agency, KindAmend, sampleDecl(t), e, testGate)
+			am, _, err := r.Build(agency, message.Amend, sampleDecl(t), e, testGate)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -403,13 +404,13 @@ func TestCanonical(t *testing.T) {
 			// A body change is seen.
 			d := sampleDecl(t)
 			d["consignments"].([]any)[1].(map[string]any)["grossWeightKg"] = 8650
-			changed, _, err := r.Build(agency, KindAmend, d, e, testGate)
+			changed, _, err := r.Build(agency, message.Amend, d, e, testGate)
 			if err != nil {
 				t.Fatal(err)
 			}
 			d2 := sampleDecl(t)
 			d2["vehicle"].(map[string]any)["vin"] = "LZZ5BLSJ8KD654321"
-			changedVIN, _, _ := r.Build(agency, KindAmend, d2, e, testGate)
+			changedVIN, _, _ := r.Build(agency, message.Amend, d2, e, testGate)
 			c4, _ := Canonical(changed)
 			c5, _ := Canonical(changedVIN)
 			// Which fields the agency carries, from its mapping file.

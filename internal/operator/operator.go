@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/audit"
@@ -56,7 +57,7 @@ func (h *Service) Outbox(ctx context.Context, f store.MessageFilter) ([]store.Me
 
 // Overdue lists sent messages whose agency has not answered by its deadline.
 func (h *Service) Overdue(ctx context.Context, limit int) ([]store.Message, error) {
-	return h.Outbox(ctx, store.MessageFilter{State: store.StateSent, OverdueAt: h.Tx.Clock(), Limit: limit})
+	return h.Outbox(ctx, store.MessageFilter{State: message.Sent, OverdueAt: h.Tx.Clock(), Limit: limit})
 }
 
 // Redrive puts a dead-lettered or operator-cancelled message back in the
@@ -64,10 +65,11 @@ func (h *Service) Overdue(ctx context.Context, limit int) ([]store.Message, erro
 // stay the same: the agency must see a resend, not a new message.
 func (h *Service) Redrive(ctx context.Context, actor hub.Actor, messageID string) (*store.Message, error) {
 	return h.operate(ctx, actor, messageID, audit.KindOperatorRedrive, func(m *store.Message) error {
-		if m.State != store.StateDead && m.State != store.StateCancelled {
-			return fmt.Errorf("%w: message %s is %s; only dead or cancelled messages can be redriven", hub.ErrInvalidState, m.ID, m.State)
+		to, err := message.Transition(m.State, message.Redrive)
+		if err != nil {
+			return fmt.Errorf("%w: message %s is %s; only %s messages can be redriven", hub.ErrInvalidState, m.ID, m.State, message.From(message.Redrive))
 		}
-		m.State, m.Attempts, m.NextAttemptAt = store.StatePending, 0, h.Tx.Clock()
+		m.State, m.Attempts, m.NextAttemptAt = to, 0, h.Tx.Clock()
 		return nil
 	})
 }
@@ -95,7 +97,7 @@ func (h *Service) RedriveAgency(ctx context.Context, actor hub.Actor, agency str
 	if !h.KnownAgency(agency) {
 		return nil, fmt.Errorf("agency %s: %w", agency, hub.ErrNotFound)
 	}
-	dead, err := h.Outbox(ctx, store.MessageFilter{State: store.StateDead, Agency: agency, Limit: limit + 1})
+	dead, err := h.Outbox(ctx, store.MessageFilter{State: message.Dead, Agency: agency, Limit: limit + 1})
 	if err != nil {
 		return nil, fmt.Errorf("list dead messages of %s: %w", agency, err)
 	}
@@ -135,10 +137,11 @@ func (h *Service) RedriveAgency(ctx context.Context, actor hub.Actor, agency str
 // decision turns to HOLD: a required agency will not be asked.
 func (h *Service) CancelMessage(ctx context.Context, actor hub.Actor, messageID string) (*store.Message, error) {
 	return h.operate(ctx, actor, messageID, audit.KindOperatorCancel, func(m *store.Message) error {
-		if m.State != store.StatePending && m.State != store.StateDead {
-			return fmt.Errorf("%w: message %s is %s; only pending or dead messages can be cancelled", hub.ErrInvalidState, m.ID, m.State)
+		to, err := message.Transition(m.State, message.Stop)
+		if err != nil {
+			return fmt.Errorf("%w: message %s is %s; only %s messages can be cancelled", hub.ErrInvalidState, m.ID, m.State, message.From(message.Stop))
 		}
-		m.State = store.StateCancelled
+		m.State = to
 		return nil
 	})
 }
@@ -170,11 +173,11 @@ func (h *Service) operate(ctx context.Context, actor hub.Actor, messageID, kind 
 		}
 		if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: kind, Actor: actor.String(), DeclarationID: m.DeclarationID, MessageID: m.ID, Agency: m.Agency,
-			Payload: txn.AuditJSON(map[string]string{"from": from, "to": m.State}),
+			Payload: txn.AuditPayload(&audit.OperatorChange{From: from, To: m.State}),
 		}); err != nil {
 			return err
 		}
-		if m.State == store.StatePending {
+		if m.State == message.Pending {
 			fx.Wake()
 		}
 		if _, err := h.Decisions.Decide(ctx, tx, fx, m.DeclarationID); err != nil {
@@ -198,7 +201,7 @@ func (h *Service) ResendOverdue(ctx context.Context, limit int) (int, error) {
 	var overdue []store.Message
 	if err := h.Tx.Store.WithTx(ctx, func(tx store.Tx) error {
 		var err error
-		overdue, err = tx.ListMessages(ctx, store.MessageFilter{State: store.StateSent, OverdueAt: now, Limit: limit})
+		overdue, err = tx.ListMessages(ctx, store.MessageFilter{State: message.Sent, OverdueAt: now, Limit: limit})
 		return err
 	}); err != nil {
 		return 0, fmt.Errorf("list overdue messages: %w", err)
@@ -217,7 +220,7 @@ func (h *Service) ResendOverdue(ctx context.Context, limit int) (int, error) {
 			if err != nil {
 				return fmt.Errorf("load message %s: %w", o.ID, err)
 			}
-			if m.State != store.StateSent {
+			if m.State != message.Sent {
 				return nil
 			}
 			d, err := tx.LatestDeclaration(ctx, m.DeclarationID)
@@ -233,14 +236,17 @@ func (h *Service) ResendOverdue(ctx context.Context, limit int) (int, error) {
 				return nil // delivered again recently: give the agency a full period
 			}
 			from := m.SentAt
-			m.State, m.NextAttemptAt, m.UpdatedAt = store.StatePending, now, now
+			if m.State, err = message.Transition(m.State, message.Resend); err != nil {
+				return fmt.Errorf("re-queue: %w", err)
+			}
+			m.NextAttemptAt, m.UpdatedAt = now, now
 			if err := tx.UpdateMessage(ctx, m); err != nil {
 				return fmt.Errorf("re-queue message %s: %w", m.ID, err)
 			}
 			if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 				Kind: audit.KindMessageResent, Actor: hub.Participant, DeclarationID: m.DeclarationID, MessageID: m.ID,
 				Agency: m.Agency, Plate: hub.PlateOf(d),
-				Payload: txn.AuditJSON(map[string]any{"ackDeadline": m.AckDeadline, "lastSentAt": from}),
+				Payload: txn.AuditPayload(&audit.MessageResent{AckDeadline: m.AckDeadline, LastSentAt: from}),
 			}); err != nil {
 				return err
 			}

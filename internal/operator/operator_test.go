@@ -2,6 +2,7 @@ package operator_test
 
 import (
 	"errors"
+	"github.com/gatehub/gatehub/internal/message"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 )
 
 // setState puts message id in state, as the dispatcher would have.
-func setState(t *testing.T, s store.Store, id, state string, sentAt time.Time) {
+func setState(t *testing.T, s store.Store, id string, state message.State, sentAt time.Time) {
 	t.Helper()
 	err := s.WithTx(t.Context(), func(tx store.Tx) error {
 		m, err := tx.GetMessage(t.Context(), id)
@@ -31,18 +32,18 @@ func setState(t *testing.T, s store.Store, id, state string, sentAt time.Time) {
 func TestActions(t *testing.T) {
 	cases := []struct {
 		name      string
-		from      string
+		from      message.State
 		action    string // redrive | cancel
 		wantErr   error
-		wantState string
+		wantState message.State
 		wantKind  string
 	}{
-		{name: "redrive dead", from: store.StateDead, action: "redrive", wantState: store.StatePending, wantKind: audit.KindOperatorRedrive},
-		{name: "redrive cancelled", from: store.StateCancelled, action: "redrive", wantState: store.StatePending, wantKind: audit.KindOperatorRedrive},
-		{name: "redrive sent", from: store.StateSent, action: "redrive", wantErr: hub.ErrInvalidState, wantState: store.StateSent},
-		{name: "cancel pending", from: store.StatePending, action: "cancel", wantState: store.StateCancelled, wantKind: audit.KindOperatorCancel},
-		{name: "cancel dead", from: store.StateDead, action: "cancel", wantState: store.StateCancelled, wantKind: audit.KindOperatorCancel},
-		{name: "cancel acked", from: store.StateAcked, action: "cancel", wantErr: hub.ErrInvalidState, wantState: store.StateAcked},
+		{name: "redrive dead", from: message.Dead, action: "redrive", wantState: message.Pending, wantKind: audit.KindOperatorRedrive},
+		{name: "redrive cancelled", from: message.Cancelled, action: "redrive", wantState: message.Pending, wantKind: audit.KindOperatorRedrive},
+		{name: "redrive sent", from: message.Sent, action: "redrive", wantErr: hub.ErrInvalidState, wantState: message.Sent},
+		{name: "cancel pending", from: message.Pending, action: "cancel", wantState: message.Cancelled, wantKind: audit.KindOperatorCancel},
+		{name: "cancel dead", from: message.Dead, action: "cancel", wantState: message.Cancelled, wantKind: audit.KindOperatorCancel},
+		{name: "cancel acked", from: message.Acked, action: "cancel", wantErr: hub.ErrInvalidState, wantState: message.Acked},
 	}
 	for _, st := range hubtest.Stores {
 		for _, tc := range cases {
@@ -69,7 +70,7 @@ func TestActions(t *testing.T) {
 				if m.State != tc.wantState {
 					t.Errorf("state %s, want %s", m.State, tc.wantState)
 				}
-				if tc.wantState == store.StatePending && (m.Attempts != 0 || h.Wakes.Load() != wakes+1) {
+				if tc.wantState == message.Pending && (m.Attempts != 0 || h.Wakes.Load() != wakes+1) {
 					t.Errorf("redriven: attempts %d, dispatcher woken %d times; want 0 and 1", m.Attempts, h.Wakes.Load()-wakes)
 				}
 				if tc.wantKind != "" {
@@ -118,7 +119,7 @@ func TestResendOverdue(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					m.State, m.Attempts, m.SentAt, m.AckDeadline = store.StateSent, 1, sentAt, sentAt.Add(time.Second)
+					m.State, m.Attempts, m.SentAt, m.AckDeadline = message.Sent, 1, sentAt, sentAt.Add(time.Second)
 					return tx.UpdateMessage(t.Context(), m)
 				})
 				if err != nil {
@@ -137,9 +138,9 @@ func TestResendOverdue(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := store.StateSent
+				want := message.Sent
 				if tc.wantResent == 1 {
-					want = store.StatePending
+					want = message.Pending
 				}
 				if m.State != want || !m.AckDeadline.Equal(sentAt.Add(time.Second)) {
 					t.Errorf("state %s deadline %v; want %s and the first delivery's deadline", m.State, m.AckDeadline, want)

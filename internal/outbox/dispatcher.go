@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"log/slog"
 	"sync"
 	"time"
@@ -11,7 +12,10 @@ import (
 	"github.com/gatehub/gatehub/internal/store"
 )
 
-// Outcome classifies one delivery attempt.
+// Outcome classifies one delivery attempt. It is the one definition of a
+// delivery verdict: agency transports classify their answers into it
+// (adapters/agency.Classify), and the zero value is no verdict at all, so a
+// Result nobody classified is never taken for a temporary failure.
 type Outcome int
 
 const (
@@ -285,13 +289,15 @@ func (d *Dispatcher) deliver(ctx context.Context, m store.Message) (Result, *sto
 		if err != nil {
 			return fmt.Errorf("reload message: %w", err)
 		}
-		if cur.LeaseOwner != d.Owner || cur.State != store.StatePending {
+		if cur.LeaseOwner != d.Owner || cur.State != message.Pending {
 			// Our lease expired and another instance took over, or an operator
 			// cancelled/superseded the message meanwhile: their state wins.
 			settled = nil
 			return nil
 		}
-		d.apply(cur, r)
+		if err := d.apply(cur, r); err != nil {
+			return err
+		}
 		if err := tx.UpdateMessage(ctx, cur); err != nil {
 			return fmt.Errorf("record attempt: %w", err)
 		}
@@ -314,30 +320,39 @@ func (d *Dispatcher) deliver(ctx context.Context, m store.Message) (Result, *sto
 	return r, settled, nil
 }
 
-// apply moves m to the state r calls for.
-func (d *Dispatcher) apply(m *store.Message, r Result) {
+// apply moves m, a pending message this dispatcher holds the lease of, to
+// the state r calls for, through the message state machine.
+func (d *Dispatcher) apply(m *store.Message, r Result) error {
 	now := d.Now()
 	m.Attempts++
 	m.UpdatedAt = now
 	m.LeaseOwner = ""
 	m.LeaseUntil = time.Time{}
+	var ev message.Event
 	switch r.Outcome {
 	case Delivered:
-		m.State = store.StateSent
+		ev = message.Delivered
 		m.SentAt = now
 		m.LastError = ""
 	case Permanent:
-		m.State = store.StateDead
+		ev = message.GiveUp
 		m.LastError = describe(r)
 	default:
+		ev = message.Retry
 		m.LastError = describe(r)
 		if d.Policy.Exhausted(m, now) {
-			m.State = store.StateDead
+			ev = message.GiveUp
 			m.LastError = fmt.Sprintf("gave up after %d attempts: %s", m.Attempts, m.LastError)
-			return
+		} else {
+			m.NextAttemptAt = now.Add(d.Policy.Backoff(m.Attempts, r.RetryAfter))
 		}
-		m.NextAttemptAt = now.Add(d.Policy.Backoff(m.Attempts, r.RetryAfter))
 	}
+	to, err := message.Transition(m.State, ev)
+	if err != nil {
+		return fmt.Errorf("message %s: %w", m.ID, err)
+	}
+	m.State = to
+	return nil
 }
 
 func describe(r Result) string {

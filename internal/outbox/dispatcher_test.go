@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"strings"
 	"sync"
 	"testing"
@@ -146,7 +147,7 @@ func seed(t *testing.T, s store.Store, edit func(*store.Message), ids ...string)
 			m := &store.Message{
 				ID: id, DeclarationID: "D1", Version: 1, Agency: "customs", Kind: "submit",
 				MappingVersion: "m1", SchemaVersion: "s1", Body: []byte("<m>" + id + "</m>"),
-				State: store.StatePending, NextAttemptAt: t0,
+				State: message.Pending, NextAttemptAt: t0,
 				CreatedAt: t0.Add(time.Duration(i) * time.Microsecond), UpdatedAt: t0,
 			}
 			if edit != nil {
@@ -191,49 +192,49 @@ func TestDispatcherOutcomes(t *testing.T) {
 		name          string
 		edit          func(*store.Message) // message as stored before the attempt
 		result        outbox.Result
-		wantState     string
+		wantState     message.State
 		wantAttempts  int
 		wantError     string        // substring of LastError; "" means empty
 		wantNextAfter time.Duration // pending only: NextAttemptAt - now
 	}{
 		{
 			name: "delivered is sent and clears the last error", edit: func(m *store.Message) { m.Attempts, m.LastError = 2, "HTTP 503" },
-			result: outbox.Result{Outcome: outbox.Delivered, Status: 202}, wantState: store.StateSent, wantAttempts: 3,
+			result: outbox.Result{Outcome: outbox.Delivered, Status: 202}, wantState: message.Sent, wantAttempts: 3,
 		},
 		{
 			name: "temporary 503 backs off", result: outbox.Result{Outcome: outbox.Temporary, Status: 503},
-			wantState: store.StatePending, wantAttempts: 1, wantError: "HTTP 503", wantNextAfter: 750 * time.Millisecond,
+			wantState: message.Pending, wantAttempts: 1, wantError: "HTTP 503", wantNextAfter: 750 * time.Millisecond,
 		},
 		{
 			name: "backoff grows with the attempts", edit: func(m *store.Message) { m.Attempts = 2 },
-			result: outbox.Result{Outcome: outbox.Temporary, Status: 502}, wantState: store.StatePending, wantAttempts: 3,
+			result: outbox.Result{Outcome: outbox.Temporary, Status: 502}, wantState: message.Pending, wantAttempts: 3,
 			wantError: "HTTP 502", wantNextAfter: 3 * time.Second, // nominal 4s, jitter 0.5
 		},
 		{
 			name: "Retry-After longer than the backoff is honoured", result: outbox.Result{Outcome: outbox.Temporary, Status: 429, RetryAfter: 30 * time.Second},
-			wantState: store.StatePending, wantAttempts: 1, wantError: "HTTP 429", wantNextAfter: 30 * time.Second,
+			wantState: message.Pending, wantAttempts: 1, wantError: "HTTP 429", wantNextAfter: 30 * time.Second,
 		},
 		{
 			name: "Retry-After shorter than the backoff is not", edit: func(m *store.Message) { m.Attempts = 3 },
-			result: outbox.Result{Outcome: outbox.Temporary, Status: 503, RetryAfter: time.Second}, wantState: store.StatePending,
+			result: outbox.Result{Outcome: outbox.Temporary, Status: 503, RetryAfter: time.Second}, wantState: message.Pending,
 			wantAttempts: 4, wantError: "HTTP 503", wantNextAfter: 6 * time.Second,
 		},
 		{
 			name: "transport error keeps its text", result: outbox.Result{Outcome: outbox.Temporary, Err: boom},
-			wantState: store.StatePending, wantAttempts: 1, wantError: "connection refused", wantNextAfter: 750 * time.Millisecond,
+			wantState: message.Pending, wantAttempts: 1, wantError: "connection refused", wantNextAfter: 750 * time.Millisecond,
 		},
 		{
 			name: "permanent 4xx is dead at once", result: outbox.Result{Outcome: outbox.Permanent, Status: 422, Err: errors.New("schema invalid")},
-			wantState: store.StateDead, wantAttempts: 1, wantError: "HTTP 422: schema invalid",
+			wantState: message.Dead, wantAttempts: 1, wantError: "HTTP 422: schema invalid",
 		},
 		{
 			name: "dead after MaxAttempts", edit: func(m *store.Message) { m.Attempts = 4 },
-			result: outbox.Result{Outcome: outbox.Temporary, Status: 503}, wantState: store.StateDead, wantAttempts: 5,
+			result: outbox.Result{Outcome: outbox.Temporary, Status: 503}, wantState: message.Dead, wantAttempts: 5,
 			wantError: "gave up after 5 attempts: HTTP 503",
 		},
 		{
 			name: "dead after MaxAge", edit: func(m *store.Message) { m.CreatedAt = t0.Add(-time.Hour) },
-			result: outbox.Result{Outcome: outbox.Temporary, Status: 503}, wantState: store.StateDead, wantAttempts: 1,
+			result: outbox.Result{Outcome: outbox.Temporary, Status: 503}, wantState: message.Dead, wantAttempts: 1,
 			wantError: "gave up after 1 attempts",
 		},
 	}
@@ -263,11 +264,11 @@ func TestDispatcherOutcomes(t *testing.T) {
 				t.Errorf("Committed saw %+v, want one call with state %s", got, tc.wantState)
 			}
 			switch tc.wantState {
-			case store.StateSent:
+			case message.Sent:
 				if !m.SentAt.Equal(t0) {
 					t.Errorf("sent at %v, want %v", m.SentAt, t0)
 				}
-			case store.StatePending:
+			case message.Pending:
 				if got := m.NextAttemptAt.Sub(t0); got != tc.wantNextAfter {
 					t.Fatalf("next attempt after %v, want %v", got, tc.wantNextAfter)
 				}
@@ -280,7 +281,7 @@ func TestDispatcherOutcomes(t *testing.T) {
 				if n := runOnce(t, d); n != 1 {
 					t.Fatalf("claimed %d once the backoff elapsed, want 1", n)
 				}
-				if got := get(t, s, "M1"); got.State != store.StateSent || got.Attempts != tc.wantAttempts+1 {
+				if got := get(t, s, "M1"); got.State != message.Sent || got.Attempts != tc.wantAttempts+1 {
 					t.Fatalf("retry: state %s attempts %d", got.State, got.Attempts)
 				}
 				return
@@ -320,9 +321,9 @@ func TestDispatcherSkipsMessagesNotDue(t *testing.T) {
 	s := storetest.OpenSQLite(t)
 	c := newClock()
 	seed(t, s, func(m *store.Message) { m.NextAttemptAt = t0.Add(10 * time.Second) }, "LATER")
-	seed(t, s, func(m *store.Message) { m.State = store.StateSent }, "SENT")
-	seed(t, s, func(m *store.Message) { m.State = store.StateDead }, "DEAD")
-	seed(t, s, func(m *store.Message) { m.State = store.StateCancelled }, "CANCELLED")
+	seed(t, s, func(m *store.Message) { m.State = message.Sent }, "SENT")
+	seed(t, s, func(m *store.Message) { m.State = message.Dead }, "DEAD")
+	seed(t, s, func(m *store.Message) { m.State = message.Cancelled }, "CANCELLED")
 	snd := &sender{}
 	d := dispatcher(s, "A", snd, c, nil)
 	if n := runOnce(t, d); n != 0 {
@@ -341,12 +342,12 @@ func TestDispatcherLease(t *testing.T) {
 		name string
 		// takeOver runs while A's attempt is in flight, with the clock past
 		// A's lease. It returns the state the message must end in.
-		takeOver  func(t *testing.T, s store.Store, b *outbox.Dispatcher, c *clock) (state, owner string, attempts int)
+		takeOver  func(t *testing.T, s store.Store, b *outbox.Dispatcher, c *clock) (state message.State, owner string, attempts int)
 		bSendsToo bool
 	}{
 		{
 			name: "B claimed and is still delivering", // the cur.LeaseOwner != d.Owner branch with the row still pending
-			takeOver: func(t *testing.T, s store.Store, _ *outbox.Dispatcher, c *clock) (string, string, int) {
+			takeOver: func(t *testing.T, s store.Store, _ *outbox.Dispatcher, c *clock) (message.State, string, int) {
 				if err := s.WithTx(t.Context(), func(tx store.Tx) error {
 					got, err := tx.ClaimDue(t.Context(), c.Now(), 10, "B", c.Now().Add(lease))
 					if err == nil && len(got) != 1 {
@@ -356,16 +357,16 @@ func TestDispatcherLease(t *testing.T) {
 				}); err != nil {
 					t.Fatal(err)
 				}
-				return store.StatePending, "B", 0
+				return message.Pending, "B", 0
 			},
 		},
 		{
 			name: "B claimed and delivered",
-			takeOver: func(t *testing.T, _ store.Store, b *outbox.Dispatcher, _ *clock) (string, string, int) {
+			takeOver: func(t *testing.T, _ store.Store, b *outbox.Dispatcher, _ *clock) (message.State, string, int) {
 				if n := runOnce(t, b); n != 1 {
 					t.Fatalf("B claimed %d after A's lease expired, want 1", n)
 				}
-				return store.StateSent, "", 1
+				return message.Sent, "", 1
 			},
 			bSendsToo: true,
 		},
@@ -381,8 +382,9 @@ func TestDispatcherLease(t *testing.T) {
 			ha := &hooks{}
 			sa := &sender{script: map[string][]outbox.Result{"M1": {{Outcome: outbox.Temporary, Status: 503}}}}
 			var want struct {
-				state, owner string
-				attempts     int
+				state    message.State
+				owner    string
+				attempts int
 			}
 			sa.during = func(store.Message) {
 				// A's lease holds: B gets nothing, however often it looks.
@@ -416,9 +418,9 @@ func TestDispatcherLease(t *testing.T) {
 // while its attempt was in flight (operator cancel, supersession, an ACK
 // that overtook the settle) is not overwritten by the attempt's outcome.
 func TestDispatcherKeepsConcurrentStateChanges(t *testing.T) {
-	for _, state := range []string{store.StateCancelled, store.StateSuperseded, store.StateAcked} {
+	for _, state := range []message.State{message.Cancelled, message.Superseded, message.Acked} {
 		for _, outcome := range []outbox.Outcome{outbox.Delivered, outbox.Temporary, outbox.Permanent} {
-			t.Run(state+"/"+outcome.String(), func(t *testing.T) {
+			t.Run(string(state)+"/"+outcome.String(), func(t *testing.T) {
 				s := storetest.OpenSQLite(t)
 				c := newClock()
 				seed(t, s, nil, "M1")
@@ -472,7 +474,7 @@ func TestDispatcherHooks(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if cur.State != store.StateSent || cur.Attempts != m.Attempts {
+		if cur.State != message.Sent || cur.Attempts != m.Attempts {
 			t.Errorf("inside Settled the row is %s/%d, want the attempt's sent/%d", cur.State, cur.Attempts, m.Attempts)
 		}
 		if fail {
@@ -482,7 +484,7 @@ func TestDispatcherHooks(t *testing.T) {
 	}
 	h.onCommit = func(m *store.Message) {
 		// Committed: a fresh transaction sees the outcome.
-		if got := get(t, s, m.ID); got.State != store.StateSent {
+		if got := get(t, s, m.ID); got.State != message.Sent {
 			t.Errorf("Committed ran before the outcome was visible: state %s", got.State)
 		}
 	}
@@ -493,7 +495,7 @@ func TestDispatcherHooks(t *testing.T) {
 		t.Fatalf("RunOnce error %v, want the hook's failure", err)
 	}
 	m := get(t, s, "M1")
-	if m.State != store.StatePending || m.Attempts != 0 || m.LeaseOwner != "A" {
+	if m.State != message.Pending || m.Attempts != 0 || m.LeaseOwner != "A" {
 		t.Fatalf("after a failed hook: state %s attempts %d lease %q; want pending, 0, still leased by A", m.State, m.Attempts, m.LeaseOwner)
 	}
 	var status string
@@ -526,7 +528,7 @@ func TestDispatcherHooks(t *testing.T) {
 	if got := fmt.Sprint(snd.Sent()); got != "[M1 M1]" {
 		t.Fatalf("sent %s, want the same message twice", got)
 	}
-	if got := h.commits(); len(got) != 1 || got[0].State != store.StateSent || got[0].Attempts != 1 {
+	if got := h.commits(); len(got) != 1 || got[0].State != message.Sent || got[0].Attempts != 1 {
 		t.Fatalf("Committed %+v, want once with sent/1", got)
 	}
 }

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"github.com/gatehub/gatehub/internal/message"
 	"sync"
 	"time"
 
@@ -46,7 +47,7 @@ func (l *lane) nextWake(now time.Time, wait time.Duration) time.Duration {
 func (l *lane) ended(settled *store.Message) {
 	l.mu.Lock()
 	l.inflight--
-	if settled != nil && settled.State == store.StatePending && !settled.NextAttemptAt.IsZero() &&
+	if settled != nil && settled.State == message.Pending && !settled.NextAttemptAt.IsZero() &&
 		(l.soonest.IsZero() || settled.NextAttemptAt.Before(l.soonest)) {
 		l.soonest = settled.NextAttemptAt
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"os"
 	"path/filepath"
 	"sync"
@@ -112,7 +113,7 @@ func seedAgencies(t *testing.T, s store.Store, n int, agencies ...string) {
 			for _, a := range agencies {
 				if err := tx.InsertMessage(t.Context(), &store.Message{
 					ID: fmt.Sprintf("%s-%04d", a, i), DeclarationID: "D1", Version: 1, Agency: a, Kind: "submit",
-					MappingVersion: "m1", SchemaVersion: "s1", Body: []byte("<m/>"), State: store.StatePending,
+					MappingVersion: "m1", SchemaVersion: "s1", Body: []byte("<m/>"), State: message.Pending,
 					NextAttemptAt: now.Add(-time.Second), CreatedAt: now.Add(time.Duration(i) * time.Microsecond), UpdatedAt: now,
 				}); err != nil {
 					return err
@@ -252,7 +253,7 @@ func TestRetrySpacingFollowsThePolicy(t *testing.T) {
 			t.Errorf("attempt %d came %s after the previous one; the policy says %s", i+1, gap, want)
 		}
 	}
-	if m := get(t, s, "customs-0000"); m.State != store.StateDead || m.Attempts != 5 {
+	if m := get(t, s, "customs-0000"); m.State != message.Dead || m.Attempts != 5 {
 		t.Errorf("after 5 failures: %s after %d attempts, want dead after 5", m.State, m.Attempts)
 	}
 }

@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"github.com/gatehub/gatehub/internal/message"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func TestSendEndsWithTheLease(t *testing.T) {
 			return err
 		}
 		return tx.InsertMessage(ctx, &store.Message{ID: "M", DeclarationID: "D", Version: 1, Agency: "customs",
-			State: store.StatePending, NextAttemptAt: now.Add(-time.Second)})
+			State: message.Pending, NextAttemptAt: now.Add(-time.Second)})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +57,7 @@ func TestSendEndsWithTheLease(t *testing.T) {
 	}
 	err = st.WithTx(ctx, func(tx store.Tx) error {
 		m, err := tx.GetMessage(ctx, "M")
-		if err == nil && (m.State != store.StatePending || m.Attempts != 1) {
+		if err == nil && (m.State != message.Pending || m.Attempts != 1) {
 			t.Errorf("state %s after %d attempts, want a failed attempt to retry", m.State, m.Attempts)
 		}
 		return err

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"os"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func Client(t testing.TB) (*redis.Client, string) {
 	t.Helper()
 	url := os.Getenv(EnvURL)
 	if url == "" {
-		if os.Getenv("CI") != "" {
+		if testenv.CI() {
 			t.Fatalf("redistest: %s is not set but CI is; Redis tests must run in CI", EnvURL)
 		}
 		t.Skipf("redistest: %s not set; skipping Redis test", EnvURL)

@@ -111,7 +111,7 @@ func (m *memBackend) finish() *State {
 			d.Status = hub.StatusCancelled
 		}
 		if dec, ok := m.decisions[id][latest.Version]; ok {
-			d.DecisionStatus, d.DecisionDetail, d.DecidedAt = dec.Status, string(dec.Detail), formatTime(dec.DecidedAt)
+			d.DecisionStatus, d.DecisionDetail, d.DecidedAt = string(dec.Status), string(dec.Detail), formatTime(dec.DecidedAt)
 		}
 		s.Declarations[id] = d
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/storetest"
 )
@@ -21,7 +22,7 @@ func TestCompareStoresPaged(t *testing.T) {
 	ctx := context.Background()
 	a, b := storetest.OpenSQLite(t), storetest.OpenSQLite(t)
 	t0 := time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC)
-	put := func(st store.Store, id, state, ack string) {
+	put := func(st store.Store, id string, state message.State, ack string) {
 		t.Helper()
 		err := st.WithTx(ctx, func(tx store.Tx) error {
 			if err := tx.InsertDeclaration(ctx, &store.Declaration{ID: id, Version: 1, Status: "active", Gate: "HUUNGHI",
@@ -47,15 +48,15 @@ func TestCompareStoresPaged(t *testing.T) {
 		id := fmt.Sprintf("D-%02d", i)
 		switch {
 		case i%5 == 1: // only in a
-			put(a, id, store.StateSent, "")
+			put(a, id, message.Sent, "")
 		case i%5 == 3: // only in b
-			put(b, id, store.StateSent, "")
+			put(b, id, message.Sent, "")
 		case i%4 == 0: // in both, answered differently
-			put(a, id, store.StateAcked, "ACK")
-			put(b, id, store.StateNacked, "NACK")
+			put(a, id, message.Acked, "ACK")
+			put(b, id, message.Nacked, "NACK")
 		default:
-			put(a, id, store.StateSent, "")
-			put(b, id, store.StateSent, "")
+			put(a, id, message.Sent, "")
+			put(b, id, message.Sent, "")
 		}
 	}
 	wa, err := FromStore(ctx, a)
@@ -143,7 +144,7 @@ func TestCompareStoresMemoryDoesNotGrowWithTheStores(t *testing.T) {
 				}
 				for _, a := range []string{"customs", "borderguard", "vehicleregistry", "guangxi"} {
 					m := &store.Message{ID: "M-" + id + "-" + a, DeclarationID: id, Version: 1, Agency: a, Kind: "submit",
-						State: store.StateAcked, Body: []byte("<x/>"), CreatedAt: t0}
+						State: message.Acked, Body: []byte("<x/>"), CreatedAt: t0}
 					if err := tx.InsertMessage(ctx, m); err != nil {
 						return err
 					}

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,9 +38,10 @@ func crossingOf(c *crossing.Crossing) Crossing {
 // transitions: a passage of a checkpoint passed before, or after the exit,
 // fails the replay.
 func (r *replayer) crossingEvent(ctx context.Context, e *store.AuditEntry) error {
+	// The crossing domain owns this payload's type (crossing.Event).
 	var ev crossing.Event
-	if err := decodePayload(e.Payload, &ev); err != nil {
-		return err
+	if err := json.Unmarshal(e.Payload, &ev); err != nil {
+		return fmt.Errorf("payload: %w", err)
 	}
 	if ev.DeclarationID != e.DeclarationID {
 		return fmt.Errorf("crossing event of %s logged for %s", ev.DeclarationID, e.DeclarationID)

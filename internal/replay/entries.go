@@ -5,19 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"sort"
 	"time"
 
 	"github.com/beevik/etree"
 
 	"github.com/gatehub/gatehub/internal/audit"
-	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/crossing"
 	"github.com/gatehub/gatehub/internal/directive"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/submission"
 )
 
 // AckReader turns the signed bytes of a logged ack.inbound into ACK fields.
@@ -27,7 +26,9 @@ import (
 // method is one.
 type AckReader func(agency string, xml []byte, at time.Time) (mapping.AckFields, error)
 
-// Payloads of the JSON audit kinds, as internal/hub writes them.
+// declarationBody is the part of the declaration JSON (the payload of
+// declaration.accepted, and inside declaration.amended) that the store
+// keeps in columns.
 type (
 	declarationBody struct {
 		Trader struct {
@@ -40,26 +41,6 @@ type (
 			PlateCN string `json:"plateCN"`
 		} `json:"vehicle"`
 	}
-	amendedPayload struct {
-		Version     int             `json:"version"`
-		Declaration json.RawMessage `json:"declaration"`
-	}
-	cancelledPayload struct {
-		Version int `json:"version"`
-	}
-	attemptPayload struct {
-		Attempt int    `json:"attempt"`
-		State   string `json:"state"`
-		Error   string `json:"error"`
-	}
-	operatorPayload struct {
-		From string `json:"from"`
-		To   string `json:"to"`
-	}
-	decisionPayload struct {
-		Version  int                 `json:"version"`
-		Decision *clearance.Decision `json:"decision"`
-	}
 )
 
 // replayer applies entries one by one to a backend: in memory for
@@ -69,10 +50,10 @@ type (
 type replayer struct {
 	acks  AckReader
 	b     backend
-	built map[string]submission.BuildRecord // message id → the build record logged before it, until the message
+	built map[string]audit.MessageBuilt // message id → the build record logged before it, until the message
 	// onOutbound, if set, sees each message.outbound with its build record
 	// once it is applied (rebuild runs there, in the same pass).
-	onOutbound func(ctx context.Context, e *store.AuditEntry, b submission.BuildRecord) error
+	onOutbound func(ctx context.Context, e *store.AuditEntry, b audit.MessageBuilt) error
 }
 
 // backend holds the replayed rows.
@@ -107,7 +88,7 @@ type backend interface {
 // memory; RestoreStream replays a log of any length into a store.
 func FromEntries(entries []store.AuditEntry, acks AckReader) (*State, error) {
 	m := newMemBackend()
-	r := &replayer{acks: acks, b: m, built: map[string]submission.BuildRecord{}}
+	r := &replayer{acks: acks, b: m, built: map[string]audit.MessageBuilt{}}
 	sorted := make([]store.AuditEntry, len(entries))
 	copy(sorted, entries)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Seq < sorted[j].Seq })
@@ -135,7 +116,7 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 	case audit.KindDeclarationAccepted:
 		return r.declarationVersion(ctx, e, 1, e.Payload)
 	case audit.KindDeclarationAmended:
-		var p amendedPayload
+		var p audit.DeclarationAmended
 		if err := decodePayload(e.Payload, &p); err != nil {
 			return err
 		}
@@ -144,7 +125,7 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 		}
 		return r.declarationVersion(ctx, e, p.Version, p.Declaration)
 	case audit.KindDeclarationCancelled:
-		var p cancelledPayload
+		var p audit.DeclarationCancelled
 		if err := decodePayload(e.Payload, &p); err != nil {
 			return err
 		}
@@ -160,7 +141,7 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 		}
 		return r.b.cancel(ctx, e.DeclarationID)
 	case audit.KindMessageBuilt:
-		var b submission.BuildRecord
+		var b audit.MessageBuilt
 		if err := decodePayload(e.Payload, &b); err != nil {
 			return err
 		}
@@ -173,42 +154,53 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 		if err != nil {
 			return err
 		}
-		var p attemptPayload
+		var p audit.DeliveryAttempt
 		if err := decodePayload(e.Payload, &p); err != nil {
 			return err
 		}
-		if !knownState(p.State) {
+		ev, ok := attemptEvents[p.State]
+		if !ok {
 			return fmt.Errorf("message %s: unknown state %q", m.ID, p.State)
 		}
-		m.State, m.Attempts, m.LastError, m.UpdatedAt = p.State, p.Attempt, p.Error, e.Time
-		if p.State == store.StateSent {
+		if err := transition(m, ev, p.State); err != nil {
+			return err
+		}
+		m.Attempts, m.LastError, m.UpdatedAt = p.Attempt, p.Error, e.Time
+		if p.State == message.Sent {
 			m.SentAt = e.Time
 		}
 		return r.b.updateMessage(ctx, m)
 	case audit.KindAckInbound:
 		return r.ack(ctx, e)
 	case audit.KindMessageSuperseded:
-		return r.setState(ctx, e, store.StateSuperseded)
+		return r.setState(ctx, e, message.Supersede)
 	case audit.KindMessageWithdrawn:
-		return r.setState(ctx, e, store.StateCancelled)
+		return r.setState(ctx, e, message.Withdraw)
 	case audit.KindMessageResent:
-		return r.setState(ctx, e, store.StatePending)
+		return r.setState(ctx, e, message.Resend)
 	case audit.KindOperatorRedrive, audit.KindOperatorCancel:
 		m, err := r.message(ctx, e)
 		if err != nil {
 			return err
 		}
-		var p operatorPayload
+		var p audit.OperatorChange
 		if err := decodePayload(e.Payload, &p); err != nil {
 			return err
 		}
 		if p.From != m.State {
 			return fmt.Errorf("message %s: operator changed it from %s, but the log leaves it %s", m.ID, p.From, m.State)
 		}
-		if !knownState(p.To) {
+		if !p.To.Valid() {
 			return fmt.Errorf("message %s: unknown state %q", m.ID, p.To)
 		}
-		m.State, m.UpdatedAt = p.To, e.Time
+		ev := message.Stop
+		if e.Kind == audit.KindOperatorRedrive {
+			ev = message.Redrive
+		}
+		if err := transition(m, ev, p.To); err != nil {
+			return err
+		}
+		m.UpdatedAt = e.Time
 		if e.Kind == audit.KindOperatorRedrive {
 			// Redrive starts the attempt count over (hub.Redrive), and the
 			// payload does not repeat it.
@@ -225,13 +217,25 @@ func (r *replayer) applyKind(ctx context.Context, e *store.AuditEntry) error {
 	return nil
 }
 
-func knownState(s string) bool {
-	switch s {
-	case store.StatePending, store.StateSent, store.StateAcked, store.StateNacked,
-		store.StateDead, store.StateCancelled, store.StateSuperseded:
-		return true
+// attemptEvents are the delivery events a delivery.attempt entry records,
+// by the state it logs the message in after the attempt.
+var attemptEvents = map[message.State]message.Event{
+	message.Pending: message.Retry, message.Sent: message.Delivered, message.Dead: message.GiveUp,
+}
+
+// transition moves m through the hub's own state machine, so that a log
+// replays only the changes the hub could have made; logged, when set, is
+// the state the entry says the message reached.
+func transition(m *store.Message, ev message.Event, logged message.State) error {
+	to, err := message.Transition(m.State, ev)
+	if err != nil {
+		return fmt.Errorf("message %s: %w", m.ID, err)
 	}
-	return false
+	if logged != "" && to != logged {
+		return fmt.Errorf("message %s: %s of a %s message leads to %s, the log says %s", m.ID, ev, m.State, to, logged)
+	}
+	m.State = to
+	return nil
 }
 
 func (r *replayer) declarationVersion(ctx context.Context, e *store.AuditEntry, version int, body []byte) error {
@@ -288,7 +292,7 @@ func (r *replayer) outbound(ctx context.Context, e *store.AuditEntry) error {
 		ID: e.MessageID, DeclarationID: e.DeclarationID, Version: b.DeclarationVersion, Agency: b.Agency,
 		Kind: b.Kind, PreviousID: b.PreviousMessageID, MappingVersion: b.MappingVersion,
 		SchemaVersion: b.SchemaVersion, ContentHash: b.ContentHash, Body: append([]byte(nil), e.Payload...),
-		State: store.StatePending, NextAttemptAt: b.CreatedAt, CreatedAt: b.CreatedAt, UpdatedAt: b.CreatedAt,
+		State: message.Pending, NextAttemptAt: b.CreatedAt, CreatedAt: b.CreatedAt, UpdatedAt: b.CreatedAt,
 	}); err != nil {
 		return err
 	}
@@ -310,12 +314,15 @@ func (r *replayer) message(ctx context.Context, e *store.AuditEntry) (*store.Mes
 	return m, nil
 }
 
-func (r *replayer) setState(ctx context.Context, e *store.AuditEntry, state string) error {
+func (r *replayer) setState(ctx context.Context, e *store.AuditEntry, ev message.Event) error {
 	m, err := r.message(ctx, e)
 	if err != nil {
 		return err
 	}
-	m.State, m.UpdatedAt = state, e.Time
+	if err := transition(m, ev, ""); err != nil {
+		return err
+	}
+	m.UpdatedAt = e.Time
 	return r.b.updateMessage(ctx, m)
 }
 
@@ -344,13 +351,17 @@ func (r *replayer) ack(ctx context.Context, e *store.AuditEntry) error {
 	if dup {
 		return fmt.Errorf("message %s answered twice", m.ID)
 	}
+	var ev message.Event
 	switch f.Status {
 	case "ACK":
-		m.State = store.StateAcked
+		ev = message.AckIn
 	case "NACK":
-		m.State = store.StateNacked
+		ev = message.NackIn
 	default:
 		return fmt.Errorf("ACK of %s has status %q", m.ID, f.Status)
+	}
+	if err := transition(m, ev, ""); err != nil {
+		return err
 	}
 	m.UpdatedAt = e.Time
 	if err := r.b.insertAck(ctx, &store.Ack{
@@ -363,7 +374,7 @@ func (r *replayer) ack(ctx context.Context, e *store.AuditEntry) error {
 }
 
 func (r *replayer) decision(ctx context.Context, e *store.AuditEntry) error {
-	var p decisionPayload
+	var p audit.Decision
 	if err := decodePayload(e.Payload, &p); err != nil {
 		return err
 	}
@@ -419,11 +430,9 @@ func (r *replayer) agencyMessage(ctx context.Context, e *store.AuditEntry) error
 	})
 }
 
-// decodePayload decodes a payload the hub wrote. Unknown fields are allowed,
-// so a hub that logs more than this package reads still replays.
-func decodePayload(b []byte, v any) error {
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	return nil
+// decodePayload decodes a payload the hub wrote, with the types it wrote
+// it with (audit.UnmarshalPayload: unknown fields allowed, so a hub that
+// logs more than this package reads still replays).
+func decodePayload(b []byte, p audit.Payload) error {
+	return audit.UnmarshalPayload(b, p)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -28,7 +29,6 @@ import (
 	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/storetest"
-	"github.com/gatehub/gatehub/internal/submission"
 	"github.com/gatehub/gatehub/internal/views"
 )
 
@@ -116,6 +116,21 @@ type harness struct {
 // certificates.
 func start(t *testing.T) *harness {
 	t.Helper()
+	return startWith(t, func(c *sim.Config) {
+		switch c.Agency {
+		case "customs":
+			c.FailFirst = 1
+		case "borderguard":
+			c.FailFirst = 3
+		case "guangxi":
+			c.Mode = sim.ModeSilent
+		}
+	})
+}
+
+// startWith runs the hub of start with the simulators set up by configure.
+func startWith(t *testing.T, configure func(*sim.Config)) *harness {
+	t.Helper()
 	cfg := apptest.Config(t, repoRoot)
 	cfg.Delivery.BaseBackoff = 10 * time.Millisecond
 	cfg.Delivery.MaxBackoff = 50 * time.Millisecond
@@ -132,16 +147,6 @@ func start(t *testing.T) *harness {
 	// it (see the held trucks below).
 	cfg.Delivery.Workers = 1
 	log := apptest.Log()
-	configure := func(c *sim.Config) {
-		switch c.Agency {
-		case "customs":
-			c.FailFirst = 1
-		case "borderguard":
-			c.FailFirst = 3
-		case "guangxi":
-			c.Mode = sim.ModeSilent
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, app.Options{Log: log, Now: testClock(), ConfigureSimulator: configure})
 	if err != nil {
@@ -190,7 +195,7 @@ func (h *harness) do(method, path, token string, body []byte) []byte {
 	return data
 }
 
-func (h *harness) messages(state string) []store.Message {
+func (h *harness) messages(state message.State) []store.Message {
 	h.t.Helper()
 	var out []store.Message
 	err := h.app.Store.WithTx(context.Background(), func(tx store.Tx) error {
@@ -211,11 +216,11 @@ func (h *harness) messages(state string) []store.Message {
 func (h *harness) quiesce() {
 	h.t.Helper()
 	guard := time.After(60 * time.Second) // against hanging, not for synchronisation
-	for len(h.messages(store.StatePending)) > 0 {
+	for len(h.messages(message.Pending)) > 0 {
 		select {
 		case <-h.settled:
 		case <-guard:
-			h.t.Fatalf("outbox still has pending messages after 60s: %+v", h.messages(store.StatePending))
+			h.t.Fatalf("outbox still has pending messages after 60s: %+v", h.messages(message.Pending))
 		}
 	}
 }
@@ -323,7 +328,7 @@ func (h *harness) cancel(tr *truck) {
 // message is always redriven and the second always cancelled, so both paths
 // run whatever the seed.
 func (h *harness) operate(rng *rand.Rand) {
-	for i, m := range h.messages(store.StateDead) {
+	for i, m := range h.messages(message.Dead) {
 		switch {
 		case i == 0 || (i > 1 && rng.IntN(2) == 0):
 			h.do("POST", "/v1/admin/outbox/"+m.ID+"/redrive", operatorToken, nil)
@@ -380,16 +385,7 @@ func TestReplayMatchesLiveHub(t *testing.T) {
 	h.sender.releaseAll()
 	h.quiesce()
 
-	// Export with the hub's trust store, as `gatehubctl audit export` does.
-	certs := map[string][]*x509.Certificate{}
-	for _, p := range h.app.Trust.Participants() {
-		certs[p] = h.app.Trust.All(p)
-	}
-	var buf bytes.Buffer
-	if _, err := audit.Export(ctx, h.app.Store, store.AuditFilter{}, certs, h.app.Tx.Clock(), &buf); err != nil {
-		t.Fatal(err)
-	}
-	a, err := audit.ReadArchive(bytes.NewReader(buf.Bytes()))
+	a, err := audit.ReadArchive(bytes.NewReader(h.export()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,20 +418,7 @@ func TestReplayMatchesLiveHub(t *testing.T) {
 
 	// Written into a fresh store of either kind and read back, the replay
 	// is still the live state.
-	for _, fresh := range []struct {
-		name string
-		open func(testing.TB) store.Store
-	}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}} {
-		t.Run("restore into "+fresh.name, func(t *testing.T) {
-			restored, err := replay.Restore(ctx, fresh.open(t), a.Entries, acks.Read)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range replay.Diff(restored, live) {
-				t.Errorf("restored store vs live: %s", d)
-			}
-		})
-	}
+	restoreIntoBoth(t, a.Entries, acks.Read, live, "live")
 
 	// Streamed in two runs, the second resuming where the first stopped
 	// (as a replay of a chain of archives does), rebuilding as it goes.
@@ -443,7 +426,7 @@ func TestReplayMatchesLiveHub(t *testing.T) {
 		st := storetest.OpenSQLite(t)
 		half := len(a.Entries) / 2
 		ropts := replay.RestoreOptions{Batch: 7, Rebuild: &replay.RebuildOptions{
-			Registry: func(submission.BuildRecord) (*mapping.Registry, error) { return reg, nil }, Verify: verifyXML,
+			Registry: func(audit.MessageBuilt) (*mapping.Registry, error) { return reg, nil }, Verify: verifyXML,
 		}}
 		pos, err := replay.RestoreStream(ctx, st, replay.SliceSource(a.Entries[:half]), acks.Read, ropts)
 		if err != nil {
@@ -496,6 +479,41 @@ func TestReplayMatchesLiveHub(t *testing.T) {
 			}
 		}
 		t.Fatalf("rebuild: %d of %d messages ok", rb.OK, outbound)
+	}
+}
+
+// export writes the hub's whole audit log as an archive with the hub's
+// trust store, as `gatehubctl audit export` does.
+func (h *harness) export() []byte {
+	h.t.Helper()
+	certs := map[string][]*x509.Certificate{}
+	for _, p := range h.app.Trust.Participants() {
+		certs[p] = h.app.Trust.All(p)
+	}
+	var buf bytes.Buffer
+	if _, err := audit.Export(context.Background(), h.app.Store, store.AuditFilter{}, certs, h.app.Tx.Clock(), &buf); err != nil {
+		h.t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// restoreIntoBoth replays entries into a fresh store of either kind and
+// checks that what it reads back is want.
+func restoreIntoBoth(t *testing.T, entries []store.AuditEntry, acks replay.AckReader, want *replay.State, what string) {
+	t.Helper()
+	for _, fresh := range []struct {
+		name string
+		open func(testing.TB) store.Store
+	}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}} {
+		t.Run("restore into "+fresh.name, func(t *testing.T) {
+			restored, err := replay.Restore(context.Background(), fresh.open(t), entries, acks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range replay.Diff(restored, want) {
+				t.Errorf("restored store vs %s: %s", what, d)
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"sort"
 	"strings"
 	"time"
@@ -17,7 +18,6 @@ import (
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/submission"
 )
 
 // Rebuild outcomes.
@@ -32,12 +32,12 @@ const xmldsigNS = "http://www.w3.org/2000/09/xmldsig#"
 
 // RebuiltMessage is the rebuild result of one message.outbound entry.
 type RebuiltMessage struct {
-	Seq       int64  `json:"seq"`
-	MessageID string `json:"message_id"`
-	Agency    string `json:"agency"`
-	Kind      string `json:"kind"`
-	Outcome   string `json:"outcome"`          // ok | mismatch | skipped
-	Detail    string `json:"detail,omitempty"` // why, for mismatch and skipped
+	Seq       int64        `json:"seq"`
+	MessageID string       `json:"message_id"`
+	Agency    string       `json:"agency"`
+	Kind      message.Kind `json:"kind"`
+	Outcome   string       `json:"outcome"`          // ok | mismatch | skipped
+	Detail    string       `json:"detail,omitempty"` // why, for mismatch and skipped
 }
 
 func (m RebuiltMessage) String() string {
@@ -84,8 +84,8 @@ func Rebuild(ctx context.Context, entries []store.AuditEntry, reg *mapping.Regis
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Seq < sorted[j].Seq })
 
 	decls := map[string]map[int]json.RawMessage{} // declaration id → version → JSON
-	built := map[string]submission.BuildRecord{}
-	rb := newRebuilder(RebuildOptions{Registry: func(submission.BuildRecord) (*mapping.Registry, error) { return reg, nil }, Verify: verify}, true)
+	built := map[string]audit.MessageBuilt{}
+	rb := newRebuilder(RebuildOptions{Registry: func(audit.MessageBuilt) (*mapping.Registry, error) { return reg, nil }, Verify: verify}, true)
 	for i := range sorted {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -95,20 +95,20 @@ func Rebuild(ctx context.Context, entries []store.AuditEntry, reg *mapping.Regis
 		case audit.KindDeclarationAccepted:
 			putDecl(decls, e.DeclarationID, 1, e.Payload)
 		case audit.KindDeclarationAmended:
-			var p amendedPayload
+			var p audit.DeclarationAmended
 			if err := decodePayload(e.Payload, &p); err != nil {
 				return nil, fmt.Errorf("rebuild: entry %d: %w", e.Seq, err)
 			}
 			putDecl(decls, e.DeclarationID, p.Version, p.Declaration)
 		case audit.KindMessageBuilt:
-			var b submission.BuildRecord
+			var b audit.MessageBuilt
 			if err := decodePayload(e.Payload, &b); err != nil {
 				return nil, fmt.Errorf("rebuild: entry %d: %w", e.Seq, err)
 			}
 			built[e.MessageID] = b
 		case audit.KindMessageOutbound:
 			b, ok := built[e.MessageID]
-			var bp *submission.BuildRecord
+			var bp *audit.MessageBuilt
 			var decl []byte
 			if ok {
 				bp = &b
@@ -125,7 +125,7 @@ type RebuildOptions struct {
 	// Registry returns the mappings the message of b was built with (for
 	// instance from the inputs the archive carries); nil with a nil error
 	// when they are not at hand, which skips the message.
-	Registry func(b submission.BuildRecord) (*mapping.Registry, error)
+	Registry func(b audit.MessageBuilt) (*mapping.Registry, error)
 	// Verify checks the hub's signature over a rebuilt message.
 	Verify func(participant string, xml []byte, at time.Time) error
 }
@@ -145,7 +145,7 @@ func newRebuilder(opts RebuildOptions, all bool) *rebuilder {
 // maxListed bounds the messages a streamed rebuild lists one by one.
 const maxListed = 10000
 
-func (rb *rebuilder) message(e *store.AuditEntry, b *submission.BuildRecord, decl []byte) {
+func (rb *rebuilder) message(e *store.AuditEntry, b *audit.MessageBuilt, decl []byte) {
 	var reg *mapping.Registry
 	var regErr error
 	if b != nil {
@@ -182,7 +182,7 @@ func putDecl(decls map[string]map[int]json.RawMessage, id string, version int, b
 	decls[id][version] = append(json.RawMessage(nil), body...)
 }
 
-func rebuildOne(e *store.AuditEntry, b *submission.BuildRecord, decl []byte, reg *mapping.Registry, regErr error,
+func rebuildOne(e *store.AuditEntry, b *audit.MessageBuilt, decl []byte, reg *mapping.Registry, regErr error,
 	verify func(string, []byte, time.Time) error, needed map[string]bool) RebuiltMessage {
 	res := RebuiltMessage{Seq: e.Seq, MessageID: e.MessageID, Agency: e.Agency, Outcome: RebuildSkipped}
 	if b == nil {
@@ -190,7 +190,7 @@ func rebuildOne(e *store.AuditEntry, b *submission.BuildRecord, decl []byte, reg
 		return res
 	}
 	res.Kind = b.Kind
-	if b.Kind == hub.KindForward {
+	if b.Kind == message.Forward {
 		// Not made by a mapping: it wraps another agency's signed message,
 		// which the log holds (agency.message) beside it.
 		res.Detail = "a forward of an agency's own message, not built from a mapping"
@@ -212,12 +212,12 @@ func rebuildOne(e *store.AuditEntry, b *submission.BuildRecord, decl []byte, reg
 	switch {
 	case !ok:
 		res.Detail = fmt.Sprintf("no %s %s mapping loaded; mapping version %s needed", b.Agency, b.Kind, b.MappingVersion)
-		needed[b.Agency+" "+b.Kind+" "+b.MappingVersion] = true
+		needed[b.Agency+" "+string(b.Kind)+" "+b.MappingVersion] = true
 		return res
 	case info.MappingVersion != b.MappingVersion:
 		res.Detail = fmt.Sprintf("built with mapping version %s, loaded mappings are version %s: check out mappings/%s at version %s from the repository history",
 			b.MappingVersion, info.MappingVersion, b.Agency, b.MappingVersion)
-		needed[b.Agency+" "+b.Kind+" "+b.MappingVersion] = true
+		needed[b.Agency+" "+string(b.Kind)+" "+b.MappingVersion] = true
 		return res
 	}
 	env := mapping.Envelope{

@@ -19,7 +19,6 @@ import (
 	"github.com/gatehub/gatehub/internal/replay"
 	"github.com/gatehub/gatehub/internal/sign"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/submission"
 )
 
 // signedLog logs one customs submit the way hub.insertMessages does: the
@@ -50,7 +49,7 @@ func signedLog(t *testing.T, reg *mapping.Registry, signer *sign.Signer) []store
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := json.Marshal(submission.BuildRecord{
+	rec, err := json.Marshal(audit.MessageBuilt{
 		Agency: "customs", Kind: "submit", DeclarationVersion: 1, Sender: hub.Participant, Receiver: "customs",
 		CreatedAt: at, MappingVersion: info.MappingVersion, SchemaFile: info.SchemaFile, SchemaVersion: info.SchemaVersion,
 		Gate: g.Context(),

@@ -3,6 +3,7 @@ package replay
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/submission"
 )
 
 var t0 = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
@@ -57,8 +57,8 @@ func (b *logBuilder) amended(decl string, version int, plate string) {
 }
 
 func (b *logBuilder) message(decl, msg, agency, kind string, version int, prev string) {
-	b.add(audit.KindMessageBuilt, decl, msg, agency, js(submission.BuildRecord{
-		Agency: agency, Kind: kind, DeclarationVersion: version, PreviousMessageID: prev,
+	b.add(audit.KindMessageBuilt, decl, msg, agency, js(audit.MessageBuilt{
+		Agency: agency, Kind: message.Kind(kind), DeclarationVersion: version, PreviousMessageID: prev,
 		Sender: "hub", Receiver: agency, CreatedAt: t0, MappingVersion: "1", SchemaFile: "x.xsd", SchemaVersion: "1",
 	}))
 	b.add(audit.KindMessageOutbound, decl, msg, agency, []byte("<signed "+msg+"/>"))
@@ -77,7 +77,7 @@ func (b *logBuilder) ack(decl, msg, agency, status, reason string) {
 
 func (b *logBuilder) decision(decl string, version int, status string) {
 	b.add(audit.KindDecision, decl, "", "", js(map[string]any{
-		"version": version, "decision": clearance.Decision{Status: status, DecidedAt: t0.Add(time.Hour)},
+		"version": version, "decision": clearance.Decision{Status: clearance.Status(status), DecidedAt: t0.Add(time.Hour)},
 	}))
 }
 
@@ -96,7 +96,7 @@ func fakeAcks(_ string, xml []byte, _ time.Time) (mapping.AckFields, error) {
 }
 
 func detail(status string) string {
-	return string(js(clearance.Decision{Status: status}))
+	return string(js(clearance.Decision{Status: clearance.Status(status)}))
 }
 
 var decidedAt = t0.Add(time.Hour).Format(time.RFC3339Nano)
@@ -111,8 +111,8 @@ func decl(id string, version int, status, plate, decision string) Declaration {
 }
 
 func msg(id, declID string, version int, agency, kind, prev, state string, attempts int, ack, reason string) Message {
-	m := Message{ID: id, DeclarationID: declID, Version: version, Agency: agency, Kind: kind, PreviousID: prev,
-		State: state, Attempts: attempts, AckStatus: ack, AckReason: reason}
+	m := Message{ID: id, DeclarationID: declID, Version: version, Agency: agency, Kind: message.Kind(kind), PreviousID: prev,
+		State: message.State(state), Attempts: attempts, AckStatus: ack, AckReason: reason}
 	if ack != "" {
 		m.AckID = "A-" + id
 	}

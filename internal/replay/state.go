@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"sort"
 	"time"
 
@@ -51,9 +52,9 @@ type Message struct {
 	DeclarationID string
 	Version       int
 	Agency        string
-	Kind          string // submit | amend | cancel
+	Kind          message.Kind
 	PreviousID    string
-	State         string // pending | sent | acked | nacked | dead | cancelled | superseded
+	State         message.State
 	Attempts      int
 	AckStatus     string // ACK | NACK; "" without an answer
 	AckReason     string // the NACK reason code
@@ -113,7 +114,7 @@ func fillState(ctx context.Context, tx store.Tx, s *State, decls []store.Declara
 		dec, err := tx.GetDecision(ctx, d.ID, d.Version)
 		switch {
 		case err == nil:
-			sd.DecisionStatus, sd.DecisionDetail, sd.DecidedAt = dec.Status, string(dec.Detail), formatTime(dec.DecidedAt)
+			sd.DecisionStatus, sd.DecisionDetail, sd.DecidedAt = string(dec.Status), string(dec.Detail), formatTime(dec.DecidedAt)
 		case !errors.Is(err, store.ErrNotFound):
 			return fmt.Errorf("decision of %s v%d: %w", d.ID, d.Version, err)
 		}
@@ -205,9 +206,9 @@ func Diff(a, b *State) []Difference {
 			{"declaration", x.DeclarationID, y.DeclarationID},
 			{"version", itoa(x.Version), itoa(y.Version)},
 			{"agency", x.Agency, y.Agency},
-			{"kind", x.Kind, y.Kind},
+			{"kind", string(x.Kind), string(y.Kind)},
 			{"previous", x.PreviousID, y.PreviousID},
-			{"state", x.State, y.State},
+			{"state", string(x.State), string(y.State)},
 			{"attempts", itoa(x.Attempts), itoa(y.Attempts)},
 			{"ack status", x.AckStatus, y.AckStatus},
 			{"ack reason", x.AckReason, y.AckReason},

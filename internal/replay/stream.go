@@ -12,7 +12,6 @@ import (
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/store"
-	"github.com/gatehub/gatehub/internal/submission"
 )
 
 // Source yields log entries in seq order and io.EOF after the last one;
@@ -48,11 +47,11 @@ func (s *sliceSource) Next() (*store.AuditEntry, error) {
 // replay of the next archive of a chain resumes from it, into the same
 // store.
 type Position struct {
-	Entries  int64                             `json:"entries"` // applied so far, over every run
-	Seq      int64                             `json:"seq"`
-	Hash     audit.HexBytes                    `json:"hash"`
-	Built    map[string]submission.BuildRecord `json:"built"`
-	Rebuilds *RebuildReport                    `json:"-"`
+	Entries  int64                         `json:"entries"` // applied so far, over every run
+	Seq      int64                         `json:"seq"`
+	Hash     audit.HexBytes                `json:"hash"`
+	Built    map[string]audit.MessageBuilt `json:"built"`
+	Rebuilds *RebuildReport                `json:"-"`
 }
 
 // RestoreOptions configure RestoreStream.
@@ -80,12 +79,12 @@ func RestoreStream(ctx context.Context, st store.Store, src Source, acks AckRead
 	if opts.Batch <= 0 {
 		opts.Batch = 500
 	}
-	pos := &Position{Built: map[string]submission.BuildRecord{}}
+	pos := &Position{Built: map[string]audit.MessageBuilt{}}
 	if opts.From != nil {
 		pos.Entries, pos.Seq, pos.Hash = opts.From.Entries, opts.From.Seq, opts.From.Hash
 		pos.Built = maps.Clone(opts.From.Built)
 		if pos.Built == nil {
-			pos.Built = map[string]submission.BuildRecord{}
+			pos.Built = map[string]audit.MessageBuilt{}
 		}
 	}
 	var rb *rebuilder
@@ -143,7 +142,7 @@ func RestoreStream(ctx context.Context, st store.Store, src Source, acks AckRead
 			r := &replayer{acks: acks, b: &txBackend{tx: tx}, built: maps.Clone(built)}
 			if rb != nil {
 				rb.rep, rb.needed = rbSaved, maps.Clone(neededSaved)
-				r.onOutbound = func(ctx context.Context, e *store.AuditEntry, b submission.BuildRecord) error {
+				r.onOutbound = func(ctx context.Context, e *store.AuditEntry, b audit.MessageBuilt) error {
 					decl, err := r.b.declarationBody(ctx, e.DeclarationID, b.DeclarationVersion)
 					if err != nil && !errors.Is(err, store.ErrNotFound) {
 						return err

@@ -3,6 +3,7 @@ package sign
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/gatehub/gatehub/internal/message"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,17 +50,17 @@ func realAgencyMessages(t *testing.T) []agencyMsg {
 		}
 		g := gateContext(t, d.Gate)
 		for _, agency := range reg.Agencies() {
-			for _, kind := range []string{mapping.KindSubmit, mapping.KindAmend, mapping.KindCancel} {
-				env := mapping.Envelope{MessageID: "MSG-" + agency + "-" + kind, Kind: kind, Sender: "hub", Receiver: agency,
+			for _, kind := range []message.Kind{message.Submit, message.Amend, message.Cancel} {
+				env := mapping.Envelope{MessageID: "MSG-" + agency + "-" + string(kind), Kind: kind, Sender: "hub", Receiver: agency,
 					DeclarationID: "DCL-20251126-0001", Version: 1, CreatedAt: created}
-				if kind != mapping.KindSubmit {
+				if kind != message.Submit {
 					env.Version, env.PreviousMessageID, env.Reason = 2, "MSG-"+agency+"-submit", "Đổi xe / 换车"
 				}
 				doc, info, err := reg.Build(agency, kind, json.RawMessage(decl), env, g)
 				if err != nil {
 					t.Fatalf("%s %s %s: %v", file, agency, kind, err)
 				}
-				out = append(out, agencyMsg{file + "/" + agency + "/" + kind, info.SchemaFile, doc})
+				out = append(out, agencyMsg{file + "/" + agency + "/" + string(kind), info.SchemaFile, doc})
 			}
 			for _, a := range []mapping.AckFields{
 				{AckID: "ACK-" + agency + "-1", RefMessageID: "MSG-" + agency + "-submit", Status: "ACK", IssuedAt: created.Add(time.Minute)},

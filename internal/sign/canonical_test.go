@@ -3,7 +3,7 @@ package sign
 import (
 	"bytes"
 	"crypto/sha256"
-	"os"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -279,7 +279,7 @@ func xmllintPath(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("xmllint")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatalf("xmllint not found (install libxml2-utils): %v", err)
 		}
 		t.Logf("xmllint not found, skipping its cross-check: %v", err)

@@ -2,6 +2,7 @@ package sign
 
 import (
 	"encoding/base64"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,7 +84,7 @@ func xmlsec1Path(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("xmlsec1")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatalf("xmlsec1 not found (install the xmlsec1 package): %v", err)
 		}
 		t.Skipf("xmlsec1 not found, skipping oracle test: %v", err)

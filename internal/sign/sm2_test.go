@@ -5,7 +5,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"errors"
-	"os"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"os/exec"
 	"strings"
 	"testing"
@@ -25,7 +25,7 @@ func opensslSM2(t *testing.T) string {
 		}
 	}
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatalf("openssl with SM2 (OpenSSL 3): %v", err)
 		}
 		t.Skipf("openssl with SM2 (OpenSSL 3) not found: %v", err)
@@ -56,7 +56,7 @@ func xmllintC14N(t *testing.T, dir, name string, doc []byte) []byte {
 func TestSM2SignatureOracle(t *testing.T) {
 	ssl := opensslSM2(t)
 	if _, err := exec.LookPath("xmllint"); err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatal("xmllint not found (libxml2-utils)")
 		}
 		t.Skip("xmllint not found")

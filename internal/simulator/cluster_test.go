@@ -2,6 +2,8 @@ package simulator
 
 import (
 	"context"
+	"github.com/gatehub/gatehub/internal/message"
+	"github.com/gatehub/gatehub/internal/outbox"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,7 +63,7 @@ func TestStartAll(t *testing.T) {
 	}
 	for _, name := range c.Agencies() {
 		msgID := "M-ALL-" + name
-		doc, _, err := reg.Build(name, mapping.KindSubmit, decl, mapping.Envelope{
+		doc, _, err := reg.Build(name, message.Submit, decl, mapping.Envelope{
 			MessageID: msgID, Sender: HubParticipant, Receiver: name, DeclarationID: "D-1", Version: 1, CreatedAt: simNow,
 		}, testGate(t, decl.Gate))
 		if err != nil {
@@ -76,7 +78,7 @@ func TestStartAll(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp, err := tr.Post(ctx, testDefinitions(t)[0].Spec, c.Endpoint(name), msgID+"-rsa", wrong)
-			if err != nil || agency.Classify(resp, nil) != agency.Permanent || !strings.Contains(string(resp.Body), "not allowed") {
+			if err != nil || agency.Classify(resp, nil) != outbox.Permanent || !strings.Contains(string(resp.Body), "not allowed") {
 				t.Fatalf("guangxi: message under the default profile: %+v %v", resp, err)
 			}
 		}
@@ -102,7 +104,7 @@ func TestStartAll(t *testing.T) {
 		// A message for customs posted to borderguard is refused, not acked.
 		if name == "customs" {
 			resp, err := tr.Post(ctx, agency.Spec{Name: "borderguard"}, c.Endpoint("borderguard"), msgID, body)
-			if err != nil || agency.Classify(resp, nil) != agency.Permanent {
+			if err != nil || agency.Classify(resp, nil) != outbox.Permanent {
 				t.Fatalf("cross-posted message: %+v %v", resp, err)
 			}
 		}

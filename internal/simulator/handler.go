@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
+	"github.com/gatehub/gatehub/internal/outbox"
 	"io"
 	"net/http"
 	"strconv"
@@ -201,7 +203,7 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 	env.Kind = info.Kind
 
 	verdict := Verdict{OK: true}
-	if env.Kind != mapping.KindCancel && env.Kind != KindForward && !s.misbehaves(MisbehaveAcceptInvalid) {
+	if env.Kind != message.Cancel && env.Kind != message.Forward && !s.misbehaves(MisbehaveAcceptInvalid) {
 		// A cancel withdraws the truck; there is nothing left to check.
 		verdict = Evaluate(s.rules, root, now)
 	}
@@ -238,7 +240,7 @@ func (s *Server) answer(msgID string, body []byte, mode string) ([]byte, *refusa
 		rec.stats.Status, rec.stats.ReasonCode = "NACK", verdict.Code
 	}
 	rec.stats.Refused = ""
-	if env.Kind == mapping.KindSubmit && verdict.OK {
+	if env.Kind == message.Submit && verdict.OK {
 		s.acked++
 		s.scheduleOrders(s.orders, s.acked, env, s.cfg)
 	}
@@ -256,7 +258,7 @@ func (s *Server) buildAck(ackID, msgID string, env envelope, v Verdict, now time
 	}
 	doc, _, err := s.reg.BuildAck(s.agency, fields, mapping.Envelope{
 		MessageID:     ackID,
-		Kind:          mapping.KindAck,
+		Kind:          message.Ack,
 		Sender:        s.agency,
 		Receiver:      env.Sender,
 		DeclarationID: env.DeclarationID,
@@ -304,7 +306,7 @@ func isMalformed(body []byte) bool {
 // envelope is the routing data of a message plus its kind.
 type envelope struct {
 	agency.Envelope
-	Kind string
+	Kind message.Kind
 }
 
 // messageInfo finds which of the agency's inbound message kinds root is,
@@ -313,7 +315,7 @@ type envelope struct {
 func (s *Server) messageInfo(root *etree.Element) (mapping.Info, bool) {
 	for _, kind := range s.reg.Kinds(s.agency) {
 		info, ok := s.reg.Info(s.agency, kind)
-		if !ok || kind == mapping.KindAck {
+		if !ok || kind == message.Ack {
 			continue
 		}
 		if info.Root == root.Tag && info.Namespace == root.NamespaceURI() {
@@ -392,9 +394,9 @@ func (s *Server) postOnce(ctx context.Context, url string, ack []byte) error {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	switch agency.Classify(agency.Response{Status: resp.StatusCode, Body: []byte{'-'}}, nil) {
-	case agency.Delivered:
+	case outbox.Delivered:
 		return nil
-	case agency.Permanent:
+	case outbox.Permanent:
 		return fmt.Errorf("callback to %s: status %d: %w", url, resp.StatusCode, errPermanent)
 	default:
 		return fmt.Errorf("callback to %s: status %d", url, resp.StatusCode)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/gatehub/gatehub/internal/message"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -93,7 +94,7 @@ func loadRegistry(t *testing.T) *mapping.Registry {
 
 func requireMapping(t *testing.T, reg *mapping.Registry, agencyName string) {
 	t.Helper()
-	for _, k := range []string{mapping.KindSubmit, mapping.KindAck} {
+	for _, k := range []message.Kind{message.Submit, message.Ack} {
 		if _, ok := reg.Info(agencyName, k); !ok {
 			t.Skipf("no %s %s mapping yet", agencyName, k)
 		}
@@ -192,13 +193,13 @@ func testGate(t *testing.T, code string) map[string]any {
 
 // build maps decl to the agency's message of kind with the real mapping
 // engine; edit, when set, changes the document before it is signed.
-func (r *rig) build(kind, msgID string, decl *declaration.Declaration, edit func(*etree.Document)) []byte {
+func (r *rig) build(kind message.Kind, msgID string, decl *declaration.Declaration, edit func(*etree.Document)) []byte {
 	r.t.Helper()
 	env := mapping.Envelope{
 		MessageID: msgID, Kind: kind, Sender: HubParticipant, Receiver: r.agency,
 		DeclarationID: "D-2025-0001", Version: 1, CreatedAt: simNow.Add(-time.Minute),
 	}
-	if kind != mapping.KindSubmit {
+	if kind != message.Submit {
 		env.PreviousMessageID, env.Version = msgID+"-prev", 2
 	}
 	doc, _, err := r.reg.Build(r.agency, kind, decl, env, testGate(r.t, decl.Gate))

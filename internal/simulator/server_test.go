@@ -3,6 +3,8 @@ package simulator
 import (
 	"bytes"
 	"context"
+	"github.com/gatehub/gatehub/internal/message"
+	"github.com/gatehub/gatehub/internal/outbox"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -87,7 +89,7 @@ func TestRefusals(t *testing.T) {
 			if resp.Status != tt.wantStatus || problemCode(t, resp) != tt.wantCode {
 				t.Fatalf("got %d %s, want %d %s", resp.Status, resp.Body, tt.wantStatus, tt.wantCode)
 			}
-			if agency.Classify(resp, nil) != agency.Permanent {
+			if agency.Classify(resp, nil) != outbox.Permanent {
 				t.Fatal("a refusal must classify as permanent")
 			}
 			if st := r.sim.Stats()[tt.msgID]; st.Refused != tt.wantCode || st.Status != "" {
@@ -151,7 +153,7 @@ func TestFailFirst(t *testing.T) {
 	for range 3 {
 		resp := r.post("M-FF", body)
 		got = append(got, resp.Status)
-		if resp.Status == 503 && (resp.RetryAfter != 2*time.Second || agency.Classify(resp, nil) != agency.Temporary) {
+		if resp.Status == 503 && (resp.RetryAfter != 2*time.Second || agency.Classify(resp, nil) != outbox.Temporary) {
 			t.Fatalf("503 answer %+v", resp)
 		}
 	}
@@ -174,7 +176,7 @@ func TestFailFirstThroughRetryingClient(t *testing.T) {
 	body := r.build("submit", "M-RC", loadDeclaration(t, "huu-nghi-export.json"), nil)
 	client := agency.NewRetryingClient(agency.RetryOptions{MaxRetries: 3, WaitMin: time.Millisecond, WaitMax: 5 * time.Millisecond, Seed: 7})
 	resp, err := agency.NewTransport(client).Post(context.Background(), agency.Spec{Name: "customs"}, r.http.URL+"/messages", "M-RC", body)
-	if err != nil || resp.Status != 200 || agency.Classify(resp, err) != agency.Delivered {
+	if err != nil || resp.Status != 200 || agency.Classify(resp, err) != outbox.Delivered {
 		t.Fatalf("%+v %v", resp, err)
 	}
 	if r.readAck(resp.Body).Status != "ACK" || r.sim.Deliveries("M-RC") != 3 {
@@ -274,7 +276,7 @@ func TestAsyncCallback(t *testing.T) {
 	})
 	body := r.build("submit", "M-AS", loadDeclaration(t, "huu-nghi-export.json"), nil)
 	resp := r.post("M-AS", body)
-	if resp.Status != http.StatusAccepted || !resp.Async || len(resp.Body) != 0 || agency.Classify(resp, nil) != agency.Delivered {
+	if resp.Status != http.StatusAccepted || !resp.Async || len(resp.Body) != 0 || agency.Classify(resp, nil) != outbox.Delivered {
 		t.Fatalf("response %+v", resp)
 	}
 	ack := hub.next(t)
@@ -373,19 +375,19 @@ func TestStatsEndpoint(t *testing.T) {
 
 func TestCancelIsAckedAndAmendIsChecked(t *testing.T) {
 	r := newRig(t, "customs", nil)
-	for _, k := range []string{mapping.KindAmend, mapping.KindCancel} {
+	for _, k := range []message.Kind{message.Amend, message.Cancel} {
 		if _, ok := r.reg.Info("customs", k); !ok {
 			t.Skipf("no customs %s mapping", k)
 		}
 	}
 	d := loadDeclaration(t, "huu-nghi-export.json")
 	d.Consignments[0].HSCodeVN = "93011000"
-	amend := r.post("M-AM", r.build(mapping.KindAmend, "M-AM", d, nil))
+	amend := r.post("M-AM", r.build(message.Amend, "M-AM", d, nil))
 	if a := r.readAck(amend.Body); a.Status != "NACK" || a.ReasonCode != "CUS-HS-PROHIBITED" {
 		t.Fatalf("amend answer %+v", a)
 	}
 	// The same prohibited goods do not matter once the truck is withdrawn.
-	cancel := r.post("M-CA", r.build(mapping.KindCancel, "M-CA", d, nil))
+	cancel := r.post("M-CA", r.build(message.Cancel, "M-CA", d, nil))
 	if a := r.readAck(cancel.Body); a.Status != "ACK" {
 		t.Fatalf("cancel answer %+v", a)
 	}
@@ -415,7 +417,7 @@ func TestAckPassesIndependentOracles(t *testing.T) {
 			if a := r.readAck(resp.Body); a.Status != "NACK" {
 				t.Fatalf("want a NACK, got %+v", a)
 			}
-			info, _ := r.reg.Info(d.Spec.Name, mapping.KindAck)
+			info, _ := r.reg.Info(d.Spec.Name, message.Ack)
 			if err := (xmllint{schemasDir}).Validate(info.SchemaFile, resp.Body); err != nil {
 				t.Fatalf("ACK is schema-invalid: %v\n%s", err, resp.Body)
 			}

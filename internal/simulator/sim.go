@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -91,16 +92,16 @@ type Config struct {
 
 // MessageStats is what the simulator knows about one message id.
 type MessageStats struct {
-	Attempts   int       `json:"attempts"`
-	First      time.Time `json:"first"`
-	Last       time.Time `json:"last"`
-	Kind       string    `json:"kind,omitempty"`       // submit | amend | cancel
-	AckID      string    `json:"ackId,omitempty"`      // empty until answered
-	Status     string    `json:"status,omitempty"`     // ACK | NACK, empty until answered
-	ReasonCode string    `json:"reasonCode,omitempty"` // NACK reason
-	Refused    string    `json:"refused,omitempty"`    // problem code of the last 4xx refusal
-	Injected   int       `json:"injected,omitempty"`   // attempts answered with an injected failure
-	Callbacks  int       `json:"callbacks,omitempty"`  // async callback deliveries that the hub accepted
+	Attempts   int          `json:"attempts"`
+	First      time.Time    `json:"first"`
+	Last       time.Time    `json:"last"`
+	Kind       message.Kind `json:"kind,omitempty"`
+	AckID      string       `json:"ackId,omitempty"`      // empty until answered
+	Status     string       `json:"status,omitempty"`     // ACK | NACK, empty until answered
+	ReasonCode string       `json:"reasonCode,omitempty"` // NACK reason
+	Refused    string       `json:"refused,omitempty"`    // problem code of the last 4xx refusal
+	Injected   int          `json:"injected,omitempty"`   // attempts answered with an injected failure
+	Callbacks  int          `json:"callbacks,omitempty"`  // async callback deliveries that the hub accepted
 	// CallbackError is the last callback failure, cleared on success.
 	CallbackError string `json:"callbackError,omitempty"`
 }

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"github.com/gatehub/gatehub/internal/outbox"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -51,7 +52,7 @@ func TestConformanceVectors(t *testing.T) {
 							r.readAck(resp.Body)
 							return
 						}
-						if agency.Classify(resp, nil) != agency.Permanent {
+						if agency.Classify(resp, nil) != outbox.Permanent {
 							t.Fatalf("invalid vector answered %d: %s", resp.Status, resp.Body)
 						}
 						t.Logf("%d %s", resp.Status, problemCode(t, resp))

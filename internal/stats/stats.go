@@ -75,7 +75,7 @@ func Compute(entries []store.AuditEntry, zone *time.Location, dir Directions) Re
 	crossed := map[string]bool{} // a truck crosses once however many readings opened the barrier
 	declared := map[string]time.Time{}
 	cleared := map[string]bool{}
-	var clearance []time.Duration
+	var toClear []time.Duration
 	queued := map[string]time.Time{}
 	ackLat := map[string][]time.Duration{}
 	type nackKey struct{ decl, agency, code string }
@@ -115,28 +115,19 @@ func Compute(entries []store.AuditEntry, zone *time.Location, dir Directions) Re
 				delete(queued, e.MessageID) // a duplicate ACK is not a second answer
 			}
 		case audit.KindDecision:
-			var p struct {
-				Decision struct {
-					Status  string `json:"status"`
-					Reasons []struct {
-						Code   string `json:"code"`
-						Agency string `json:"agency"`
-						EN     string `json:"en"`
-					} `json:"reasons"`
-				} `json:"decision"`
-			}
-			if json.Unmarshal(e.Payload, &p) != nil {
+			var p audit.Decision
+			if audit.UnmarshalPayload(e.Payload, &p) != nil || p.Decision == nil {
 				continue
 			}
-			if p.Decision.Status == "CLEARED" && !cleared[e.DeclarationID] {
+			if p.Decision.Status == clearance.Cleared && !cleared[e.DeclarationID] {
 				if t, ok := declared[e.DeclarationID]; ok {
-					clearance = append(clearance, e.Time.Sub(t))
+					toClear = append(toClear, e.Time.Sub(t))
 					cleared[e.DeclarationID] = true
 				}
 			}
 			// Refusals and holds only: a PENDING decision's reasons say who
 			// is still awaited, not what an agency objected to.
-			if p.Decision.Status != "REJECTED" && p.Decision.Status != "HOLD" {
+			if p.Decision.Status != clearance.Rejected && p.Decision.Status != clearance.Hold {
 				continue
 			}
 			for _, r := range p.Decision.Reasons {
@@ -182,7 +173,7 @@ func Compute(entries []store.AuditEntry, zone *time.Location, dir Directions) Re
 		}
 		return a.Direction < b.Direction
 	})
-	rep.Clearance = distribution("", clearance)
+	rep.Clearance = distribution("", toClear)
 	for agency, ds := range ackLat {
 		rep.AckLatency = append(rep.AckLatency, distribution(agency, ds))
 	}

@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/message"
 	"time"
 )
 
@@ -46,25 +48,6 @@ func NoSpace(err error) error {
 	return fmt.Errorf("%w: %w", ErrNoSpace, err)
 }
 
-// Message states. A message is created Pending; the dispatcher moves it to
-// Sent once the agency accepted the HTTP call; an ACK or NACK moves it to
-// Acked or Nacked. Dead means delivery was given up (dead-letter); Cancelled
-// means an operator stopped it; Superseded means a later declaration version
-// replaced it.
-const (
-	StatePending    = "pending"
-	StateSent       = "sent"
-	StateAcked      = "acked"
-	StateNacked     = "nacked"
-	StateDead       = "dead"
-	StateCancelled  = "cancelled"
-	StateSuperseded = "superseded"
-)
-
-// MessageStates lists every message state, for filters that refuse a state
-// that does not exist.
-var MessageStates = []string{StatePending, StateSent, StateAcked, StateNacked, StateDead, StateCancelled, StateSuperseded}
-
 // Declaration is one stored version of a declaration.
 type Declaration struct {
 	ID             string
@@ -87,13 +70,13 @@ type Message struct {
 	DeclarationID  string
 	Version        int
 	Agency         string
-	Kind           string // submit | amend | cancel
+	Kind           message.Kind
 	PreviousID     string // message this one replaces, for amend/cancel
 	MappingVersion string
 	SchemaVersion  string
 	ContentHash    string // SHA-256 hex of the canonical unsigned XML
 	Body           []byte
-	State          string
+	State          message.State // changed only through message.Transition
 	Attempts       int
 	NextAttemptAt  time.Time
 	LastError      string
@@ -147,7 +130,7 @@ type AgencyMessage struct {
 type Decision struct {
 	DeclarationID string
 	Version       int
-	Status        string // CLEARED | HOLD | REJECTED | PENDING | CANCELLED
+	Status        clearance.Status
 	Detail        []byte // JSON of the reasons
 	DecidedAt     time.Time
 }
@@ -266,7 +249,7 @@ type Event struct {
 
 // MessageFilter selects messages for operator listings. Zero fields match all.
 type MessageFilter struct {
-	State         string
+	State         message.State
 	Agency        string
 	DeclarationID string
 	OverdueAt     time.Time // non-zero: only Sent messages whose AckDeadline is before this

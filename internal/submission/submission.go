@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -119,7 +120,7 @@ func (h *Service) Submit(ctx context.Context, actor hub.Actor, req SubmitRequest
 		return nil, false, fmt.Errorf("prepare declaration for mapping: %w", err)
 	}
 	msgs, err := h.buildAll(agencies, func(agency string) (*builtMessage, error) {
-		return h.buildMessage(in, id, 1, agency, hub.KindSubmit, "", "", g, now)
+		return h.buildMessage(in, id, 1, agency, message.Submit, "", "", g, now)
 	})
 	if err != nil {
 		return nil, false, err
@@ -192,7 +193,7 @@ func (h *Service) Submit(ctx context.Context, actor hub.Actor, req SubmitRequest
 	}
 	if h.Metrics != nil {
 		for _, m := range msgs {
-			h.Metrics.MessageCreated(m.msg.Agency, m.msg.Kind)
+			h.Metrics.MessageCreated(m.msg.Agency, string(m.msg.Kind))
 		}
 	}
 	return views.Render(fresh, nil, h.Tx.Clock()), true, nil
@@ -241,7 +242,7 @@ func (h *Service) insertMessages(ctx context.Context, tx store.Tx, d *store.Decl
 		// the bytes logged next (audit replay --rebuild).
 		if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindMessageBuilt, Actor: hub.Participant, DeclarationID: d.ID, MessageID: m.ID,
-			Agency: m.Agency, Plate: hub.PlateOf(d), Payload: txn.AuditJSON(b.built),
+			Agency: m.Agency, Plate: hub.PlateOf(d), Payload: txn.AuditPayload(&b.built),
 		}); err != nil {
 			return err
 		}
@@ -308,7 +309,7 @@ func (h *Service) buildAll(agencies []string, build func(agency string) (*builtM
 // the stored bytes are what every delivery attempt sends. d is the
 // declaration as mapping.Registry.Build takes it (a *declaration.Declaration,
 // or mapping.Prepared when several messages are built from one).
-func (h *Service) buildMessage(d any, declID string, version int, agency, kind, prevID, reason string, g *gate.Gate, now time.Time) (*builtMessage, error) {
+func (h *Service) buildMessage(d any, declID string, version int, agency string, kind message.Kind, prevID, reason string, g *gate.Gate, now time.Time) (*builtMessage, error) {
 	env := mapping.Envelope{
 		MessageID: ids.Message(), Kind: kind, PreviousMessageID: prevID, Sender: hub.Participant,
 		Receiver: agency, DeclarationID: declID, Version: version, CreatedAt: now, Reason: reason,
@@ -340,10 +341,10 @@ func (h *Service) buildMessage(d any, declID string, version int, agency, kind, 
 		msg: &store.Message{
 			ID: env.MessageID, DeclarationID: declID, Version: version, Agency: agency, Kind: kind,
 			PreviousID: prevID, MappingVersion: info.MappingVersion, SchemaVersion: info.SchemaVersion,
-			ContentHash: contentHash, Body: signed, State: store.StatePending,
+			ContentHash: contentHash, Body: signed, State: message.Pending,
 			NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
 		},
-		built: BuildRecord{
+		built: audit.MessageBuilt{
 			Agency: agency, Kind: kind, DeclarationVersion: version, PreviousMessageID: prevID,
 			Sender: env.Sender, Receiver: env.Receiver, CreatedAt: now, Reason: env.Reason,
 			MappingVersion: info.MappingVersion, SchemaFile: info.SchemaFile, SchemaVersion: info.SchemaVersion,
@@ -356,44 +357,20 @@ func (h *Service) buildMessage(d any, declID string, version int, agency, kind, 
 // built.
 type builtMessage struct {
 	msg   *store.Message
-	built BuildRecord
-}
-
-// BuildRecord is the payload of a message.built audit entry: with the
-// declaration version logged before it, it is everything needed to run the
-// mapping again and compare the result with the logged signed bytes.
-type BuildRecord struct {
-	Agency             string         `json:"agency"`
-	Kind               string         `json:"kind"`
-	DeclarationVersion int            `json:"declarationVersion"`
-	PreviousMessageID  string         `json:"previousMessageId,omitempty"`
-	Sender             string         `json:"sender"`
-	Receiver           string         `json:"receiver"`
-	CreatedAt          time.Time      `json:"createdAt"`
-	Reason             string         `json:"reason,omitempty"`
-	MappingVersion     string         `json:"mappingVersion"`
-	SchemaFile         string         `json:"schemaFile"`
-	SchemaVersion      string         `json:"schemaVersion"`
-	ContentHash        string         `json:"contentHash,omitempty"`
-	Gate               map[string]any `json:"gate"`
-	// Inputs is the id (SHA-256 of the manifest) of the content-addressed
-	// mapping files, code lists and XSDs the message was built with
-	// (internal/inputs); audit archives carry them. Empty in entries
-	// logged before inputs were recorded.
-	Inputs string `json:"inputs,omitempty"`
+	built audit.MessageBuilt
 }
 
 // contentHash fingerprints what an agency would receive about this
 // declaration, independent of envelope and message kind, so an amendment can
 // tell which agencies' content actually changed. It is always computed from
 // the submit form; cancel messages carry no content.
-func (h *Service) contentHash(d any, agency, kind string, doc *etree.Document, env mapping.Envelope, g *gate.Gate) (string, error) {
-	if kind == hub.KindCancel {
+func (h *Service) contentHash(d any, agency string, kind message.Kind, doc *etree.Document, env mapping.Envelope, g *gate.Gate) (string, error) {
+	if kind == message.Cancel {
 		return "", nil
 	}
-	if kind != hub.KindSubmit {
-		env.Kind, env.PreviousMessageID = hub.KindSubmit, ""
-		submit, _, err := h.Mappings.Build(agency, hub.KindSubmit, d, env, g.Context())
+	if kind != message.Submit {
+		env.Kind, env.PreviousMessageID = message.Submit, ""
+		submit, _, err := h.Mappings.Build(agency, message.Submit, d, env, g.Context())
 		if err != nil {
 			return "", fmt.Errorf("map %s submit form: %w", agency, err)
 		}
@@ -444,8 +421,8 @@ func (h *Service) Amend(ctx context.Context, actor hub.Actor, id string, d *decl
 	)
 	for _, agency := range required {
 		prev, had := latest[agency]
-		if !had || prev.Kind == hub.KindCancel {
-			m, err := h.buildMessage(d, id, version, agency, hub.KindSubmit, "", "", g, now)
+		if !had || prev.Kind == message.Cancel {
+			m, err := h.buildMessage(d, id, version, agency, message.Submit, "", "", g, now)
 			if err != nil {
 				return nil, err
 			}
@@ -453,14 +430,14 @@ func (h *Service) Amend(ctx context.Context, actor hub.Actor, id string, d *decl
 			changed = append(changed, agency)
 			continue
 		}
-		hash, err := h.contentHash(d, agency, hub.KindAmend, nil, mapping.Envelope{MessageID: prev.ID, DeclarationID: id, Version: version, Sender: hub.Participant, Receiver: agency, CreatedAt: now}, g)
+		hash, err := h.contentHash(d, agency, message.Amend, nil, mapping.Envelope{MessageID: prev.ID, DeclarationID: id, Version: version, Sender: hub.Participant, Receiver: agency, CreatedAt: now}, g)
 		if err != nil {
 			return nil, err
 		}
 		if hash == prev.ContentHash {
 			continue // this agency's content is unchanged: its message and ACK stand
 		}
-		m, err := h.buildMessage(d, id, version, agency, hub.KindAmend, prev.ID, "", g, now)
+		m, err := h.buildMessage(d, id, version, agency, message.Amend, prev.ID, "", g, now)
 		if err != nil {
 			return nil, err
 		}
@@ -469,10 +446,10 @@ func (h *Service) Amend(ctx context.Context, actor hub.Actor, id string, d *decl
 		changed = append(changed, agency)
 	}
 	for agency, prev := range latest {
-		if prev.Kind == hub.KindCancel || slices.Contains(required, agency) {
+		if prev.Kind == message.Cancel || slices.Contains(required, agency) {
 			continue
 		}
-		m, err := h.buildMessage(d, id, version, agency, hub.KindCancel, prev.ID, "no longer required after amendment", g, now)
+		m, err := h.buildMessage(d, id, version, agency, message.Cancel, prev.ID, "no longer required after amendment", g, now)
 		if err != nil {
 			return nil, err
 		}
@@ -507,7 +484,7 @@ func (h *Service) Amend(ctx context.Context, actor hub.Actor, id string, d *decl
 		}
 		if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindDeclarationAmended, Actor: actor.String(), DeclarationID: id, Plate: hub.PlateOf(rec),
-			Payload: txn.AuditJSON(map[string]any{"version": version, "changedAgencies": changed, "declaration": json.RawMessage(body)}),
+			Payload: txn.AuditPayload(&audit.DeclarationAmended{Version: version, ChangedAgencies: changed, Declaration: body}),
 		}); err != nil {
 			return err
 		}
@@ -539,13 +516,16 @@ func (h *Service) supersede(ctx context.Context, tx store.Tx, d *store.Declarati
 	if err != nil {
 		return fmt.Errorf("load message %s: %w", id, err)
 	}
-	m.State, m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = store.StateSuperseded, "", time.Time{}, now
+	if m.State, err = message.Transition(m.State, message.Supersede); err != nil {
+		return fmt.Errorf("supersede: %w", err)
+	}
+	m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = "", time.Time{}, now
 	if err := tx.UpdateMessage(ctx, m); err != nil {
 		return fmt.Errorf("supersede message %s: %w", id, err)
 	}
 	return h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 		Kind: audit.KindMessageSuperseded, Actor: hub.Participant, DeclarationID: d.ID, MessageID: id,
-		Agency: m.Agency, Plate: hub.PlateOf(d), Payload: txn.AuditJSON(map[string]int{"byVersion": d.Version}),
+		Agency: m.Agency, Plate: hub.PlateOf(d), Payload: txn.AuditPayload(&audit.MessageSuperseded{ByVersion: d.Version}),
 	})
 }
 
@@ -569,14 +549,14 @@ func (h *Service) Cancel(ctx context.Context, actor hub.Actor, id, reason string
 		withdraw []string // never left the hub: cancel in place
 	)
 	for agency, prev := range latestPerAgency(allMsgs) {
-		if prev.Kind == hub.KindCancel {
+		if prev.Kind == message.Cancel {
 			continue
 		}
-		if neverSent(prev, now) || prev.State == store.StateCancelled {
+		if neverSent(prev, now) || prev.State == message.Cancelled {
 			withdraw = append(withdraw, prev.ID)
 			continue
 		}
-		m, err := h.buildMessage(&cur.Body, id, cur.Decl.Version, agency, hub.KindCancel, prev.ID, reason, g, now)
+		m, err := h.buildMessage(&cur.Body, id, cur.Decl.Version, agency, message.Cancel, prev.ID, reason, g, now)
 		if err != nil {
 			return nil, err
 		}
@@ -596,7 +576,7 @@ func (h *Service) Cancel(ctx context.Context, actor hub.Actor, id, reason string
 		}
 		if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 			Kind: audit.KindDeclarationCancelled, Actor: actor.String(), DeclarationID: id, Plate: hub.PlateOf(cur.Decl),
-			Payload: txn.AuditJSON(map[string]any{"version": cur.Decl.Version, "reason": reason}),
+			Payload: txn.AuditPayload(&audit.DeclarationCancelled{Version: cur.Decl.Version, Reason: reason}),
 		}); err != nil {
 			return err
 		}
@@ -605,19 +585,22 @@ func (h *Service) Cancel(ctx context.Context, actor hub.Actor, id, reason string
 			if err != nil {
 				return fmt.Errorf("load message %s: %w", mid, err)
 			}
-			if m.State == store.StatePending {
+			if m.State == message.Pending {
 				if !neverSent(m, now) {
 					// Claimed since the cancellation was prepared: it may reach
 					// the agency, which then needs a cancel message.
 					return fmt.Errorf("%w: message %s to %s is being delivered; retry the cancellation", hub.ErrConflict, m.ID, m.Agency)
 				}
-				m.State, m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = store.StateCancelled, "", time.Time{}, now
+				if m.State, err = message.Transition(m.State, message.Withdraw); err != nil {
+					return fmt.Errorf("withdraw: %w", err)
+				}
+				m.LeaseOwner, m.LeaseUntil, m.UpdatedAt = "", time.Time{}, now
 				if err := tx.UpdateMessage(ctx, m); err != nil {
 					return fmt.Errorf("withdraw message %s: %w", mid, err)
 				}
 				if err := h.Tx.AppendAudit(ctx, tx, store.AuditEntry{
 					Kind: audit.KindMessageWithdrawn, Actor: actor.String(), DeclarationID: id, MessageID: mid,
-					Agency: m.Agency, Plate: hub.PlateOf(cur.Decl), Payload: txn.AuditJSON(map[string]string{"reason": reason}),
+					Agency: m.Agency, Plate: hub.PlateOf(cur.Decl), Payload: txn.AuditPayload(&audit.MessageWithdrawn{Reason: reason}),
 				}); err != nil {
 					return err
 				}
@@ -643,7 +626,7 @@ func (h *Service) Cancel(ctx context.Context, actor hub.Actor, id, reason string
 // right now. Only such a message may be withdrawn without a cancel message.
 func neverSent(m *store.Message, now time.Time) bool {
 	inFlight := m.LeaseOwner != "" && m.LeaseUntil.After(now)
-	return m.State == store.StatePending && m.Attempts == 0 && !inFlight
+	return m.State == message.Pending && m.Attempts == 0 && !inFlight
 }
 
 // current loads what an amendment or a cancellation starts from: the
@@ -670,7 +653,7 @@ func (h *Service) current(ctx context.Context, actor hub.Actor, id string) (*dec
 func latestPerAgency(msgs []store.Message) map[string]*store.Message {
 	out := map[string]*store.Message{}
 	for i := range msgs {
-		if msgs[i].State == store.StateSuperseded || msgs[i].Kind == hub.KindForward {
+		if msgs[i].State == message.Superseded || msgs[i].Kind == message.Forward {
 			continue
 		}
 		out[msgs[i].Agency] = &msgs[i]

@@ -2,13 +2,13 @@ package submission_test
 
 import (
 	"errors"
+	"github.com/gatehub/gatehub/internal/message"
 	"slices"
 	"testing"
 
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/hubtest"
-	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/submission"
 )
 
@@ -24,7 +24,7 @@ func TestSubmit(t *testing.T) {
 				t.Fatalf("%d messages for %d required agencies", len(v.Messages), len(v.Required))
 			}
 			for _, m := range v.Messages {
-				if m.State != store.StatePending || m.Kind != hub.KindSubmit {
+				if m.State != message.Pending || m.Kind != message.Submit {
 					t.Errorf("message %s: %s %s", m.Agency, m.Kind, m.State)
 				}
 			}
@@ -171,14 +171,14 @@ func TestAmendAndCancel(t *testing.T) {
 				}
 				var kinds []string
 				for _, m := range got.Messages[len(v.Messages):] {
-					kinds = append(kinds, m.Kind)
+					kinds = append(kinds, string(m.Kind))
 				}
 				if !slices.Equal(kinds, tc.wantKinds) {
 					t.Errorf("new messages %v, want %v", kinds, tc.wantKinds)
 				}
 				if tc.status == hub.StatusCancelled {
 					for _, m := range got.Messages {
-						if m.State != store.StateCancelled {
+						if m.State != message.Cancelled {
 							t.Errorf("message %s to %s is %s after cancel, want cancelled", m.ID, m.Agency, m.State)
 						}
 					}

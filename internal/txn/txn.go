@@ -165,7 +165,18 @@ type auditingTx struct {
 	entries []*store.AuditEntry
 }
 
-// AuditJSON encodes the JSON payload of a non-message audit kind.
+// AuditPayload encodes the payload of a JSON entry kind with its type in
+// internal/audit, so that replay reads it with the same type.
+func AuditPayload(p audit.Payload) []byte {
+	b, err := audit.MarshalPayload(p)
+	if err != nil {
+		return []byte(`{"error":"unencodable audit payload"}`)
+	}
+	return b
+}
+
+// AuditJSON encodes the JSON payload of a kind without a payload type of
+// its own (refusals: a bounded digest of what was refused).
 func AuditJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {

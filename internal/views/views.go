@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"time"
 
 	"github.com/gatehub/gatehub/internal/clearance"
@@ -48,21 +49,21 @@ type DeclarationView struct {
 
 // MessageView is one outbound message without its body.
 type MessageView struct {
-	ID             string    `json:"id"`
-	Agency         string    `json:"agency"`
-	Kind           string    `json:"kind"`
-	Version        int       `json:"version"`
-	PreviousID     string    `json:"previousId,omitempty"`
-	State          string    `json:"state"`
-	Attempts       int       `json:"attempts"`
-	LastError      string    `json:"lastError,omitempty"`
-	NextAttemptAt  time.Time `json:"nextAttemptAt,omitzero"`
-	SentAt         time.Time `json:"sentAt,omitzero"`
-	AckDeadline    time.Time `json:"ackDeadline,omitzero"`
-	Overdue        bool      `json:"overdue,omitempty"`
-	MappingVersion string    `json:"mappingVersion"`
-	SchemaVersion  string    `json:"schemaVersion"`
-	CreatedAt      time.Time `json:"createdAt"`
+	ID             string        `json:"id"`
+	Agency         string        `json:"agency"`
+	Kind           message.Kind  `json:"kind"`
+	Version        int           `json:"version"`
+	PreviousID     string        `json:"previousId,omitempty"`
+	State          message.State `json:"state"`
+	Attempts       int           `json:"attempts"`
+	LastError      string        `json:"lastError,omitempty"`
+	NextAttemptAt  time.Time     `json:"nextAttemptAt,omitzero"`
+	SentAt         time.Time     `json:"sentAt,omitzero"`
+	AckDeadline    time.Time     `json:"ackDeadline,omitzero"`
+	Overdue        bool          `json:"overdue,omitempty"`
+	MappingVersion string        `json:"mappingVersion"`
+	SchemaVersion  string        `json:"schemaVersion"`
+	CreatedAt      time.Time     `json:"createdAt"`
 	// RequestID is the X-Request-Id of the API request that created the
 	// message: the key to its delivery log lines and to the agency's logs.
 	RequestID string   `json:"requestId,omitempty"`
@@ -225,9 +226,9 @@ func MessageViews(msgs []store.Message, now time.Time) []MessageView {
 			ID: m.ID, Agency: m.Agency, Kind: m.Kind, Version: m.Version, PreviousID: m.PreviousID, State: m.State,
 			Attempts: m.Attempts, LastError: m.LastError, SentAt: m.SentAt, AckDeadline: m.AckDeadline,
 			MappingVersion: m.MappingVersion, SchemaVersion: m.SchemaVersion, CreatedAt: m.CreatedAt, RequestID: m.RequestID,
-			Overdue: m.State == store.StateSent && !m.AckDeadline.IsZero() && now.After(m.AckDeadline),
+			Overdue: m.State == message.Sent && !m.AckDeadline.IsZero() && now.After(m.AckDeadline),
 		}
-		if m.State == store.StatePending {
+		if m.State == message.Pending {
 			mv.NextAttemptAt = m.NextAttemptAt
 		}
 		out = append(out, mv)

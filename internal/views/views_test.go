@@ -2,6 +2,7 @@ package views_test
 
 import (
 	"errors"
+	"github.com/gatehub/gatehub/internal/message"
 	"testing"
 	"time"
 
@@ -81,9 +82,9 @@ func TestViews(t *testing.T) {
 	t.Run("overdue is derived from the clock", func(t *testing.T) {
 		now := h.Clock.Now()
 		ms := []store.Message{
-			{ID: "a", State: store.StateSent, AckDeadline: now.Add(-time.Second)},
-			{ID: "b", State: store.StateSent, AckDeadline: now.Add(time.Second)},
-			{ID: "c", State: store.StateAcked, AckDeadline: now.Add(-time.Second)},
+			{ID: "a", State: message.Sent, AckDeadline: now.Add(-time.Second)},
+			{ID: "b", State: message.Sent, AckDeadline: now.Add(time.Second)},
+			{ID: "c", State: message.Acked, AckDeadline: now.Add(-time.Second)},
 		}
 		var mv []bool
 		for _, v := range views.MessageViews(ms, now) {

@@ -6,6 +6,7 @@ package softhsmtest
 import (
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +64,7 @@ func New(t testing.TB, label, object string) string {
 	t.Helper()
 	uri, err := Setup(t.TempDir(), label, object)
 	if errors.Is(err, ErrNoSoftHSM) {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatal(err)
 		}
 		t.Skip(err)

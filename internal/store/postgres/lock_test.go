@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"github.com/gatehub/gatehub/internal/message"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestGetMessageLocksForReadModifyWrite(t *testing.T) {
 			return err
 		}
 		return tx.InsertMessage(ctx, &store.Message{ID: "M", DeclarationID: "D", Version: 1, Agency: "guangxi",
-			State: store.StatePending, LeaseOwner: "hub-1", LeaseUntil: now.Add(time.Minute)})
+			State: message.Pending, LeaseOwner: "hub-1", LeaseUntil: now.Add(time.Minute)})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +34,7 @@ func TestGetMessageLocksForReadModifyWrite(t *testing.T) {
 
 	firstRead := make(chan struct{})
 	secondStarted := make(chan struct{})
-	secondSaw := make(chan string, 1)
+	secondSaw := make(chan message.State, 1)
 	errs := make(chan error, 2)
 	go func() {
 		// The ACK: read, then write "acked" once the settle is on its way.
@@ -44,7 +45,7 @@ func TestGetMessageLocksForReadModifyWrite(t *testing.T) {
 			}
 			close(firstRead)
 			<-secondStarted
-			m.State, m.LeaseOwner, m.LeaseUntil = store.StateAcked, "", time.Time{}
+			m.State, m.LeaseOwner, m.LeaseUntil = message.Acked, "", time.Time{}
 			return tx.UpdateMessage(ctx, m)
 		})
 	}()
@@ -62,10 +63,10 @@ func TestGetMessageLocksForReadModifyWrite(t *testing.T) {
 				return err
 			}
 			secondSaw <- m.State
-			if m.LeaseOwner != "hub-1" || m.State != store.StatePending {
+			if m.LeaseOwner != "hub-1" || m.State != message.Pending {
 				return nil // someone else settled it: their state wins
 			}
-			m.State = store.StateSent
+			m.State = message.Sent
 			return tx.UpdateMessage(ctx, m)
 		})
 	}()
@@ -79,12 +80,12 @@ func TestGetMessageLocksForReadModifyWrite(t *testing.T) {
 			t.Fatal("transactions did not finish")
 		}
 	}
-	if saw := <-secondSaw; saw != store.StateAcked {
-		t.Errorf("second transaction read %q while the first held the row, want it to wait and read %q", saw, store.StateAcked)
+	if saw := <-secondSaw; saw != message.Acked {
+		t.Errorf("second transaction read %q while the first held the row, want it to wait and read %q", saw, message.Acked)
 	}
 	err = a.WithTx(ctx, func(tx store.Tx) error {
 		m, err := tx.GetMessage(ctx, "M")
-		if err == nil && m.State != store.StateAcked {
+		if err == nil && m.State != message.Acked {
 			t.Errorf("final state %q: an update was lost", m.State)
 		}
 		return err

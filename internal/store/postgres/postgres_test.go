@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"sync"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func TestClaimDueAcrossInstances(t *testing.T) {
 		}
 		for i := range messages {
 			err := tx.InsertMessage(ctx, &store.Message{ID: fmt.Sprintf("M%04d", i), DeclarationID: "D", Version: 1,
-				Agency: "customs", State: store.StatePending, NextAttemptAt: now.Add(-time.Second)})
+				Agency: "customs", State: message.Pending, NextAttemptAt: now.Add(-time.Second)})
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"slices"
 	"strings"
 	"time"
@@ -334,7 +335,7 @@ func (t *tx) ListMessages(ctx context.Context, f store.MessageFilter) ([]store.M
 		w.add("declaration_id = $?", f.DeclarationID)
 	}
 	if !f.OverdueAt.IsZero() {
-		w.add("state = $?", store.StateSent)
+		w.add("state = $?", message.Sent)
 		w.add("ack_deadline < $?", ts(f.OverdueAt))
 	}
 	q := `SELECT ` + msgCols + ` FROM messages` + w.sql() + ` ORDER BY created_at, id LIMIT ` + w.next()
@@ -366,7 +367,7 @@ func (t *tx) ClaimDueFor(ctx context.Context, p store.ClaimParams) ([]store.Mess
 			LIMIT $5
 			FOR UPDATE SKIP LOCKED) due
 		WHERE m.id = due.id
-		RETURNING `+cols("m", msgCols), p.Owner, ts(p.LeaseUntil), store.StatePending, ts(p.Now), p.Limit, p.Agency)
+		RETURNING `+cols("m", msgCols), p.Owner, ts(p.LeaseUntil), message.Pending, ts(p.Now), p.Limit, p.Agency)
 	if err != nil {
 		return nil, wrap(err, "claim due")
 	}
@@ -395,7 +396,7 @@ func (t *tx) RescheduleAgency(ctx context.Context, agency string, now time.Time)
 		FROM (SELECT id FROM messages
 			WHERE agency = $2 AND state = $3 AND next_attempt_at > $1 AND (lease_until IS NULL OR lease_until <= $1)
 			FOR UPDATE SKIP LOCKED) due
-		WHERE m.id = due.id`, ts(now), agency, store.StatePending)
+		WHERE m.id = due.id`, ts(now), agency, message.Pending)
 	if err != nil {
 		return 0, wrap(err, "reschedule %s", agency)
 	}
@@ -436,7 +437,7 @@ func (t *tx) CountMessages(ctx context.Context) (map[[2]string]int, error) {
 }
 
 func (t *tx) OldestPending(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := t.tx.Query(ctx, `SELECT agency, MIN(created_at) FROM messages WHERE state = $1 GROUP BY agency`, store.StatePending)
+	rows, err := t.tx.Query(ctx, `SELECT agency, MIN(created_at) FROM messages WHERE state = $1 GROUP BY agency`, message.Pending)
 	if err != nil {
 		return nil, wrap(err, "oldest pending messages")
 	}

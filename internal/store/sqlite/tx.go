@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"sort"
 	"strings"
 	"time"
@@ -304,7 +305,7 @@ func (t *tx) ListMessages(ctx context.Context, f store.MessageFilter) ([]store.M
 	}
 	if !f.OverdueAt.IsZero() {
 		where = append(where, "state = ? AND ack_deadline IS NOT NULL AND ack_deadline < ?")
-		args = append(args, store.StateSent, ts(f.OverdueAt))
+		args = append(args, message.Sent, ts(f.OverdueAt))
 	}
 	q := `SELECT ` + msgCols + ` FROM messages`
 	if len(where) > 0 {
@@ -339,7 +340,7 @@ func (t *tx) ClaimDueFor(ctx context.Context, p store.ClaimParams) ([]store.Mess
 			WHERE state = ? AND (? = '' OR agency = ?) AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
 			  AND (lease_until IS NULL OR lease_until <= ?)
 			ORDER BY next_attempt_at, created_at, id LIMIT ?)
-		RETURNING `+msgCols, p.Owner, ts(p.LeaseUntil), store.StatePending, p.Agency, p.Agency, at, at, p.Limit)
+		RETURNING `+msgCols, p.Owner, ts(p.LeaseUntil), message.Pending, p.Agency, p.Agency, at, at, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim due: %w", err)
 	}
@@ -369,7 +370,7 @@ func (t *tx) RescheduleAgency(ctx context.Context, agency string, now time.Time)
 	at := ts(now)
 	res, err := t.tx.ExecContext(ctx, `UPDATE messages SET next_attempt_at = ?, updated_at = ?
 		WHERE agency = ? AND state = ? AND next_attempt_at > ? AND (lease_until IS NULL OR lease_until <= ?)`,
-		at, at, agency, store.StatePending, at, at)
+		at, at, agency, message.Pending, at, at)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: reschedule %s: %w", agency, err)
 	}
@@ -414,7 +415,7 @@ func (t *tx) CountMessages(ctx context.Context) (map[[2]string]int, error) {
 }
 
 func (t *tx) OldestPending(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT agency, MIN(created_at) FROM messages WHERE state = ? GROUP BY agency`, store.StatePending)
+	rows, err := t.tx.QueryContext(ctx, `SELECT agency, MIN(created_at) FROM messages WHERE state = ? GROUP BY agency`, message.Pending)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: oldest pending messages: %w", err)
 	}

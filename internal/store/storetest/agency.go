@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"github.com/gatehub/gatehub/internal/message"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func agencyFixture(t *testing.T, s store.Store, now time.Time) {
 	mustInsertDecls(t, s, decl("D", 1, "T", "", "", at(-time.Hour)))
 	var ms []*store.Message
 	for i, a := range []string{"customs", "guangxi", "customs", "guangxi", "customs"} {
-		m := msg(a[:1]+string(rune('0'+i)), "D", 1, a, store.StatePending, at(-time.Hour+time.Duration(i)*time.Second))
+		m := msg(a[:1]+string(rune('0'+i)), "D", 1, a, message.Pending, at(-time.Hour+time.Duration(i)*time.Second))
 		m.NextAttemptAt = now.Add(-time.Minute + time.Duration(i)*time.Second)
 		ms = append(ms, m)
 	}
@@ -53,13 +54,13 @@ func testRescheduleAgency(t *testing.T, s store.Store) {
 	now := at(0)
 	mustInsertDecls(t, s, decl("D", 1, "T", "", "", at(-time.Hour)))
 	later := func(m *store.Message) *store.Message { m.NextAttemptAt = now.Add(time.Hour); return m }
-	waiting := later(msg("waiting", "D", 1, "customs", store.StatePending, at(-time.Hour)))
-	leased := later(msg("leased", "D", 1, "customs", store.StatePending, at(-time.Hour)))
+	waiting := later(msg("waiting", "D", 1, "customs", message.Pending, at(-time.Hour)))
+	leased := later(msg("leased", "D", 1, "customs", message.Pending, at(-time.Hour)))
 	leased.LeaseOwner, leased.LeaseUntil = "w", now.Add(time.Minute)
-	dueNow := msg("due", "D", 1, "customs", store.StatePending, at(-time.Hour))
+	dueNow := msg("due", "D", 1, "customs", message.Pending, at(-time.Hour))
 	dueNow.NextAttemptAt = now.Add(-time.Minute)
-	dead := later(msg("dead", "D", 1, "customs", store.StateDead, at(-time.Hour)))
-	other := later(msg("other", "D", 1, "guangxi", store.StatePending, at(-time.Hour)))
+	dead := later(msg("dead", "D", 1, "customs", message.Dead, at(-time.Hour)))
+	other := later(msg("other", "D", 1, "guangxi", message.Pending, at(-time.Hour)))
 	mustInsertMsgs(t, s, waiting, leased, dueNow, dead, other)
 
 	var n int

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"github.com/gatehub/gatehub/internal/message"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 func testAuditPayloadRefs(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mustInsertDecls(t, s, decl("D", 1, "T", "", "", at(0)))
-	m1, m2 := msg("M1", "D", 1, "customs", store.StateAcked, at(0)), msg("M2", "D", 1, "quarantine", store.StateSent, at(0))
+	m1, m2 := msg("M1", "D", 1, "customs", message.Acked, at(0)), msg("M2", "D", 1, "quarantine", message.Sent, at(0))
 	m1.Body = []byte("<Signed>\x00M1\xff</Signed>")
 	mustInsertMsgs(t, s, m1, m2)
 	ackRaw := []byte("<Ack>\x00M1</Ack>")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func BenchDeclarationTx(b *testing.B, s store.Store) {
 			}
 			for _, ag := range agencies {
 				m := &store.Message{ID: id + "-" + ag, DeclarationID: id, Version: 1, Agency: ag, Kind: "submit",
-					Body: msgBody, State: store.StatePending, NextAttemptAt: now, CreatedAt: now}
+					Body: msgBody, State: message.Pending, NextAttemptAt: now, CreatedAt: now}
 				if err := tx.InsertMessage(ctx, m); err != nil {
 					return err
 				}

@@ -3,6 +3,8 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/clearance"
+	"github.com/gatehub/gatehub/internal/message"
 	"strconv"
 	"sync"
 	"testing"
@@ -14,7 +16,7 @@ import (
 func testLockDeclaration(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mustInsertDecls(t, s, decl("D", 1, "T", "", "", at(0)), decl("D", 2, "T", "", "", at(time.Minute)))
-	mustInsertMsgs(t, s, msg("M1", "D", 2, "customs", store.StatePending, at(time.Minute)))
+	mustInsertMsgs(t, s, msg("M1", "D", 2, "customs", message.Pending, at(time.Minute)))
 	inTx(t, s, func(tx store.Tx) error {
 		if err := tx.LockDeclaration(ctx, "D"); err != nil {
 			return err
@@ -26,7 +28,7 @@ func testLockDeclaration(t *testing.T, s store.Store) {
 		if err := tx.UpdateDeclarationStatus(ctx, "D", "cancelled"); err != nil {
 			return err
 		}
-		if err := tx.InsertMessage(ctx, msg("M2", "D", 2, "borderguard", store.StatePending, at(2*time.Minute))); err != nil {
+		if err := tx.InsertMessage(ctx, msg("M2", "D", 2, "borderguard", message.Pending, at(2*time.Minute))); err != nil {
 			return err
 		}
 		id, err := tx.LockMessageDeclaration(ctx, "M1")
@@ -71,11 +73,11 @@ func testLockDeclarationConcurrent(t *testing.T, s store.Store) {
 				if err != nil {
 					return err
 				}
-				v, err := strconv.Atoi(d.Status)
+				v, err := strconv.Atoi(string(d.Status))
 				if err != nil {
 					return err
 				}
-				d.Status = strconv.Itoa(v + 1)
+				d.Status = clearance.Status(strconv.Itoa(v + 1))
 				return tx.PutDecision(ctx, d)
 			})
 		}()
@@ -92,7 +94,7 @@ func testLockDeclarationConcurrent(t *testing.T, s store.Store) {
 		if err != nil {
 			return err
 		}
-		equal(t, "counter after serialised increments", d.Status, strconv.Itoa(n))
+		equal(t, "counter after serialised increments", string(d.Status), strconv.Itoa(n))
 		return nil
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"net/url"
 	"os"
 	"strings"
@@ -29,7 +30,7 @@ func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvDatabaseURL)
 	if base == "" {
-		if os.Getenv("CI") != "" {
+		if testenv.CI() {
 			t.Fatalf("%s is not set; CI must run the Postgres tests", EnvDatabaseURL)
 		}
 		t.Skipf("%s not set; skipping Postgres test", EnvDatabaseURL)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/message"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -97,7 +98,7 @@ func decl(id string, version int, trader, vn, cn string, created time.Time) *sto
 	}
 }
 
-func msg(id, declID string, version int, agency, state string, created time.Time) *store.Message {
+func msg(id, declID string, version int, agency string, state message.State, created time.Time) *store.Message {
 	return &store.Message{
 		ID: id, DeclarationID: declID, Version: version, Agency: agency, Kind: "submit",
 		MappingVersion: "m1", SchemaVersion: "s1", ContentHash: "ab12", Body: []byte("<x>" + id + "</x>"),
@@ -407,13 +408,13 @@ func testMessages(t *testing.T, s store.Store) {
 	full := &store.Message{
 		ID: "M1", DeclarationID: "D1", Version: 1, Agency: "customs", Kind: "submit",
 		MappingVersion: "customs/submit@3", SchemaVersion: "customs-1.2", ContentHash: "e3b0c442",
-		Body: []byte("<?xml version=\"1.0\"?>\n<Sig>\x00\xff</Sig>"), State: store.StateSent, Attempts: 2,
+		Body: []byte("<?xml version=\"1.0\"?>\n<Sig>\x00\xff</Sig>"), State: message.Sent, Attempts: 2,
 		NextAttemptAt: at(time.Second), LastError: "timeout", LeaseOwner: "hub-1", LeaseUntil: at(time.Minute),
 		SentAt: at(2 * time.Second), AckDeadline: at(time.Hour), CreatedAt: at(0), UpdatedAt: at(3 * time.Second),
 		RequestID: "req-7f3a", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
 	}
-	bare := msg("M0", "D1", 1, "guangxi", store.StatePending, at(-time.Second))
-	amend := msg("M2", "D1", 2, "customs", store.StatePending, at(time.Minute))
+	bare := msg("M0", "D1", 1, "guangxi", message.Pending, at(-time.Second))
+	amend := msg("M2", "D1", 2, "customs", message.Pending, at(time.Minute))
 	amend.Kind, amend.PreviousID = "amend", "M1"
 	mustInsertMsgs(t, s, full, bare, amend)
 
@@ -431,7 +432,7 @@ func testMessages(t *testing.T, s store.Store) {
 		if _, err := tx.GetMessage(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("unknown message: err = %v, want ErrNotFound", err)
 		}
-		if err := tx.InsertMessage(ctx, msg("M1", "D1", 1, "x", store.StatePending, at(0))); !errors.Is(err, store.ErrConflict) {
+		if err := tx.InsertMessage(ctx, msg("M1", "D1", 1, "x", message.Pending, at(0))); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("duplicate message: err = %v, want ErrConflict", err)
 		}
 		all, err := tx.MessagesForDeclaration(ctx, "D1")
@@ -454,7 +455,7 @@ func testMessages(t *testing.T, s store.Store) {
 
 	// UpdateMessage writes exactly the mutable fields.
 	upd := *bare
-	upd.State, upd.Attempts, upd.NextAttemptAt, upd.LastError = store.StateSent, 1, at(time.Minute), "503"
+	upd.State, upd.Attempts, upd.NextAttemptAt, upd.LastError = message.Sent, 1, at(time.Minute), "503"
 	upd.LeaseOwner, upd.LeaseUntil = "", time.Time{}
 	upd.SentAt, upd.AckDeadline, upd.UpdatedAt = at(5*time.Second), at(10*time.Minute), at(5*time.Second)
 	inTx(t, s, func(tx store.Tx) error {
@@ -481,7 +482,7 @@ func testMessages(t *testing.T, s store.Store) {
 
 	// Messages belong to a stored declaration version.
 	err := s.WithTx(ctx, func(tx store.Tx) error {
-		return tx.InsertMessage(ctx, msg("M9", "D1", 9, "customs", store.StatePending, at(0)))
+		return tx.InsertMessage(ctx, msg("M9", "D1", 9, "customs", message.Pending, at(0)))
 	})
 	if err == nil {
 		t.Error("message for an unknown declaration version was accepted")
@@ -491,14 +492,14 @@ func testMessages(t *testing.T, s store.Store) {
 func testListMessages(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mustInsertDecls(t, s, decl("D1", 1, "T", "", "", at(0)), decl("D2", 1, "T", "", "", at(0)))
-	sentLate := msg("S1", "D1", 1, "customs", store.StateSent, at(1*time.Second))
+	sentLate := msg("S1", "D1", 1, "customs", message.Sent, at(1*time.Second))
 	sentLate.AckDeadline = at(time.Minute)
-	sentOK := msg("S2", "D2", 1, "customs", store.StateSent, at(2*time.Second))
+	sentOK := msg("S2", "D2", 1, "customs", message.Sent, at(2*time.Second))
 	sentOK.AckDeadline = at(time.Hour)
-	pendingDeadline := msg("P1", "D1", 1, "guangxi", store.StatePending, at(3*time.Second))
+	pendingDeadline := msg("P1", "D1", 1, "guangxi", message.Pending, at(3*time.Second))
 	pendingDeadline.AckDeadline = at(time.Second) // not Sent: never overdue
-	acked := msg("K1", "D2", 1, "guangxi", store.StateAcked, at(4*time.Second))
-	sentNoDeadline := msg("S3", "D2", 1, "borderguard", store.StateSent, at(5*time.Second))
+	acked := msg("K1", "D2", 1, "guangxi", message.Acked, at(4*time.Second))
+	sentNoDeadline := msg("S3", "D2", 1, "borderguard", message.Sent, at(5*time.Second))
 	mustInsertMsgs(t, s, sentLate, sentOK, pendingDeadline, acked, sentNoDeadline)
 
 	tests := []struct {
@@ -507,13 +508,13 @@ func testListMessages(t *testing.T, s store.Store) {
 		want []string
 	}{
 		{"all", store.MessageFilter{}, []string{"S1", "S2", "P1", "K1", "S3"}},
-		{"state", store.MessageFilter{State: store.StateSent}, []string{"S1", "S2", "S3"}},
+		{"state", store.MessageFilter{State: message.Sent}, []string{"S1", "S2", "S3"}},
 		{"agency", store.MessageFilter{Agency: "guangxi"}, []string{"P1", "K1"}},
 		{"declaration", store.MessageFilter{DeclarationID: "D2"}, []string{"S2", "K1", "S3"}},
 		{"overdue", store.MessageFilter{OverdueAt: at(10 * time.Minute)}, []string{"S1"}},
 		{"overdue later", store.MessageFilter{OverdueAt: at(2 * time.Hour)}, []string{"S1", "S2"}},
 		{"overdue at deadline is not overdue", store.MessageFilter{OverdueAt: at(time.Minute)}, []string{}},
-		{"combined", store.MessageFilter{State: store.StateSent, Agency: "customs", DeclarationID: "D2"}, []string{"S2"}},
+		{"combined", store.MessageFilter{State: message.Sent, Agency: "customs", DeclarationID: "D2"}, []string{"S2"}},
 		{"limit", store.MessageFilter{Limit: 2}, []string{"S1", "S2"}},
 		{"no match", store.MessageFilter{Agency: "nope"}, []string{}},
 	}
@@ -546,16 +547,16 @@ func testCountMessages(t *testing.T, s store.Store) {
 
 	mustInsertDecls(t, s, decl("D1", 1, "T", "", "", at(0)), decl("D2", 1, "T", "", "", at(0)))
 	mustInsertMsgs(t, s,
-		msg("A", "D1", 1, "customs", store.StatePending, at(0)),
-		msg("B", "D2", 1, "customs", store.StatePending, at(time.Second)),
-		msg("C", "D1", 1, "customs", store.StateDead, at(2*time.Second)),
-		msg("E", "D1", 1, "guangxi", store.StateAcked, at(3*time.Second)),
-		msg("F", "D2", 1, "guangxi", store.StateAcked, at(4*time.Second)),
-		msg("G", "D2", 1, "borderguard", store.StateSent, at(5*time.Second)),
+		msg("A", "D1", 1, "customs", message.Pending, at(0)),
+		msg("B", "D2", 1, "customs", message.Pending, at(time.Second)),
+		msg("C", "D1", 1, "customs", message.Dead, at(2*time.Second)),
+		msg("E", "D1", 1, "guangxi", message.Acked, at(3*time.Second)),
+		msg("F", "D2", 1, "guangxi", message.Acked, at(4*time.Second)),
+		msg("G", "D2", 1, "borderguard", message.Sent, at(5*time.Second)),
 	)
 	equal(t, "counts", count(), map[[2]string]int{
-		{"customs", store.StatePending}: 2, {"customs", store.StateDead}: 1,
-		{"guangxi", store.StateAcked}: 2, {"borderguard", store.StateSent}: 1,
+		{"customs", string(message.Pending)}: 2, {"customs", string(message.Dead)}: 1,
+		{"guangxi", string(message.Acked)}: 2, {"borderguard", string(message.Sent)}: 1,
 	})
 
 	// A state change moves a message from one count to another.
@@ -564,12 +565,12 @@ func testCountMessages(t *testing.T, s store.Store) {
 		if err != nil {
 			return err
 		}
-		m.State = store.StateSent
+		m.State = message.Sent
 		return tx.UpdateMessage(ctx, m)
 	})
 	equal(t, "after update", count(), map[[2]string]int{
-		{"customs", store.StatePending}: 1, {"customs", store.StateSent}: 1, {"customs", store.StateDead}: 1,
-		{"guangxi", store.StateAcked}: 2, {"borderguard", store.StateSent}: 1,
+		{"customs", string(message.Pending)}: 1, {"customs", string(message.Sent)}: 1, {"customs", string(message.Dead)}: 1,
+		{"guangxi", string(message.Acked)}: 2, {"borderguard", string(message.Sent)}: 1,
 	})
 }
 
@@ -588,11 +589,11 @@ func testOldestPending(t *testing.T, s store.Store) {
 
 	mustInsertDecls(t, s, decl("D1", 1, "T", "", "", at(0)))
 	mustInsertMsgs(t, s,
-		msg("A", "D1", 1, "customs", store.StateDead, at(-time.Hour)), // older, but not pending
-		msg("B", "D1", 1, "customs", store.StatePending, at(time.Second)),
-		msg("C", "D1", 1, "customs", store.StatePending, at(2*time.Second)),
-		msg("E", "D1", 1, "guangxi", store.StateSent, at(0)),
-		msg("F", "D1", 1, "borderguard", store.StatePending, at(5*time.Second)),
+		msg("A", "D1", 1, "customs", message.Dead, at(-time.Hour)), // older, but not pending
+		msg("B", "D1", 1, "customs", message.Pending, at(time.Second)),
+		msg("C", "D1", 1, "customs", message.Pending, at(2*time.Second)),
+		msg("E", "D1", 1, "guangxi", message.Sent, at(0)),
+		msg("F", "D1", 1, "borderguard", message.Pending, at(5*time.Second)),
 	)
 	equal(t, "oldest pending", oldest(), map[string]time.Time{
 		"customs": store.Truncate(at(time.Second)), "borderguard": store.Truncate(at(5 * time.Second)),
@@ -606,7 +607,7 @@ func testOldestPending(t *testing.T, s store.Store) {
 			if err != nil {
 				return err
 			}
-			m.State = store.StateSent
+			m.State = message.Sent
 			if err := tx.UpdateMessage(ctx, m); err != nil {
 				return err
 			}
@@ -620,18 +621,18 @@ func testOldestPending(t *testing.T, s store.Store) {
 func claimFixture(t *testing.T, s store.Store, now time.Time) {
 	t.Helper()
 	mustInsertDecls(t, s, decl("D", 1, "T", "", "", at(-time.Hour)))
-	due := msg("due", "D", 1, "customs", store.StatePending, at(-time.Hour))
+	due := msg("due", "D", 1, "customs", message.Pending, at(-time.Hour))
 	due.NextAttemptAt = now.Add(-time.Minute)
-	future := msg("future", "D", 1, "customs", store.StatePending, at(-time.Hour))
+	future := msg("future", "D", 1, "customs", message.Pending, at(-time.Hour))
 	future.NextAttemptAt = now.Add(time.Minute)
-	sent := msg("sent", "D", 1, "customs", store.StateSent, at(-time.Hour))
+	sent := msg("sent", "D", 1, "customs", message.Sent, at(-time.Hour))
 	sent.NextAttemptAt = now.Add(-time.Minute)
-	leased := msg("leased", "D", 1, "customs", store.StatePending, at(-time.Hour))
+	leased := msg("leased", "D", 1, "customs", message.Pending, at(-time.Hour))
 	leased.NextAttemptAt, leased.LeaseOwner, leased.LeaseUntil = now.Add(-time.Minute), "other", now.Add(time.Minute)
-	expired := msg("expired", "D", 1, "customs", store.StatePending, at(-time.Hour))
+	expired := msg("expired", "D", 1, "customs", message.Pending, at(-time.Hour))
 	expired.NextAttemptAt, expired.LeaseOwner, expired.LeaseUntil = now.Add(-2*time.Minute), "crashed", now.Add(-time.Second)
-	never := msg("never", "D", 1, "customs", store.StatePending, at(-time.Hour)) // zero NextAttemptAt: due now
-	exact := msg("exact", "D", 1, "customs", store.StatePending, at(-time.Hour))
+	never := msg("never", "D", 1, "customs", message.Pending, at(-time.Hour)) // zero NextAttemptAt: due now
+	exact := msg("exact", "D", 1, "customs", message.Pending, at(-time.Hour))
 	exact.NextAttemptAt = now
 	mustInsertMsgs(t, s, due, future, sent, leased, expired, never, exact)
 }
@@ -667,7 +668,7 @@ func testClaimDue(t *testing.T, s store.Store) {
 		}
 		equal(t, "stored lease owner", m.LeaseOwner, "w1")
 		equal(t, "stored lease until", m.LeaseUntil, store.Truncate(lease))
-		equal(t, "state unchanged", m.State, store.StatePending)
+		equal(t, "state unchanged", m.State, message.Pending)
 		return nil
 	})
 
@@ -704,7 +705,7 @@ func testClaimDueConcurrent(t *testing.T, s store.Store) {
 	mustInsertDecls(t, s, decl("D", 1, "T", "", "", at(-time.Hour)))
 	var ms []*store.Message
 	for i := range messages {
-		m := msg(fmt.Sprintf("M%03d", i), "D", 1, "customs", store.StatePending, at(time.Duration(i)*time.Millisecond))
+		m := msg(fmt.Sprintf("M%03d", i), "D", 1, "customs", message.Pending, at(time.Duration(i)*time.Millisecond))
 		m.NextAttemptAt = now.Add(-time.Second)
 		ms = append(ms, m)
 	}
@@ -818,7 +819,7 @@ func writeEverything(ctx context.Context, tx store.Tx) error {
 		func() error {
 			return tx.InsertIdempotency(ctx, &store.Idempotency{Trader: "T", Key: "k", DeclarationID: "R"})
 		},
-		func() error { return tx.InsertMessage(ctx, msg("RM", "R", 1, "customs", store.StatePending, at(0))) },
+		func() error { return tx.InsertMessage(ctx, msg("RM", "R", 1, "customs", message.Pending, at(0))) },
 		func() error { return tx.InsertAck(ctx, &store.Ack{MessageID: "RM", Status: "ACK"}) },
 		func() error {
 			return tx.PutDecision(ctx, &store.Decision{DeclarationID: "R", Version: 1, Status: "CLEARED"})
@@ -868,7 +869,7 @@ func assertNothingWritten(t *testing.T, s store.Store) {
 func testAcks(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mustInsertDecls(t, s, decl("D", 1, "T", "", "", at(0)))
-	mustInsertMsgs(t, s, msg("M1", "D", 1, "customs", store.StateSent, at(0)))
+	mustInsertMsgs(t, s, msg("M1", "D", 1, "customs", message.Sent, at(0)))
 	want := store.Ack{MessageID: "M1", Agency: "customs", AckID: "VNACCS-77", Status: "NACK", ReasonCode: "E042",
 		ReasonText: "Sai mã HS / HS code invalid", Raw: []byte("<Ack>\x00signed\xff</Ack>"), ReceivedAt: at(time.Second)}
 	inTx(t, s, func(tx store.Tx) error {
@@ -934,7 +935,7 @@ func testDecisions(t *testing.T, s store.Store) {
 		if err != nil {
 			return err
 		}
-		equal(t, "v1 decision (upserted)", got.Status, "CLEARED")
+		equal(t, "v1 decision (upserted)", string(got.Status), "CLEARED")
 		if _, err := tx.GetDecision(ctx, "D", 3); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("unknown version: err = %v, want ErrNotFound", err)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"log"
 	"os"
 	"time"
@@ -37,7 +38,7 @@ func (r *report) runInProcess() {
 	note, err := bench.EnsurePeer()
 	peerOK := err == nil
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			log.Fatal(err)
 		}
 		ip.note = err.Error()
@@ -127,7 +128,7 @@ func (ip *inProcess) runPKCS11(root string) {
 	defer os.RemoveAll(dir)
 	f, closeToken, err := bench.NewPKCS11Fixture(root, dir, pki.RSA2048)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			log.Fatal(err)
 		}
 		ip.pkcs11Note = err.Error()

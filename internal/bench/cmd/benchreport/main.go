@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/gatehub/gatehub/internal/testenv"
 	"log"
 	"os"
 	"os/exec"
@@ -160,7 +161,7 @@ func (r *report) run(acceptN, e2eN, xmlsecN int, lookupDur time.Duration, dbURL 
 		x, err := bench.NewXmlsec1(f, dir)
 		switch {
 		case errors.Is(err, bench.ErrNoXmlsec1):
-			if os.Getenv("CI") == "true" {
+			if testenv.CI() {
 				log.Fatal(err)
 			}
 			r.xmlsecNote = err.Error()
