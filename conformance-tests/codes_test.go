@@ -19,7 +19,7 @@ func sentTo(t *testing.T, decl []byte, agency string) bool {
 	if err := jsonUnmarshal(decl, &d); err != nil {
 		t.Fatal(err)
 	}
-	set, err := gate.LoadDir("../deploy/gates")
+	set, err := gate.LoadDir("../deploy/gates", shippedAgencies(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestShippedGatesHaveCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	codes := reg.Codes()
-	set, err := gate.LoadDir("../deploy/gates")
+	set, err := gate.LoadDir("../deploy/gates", shippedAgencies(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/gatehub/gatehub/internal/gate"
-	"github.com/gatehub/gatehub/internal/message"
-	"github.com/gatehub/gatehub/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -21,8 +19,12 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/gatehub/gatehub/internal/agencies"
+	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/mapping"
+	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/schema"
+	"github.com/gatehub/gatehub/internal/testenv"
 )
 
 const (
@@ -35,7 +37,11 @@ const (
 // shipped gate files so that the vectors and production agree.
 func gateContext(t *testing.T, code string) map[string]any {
 	t.Helper()
-	set, err := gate.LoadDir("../deploy/gates")
+	known, err := agencies.LoadDir("../deploy/agencies")
+	if err != nil {
+		t.Fatalf("load agencies: %v", err)
+	}
+	set, err := gate.LoadDir("../deploy/gates", known)
 	if err != nil {
 		t.Fatalf("load gates: %v", err)
 	}
@@ -108,11 +114,14 @@ func TestVectorsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agencies := reg.Agencies()
-	if len(agencies) != 4 {
-		t.Fatalf("want 4 agencies, got %v", agencies)
+	known, err := agencies.LoadDir("../deploy/agencies")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, agency := range agencies {
+	if got, want := reg.Agencies(), known.Strings(); !slices.Equal(got, want) {
+		t.Fatalf("mappings for %v, want every agency file's: %v", got, want)
+	}
+	for _, agency := range known.Strings() {
 		schemaFile := schemaOf(t, reg, agency)
 		for _, want := range []string{"valid", "invalid"} {
 			files, _ := filepath.Glob(filepath.Join(vectorsDir, agency, want, "*.xml"))
@@ -242,4 +251,14 @@ func checkBoth(t *testing.T, bin string, v *schema.Validator, schemaFile string,
 	if err := xmllint(t, bin, schemaFile, doc); err != nil {
 		t.Errorf("xmllint: %v\n%s", err, doc)
 	}
+}
+
+// shippedAgencies is the agency set the shipped gate files are checked against.
+func shippedAgencies(t testing.TB) *agencies.Set {
+	t.Helper()
+	set, err := agencies.LoadDir("../deploy/agencies")
+	if err != nil {
+		t.Fatalf("load agencies: %v", err)
+	}
+	return set
 }

@@ -25,6 +25,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/config"
 )
 
@@ -344,7 +345,13 @@ func TestGatesConfigMap(t *testing.T) {
 func knownEnv(t *testing.T) map[string]bool {
 	t.Helper()
 	asked := map[string]bool{}
-	_, _ = config.Load("", func(name string) string { asked[name] = true; return "" })
+	_, _ = config.Load("", func(name string) string {
+		asked[name] = true
+		if name == "GATEHUB_AGENCIES_DIR" {
+			return "agencies" // the agencies' endpoint variables are asked per agency file
+		}
+		return ""
+	})
 	if !asked["GATEHUB_DATABASE_URL"] {
 		t.Fatal("config.Load did not ask for GATEHUB_DATABASE_URL; the probe is broken")
 	}
@@ -398,8 +405,12 @@ func TestCompose(t *testing.T) {
 		if !strings.HasPrefix(s(env["GATEHUB_REDIS_URL"]), "redis://redis:") {
 			t.Errorf("%s: GATEHUB_REDIS_URL does not point at the redis service", name)
 		}
-		for _, a := range config.Agencies {
-			url := s(env["GATEHUB_AGENCY_"+strings.ToUpper(a)+"_URL"])
+		known, err := agencies.LoadDir("agencies")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range known.Strings() {
+			url := s(env[config.EndpointEnv(a)])
 			if want := "http://agencysim:8081/" + a + "/messages"; url != want {
 				t.Errorf("%s: agency %s URL = %q, want %q", name, a, url, want)
 			}

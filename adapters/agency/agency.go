@@ -1,8 +1,9 @@
 // Package agency holds what every agency adapter shares: the description of
-// an agency endpoint (Spec), the outcome classification of one delivery
-// attempt, the HTTP transport that performs that attempt, and the RFC 9457
-// problem documents agencies use to refuse a message. Agency-specific format
-// knowledge lives in the sibling packages (customs, borderguard, ...).
+// an agency endpoint (Spec, from its agency file), the outcome
+// classification of one delivery attempt, the HTTP transport that performs
+// that attempt, and the RFC 9457 problem documents agencies use to refuse a
+// message. What differs per agency is data: deploy/agencies, mappings/,
+// schemas/ and, for the simulators, simulators/.
 package agency
 
 import (
@@ -10,14 +11,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/beevik/etree"
-
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/sign"
 )
 
-// Spec describes how to talk to one agency. Name is the agency id used in
-// mappings/, schemas/, callback URLs and as the agency's participant name in
-// the trust store, so one string ties the four together.
+// Spec describes how to talk to one agency (SpecOf its agency file). Name
+// is the agency code used in mappings/, schemas/, callback URLs and as the
+// agency's participant name in the trust store.
 type Spec struct {
 	Name         string
 	DisplayName  string
@@ -91,10 +91,14 @@ func Classify(resp Response, err error) outbox.Outcome {
 	}
 }
 
-// Rule is one agency business check run by the simulator on the incoming
-// message: a pure function of the verified XML root and the agency clock.
-// ok=false carries the NACK reason code and a human text.
-type Rule struct {
-	Name  string
-	Check func(root *etree.Element, now time.Time) (ok bool, code, text string)
+// SpecOf is the transport description of an agency file.
+func SpecOf(a *agencies.Agency) Spec {
+	return Spec{
+		Name:         string(a.Code),
+		DisplayName:  a.Names.EN,
+		ContentType:  a.Endpoint.ContentType,
+		ExtraHeaders: a.Endpoint.Headers,
+		Timeout:      a.Endpoint.Timeout,
+		Signature:    a.Signature,
+	}
 }

@@ -1,5 +1,6 @@
 // Command agencysim runs simulated border agencies for demos and manual
-// tests: one of them, or all four behind one port.
+// tests: one of them, or all of deploy/agencies behind one port, each
+// checking what its simulators/<code>.yaml says.
 //
 //	agencysim -agency all -addr 127.0.0.1:8081 -callback http://127.0.0.1:8080 \
 //	          -keys var/keys -trust var/trust -publish var/trust
@@ -11,7 +12,7 @@
 //	PUT  http://127.0.0.1:8081/customs/config             {"mode":"async","failFirst":2}
 //	GET  http://127.0.0.1:8081/stats                      all agencies
 //
-// (borderguard, vehicleregistry, guangxi likewise). With a single agency the
+// (every other agency likewise). With a single agency the
 // same paths also work without the prefix (/messages, /stats, /config).
 //
 // Keys: each agency's key and certificate are loaded from -keys, or created
@@ -34,10 +35,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/schema"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 func main() {
@@ -58,7 +60,7 @@ type flags struct {
 	agency, addr, mode, callback string
 	keys, trust, publish         string
 	schemas, mappings, alg       string
-	misbehave                    string
+	agencies, rules, misbehave   string
 	delay, retryAfter            time.Duration
 	failFirst                    int
 	failRate                     float64
@@ -68,7 +70,7 @@ type flags struct {
 func parseFlags(args []string) (flags, error) {
 	var f flags
 	fs := flag.NewFlagSet("agencysim", flag.ContinueOnError)
-	fs.StringVar(&f.agency, "agency", "all", "agency to simulate: all, or a comma list of customs, borderguard, vehicleregistry, guangxi")
+	fs.StringVar(&f.agency, "agency", "all", "agency to simulate: all, or a comma list of agency codes (deploy/agencies)")
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8081", "listen address")
 	fs.StringVar(&f.mode, "mode", sim.ModeSync, "answer mode: sync (200 + ACK), async (202 + callback), silent (202, never answers)")
 	fs.DurationVar(&f.delay, "delay", 0, "processing delay before answering (sync) or calling back (async)")
@@ -82,6 +84,8 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.publish, "publish", "", "trust store directory to add the agencies' certificates to (empty: do not)")
 	fs.StringVar(&f.schemas, "schemas", "schemas", "XSD directory")
 	fs.StringVar(&f.mappings, "mappings", "mappings", "mapping directory")
+	fs.StringVar(&f.agencies, "agencies", "deploy/agencies", "agency files directory")
+	fs.StringVar(&f.rules, "rules", "simulators", "simulator rules directory (<agency>.yaml)")
 	fs.StringVar(&f.alg, "alg", string(pki.ECDSAP256), "key algorithm for created agency keys: ecdsa-p256 or rsa-2048")
 	fs.StringVar(&f.misbehave, "misbehave", "", "break the protocol on purpose, to see gatehubctl conformance run catch it: a comma list of "+misbehaviours())
 	if err := fs.Parse(args); err != nil {
@@ -101,6 +105,14 @@ func run(ctx context.Context, args []string, log *slog.Logger, ready func(*sim.C
 		return err
 	}
 
+	set, err := agencies.LoadDir(f.agencies)
+	if err != nil {
+		return err
+	}
+	defs, err := sim.Definitions(set, f.rules)
+	if err != nil {
+		return err
+	}
 	reg, err := mapping.Load(f.mappings)
 	if err != nil {
 		return fmt.Errorf("load mappings: %w", err)
@@ -120,12 +132,12 @@ func run(ctx context.Context, args []string, log *slog.Logger, ready func(*sim.C
 			misbehave = append(misbehave, sim.Misbehaviour(m))
 		}
 	}
-	var agencies []string
+	var only []string
 	if f.agency != "all" {
-		agencies = strings.Split(f.agency, ",")
+		only = strings.Split(f.agency, ",")
 	}
 	cluster, err := sim.StartAll(ctx, sim.Options{
-		Addr: f.addr, Agencies: agencies, Registry: reg, Validator: val, Trust: trust,
+		Definitions: defs, Addr: f.addr, Agencies: only, Registry: reg, Validator: val, Trust: trust,
 		KeysDir: f.keys, Algorithm: pki.Algorithm(f.alg),
 		CallbackURL: f.callback, Mode: f.mode, Delay: f.delay, FailFirst: f.failFirst,
 		FailRate: f.failRate, Seed: f.seed,

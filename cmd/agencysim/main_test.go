@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/agency"
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 // TestRunServesOneAgency starts the command as a user would, with a hub key
@@ -38,6 +38,7 @@ func TestRunServesOneAgency(t *testing.T) {
 			"-agency", "vehicleregistry", "-addr", "127.0.0.1:0",
 			"-keys", keys, "-trust", filepath.Join(dir, "no-such-dir"), "-publish", publish,
 			"-schemas", "../../schemas", "-mappings", "../../mappings",
+			"-agencies", "../../deploy/agencies", "-rules", "../../simulators",
 		}, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *sim.Cluster) { ready <- c })
 	}()
 	var cluster *sim.Cluster

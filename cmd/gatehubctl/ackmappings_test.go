@@ -70,7 +70,11 @@ func TestReplayReadsAcksWithTheArchivesMappings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := ack.Reader{Verifier: app.ArchiveVerifier(old.Certs), Mappings: broke}
+	known, err := localAgencies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ack.Reader{Verifier: app.ArchiveVerifier(known, old.Certs), Mappings: broke}
 	acks := 0
 	for _, e := range old.Entries {
 		if e.Kind != audit.KindAckInbound {

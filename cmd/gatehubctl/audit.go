@@ -452,7 +452,7 @@ Needs an auditor or admin token.`,
 	cursor := fs.String("cursor", "", "start at this page cursor (printed after a page that has more)")
 	all := fs.Bool("all", false, "follow the cursors to the end (JSON: one document per page)")
 	format := addOutputFlag(c)
-	_ = c.RegisterFlagCompletionFunc("agency", fixedCompletion(agencies...))
+	_ = c.RegisterFlagCompletionFunc("agency", agencyCompletion)
 	_ = c.RegisterFlagCompletionFunc("kind", fixedCompletion(audit.Kinds...))
 	c.RunE = func(c *cobra.Command, _ []string) error {
 		q := url.Values{}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/conformance"
 	"github.com/gatehub/gatehub/internal/hub"
@@ -20,6 +19,7 @@ import (
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/schema"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 func conformanceRunCmd() *cobra.Command {
@@ -93,11 +93,10 @@ type conformanceOptions struct {
 }
 
 // agencyFor is the glue between an agency code and what the kit needs to
-// know of it. Today the four agencies' adapters hold it (through the
-// simulator's list of them); once agencies are data files
-// (deploy/agencies/CODE.yaml) this is the one place that reads them instead.
+// know of it: its agency file (transport, signature profile) and the
+// envelope layout of its format (simulators/CODE.yaml).
 func agencyFor(code string) (conformance.Agency, bool) {
-	for _, d := range sim.Definitions() {
+	for _, d := range localDefinitions() {
 		if d.Spec.Name == code {
 			return conformance.Agency{Spec: d.Spec, Envelope: d.Envelope}, true
 		}
@@ -107,11 +106,27 @@ func agencyFor(code string) (conformance.Agency, bool) {
 
 func agencyCodes() []string {
 	var out []string
-	for _, d := range sim.Definitions() {
+	for _, d := range localDefinitions() {
 		out = append(out, d.Spec.Name)
 	}
 	slices.Sort(out)
 	return out
+}
+
+// localDefinitions are the local agency files with their simulator files
+// (GATEHUB_SIMULATOR_RULES_DIR, default simulators); none when they do not
+// load, which the caller reports as an unknown agency.
+func localDefinitions() []sim.Definition {
+	set, err := localAgencies()
+	if err != nil {
+		return nil
+	}
+	dir := os.Getenv("GATEHUB_SIMULATOR_RULES_DIR")
+	if dir == "" {
+		dir = "simulators"
+	}
+	defs, _ := sim.Definitions(set, dir)
+	return defs
 }
 
 func conformanceRun(c *cobra.Command, o conformanceOptions, format outputFormat, out io.Writer) error {

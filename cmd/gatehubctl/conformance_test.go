@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/pki/softhsmtest"
 	"github.com/gatehub/gatehub/internal/schema"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 // TestConformanceRun: the command against shipped simulators, one sound
@@ -36,7 +36,7 @@ func TestConformanceRun(t *testing.T) {
 	reg, val := formats(t)
 	start := func(name string, misbehave ...sim.Misbehaviour) (endpoint, cert string) {
 		c, err := sim.StartAll(t.Context(), sim.Options{
-			Agencies: []string{name}, Registry: reg, Validator: val, Trust: hubTrust,
+			Definitions: localDefinitions(), Agencies: []string{name}, Registry: reg, Validator: val, Trust: hubTrust,
 			Configure: func(cfg *sim.Config) { cfg.Misbehave = misbehave },
 		})
 		if err != nil {
@@ -133,7 +133,7 @@ func TestConformanceRunTokenKey(t *testing.T) {
 	hubTrust := pki.NewTrustStore()
 	hubTrust.Add("hub", hubCert, time.Time{}, time.Time{})
 	reg, val := formats(t)
-	c, err := sim.StartAll(t.Context(), sim.Options{Agencies: []string{"customs"}, Registry: reg, Validator: val, Trust: hubTrust})
+	c, err := sim.StartAll(t.Context(), sim.Options{Definitions: localDefinitions(), Agencies: []string{"customs"}, Registry: reg, Validator: val, Trust: hubTrust})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,10 +49,15 @@ Exit status 2 when any file is invalid.`,
 }
 
 func gatesValidate(_ context.Context, args []string, out io.Writer) error {
+	known, err := localAgencies()
+	if err != nil {
+		fmt.Fprintln(out, err)
+		return exitError(exitProblems)
+	}
 	var gates []*gate.Gate
 	failed := false
 	for _, path := range args {
-		g, err := gate.LoadFile(path)
+		g, err := gate.LoadFile(path, known)
 		if err != nil {
 			failed = true
 			fmt.Fprintln(out, err)
@@ -91,7 +96,11 @@ refuses the file. Needs an admin token.`,
 			return err
 		}
 		// Validate locally first: the error then points at the operator's file.
-		g, err := gate.Parse(args[0], data)
+		known, err := localAgencies()
+		if err != nil {
+			return err
+		}
+		g, err := gate.Parse(args[0], data, known)
 		if err != nil {
 			fmt.Fprintln(out, err)
 			return exitError(exitProblems)
@@ -153,7 +162,6 @@ func gatesListCmd() *cobra.Command {
 
 var (
 	outboxStates = message.StateNames()
-	agencies     = []string{"customs", "borderguard", "vehicleregistry", "guangxi"}
 )
 
 // messagesTable prints outbox messages, one line each.
@@ -174,12 +182,12 @@ func outboxListCmd() *cobra.Command {
 	})
 	fs := c.Flags()
 	state := fs.String("state", "", strings.Join(outboxStates, " | "))
-	agency := fs.String("agency", "", strings.Join(agencies, " | "))
+	agency := fs.String("agency", "", "agency code (deploy/agencies)")
 	decl := fs.String("declaration", "", "declaration id")
 	limit := fs.Int("limit", 100, "at most this many (the hub caps it at 1000)")
 	format := addOutputFlag(c)
 	_ = c.RegisterFlagCompletionFunc("state", fixedCompletion(outboxStates...))
-	_ = c.RegisterFlagCompletionFunc("agency", fixedCompletion(agencies...))
+	_ = c.RegisterFlagCompletionFunc("agency", agencyCompletion)
 	c.RunE = func(c *cobra.Command, _ []string) error {
 		q := url.Values{}
 		for k, v := range map[string]string{"state": *state, "agency": *agency, "declaration": *decl} {
@@ -243,7 +251,7 @@ func outboxActionCmd(action string) *cobra.Command {
 		}
 		agency = c.Flags().String("agency", "", "redrive every dead message of this agency instead of one message")
 		limit = c.Flags().Int("limit", 200, "with --agency: at most this many dead messages per call (1-1000)")
-		_ = c.RegisterFlagCompletionFunc("agency", fixedCompletion(agencies...))
+		_ = c.RegisterFlagCompletionFunc("agency", agencyCompletion)
 	}
 	c.RunE = func(c *cobra.Command, args []string) error {
 		var res json.RawMessage

@@ -35,7 +35,11 @@ func progressTo(w io.Writer, what string) func(audit.Progress) {
 func certsVerifier(certs map[string][]*x509.Certificate) audit.XMLVerifier {
 	// Each agency's signatures are held to its own profile, the hub's to
 	// any of them (app.ArchiveVerifier).
-	v := app.ArchiveVerifier(certs)
+	set, err := localAgencies()
+	if err != nil {
+		return func(string, []byte, time.Time) error { return err }
+	}
+	v := app.ArchiveVerifier(set, certs)
 	return func(participant string, xml []byte, at time.Time) error {
 		_, err := v.Verify(participant, xml, at)
 		return err

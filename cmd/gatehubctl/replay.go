@@ -290,7 +290,12 @@ func replayChain(ctx context.Context, args []string, dir string, reg *mapping.Re
 		if err != nil {
 			return nil, err
 		}
-		acks := &ackMappings{src: ar, ar: ar, inputs: inputs, verify: app.ArchiveVerifier(ar.Certs), changes: &changes}
+		known, err := localAgencies()
+		if err != nil {
+			ar.Close()
+			return nil, err
+		}
+		acks := &ackMappings{src: ar, ar: ar, inputs: inputs, verify: app.ArchiveVerifier(known, ar.Certs), changes: &changes}
 		ropts := replay.RestoreOptions{From: res.pos, Total: int64(ar.Manifest.Entries), Progress: progressTo(errOut, "replay "+filepath.Base(path))}
 		if rebuild {
 			ropts.Rebuild = &replay.RebuildOptions{Registry: inputs.registry(ar), Verify: certsVerifier(ar.Certs)}

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/gatedevice"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/gate"
 )
@@ -60,16 +61,16 @@ func main() {
 }
 
 type options struct {
-	hub, gateFile, direction, plate, trailer, qr, only string
-	weight, confidence                                 float64
-	tokenPrefix                                        string
-	keys                                               string
-	timeout                                            time.Duration
-	client                                             *http.Client
-	now                                                func() time.Time // the barriers' clock
-	stdout                                             io.Writer
-	keyring                                            map[string]ed25519.PublicKey
-	gate                                               *gate.Gate
+	hub, gateFile, agenciesDir, direction, plate, trailer, qr, only string
+	weight, confidence                                              float64
+	tokenPrefix                                                     string
+	keys                                                            string
+	timeout                                                         time.Duration
+	client                                                          *http.Client
+	now                                                             func() time.Time // the barriers' clock
+	stdout                                                          io.Writer
+	keyring                                                         map[string]ed25519.PublicKey
+	gate                                                            *gate.Gate
 }
 
 // run is main without the process: tests call it with the hub's clock.
@@ -79,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, now func(
 	o := options{now: now, stdout: stdout, client: &http.Client{}}
 	fs.StringVar(&o.hub, "hub", "http://127.0.0.1:8080", "hub base URL")
 	fs.StringVar(&o.gateFile, "gatefile", filepath.Join("deploy", "gates", "huunghi.yaml"), "the gate file whose checkpoints the truck passes")
+	fs.StringVar(&o.agenciesDir, "agencies", filepath.Join("deploy", "agencies"), "the agency files the gate file names")
 	fs.StringVar(&o.direction, "direction", "export", "the truck's direction: export, import or transit")
 	fs.StringVar(&o.only, "checkpoint", "", "play only this checkpoint (default: the whole route)")
 	fs.StringVar(&o.plate, "plate", "", "plate the cameras read (required)")
@@ -97,7 +99,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, now func(
 		fmt.Fprintln(stderr, "usage: gatesim -plate PLATE [-weight KG] [-qr DECLARATION] [-trailer PLATE] [-gatefile FILE] [-direction D] [-checkpoint ID] [-hub URL] [-keys PUB.pem]")
 		return exitUsage
 	}
-	g, err := gate.LoadFile(o.gateFile)
+	known, err := agencies.LoadDir(o.agenciesDir)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatesim:", err)
+		return exitUsage
+	}
+	g, err := gate.LoadFile(o.gateFile, known)
 	if err != nil {
 		fmt.Fprintln(stderr, "gatesim:", err)
 		return exitUsage

@@ -31,6 +31,7 @@ func startHub(t *testing.T) *app.App {
 	cfg.KeysDir, cfg.TrustDir = filepath.Join(dir, "keys"), filepath.Join(dir, "trust")
 	cfg.GatesDir, cfg.MappingsDir, cfg.SchemasDir = filepath.Join(root, "deploy/gates"), filepath.Join(root, "mappings"), filepath.Join(root, "schemas")
 	cfg.TokensFile = filepath.Join(root, "deploy/tokens.dev.yaml")
+	cfg.AgenciesDir, cfg.SimulatorRulesDir = filepath.Join(root, "deploy/agencies"), filepath.Join(root, "simulators")
 	cfg.Simulators, cfg.RateLimit.Rate, cfg.CheckpointEvery = true, 0, 0
 	cfg.Delivery.Poll, cfg.Delivery.Timeout = 50*time.Millisecond, 5*time.Second
 	base, start := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC), time.Now()
@@ -133,7 +134,7 @@ func TestGatesimPlaysACrossing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"-hub", a.URL(), "-gatefile", gatefile, "-keys", pub}, tc.args...)
+			args := append([]string{"-hub", a.URL(), "-gatefile", gatefile, "-agencies", filepath.Join(root, "deploy/agencies"), "-keys", pub}, tc.args...)
 			var out bytes.Buffer
 			code := run(context.Background(), args, &out, &out, a.Tx.Clock)
 			if code != tc.exit {
@@ -150,7 +151,7 @@ func TestGatesimPlaysACrossing(t *testing.T) {
 	t.Run("whole crossing of a fresh truck", func(t *testing.T) {
 		fresh := declareClearedPlate(t, a.URL(), "12C-77001", "桂A77001")
 		var out bytes.Buffer
-		args := []string{"-hub", a.URL(), "-gatefile", gatefile, "-keys", pub, "-plate", "12C-77001", "-weight", "38600"}
+		args := []string{"-hub", a.URL(), "-gatefile", gatefile, "-agencies", filepath.Join(root, "deploy/agencies"), "-keys", pub, "-plate", "12C-77001", "-weight", "38600"}
 		if code := run(context.Background(), args, &out, &out, a.Tx.Clock); code != exitOpen {
 			t.Fatalf("exit %d:\n%s", code, out.String())
 		}
@@ -161,7 +162,7 @@ func TestGatesimPlaysACrossing(t *testing.T) {
 		}
 		// Back at the gate after another truck, the clearance is used.
 		out.Reset()
-		run(context.Background(), []string{"-hub", a.URL(), "-gatefile", gatefile, "-keys", pub, "-plate", "99Z-00002", "-checkpoint", "B1"}, &out, &out, a.Tx.Clock)
+		run(context.Background(), []string{"-hub", a.URL(), "-gatefile", gatefile, "-agencies", filepath.Join(root, "deploy/agencies"), "-keys", pub, "-plate", "99Z-00002", "-checkpoint", "B1"}, &out, &out, a.Tx.Clock)
 		out.Reset()
 		if code := run(context.Background(), args, &out, &out, a.Tx.Clock); code != exitClosed || !strings.Contains(out.String(), "clearance already used") {
 			t.Fatalf("second crossing: exit %d:\n%s", code, out.String())

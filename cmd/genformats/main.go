@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/formatdoc"
 	"github.com/gatehub/gatehub/internal/mapping"
 )
@@ -40,7 +41,11 @@ func run(root string, check bool) error {
 		files[filepath.Join(schemasDir, s.File)] = s.Content
 	}
 	// Pages read the regenerated schemas, not what is on disk.
-	pages, err := formatdoc.Pages(reg, schemas)
+	known, err := agencies.LoadDir(filepath.Join(root, "deploy", "agencies"))
+	if err != nil {
+		return err
+	}
+	pages, err := formatdoc.Pages(reg, schemas, known)
 	if err != nil {
 		return err
 	}

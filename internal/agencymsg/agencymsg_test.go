@@ -16,7 +16,7 @@ import (
 
 func service(h *hubtest.Hub) *agencymsg.Service {
 	return &agencymsg.Service{Tx: h.Tx, Decisions: h.Decisions, Sign: h.Submission.SignFor,
-		Verifier: h.Acks.Acks.Verifier, Schemas: h.Submission.Schemas, Rules: app.DirectiveRules()}
+		Verifier: h.Acks.Acks.Verifier, Schemas: h.Submission.Schemas, Rules: app.DirectiveRules(h.Decisions.Agencies.Current())}
 }
 
 func signed(t *testing.T, h *hubtest.Hub, m directive.Message) []byte {

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/acknowledgements"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/clearance"
@@ -25,6 +24,7 @@ import (
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/refusal"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/views"
 )
 
@@ -56,7 +56,7 @@ func (c *manualClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // cluster created under the hub's data directory.
 func (h *harness) agencySigner(agency string) *sign.Signer {
 	h.t.Helper()
-	profile, file := app.Specs()[agency].SignatureProfile(), agency
+	profile, file := app.Specs(h.app.Agencies.Current())[agency].SignatureProfile(), agency
 	if profile.Name == sign.SM2Profile.Name {
 		file += ".sm2"
 	}

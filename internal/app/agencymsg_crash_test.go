@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/directive"
 	"github.com/gatehub/gatehub/internal/pki"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 // TestForwardSurvivesKill: the vehicle registry revokes a truck's permit;

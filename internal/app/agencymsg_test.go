@@ -14,7 +14,6 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/agencymsg"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
@@ -23,6 +22,7 @@ import (
 	"github.com/gatehub/gatehub/internal/directive"
 	"github.com/gatehub/gatehub/internal/message"
 	"github.com/gatehub/gatehub/internal/pki"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/store/storetest"
 	"github.com/gatehub/gatehub/internal/views"
 )

@@ -176,9 +176,14 @@ func TestAmendAndCancel(t *testing.T) {
 	version := 1
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// The expectation agrees with the mapping files.
-			if got := mappedBy(t, tc.source); !slices.Equal(got, tc.want) {
-				t.Fatalf("mappings reading %s: %v, the test expects %v", tc.source, got, tc.want)
+			// The expectation agrees with the mapping files of the agencies
+			// this crossing goes to.
+			mapped := slices.DeleteFunc(mappedBy(t, tc.source), func(a string) bool { return !slices.Contains(all, a) })
+			if len(mapped) == 0 {
+				mapped = nil
+			}
+			if !slices.Equal(mapped, tc.want) {
+				t.Fatalf("mappings reading %s: %v, the test expects %v", tc.source, mapped, tc.want)
 			}
 			before := h.view(v.ID)
 			latest := map[string]views.MessageView{}

@@ -25,14 +25,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehub/gatehub/adapters/agency"
-	"github.com/gatehub/gatehub/adapters/borderguard"
-	"github.com/gatehub/gatehub/adapters/customs"
 	"github.com/gatehub/gatehub/adapters/gatedevice"
-	"github.com/gatehub/gatehub/adapters/guangxi"
-	"github.com/gatehub/gatehub/adapters/sim"
-	"github.com/gatehub/gatehub/adapters/vehicleregistry"
 	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/acknowledgements"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/agencymsg"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
@@ -58,6 +54,7 @@ import (
 	"github.com/gatehub/gatehub/internal/refusallog"
 	"github.com/gatehub/gatehub/internal/schema"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
@@ -68,13 +65,26 @@ import (
 	"github.com/gatehub/gatehub/internal/views"
 )
 
-// Specs returns the transport description of every agency adapter.
-func Specs() map[string]agency.Spec {
+// Specs returns the transport description of every agency of set.
+func Specs(set *agencies.Set) map[string]agency.Spec {
 	out := map[string]agency.Spec{}
-	for _, s := range []agency.Spec{customs.Spec(), borderguard.Spec(), vehicleregistry.Spec(), guangxi.Spec()} {
-		out[s.Name] = s
+	for _, a := range set.All() {
+		out[string(a.Code)] = agency.SpecOf(a)
 	}
 	return out
+}
+
+// LoadAgencies is the agency set of cfg: the one config.Load read, or
+// AgenciesDir's files.
+func LoadAgencies(cfg config.Config) (*agencies.Set, error) {
+	if cfg.Agencies != nil {
+		return cfg.Agencies, nil
+	}
+	set, err := agencies.LoadDir(cfg.AgenciesDir)
+	if err != nil {
+		return nil, fmt.Errorf("load agencies: %w", err)
+	}
+	return set, nil
 }
 
 // Bus is the fan-out lane devices and instances subscribe to.
@@ -106,12 +116,15 @@ type App struct {
 	LaneKey        *lanes.LaneSigner
 	Lanes          *lanes.Service
 	Simulators     *sim.Cluster // nil unless Config.Simulators
+	// Agencies is the agency set in force; ReloadAgencies swaps it.
+	Agencies *agencies.Registry
 
 	listener net.Listener
 	http     *http.Server
 	redis    *redis.Client
 	bus      fanout.Bus
 	schemas  *schema.Validator
+	mappings *mapping.Registry // the agency reload checks new agency files against them
 	closers  []func() error
 
 	gatesSynced chan struct{}
@@ -206,8 +219,13 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	ackPerSource = newLimiter(cfg.Limits.AckPerSource, "rl-ack-source")
 	ackPerAgency = newLimiter(cfg.Limits.AckPerAgency, "rl-ack-agency")
 
-	// Configuration as data.
-	gates, err := gate.LoadDir(cfg.GatesDir)
+	// Configuration as data. Agencies first: gate files name them.
+	agencySet, err := LoadAgencies(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.Agencies = agencies.NewRegistry(agencySet)
+	gates, err := gate.LoadDir(cfg.GatesDir, agencySet)
 	if err != nil {
 		return nil, fmt.Errorf("load gates: %w", err)
 	}
@@ -215,6 +233,10 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	maps, err := mapping.Load(cfg.MappingsDir)
 	if err != nil {
 		return nil, fmt.Errorf("load mappings: %w", err)
+	}
+	a.mappings = maps
+	if err := checkMappings(agencySet, maps); err != nil {
+		return nil, err
 	}
 	a.schemas, err = schema.Load(cfg.SchemasDir)
 	if err != nil {
@@ -243,11 +265,14 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, err
 	}
 	a.Trust.Add(hub.Participant, a.Identity.Cert, time.Time{}, time.Time{})
+	if err := trustAgencyFiles(agencySet, a.Trust); err != nil {
+		return nil, err
+	}
 	signer, err := sign.NewSigner(a.Identity)
 	if err != nil {
 		return nil, fmt.Errorf("hub signer: %w", err)
 	}
-	agencySigners, err := agencySigners(cfg, signer, a.Trust, now())
+	agencySigners, err := agencySigners(cfg, agencySet, signer, a.Trust, now())
 	if err != nil {
 		return nil, err
 	}
@@ -277,16 +302,25 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.Config.PublicURL = publicURL
 
 	endpoints := map[string]acknowledgements.Endpoint{}
-	specs := Specs()
-	for name, url := range cfg.AgencyURLs {
+	specs := Specs(agencySet)
+	urls, err := cfg.Endpoints(agencySet)
+	if err != nil {
+		return nil, err
+	}
+	for name, url := range urls {
 		endpoints[name] = acknowledgements.Endpoint{Spec: specs[name], URL: url}
 	}
 	if cfg.Simulators {
+		defs, err := sim.Definitions(agencySet, cfg.SimulatorRulesDir)
+		if err != nil {
+			return nil, fmt.Errorf("agency simulators: %w", err)
+		}
 		// Not bound to ctx: the simulators are agencies the dispatcher may
 		// still be talking to while Run shuts down; they close with the
 		// other resources, after in-flight deliveries settled.
 		a.Simulators, err = sim.StartAll(context.WithoutCancel(ctx), sim.Options{
-			Addr: cfg.SimulatorAddr, Registry: maps, Validator: a.schemas, Trust: a.Trust,
+			Definitions: defs,
+			Addr:        cfg.SimulatorAddr, Registry: maps, Validator: a.schemas, Trust: a.Trust,
 			KeysDir: filepath.Join(cfg.DataDir, "simulator-keys"), CallbackURL: publicURL,
 			Mode: cfg.SimulatorMode, Delay: cfg.SimulatorDelay, Now: now,
 			Configure: func(c *sim.Config) {
@@ -315,7 +349,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 
 	a.Metrics = metrics.New()
-	a.Metrics.Init(config.Agencies, registry.Current().Codes())
+	a.Metrics.Init(agencySet.Strings(), registry.Current().Codes())
 	a.Metrics.WatchCertificates(a.certificates)
 	if pg, ok := a.Store.(*postgres.Store); ok {
 		pg.OnRetry(a.Metrics.StoreRetry)
@@ -328,7 +362,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	// Wake and WakeEvents are set below, once the dispatcher and the relay
 	// exist.
 	a.Tx = &txn.Runner{Store: a.Store, Now: now}
-	a.Decisions = &decisions.Decider{Tx: a.Tx, Gates: registry, Metrics: a.Metrics}
+	a.Decisions = &decisions.Decider{Tx: a.Tx, Gates: registry, Agencies: a.Agencies, Metrics: a.Metrics}
 	a.Views = &views.Service{Tx: a.Tx, Decisions: a.Decisions}
 	a.Lanes = &lanes.Service{Tx: a.Tx, Decisions: a.Decisions, Gates: registry, Signer: a.LaneKey, Metrics: a.Metrics}
 	a.Submission = &submission.Service{
@@ -337,13 +371,13 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	a.Acks = &acknowledgements.Service{
 		Tx: a.Tx, Decisions: a.Decisions, Gates: registry,
-		Acks:     &ack.Reader{Verifier: sign.NewVerifier(a.Trust, AgencyProfiles()...), Mappings: maps},
+		Acks:     &ack.Reader{Verifier: sign.NewVerifier(a.Trust, AgencyProfiles(agencySet)...), Mappings: maps},
 		Refusals: guard, Metrics: a.Metrics, Log: a.Log,
 	}
 	a.Operator = &operator.Service{Tx: a.Tx, Decisions: a.Decisions, Gates: registry, Mappings: maps}
-	a.GateConfig = &gateconfig.Service{Tx: a.Tx, Gates: registry, Log: a.Log}
+	a.GateConfig = &gateconfig.Service{Tx: a.Tx, Gates: registry, Agencies: a.Agencies, Log: a.Log}
 	a.RefusalLog = &refusallog.Recorder{Tx: a.Tx, Refusals: guard, Metrics: a.Metrics, Log: a.Log}
-	rules := DirectiveRules()
+	rules := DirectiveRules(agencySet)
 	if err := rules.Validate(a.Operator.KnownAgency); err != nil {
 		return nil, fmt.Errorf("agency message rules: %w", err)
 	}
@@ -371,7 +405,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Workers: cfg.Delivery.Workers, Poll: cfg.Delivery.Poll, Now: now, Log: a.Log,
 		// One delivery lane per agency: one agency's outage never delays
 		// another's messages.
-		Agencies: agencyNames(endpoints),
+		Agencies: agencyNames(agencySet, endpoints),
 		Breaker:  outbox.BreakerPolicy{Failures: cfg.Delivery.BreakerFailures, Cooldown: cfg.Delivery.BreakerCooldown},
 	}
 	a.Operator.ResetDelivery = a.Dispatcher.ResetBreaker
@@ -424,10 +458,11 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.closers = append(a.closers, func() error { endStreams(); return nil })
 	a.Server = &httpapi.Server{
 		Tx: a.Tx, Submission: a.Submission, Views: a.Views, Operator: a.Operator, Acks: a.Acks,
-		GateConfig: a.GateConfig, RefusalLog: a.RefusalLog, AgencyMessages: a.AgencyMessages, Lanes: a.Lanes, Auth: authn, Gates: registry, Codes: maps.Codes(), Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
+		GateConfig: a.GateConfig, RefusalLog: a.RefusalLog, AgencyMessages: a.AgencyMessages, Lanes: a.Lanes, Auth: authn, Gates: registry, Agencies: a.Agencies, Codes: maps.Codes(), Bus: a.bus, Metrics: a.Metrics, Limiter: limiter, Log: a.Log,
 		AckPerSource: ackPerSource, AckPerAgency: ackPerAgency, BodyReadTimeout: cfg.Limits.BodyReadTimeout,
 		StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal, StreamsTotal: cfg.Limits.StreamsTotal,
 		Ready: a.ready, Admit: a.admit, BeforeScrape: a.refreshMessageCounts, Streams: streams,
+		ReloadAgencies: a.ReloadAgencies,
 		OnGateApplied: func(_ context.Context, g *gate.Gate) error {
 			a.Log.Info("gate configuration applied", "gate", g.Code)
 			return nil
@@ -516,8 +551,8 @@ func tlsConfig(c config.TLS) (*tls.Config, error) {
 // whether or not an endpoint is configured (a message to an agency without
 // one is retried, and shows as failing, until an operator adds it; without
 // a lane it would wait unseen) and any other configured.
-func agencyNames(endpoints map[string]acknowledgements.Endpoint) []string {
-	names := slices.Clone(config.Agencies)
+func agencyNames(set *agencies.Set, endpoints map[string]acknowledgements.Endpoint) []string {
+	names := set.Strings()
 	for name := range endpoints {
 		if !slices.Contains(names, name) {
 			names = append(names, name)

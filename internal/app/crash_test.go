@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
+	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/hub"
@@ -31,6 +31,7 @@ import (
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/schema"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/sqlite"
@@ -249,6 +250,7 @@ func processEnv(root, addr, dataDir, keysDir, trustDir string, sims *tappedSims)
 		"GATEHUB_SIMULATORS=false",
 		"GATEHUB_TOKENS_FILE=" + filepath.Join(root, "deploy/tokens.dev.yaml"),
 		"GATEHUB_GATES_DIR=" + filepath.Join(root, "deploy/gates"),
+		"GATEHUB_AGENCIES_DIR=" + filepath.Join(root, "deploy/agencies"),
 		"GATEHUB_MAPPINGS_DIR=" + filepath.Join(root, "mappings"),
 		"GATEHUB_SCHEMAS_DIR=" + filepath.Join(root, "schemas"),
 		"GATEHUB_DELIVERY_BASE_BACKOFF=20ms",
@@ -720,7 +722,7 @@ func startTappedSims(t *testing.T, root string, hubIDs []*pki.Identity, callback
 	s := &tappedSims{servers: map[string]*sim.Server{}, ids: map[string]*pki.Identity{}, tap: &deliveryTap{}, cbFailure: map[string]string{}}
 	mux := http.NewServeMux()
 	now := time.Now()
-	for _, d := range sim.Definitions() {
+	for _, d := range apptest.SimDefinitions(t, repoRoot) {
 		name := d.Spec.Name
 		profile, alg := d.Spec.SignatureProfile(), pki.ECDSAP256
 		if profile.Name == sign.SM2Profile.Name {

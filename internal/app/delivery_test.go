@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/agency"
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/operator"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/views"
 )
 

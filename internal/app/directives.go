@@ -3,40 +3,30 @@ package app
 import (
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/directive"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 // DirectiveRules says which of their own messages each agency may send
-// and which agencies receive a forward of each kind. A table here until
-// agencies are data files (deploy/agencies/<code>.yaml: sends, forward),
-// when this becomes their reading; nothing else names an agency's rules.
-func DirectiveRules() directive.Rules {
-	return directive.Rules{
-		// The red channel: a physical inspection at a checkpoint, its
-		// release; the border guard must know where the truck stands.
-		"customs": {
-			Sends:   []directive.Kind{directive.Hold, directive.Release, directive.Revoke},
-			Forward: map[directive.Kind][]string{directive.Hold: {"borderguard"}, directive.Revoke: {"borderguard"}},
-		},
-		// A driver barred from crossing, a hold at the border marker.
-		"borderguard": {
-			Sends:   []directive.Kind{directive.Hold, directive.Release, directive.Revoke},
-			Forward: map[directive.Kind][]string{directive.Revoke: {"customs"}},
-		},
-		// A revoked cross-border permit concerns customs and the border
-		// guard alike.
-		"vehicleregistry": {
-			Sends:   []directive.Kind{directive.Revoke},
-			Forward: map[directive.Kind][]string{directive.Revoke: {"customs", "borderguard"}},
-		},
-		// The Chinese side's record of the truck at its gate.
-		"guangxi": {
-			Sends:   []directive.Kind{directive.CrossingConfirmed},
-			Forward: map[directive.Kind][]string{directive.CrossingConfirmed: {"customs", "borderguard"}},
-		},
+// and which agencies receive a forward of each kind: the sends and forward
+// of the agency files (deploy/agencies/<code>.yaml).
+func DirectiveRules(set *agencies.Set) directive.Rules {
+	out := directive.Rules{}
+	for _, a := range set.All() {
+		r := directive.AgencyRules{Forward: map[directive.Kind][]string{}}
+		for _, k := range a.Sends {
+			r.Sends = append(r.Sends, directive.Kind(k))
+		}
+		for k, subs := range a.Forward {
+			for _, c := range subs {
+				r.Forward[directive.Kind(k)] = append(r.Forward[directive.Kind(k)], string(c))
+			}
+		}
+		out[string(a.Code)] = r
 	}
+	return out
 }
 
 // SimulatorOrders is what a simulated agency says of its own: the

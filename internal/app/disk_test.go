@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/diskspace"
 	"github.com/gatehub/gatehub/internal/problem"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 // readiness reads /readyz: status code, body status, the disk check.

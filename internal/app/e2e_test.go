@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/adapters/gatedevice"
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/lanes"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/views"
 )
 

@@ -9,14 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
+	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/redistest"
 	"github.com/gatehub/gatehub/internal/schema"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/store/storetest"
 )
 
@@ -54,7 +55,7 @@ func startCluster(t *testing.T, edit func(*config.Config)) *cluster {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	sims, err := sim.StartAll(ctx, sim.Options{Registry: maps, Validator: schemas, Trust: trust, Mode: "sync", Now: now})
+	sims, err := sim.StartAll(ctx, sim.Options{Definitions: apptest.SimDefinitions(t, repoRoot), Registry: maps, Validator: schemas, Trust: trust, Mode: "sync", Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

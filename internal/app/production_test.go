@@ -17,14 +17,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
+	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/redistest"
 	"github.com/gatehub/gatehub/internal/schema"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/postgres"
 	"github.com/gatehub/gatehub/internal/store/storetest"
@@ -82,7 +83,7 @@ func startProduction(t *testing.T, su prodSetup) *prodCluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	sims, err := sim.StartAll(ctx, sim.Options{
-		Registry: maps, Validator: schemas, Trust: trust, Mode: sim.ModeSync, Now: now,
+		Definitions: apptest.SimDefinitions(t, repoRoot), Registry: maps, Validator: schemas, Trust: trust, Mode: sim.ModeSync, Now: now,
 		Configure: func(c *sim.Config) {
 			if i, ok := asyncAgencies[c.Agency]; ok {
 				c.Mode, c.CallbackURL = sim.ModeAsync, "http://"+lns[i].Addr().String()

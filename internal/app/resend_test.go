@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/decisions"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 // TestOverdueMessageIsSentAgain: an agency that took a message but whose

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/hub"
 	"github.com/gatehub/gatehub/internal/pki"
@@ -16,12 +17,12 @@ import (
 )
 
 // AgencyProfiles are the verifier options that hold each agency to its
-// signature profile (agency.Spec.Signature): an ACK signed under another
+// signature profile (its agency file's signature): an ACK signed under another
 // agency's profile is refused.
-func AgencyProfiles() []sign.Option {
+func AgencyProfiles(set *agencies.Set) []sign.Option {
 	var opts []sign.Option
-	for _, name := range specNames() {
-		opts = append(opts, sign.WithProfile(name, Specs()[name].SignatureProfile()))
+	for _, a := range set.All() {
+		opts = append(opts, sign.WithProfile(string(a.Code), a.Signature))
 	}
 	return opts
 }
@@ -29,25 +30,16 @@ func AgencyProfiles() []sign.Option {
 // AuditorProfiles are AgencyProfiles plus the hub's: the hub signs under
 // every agency's profile, so whoever reads all of its messages (audit
 // verify, replay) accepts any of those for "hub".
-func AuditorProfiles() []sign.Option {
-	return append(AgencyProfiles(), sign.WithProfile(hub.Participant, usedProfiles()...))
-}
-
-func specNames() []string {
-	var names []string
-	for name := range Specs() {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
+func AuditorProfiles(set *agencies.Set) []sign.Option {
+	return append(AgencyProfiles(set), sign.WithProfile(hub.Participant, usedProfiles(set)...))
 }
 
 // usedProfiles lists the default profile and every other one an agency
 // uses, each once.
-func usedProfiles() []sign.Profile {
+func usedProfiles(set *agencies.Set) []sign.Profile {
 	out := []sign.Profile{sign.DefaultProfile}
-	for _, name := range specNames() {
-		p := Specs()[name].SignatureProfile()
+	for _, a := range set.All() {
+		p := a.Signature
 		if !slices.ContainsFunc(out, func(q sign.Profile) bool { return q.Name == p.Name }) {
 			out = append(out, p)
 		}
@@ -118,11 +110,11 @@ func (k tokenKey) Close() error { return k.close() }
 // agencySigners makes the hub's signer for each agency whose profile the
 // default signer does not sign: one identity per profile (loaded, or
 // created in development), its certificate trusted for the hub.
-func agencySigners(cfg config.Config, def *sign.Signer, trust *pki.TrustStore, now time.Time) (map[string]*sign.Signer, error) {
+func agencySigners(cfg config.Config, set *agencies.Set, def *sign.Signer, trust *pki.TrustStore, now time.Time) (map[string]*sign.Signer, error) {
 	byProfile := map[string]*sign.Signer{def.Profile().Name: def}
 	out := map[string]*sign.Signer{}
-	for _, name := range specNames() {
-		profile := Specs()[name].SignatureProfile()
+	for _, a := range set.All() {
+		name, profile := string(a.Code), a.Signature
 		s := byProfile[profile.Name]
 		if s == nil {
 			k, ok := profileKeys[profile.Name]
@@ -156,14 +148,14 @@ func agencySigners(cfg config.Config, def *sign.Signer, trust *pki.TrustStore, n
 // within its own validity, under the agencies' profiles and all of the
 // hub's (AuditorProfiles): what audit verify and replay check messages
 // and ACKs with.
-func ArchiveVerifier(certs map[string][]*x509.Certificate) *sign.Verifier {
+func ArchiveVerifier(set *agencies.Set, certs map[string][]*x509.Certificate) *sign.Verifier {
 	ts := pki.NewTrustStore()
 	for p, list := range certs {
 		for _, c := range list {
 			ts.Add(p, c, time.Time{}, time.Time{})
 		}
 	}
-	return sign.NewVerifier(ts, AuditorProfiles()...)
+	return sign.NewVerifier(ts, AuditorProfiles(set)...)
 }
 
 // HubKeyFile is the name, in the keys directory, under which the hub keeps

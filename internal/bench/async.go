@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 // AsyncAgencies answer by callback in the mixed-agency runs: the border

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/declaration"
@@ -33,8 +34,6 @@ const (
 	EntriesPerDeclaration    = 22
 	SignaturesPerDeclaration = 8
 )
-
-var agencyList = []string{"customs", "borderguard", "vehicleregistry", "guangxi"}
 
 // AuditLog is a synthetic log written by SyntheticAuditLog.
 type AuditLog struct {
@@ -65,7 +64,11 @@ type SignedPayload struct {
 // every ACK as it would a live hub's. dataDir/trust gets the certificates.
 func SyntheticAuditLog(ctx context.Context, root, dataDir string, decls int) (*AuditLog, error) {
 	start := time.Now()
-	gates, err := gate.LoadDir(filepath.Join(root, "deploy/gates"))
+	known, err := agencies.LoadDir(filepath.Join(root, "deploy/agencies"))
+	if err != nil {
+		return nil, err
+	}
+	gates, err := gate.LoadDir(filepath.Join(root, "deploy/gates"), known)
 	if err != nil {
 		return nil, err
 	}
@@ -88,8 +91,8 @@ func SyntheticAuditLog(ctx context.Context, root, dataDir string, decls int) (*A
 	// the hub does: a log of the hub's shape verifies only that way.
 	hubSigners := map[string]*sign.Signer{}
 	agencySigners := map[string]*sign.Signer{}
-	for _, a := range agencyList {
-		profile, alg := app.Specs()[a].SignatureProfile(), pki.ECDSAP256
+	for _, a := range known.Strings() {
+		profile, alg := app.Specs(known)[a].SignatureProfile(), pki.ECDSAP256
 		hubSigners[a] = hubSigner
 		if profile.Name == sign.SM2Profile.Name {
 			alg = pki.SM2
@@ -124,7 +127,9 @@ func SyntheticAuditLog(ctx context.Context, root, dataDir string, decls int) (*A
 		return nil, err
 	}
 	g, _ := gates.Gate(d.Gate)
-	log := &AuditLog{DataDir: dataDir, Declarations: decls, Verifier: sign.NewVerifier(ts, app.AuditorProfiles()...), At: clockBase}
+	// The agencies the gate policy requires for the sample declaration.
+	agencyList := g.RequiredAgencies(d.Direction, d.CargoKind, d.HSCodes()...)
+	log := &AuditLog{DataDir: dataDir, Declarations: decls, Verifier: sign.NewVerifier(ts, app.AuditorProfiles(known)...), At: clockBase}
 	signedMsg := map[string][]byte{}
 	for _, a := range agencyList {
 		env := mapping.Envelope{MessageID: ids.Message(), Kind: message.Submit, Sender: hub.Participant, Receiver: a,

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/pki"
@@ -45,7 +46,11 @@ func TestSyntheticAuditLogVerifies(t *testing.T) {
 	if _, err := audit.Export(ctx, st, store.AuditFilter{}, certs, log.At, &archive); err != nil {
 		t.Fatal(err)
 	}
-	v := app.ArchiveVerifier(certs)
+	known, err := agencies.LoadDir("../../deploy/agencies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := app.ArchiveVerifier(known, certs)
 	rep, err := audit.VerifyArchive(&archive, func(participant string, xml []byte, at time.Time) error {
 		_, err := v.Verify(participant, xml, at)
 		return err

@@ -31,6 +31,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/declaration"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/ids"
@@ -125,7 +126,11 @@ type Fixture struct {
 // through the real mapping (the largest of the four agency messages) and
 // signs it with a fresh key of alg.
 func NewFixture(root string, alg pki.Algorithm) (*Fixture, error) {
-	gates, err := gate.LoadDir(filepath.Join(root, "deploy/gates"))
+	known, err := agencies.LoadDir(filepath.Join(root, "deploy/agencies"))
+	if err != nil {
+		return nil, err
+	}
+	gates, err := gate.LoadDir(filepath.Join(root, "deploy/gates"), known)
 	if err != nil {
 		return nil, err
 	}

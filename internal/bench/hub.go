@@ -92,6 +92,8 @@ func startHub(root, dataDir, databaseURL string, mode Mode, gatesDir string) (*H
 	cfg.MappingsDir = filepath.Join(root, "mappings")
 	cfg.SchemasDir = filepath.Join(root, "schemas")
 	cfg.TokensFile = filepath.Join(root, "deploy/tokens.dev.yaml")
+	cfg.AgenciesDir = filepath.Join(root, "deploy/agencies")
+	cfg.SimulatorRulesDir = filepath.Join(root, "simulators")
 	cfg.Simulators = true
 	cfg.SimulatorMode = "sync"
 	cfg.RateLimit.Rate = 0 // measure the hub, not the trader quota

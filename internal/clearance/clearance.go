@@ -101,21 +101,21 @@ type LaneOutcome struct {
 	Reasons []Reason `json:"reasons,omitempty"`
 }
 
-// agencyNames are display names, EN then VI.
-var agencyNames = map[string][2]string{
-	"customs":         {"Customs", "Hải quan"},
-	"borderguard":     {"Border Guard", "Bộ đội Biên phòng"},
-	"vehicleregistry": {"Vehicle Registry", "Đăng kiểm"},
-	"guangxi":         {"Guangxi Single Window", "Cửa sổ một cửa Quảng Tây"},
+// Names gives agencies' display texts (the agency files, agencies.Set):
+// an agency's name in English and Vietnamese, and what one of its reason
+// codes means in Vietnamese. A nil Names shows codes as they are.
+type Names interface {
+	Name(agency string) (en, vi string)
+	ReasonVI(agency, code string) (string, bool)
 }
 
-// AgencyName returns an agency's display name in English and Vietnamese;
-// an unknown agency is shown by its code rather than hidden.
-func AgencyName(agency string) (en, vi string) {
-	if n, ok := agencyNames[agency]; ok {
-		return n[0], n[1]
+// AgencyName is names' display name of agency; an unknown agency (or no
+// names) is shown by its code rather than hidden.
+func AgencyName(names Names, agency string) (en, vi string) {
+	if names == nil {
+		return agency, agency
 	}
-	return agency, agency
+	return names.Name(agency)
 }
 
 // JoinReasons renders reasons as one EN and one VI line, for displays and

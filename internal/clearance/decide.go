@@ -9,7 +9,8 @@ import (
 
 // Decide computes the clearance decision for one declaration version.
 //
-// required are the agencies the gate policy requires (gate.RequiredAgencies);
+// names gives the agencies' display texts (nil: their codes); required
+// are the agencies the gate policy requires (gate.RequiredAgencies);
 // statuses holds the latest message per agency for the current version
 // (when an agency appears twice the later entry wins). Statuses of agencies
 // that are not required are ignored: the gate policy alone says whose word
@@ -20,7 +21,7 @@ import (
 // the same way, so the first reason explains the status; Awaiting and
 // Overdue are filled whatever the status, since a rejected truck may still
 // be waiting on other agencies and operators want to see both.
-func Decide(required []string, statuses []AgencyStatus, cancelled bool, now time.Time) Decision {
+func Decide(names Names, required []string, statuses []AgencyStatus, cancelled bool, now time.Time) Decision {
 	d := Decision{DecidedAt: now}
 	if cancelled {
 		d.Status = Cancelled
@@ -45,7 +46,7 @@ func Decide(required []string, statuses []AgencyStatus, cancelled bool, now time
 			continue
 		}
 		seen[a] = true
-		en, vi := AgencyName(a)
+		en, vi := AgencyName(names, a)
 		s, ok := latest[a]
 		if !ok {
 			d.Awaiting = append(d.Awaiting, a)
@@ -58,7 +59,7 @@ func Decide(required []string, statuses []AgencyStatus, cancelled bool, now time
 		case message.Acked:
 			acked = append(acked, a)
 		case message.Nacked:
-			rejected = append(rejected, nackReason(a, en, vi, s))
+			rejected = append(rejected, nackReason(names, a, en, vi, s))
 		case message.Dead:
 			r := Reason{Code: CodeDeliveryFailed, Agency: a,
 				EN: fmt.Sprintf("delivery to %s failed after %d attempts; an operator must act", en, s.Attempts),
@@ -107,7 +108,7 @@ func Decide(required []string, statuses []AgencyStatus, cancelled bool, now time
 		d.Status = Cleared
 		ens, vis := make([]string, len(acked)), make([]string, len(acked))
 		for i, a := range acked {
-			ens[i], vis[i] = AgencyName(a)
+			ens[i], vis[i] = AgencyName(names, a)
 		}
 		waiting = []Reason{{Code: CodeCleared,
 			EN: "cleared by " + strings.Join(ens, ", "),
@@ -117,20 +118,7 @@ func Decide(required []string, statuses []AgencyStatus, cancelled bool, now time
 	return d
 }
 
-// agencyCodesVI are the rejection codes the agencies publish, in
-// Vietnamese.
-var agencyCodesVI = map[string]string{
-	"CUS-WEIGHT-MISMATCH":   "khối lượng không khớp với hàng hóa khai báo",
-	"CUS-HS-INVALID":        "mã HS không hợp lệ",
-	"CUS-HS-PROHIBITED":     "hàng hóa thuộc danh mục cấm",
-	"VR-INSPECTION-EXPIRED": "giấy chứng nhận kiểm định đã hết hạn",
-	"VR-PERMIT-EXPIRED":     "giấy phép liên vận đã hết hạn",
-	"BG-PASS-MISSING":       "thiếu giấy thông hành của lái xe",
-	"BG-PASS-EXPIRED":       "giấy thông hành của lái xe đã hết hạn",
-	"GX-CN-PLATE-MISSING":   "thiếu biển số xe phía Trung Quốc",
-}
-
-func nackReason(a, en, vi string, s AgencyStatus) Reason {
+func nackReason(names Names, a, en, vi string, s AgencyStatus) Reason {
 	detail := strings.TrimSpace(strings.TrimSpace(s.ReasonCode) + " " + strings.TrimSpace(s.ReasonText))
 	r := Reason{Code: CodeRejected, Agency: a, EN: "rejected by " + en, VI: "bị " + vi + " từ chối"}
 	if detail != "" {
@@ -142,7 +130,7 @@ func nackReason(a, en, vi string, s AgencyStatus) Reason {
 	}
 	if code := strings.TrimSpace(s.ReasonCode); code != "" {
 		r.VI += ": " + code
-		if meaning, ok := agencyCodesVI[code]; ok {
+		if meaning, ok := reasonVI(names, a, code); ok {
 			r.VI += " (" + meaning + ")"
 		}
 	}
@@ -184,4 +172,13 @@ func durationVI(d time.Duration) string {
 		return fmt.Sprintf("%d giây", int(d/time.Second))
 	}
 	return fmt.Sprintf("%d phút", int(d/time.Minute))
+}
+
+// reasonVI is what an agency's reason code means in Vietnamese, when its
+// agency file says.
+func reasonVI(names Names, agency, code string) (string, bool) {
+	if names == nil {
+		return "", false
+	}
+	return names.ReasonVI(agency, code)
 }

@@ -76,7 +76,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := Decide(tt.required, tt.statuses, tt.cancelled, now)
+			d := Decide(names, tt.required, tt.statuses, tt.cancelled, now)
 			if d.Status != tt.status {
 				t.Errorf("Status = %s, want %s (%v)", d.Status, tt.status, codes(d.Reasons))
 			}
@@ -114,16 +114,16 @@ func TestDecideTexts(t *testing.T) {
 		d      Decision
 		en, vi string
 	}{
-		{"awaiting", Decide([]string{"vehicleregistry"}, []AgencyStatus{st("vehicleregistry", "sent")}, false, now),
+		{"awaiting", Decide(names, []string{"vehicleregistry"}, []AgencyStatus{st("vehicleregistry", "sent")}, false, now),
 			"waiting on Vehicle Registry", "đang chờ Đăng kiểm"},
-		{"nack", Decide([]string{"customs"}, []AgencyStatus{nack}, false, now),
+		{"nack", Decide(names, []string{"customs"}, []AgencyStatus{nack}, false, now),
 			"rejected by Customs: E102 HS code not allowed", "bị Hải quan từ chối: E102"},
-		{"nack with a published code", Decide([]string{"vehicleregistry"}, []AgencyStatus{vrNack}, false, now),
+		{"nack with a published code", Decide(names, []string{"vehicleregistry"}, []AgencyStatus{vrNack}, false, now),
 			"rejected by Vehicle Registry: VR-INSPECTION-EXPIRED inspection certificate expired",
 			"bị Đăng kiểm từ chối: VR-INSPECTION-EXPIRED (giấy chứng nhận kiểm định đã hết hạn)"},
-		{"overdue", Decide([]string{"guangxi"}, []AgencyStatus{overdue}, false, now),
+		{"overdue", Decide(names, []string{"guangxi"}, []AgencyStatus{overdue}, false, now),
 			"waiting on Guangxi Single Window, overdue by 12 min", "đang chờ Cửa sổ một cửa Quảng Tây, quá hạn 12 phút"},
-		{"cleared", Decide([]string{"customs", "borderguard"}, []AgencyStatus{st("customs", "acked"), st("borderguard", "acked")}, false, now),
+		{"cleared", Decide(names, []string{"customs", "borderguard"}, []AgencyStatus{st("customs", "acked"), st("borderguard", "acked")}, false, now),
 			"cleared by Customs, Border Guard", "đã được thông quan bởi Hải quan, Bộ đội Biên phòng"},
 	}
 	for _, tt := range tests {
@@ -136,7 +136,7 @@ func TestDecideTexts(t *testing.T) {
 }
 
 func TestDecisionJSON(t *testing.T) {
-	d := Decide([]string{"customs"}, nil, false, now)
+	d := Decide(names, []string{"customs"}, nil, false, now)
 	b, err := json.Marshal(d)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func TestJoinReasons(t *testing.T) {
 	if en != "a; b" || vi != "á; ƀ" {
 		t.Errorf("JoinReasons = %q, %q", en, vi)
 	}
-	if en, _ := AgencyName("police"); !strings.EqualFold(en, "police") {
+	if en, _ := AgencyName(names, "police"); !strings.EqualFold(en, "police") {
 		t.Errorf("unknown agency name = %q", en)
 	}
 }

@@ -9,8 +9,8 @@ import (
 )
 
 func TestLaneDecision(t *testing.T) {
-	cleared := Decide([]string{"customs"}, []AgencyStatus{st("customs", "acked")}, false, now)
-	pending := Decide([]string{"customs"}, []AgencyStatus{st("customs", "sent")}, false, now)
+	cleared := Decide(names, []string{"customs"}, []AgencyStatus{st("customs", "acked")}, false, now)
+	pending := Decide(names, []string{"customs"}, []AgencyStatus{st("customs", "sent")}, false, now)
 	plate := func(conf float64) Reading {
 		return Reading{Plate: "12C-12345", PlateConfidence: conf, HasPlate: true}
 	}
@@ -89,7 +89,7 @@ func TestLaneDecisionTexts(t *testing.T) {
 // cargo kind picks the required agencies, a set of ACKs gives the
 // clearance decision, and the weighbridge reading gives the barrier action.
 func TestPolicyMatrix(t *testing.T) {
-	g, err := gate.LoadFile("../../deploy/gates/huunghi.yaml")
+	g, err := gate.LoadFile("../../deploy/gates/huunghi.yaml", names)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +98,7 @@ func TestPolicyMatrix(t *testing.T) {
 	allFour := []string{"customs", "borderguard", "vehicleregistry", "guangxi"}
 	vnOnly := []string{"customs", "borderguard", "vehicleregistry"}
 	noCustoms := []string{"borderguard", "vehicleregistry", "guangxi"}
+	every := g.Agencies().Strings()
 
 	tests := []struct {
 		dir, cargo string
@@ -123,7 +124,8 @@ func TestPolicyMatrix(t *testing.T) {
 		{"import", "empty", []string{"borderguard"}, "vehicleregistry", within, Rejected, KeepClosed},
 		// No transit rule at this gate: every agency is required.
 		{"transit", "general", vnOnly, "", within, Pending, KeepClosed},
-		{"transit", "general", allFour, "", within, Cleared, Open},
+		{"transit", "general", allFour, "", within, Pending, KeepClosed},
+		{"transit", "general", every, "", within, Cleared, Open},
 	}
 	for _, tt := range tests {
 		name := fmt.Sprintf("%s/%s/acked=%v/nacked=%s/%gkg", tt.dir, tt.cargo, tt.acked, tt.nacked, tt.weight)
@@ -135,7 +137,7 @@ func TestPolicyMatrix(t *testing.T) {
 			if tt.nacked != "" {
 				statuses = append(statuses, st(tt.nacked, "nacked"))
 			}
-			d := Decide(g.RequiredAgencies(tt.dir, tt.cargo), statuses, false, now)
+			d := Decide(names, g.RequiredAgencies(tt.dir, tt.cargo), statuses, false, now)
 			if d.Status != tt.status {
 				t.Fatalf("Status = %s, want %s (%v)", d.Status, tt.status, codes(d.Reasons))
 			}

@@ -46,13 +46,13 @@ func (o Order) AppliesAt(route []string, cp string) bool {
 // agencies' answers: a revocation rejects the truck, a hold holds it
 // (unless it is rejected anyway), each with the agency's reason first. A
 // cancelled declaration stays cancelled.
-func WithOrders(d Decision, orders []Order) Decision {
+func WithOrders(names Names, d Decision, orders []Order) Decision {
 	if len(orders) == 0 || d.Status == Cancelled {
 		return d
 	}
 	var revoked, held []Reason
 	for _, o := range orders {
-		en, vi := AgencyName(o.Agency)
+		en, vi := AgencyName(names, o.Agency)
 		detail := strings.TrimSpace(o.ReasonCode + " " + o.ReasonText)
 		switch o.Kind {
 		case OrderRevoke:

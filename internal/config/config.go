@@ -7,17 +7,16 @@ package config
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/pki"
 )
-
-// Agencies the hub talks to; their endpoints come from configuration.
-var Agencies = []string{"customs", "borderguard", "vehicleregistry", "guangxi"}
 
 // Config is the whole hub configuration.
 type Config struct {
@@ -30,15 +29,24 @@ type Config struct {
 	RedisURL    string `yaml:"redisURL"`    // redis://…; empty = in-process fan-out and rate limits
 	RedisPrefix string `yaml:"redisPrefix"`
 
-	GatesDir    string `yaml:"gatesDir"`
-	MappingsDir string `yaml:"mappingsDir"`
-	SchemasDir  string `yaml:"schemasDir"`
-	KeysDir     string `yaml:"keysDir"`  // hub signing key (+ lane decision key); default DataDir/keys
-	TrustDir    string `yaml:"trustDir"` // participant certificates; default DataDir/trust
-	TokensFile  string `yaml:"tokensFile"`
+	GatesDir string `yaml:"gatesDir"`
+	// AgenciesDir holds one <code>.yaml per agency (deploy/agencies).
+	AgenciesDir string `yaml:"agenciesDir"`
+	// SimulatorRulesDir holds the simulators' business rules per agency
+	// (simulators/<code>.yaml); read only when the simulators run.
+	SimulatorRulesDir string `yaml:"simulatorRulesDir"`
+	MappingsDir       string `yaml:"mappingsDir"`
+	SchemasDir        string `yaml:"schemasDir"`
+	KeysDir           string `yaml:"keysDir"`  // hub signing key (+ lane decision key); default DataDir/keys
+	TrustDir          string `yaml:"trustDir"` // participant certificates; default DataDir/trust
+	TokensFile        string `yaml:"tokensFile"`
 
-	// Agency endpoints by agency id. Empty for all = run the simulators.
+	// Agency endpoints by agency code, over the endpoint.url of the agency
+	// files. None anywhere (and no database) = the embedded demo.
 	AgencyURLs map[string]string `yaml:"agencyURLs"`
+	// Agencies is the agency set Load read from AgenciesDir (nil for a
+	// Config built in Go: the app loads AgenciesDir then).
+	Agencies *agencies.Set `yaml:"-"`
 	// Simulators runs the agency simulators in-process (demo, tests). Left
 	// unset, they run only in the embedded demo setup: no database URL and no
 	// agency endpoint. A production configuration never gets them by
@@ -147,16 +155,18 @@ type TLS struct {
 func Default() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Addr:          "127.0.0.1:8080",
-		DataDir:       "data",
-		InstanceID:    fmt.Sprintf("%s-%d", host, os.Getpid()),
-		RedisPrefix:   "gatehub:",
-		GatesDir:      "deploy/gates",
-		MappingsDir:   "mappings",
-		SchemasDir:    "schemas",
-		TokensFile:    "deploy/tokens.dev.yaml",
-		SimulatorMode: "sync",
-		SimulatorAddr: "127.0.0.1:0",
+		Addr:              "127.0.0.1:8080",
+		DataDir:           "data",
+		InstanceID:        fmt.Sprintf("%s-%d", host, os.Getpid()),
+		RedisPrefix:       "gatehub:",
+		GatesDir:          "deploy/gates",
+		AgenciesDir:       "deploy/agencies",
+		SimulatorRulesDir: "simulators",
+		MappingsDir:       "mappings",
+		SchemasDir:        "schemas",
+		TokensFile:        "deploy/tokens.dev.yaml",
+		SimulatorMode:     "sync",
+		SimulatorAddr:     "127.0.0.1:0",
 		Delivery: Delivery{
 			MaxAttempts: 12, MaxAge: time.Hour, BaseBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute,
 			Workers: 8, Batch: 32, Lease: 2 * time.Minute, Poll: time.Second, Timeout: 20 * time.Second, InCallRetries: 2,
@@ -204,8 +214,67 @@ func Load(path string, env func(string) string) (Config, error) {
 	if err := c.applyEnv(env); err != nil {
 		return c, err
 	}
+	set, err := agencies.LoadDir(c.AgenciesDir)
+	if err != nil {
+		return c, fmt.Errorf("agencies: %w", err)
+	}
+	c.Agencies = set
+	for _, a := range set.Strings() {
+		if v := env(EndpointEnv(a)); v != "" {
+			if c.AgencyURLs == nil {
+				c.AgencyURLs = map[string]string{}
+			}
+			c.AgencyURLs[a] = v
+		}
+	}
 	c.fill()
 	return c, c.Validate()
+}
+
+// EndpointEnv is the environment variable of an agency's endpoint URL.
+func EndpointEnv(code string) string {
+	return "GATEHUB_AGENCY_" + strings.ToUpper(code) + "_URL"
+}
+
+// Endpoints resolves every agency's endpoint URL: the hub configuration
+// (agencyURLs, GATEHUB_AGENCY_<CODE>_URL) over the agency file's
+// endpoint.url. Without simulators every agency needs one: a deployment
+// never falls back to simulated ACKs because an endpoint is missing.
+func (c Config) Endpoints(set *agencies.Set) (map[string]string, error) {
+	out := map[string]string{}
+	var errs []string
+	for _, a := range set.All() {
+		url := c.AgencyURLs[string(a.Code)]
+		if url == "" {
+			url = a.Endpoint.URL
+		}
+		if url != "" {
+			out[string(a.Code)] = url
+			continue
+		}
+		if !c.Simulators {
+			errs = append(errs, "no endpoint for agency "+string(a.Code)+" ("+EndpointEnv(string(a.Code))+" or endpoint.url in "+a.Source+"): "+
+				"a deployment needs every agency's endpoint; simulators run only in the embedded demo (no database URL, no agency endpoint) or with GATEHUB_SIMULATORS=true")
+		}
+	}
+	for _, code := range sortedKeys(c.AgencyURLs) {
+		if _, ok := set.Lookup(code); !ok {
+			errs = append(errs, fmt.Sprintf("agencyURLs.%s: unknown agency %q (known: %s)", code, code, strings.Join(set.Strings(), ", ")))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (c *Config) applyEnv(env func(string) string) error {
@@ -253,6 +322,8 @@ func (c *Config) applyEnv(env func(string) string) error {
 	str("GATEHUB_REDIS_URL", &c.RedisURL)
 	str("GATEHUB_REDIS_PREFIX", &c.RedisPrefix)
 	str("GATEHUB_GATES_DIR", &c.GatesDir)
+	str("GATEHUB_AGENCIES_DIR", &c.AgenciesDir)
+	str("GATEHUB_SIMULATOR_RULES_DIR", &c.SimulatorRulesDir)
 	str("GATEHUB_MAPPINGS_DIR", &c.MappingsDir)
 	str("GATEHUB_SCHEMAS_DIR", &c.SchemasDir)
 	str("GATEHUB_KEYS_DIR", &c.KeysDir)
@@ -293,14 +364,6 @@ func (c *Config) applyEnv(env func(string) string) error {
 	dur("GATEHUB_CHECKPOINT_EVERY", &c.CheckpointEvery)
 	num("GATEHUB_DISK_RESERVE_MB", &c.DiskReserveMB)
 	dur("GATEHUB_RESEND_OVERDUE_EVERY", &c.ResendOverdueEvery)
-	for _, a := range Agencies {
-		if v := env("GATEHUB_AGENCY_" + strings.ToUpper(a) + "_URL"); v != "" {
-			if c.AgencyURLs == nil {
-				c.AgencyURLs = map[string]string{}
-			}
-			c.AgencyURLs[a] = v
-		}
-	}
 	if len(errs) > 0 {
 		return fmt.Errorf("environment: %s", strings.Join(errs, "; "))
 	}
@@ -314,7 +377,8 @@ func (c *Config) fill() {
 	if c.TrustDir == "" {
 		c.TrustDir = c.DataDir + "/trust"
 	}
-	if !c.simulatorsSet && c.DatabaseURL == "" && len(c.AgencyURLs) == 0 {
+	fileURL := slices.ContainsFunc(c.Agencies.All(), func(a *agencies.Agency) bool { return a.Endpoint.URL != "" })
+	if !c.simulatorsSet && c.DatabaseURL == "" && len(c.AgencyURLs) == 0 && !fileURL {
 		// Embedded store and no agency configured at all: the demo setup
 		// that `gatehubd` with no flags is. Anything else is a deployment,
 		// where missing endpoints are an error (Validate), not a cue to
@@ -387,12 +451,9 @@ func (c Config) Validate() error {
 			errs = append(errs, "hubKeyURI: "+err.Error())
 		}
 	}
-	if !c.Simulators {
-		for _, a := range Agencies {
-			if c.AgencyURLs[a] == "" {
-				errs = append(errs, "no endpoint for agency "+a+" (GATEHUB_AGENCY_"+strings.ToUpper(a)+"_URL): "+
-					"a deployment needs every agency's endpoint; simulators run only in the embedded demo (no database URL, no agency endpoint) or with GATEHUB_SIMULATORS=true")
-			}
+	if c.Agencies != nil {
+		if _, err := c.Endpoints(c.Agencies); err != nil {
+			errs = append(errs, strings.TrimPrefix(err.Error(), "configuration: "))
 		}
 	}
 	if len(errs) > 0 {

@@ -13,12 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/conformance"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/schema"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 const (
@@ -90,9 +91,23 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{reg: reg, schema: v, keys: newHubKeys(t)}
 }
 
+// shippedDefinitions are the shipped agency files with their simulators.
+func shippedDefinitions(t *testing.T) []sim.Definition {
+	t.Helper()
+	set, err := agencies.LoadDir("../../deploy/agencies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, err := sim.Definitions(set, "../../simulators")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return defs
+}
+
 func definition(t *testing.T, name string) sim.Definition {
 	t.Helper()
-	for _, d := range sim.Definitions() {
+	for _, d := range shippedDefinitions(t) {
 		if d.Spec.Name == name {
 			return d
 		}
@@ -106,7 +121,7 @@ func definition(t *testing.T, name string) sim.Definition {
 func (f *fixture) startSims(t *testing.T, mode string, inbox *conformance.Inbox, tweak func(*sim.Config), agencies ...string) *sim.Cluster {
 	t.Helper()
 	c, err := sim.StartAll(t.Context(), sim.Options{
-		Agencies: agencies, Registry: f.reg, Validator: f.schema, Trust: f.keys.trust(),
+		Definitions: shippedDefinitions(t), Agencies: agencies, Registry: f.reg, Validator: f.schema, Trust: f.keys.trust(),
 		Mode: mode, CallbackURL: inbox.URL(), Configure: tweak,
 	})
 	if err != nil {

@@ -17,10 +17,10 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/gatehub/gatehub/adapters/agency"
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/conformance"
 	"github.com/gatehub/gatehub/internal/pki"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 // xmlsecAgency is an agency whose signatures our code does not make: it

@@ -25,10 +25,10 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/config"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 )
 
 var (

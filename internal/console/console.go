@@ -101,7 +101,8 @@ func New(s *Server) (*Server, error) {
 
 func (s *Server) parse() error {
 	funcs := template.FuncMap{
-		"fmtTime": fmtTime, "fmtDur": fmtDur, "join": strings.Join, "agencyName": agencyName,
+		"fmtTime": fmtTime, "fmtDur": fmtDur, "join": strings.Join,
+		"agencyName":  func(lang, agency string) string { return agencyName(s.API.AgencySet(), lang, agency) },
 		"statusClass": statusClass, "add": func(a, b int) int { return a + b },
 		"arr":  func(xs ...any) []any { return xs },
 		"list": func(xs ...string) []string { return xs },

@@ -1,6 +1,9 @@
 package console
 
-import "github.com/gatehub/gatehub/internal/clearance"
+import (
+	"github.com/gatehub/gatehub/internal/agencies"
+	"github.com/gatehub/gatehub/internal/sign"
+)
 
 // The console speaks Vietnamese (the default: the gates' staff and most
 // traders) and English. Chinese is added beside the label wherever a field
@@ -19,17 +22,26 @@ func translate(lang, key string) string {
 	return key
 }
 
-// agencyName is the agency's display name; Guangxi's also in Chinese.
-func agencyName(lang, agency string) string {
-	en, vi := clearance.AgencyName(agency)
+// agencyName is the agency's display name, also in Chinese when its agency
+// file gives a Chinese name for a Chinese agency (Guangxi's single window).
+func agencyName(set *agencies.Set, lang, agency string) string {
+	en, vi := set.Name(agency)
 	name := en
 	if lang == "vi" {
 		name = vi
 	}
-	if agency == "guangxi" {
-		name += " · 广西国际贸易单一窗口"
+	if chineseSide(set, agency) {
+		a, _ := set.Lookup(agency)
+		name += " · " + a.Names.ZH
 	}
 	return name
+}
+
+// chineseSide reports whether the agency is on the Chinese side: its
+// messages are signed under the China e-port profile.
+func chineseSide(set *agencies.Set, agency string) bool {
+	a, ok := set.Lookup(agency)
+	return ok && a.Names.ZH != "" && a.Signature.Name == sign.SM2Profile.Name
 }
 
 // messages: key → {vi, en}.

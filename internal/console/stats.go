@@ -254,7 +254,7 @@ func (s *Server) gateFileSubmit(w http.ResponseWriter, r *http.Request, c *call)
 		}
 	}
 	d := adminData{Source: src}
-	g, err := gate.Parse(name, []byte(src))
+	g, err := gate.Parse(name, []byte(src), s.API.AgencySet())
 	if err == nil {
 		// Files valid one by one may still clash with the gates in force.
 		set := s.Gates.Current()

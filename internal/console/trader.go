@@ -264,7 +264,7 @@ func (s *Server) declPageData(ctx context.Context, c *call, v *views.Declaration
 		}
 	}
 	for _, a := range agencies {
-		row := agencyRow{Agency: a, Awaited: slices.Contains(v.Decision.Awaiting, a), Overdue: slices.Contains(v.Decision.Overdue, a), Guangxi: a == "guangxi"}
+		row := agencyRow{Agency: a, Awaited: slices.Contains(v.Decision.Awaiting, a), Overdue: slices.Contains(v.Decision.Overdue, a), Guangxi: chineseSide(s.API.AgencySet(), a)}
 		for i := range v.Messages {
 			m := &v.Messages[i]
 			if m.Agency != a {

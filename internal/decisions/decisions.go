@@ -13,6 +13,7 @@ import (
 	"github.com/gatehub/gatehub/internal/message"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/clearance"
 	"github.com/gatehub/gatehub/internal/declaration"
@@ -33,6 +34,16 @@ type Decider struct {
 	// revocations: internal/directive), which every decision applies.
 	// Optional: without it only answers count.
 	Orders func(ctx context.Context, tx store.Tx, declarationID string) ([]clearance.Order, error)
+	// Agencies gives the agencies' display texts (optional: codes).
+	Agencies *agencies.Registry
+}
+
+// names is the agency set in force, for the decision texts.
+func (h *Decider) names() clearance.Names {
+	if h.Agencies == nil {
+		return nil
+	}
+	return h.Agencies.Current()
 }
 
 // Input gathers what the clearance policy needs for the current version of
@@ -44,7 +55,9 @@ type Input struct {
 	Current  map[string]*store.Message // latest live message per agency
 	Msgs     []store.Message           // every message of the declaration, by CreatedAt
 	Statuses []clearance.AgencyStatus
-	Orders   []clearance.Order // agencies' standing orders (Decider.Orders)
+	// Names are the agencies' display texts for the decision.
+	Names  clearance.Names
+	Orders []clearance.Order // agencies' standing orders (Decider.Orders)
 }
 
 // Load reads the input of declaration id's current version inside tx;
@@ -63,7 +76,7 @@ func (h *Decider) Load(ctx context.Context, tx store.Tx, id string) (*Input, err
 // Of is Load for the current version d, already read.
 func (h *Decider) Of(ctx context.Context, tx store.Tx, d *store.Declaration) (*Input, error) {
 	id := d.ID
-	in := &Input{Decl: d, Current: map[string]*store.Message{}}
+	in := &Input{Decl: d, Current: map[string]*store.Message{}, Names: h.names()}
 	if err := json.Unmarshal(d.Body, &in.Body); err != nil {
 		return nil, fmt.Errorf("decode stored declaration %s v%d: %w", id, d.Version, err)
 	}
@@ -80,7 +93,7 @@ func (h *Decider) Of(ctx context.Context, tx store.Tx, d *store.Declaration) (*I
 		in.Current[m.Agency] = m // CreatedAt order: the last one wins
 	}
 	if g, ok := h.Gates.Current().Gate(d.Gate); ok {
-		in.Required = g.RequiredAgencies(in.Body.Direction, in.Body.CargoKind)
+		in.Required = g.RequiredAgencies(in.Body.Direction, in.Body.CargoKind, in.Body.HSCodes()...)
 	} else {
 		// The gate was removed from configuration after the declaration was
 		// accepted: judge by the agencies it was sent to.
@@ -143,7 +156,7 @@ func (in *Input) CollectStatuses(ack func(messageID string) (*store.Ack, error))
 // Derive is the clearance decision of in as of now: the agencies'
 // answers, then their standing orders.
 func (in *Input) Derive(now time.Time) clearance.Decision {
-	return clearance.WithOrders(clearance.Decide(in.Required, in.Statuses, in.Decl.Status == hub.StatusCancelled, now), in.Orders)
+	return clearance.WithOrders(in.Names, clearance.Decide(in.Names, in.Required, in.Statuses, in.Decl.Status == hub.StatusCancelled, now), in.Orders)
 }
 
 // Decide re-derives the clearance decision of a declaration's current
@@ -163,6 +176,9 @@ func (h *Decider) Decide(ctx context.Context, tx store.Tx, fx *txn.Effects, id s
 func (h *Decider) DecideFrom(ctx context.Context, tx store.Tx, fx *txn.Effects, in *Input, first bool) (*clearance.Decision, error) {
 	id := in.Decl.ID
 	now := h.Tx.Clock()
+	if in.Names == nil {
+		in.Names = h.names() // an Input the caller built
+	}
 	dec := in.Derive(now)
 	detail, err := decisionDetail(dec)
 	if err != nil {
@@ -254,6 +270,8 @@ type Clearance struct {
 	// Orders are the agencies' standing orders (holds, revocations); the
 	// lane applies those that reach its checkpoint.
 	Orders []clearance.Order
+	// Names are the agencies' display texts.
+	Names clearance.Names
 }
 
 // ClearanceOf reads what deciding on d needs, inside tx.
@@ -272,8 +290,8 @@ func (h *Decider) ClearanceOf(ctx context.Context, tx store.Tx, d *store.Declara
 				}
 			}
 		}
-		return clearance.Decide(agencies, sts, d.Status == hub.StatusCancelled, now)
-	}, Orders: in.Orders}, nil
+		return clearance.Decide(in.Names, agencies, sts, d.Status == hub.StatusCancelled, now)
+	}, Orders: in.Orders, Names: in.Names}, nil
 }
 
 // LatestDeclaration reads a declaration's current version; hub.ErrNotFound

@@ -24,6 +24,23 @@ type Declaration struct {
 	Consignee Party `json:"consignee,omitzero"`
 }
 
+// HSCodes lists every HS code of the goods, in order (gate policies may
+// require agencies by HS chapter): of each goods item its code, Viet Nam's
+// and China's, those given.
+func (d *Declaration) HSCodes() []string {
+	var out []string
+	for i := range d.Consignments {
+		for _, g := range d.Consignments[i].Items() {
+			for _, c := range []string{g.HSCode, g.HSCodeVN, g.HSCodeCN} {
+				if c != "" {
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // Party is a trader, carrier, consignor or consignee.
 type Party struct {
 	Name    string `json:"name"`

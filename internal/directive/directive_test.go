@@ -149,7 +149,7 @@ func TestOrdersOnDecisions(t *testing.T) {
 		{"cancelled stays", clearance.Decision{Status: clearance.Cancelled}, []clearance.Order{revoke}, clearance.Cancelled, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := clearance.WithOrders(tc.d, tc.orders)
+			got := clearance.WithOrders(nil, tc.d, tc.orders)
 			first := ""
 			if len(got.Reasons) > 0 {
 				first = got.Reasons[0].Code

@@ -9,6 +9,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/mapping"
 )
 
@@ -41,7 +42,7 @@ func TestCommittedFilesAreGenerated(t *testing.T) {
 			t.Errorf("schemas/%s is out of date: run go generate ./mappings", s.File)
 		}
 	}
-	pages, err := Pages(reg, schemas)
+	pages, err := Pages(reg, schemas, shippedAgencies(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestEnumerationsAgreeWithLists(t *testing.T) {
 
 func TestPagesNameFieldsAndLists(t *testing.T) {
 	reg, schemas := load(t)
-	pages, err := Pages(reg, schemas)
+	pages, err := Pages(reg, schemas, shippedAgencies(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,4 +124,13 @@ func TestPagesNameFieldsAndLists(t *testing.T) {
 			t.Errorf("%s lacks %q", want.page, want.text)
 		}
 	}
+}
+
+func shippedAgencies(t *testing.T) *agencies.Set {
+	t.Helper()
+	set, err := agencies.LoadDir("../../deploy/agencies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
 }

@@ -18,14 +18,14 @@ const maxListedCodes = 40
 // Pages renders docs/formats/<agency>.md for every agency of reg, from its
 // mappings and the (regenerated) schemas: each element with the
 // declaration field it comes from and the code list it is translated by.
-func Pages(reg *mapping.Registry, schemas []Schema) (map[string][]byte, error) {
+func Pages(reg *mapping.Registry, schemas []Schema, names clearance.Names) (map[string][]byte, error) {
 	byFile := map[string]Schema{}
 	for _, s := range schemas {
 		byFile[s.File] = s
 	}
 	out := map[string][]byte{}
 	for _, agency := range reg.Agencies() {
-		b, err := page(reg, agency, byFile)
+		b, err := page(reg, agency, byFile, names)
 		if err != nil {
 			return nil, err
 		}
@@ -34,9 +34,9 @@ func Pages(reg *mapping.Registry, schemas []Schema) (map[string][]byte, error) {
 	return out, nil
 }
 
-func page(reg *mapping.Registry, agency string, schemas map[string]Schema) ([]byte, error) {
+func page(reg *mapping.Registry, agency string, schemas map[string]Schema, agencyNames clearance.Names) ([]byte, error) {
 	var b strings.Builder
-	name, nameVI := clearance.AgencyName(agency)
+	name, nameVI := clearance.AgencyName(agencyNames, agency)
 	// In the order a declaration's messages happen.
 	order := map[message.Kind]int{message.Submit: 0, message.Amend: 1, message.Cancel: 2, message.Ack: 3}
 	kinds := reg.Kinds(agency)

@@ -45,7 +45,7 @@ policy:
 `
 
 func TestCheckpointsParse(t *testing.T) {
-	g, err := Parse("t.yaml", []byte(checkpointGate))
+	g, err := Parse("t.yaml", []byte(checkpointGate), known)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestCheckpointsParse(t *testing.T) {
 // A gate file without checkpoints has one per direction, which waits for
 // plate and weight and every required agency.
 func TestImplicitCheckpoint(t *testing.T) {
-	g, err := LoadFile(filepath.Join(shipped, "tanthanh.yaml"))
+	g, err := LoadFile(filepath.Join(shipped, "tanthanh.yaml"), known)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestCheckpointsInvalid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("t.yaml", []byte(tc.edit(checkpointGate)))
+			_, err := Parse("t.yaml", []byte(tc.edit(checkpointGate)), known)
 			if err == nil {
 				t.Fatal("accepted")
 			}

@@ -11,7 +11,7 @@ import (
 // A gate file valid on its own that clashes with another gate is refused
 // with a located issue, so the hub can answer it like any invalid file.
 func TestApplyConflictIsLocated(t *testing.T) {
-	base, err := LoadDir(shipped)
+	base, err := LoadDir(shipped, known)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestApplyConflictIsLocated(t *testing.T) {
 				i += strings.Index(src[i:], "tokenSHA256: ") + len("tokenSHA256: ")
 			}
 			src = src[:i] + tanthanhBarrier + src[i+64:]
-			g, err := Parse(tc.src, []byte(src))
+			g, err := Parse(tc.src, []byte(src), known)
 			if err != nil {
 				t.Fatalf("the edited file should be valid on its own: %v", err)
 			}

@@ -12,20 +12,23 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehub/gatehub/internal/agencies"
+	"github.com/gatehub/gatehub/internal/yamlfile"
 )
 
-// Directions, cargo kinds, agencies and device kinds a gate file may use.
-// They are closed lists: a typo in a gate file must fail validation rather
-// than silently create a lane nobody can clear.
+// Directions, cargo kinds and device kinds a gate file may use. They are
+// closed lists: a typo in a gate file must fail validation rather than
+// silently create a lane nobody can clear. The agencies it may name are the
+// agency set it is parsed against (deploy/agencies).
 var (
 	Directions  = []string{"export", "import", "transit"}
 	CargoKinds  = []string{"general", "perishable", "dangerous", "empty"}
-	Agencies    = []string{"customs", "borderguard", "vehicleregistry", "guangxi"}
 	DeviceKinds = []string{"barrier", "weighbridge", "plate-camera", "qr-scanner", "display"}
 )
 
 // Pos is a position in a gate file.
-type Pos struct{ Line, Col int }
+type Pos = yamlfile.Pos
 
 // Gate is one border gate as configured.
 type Gate struct {
@@ -39,6 +42,8 @@ type Gate struct {
 	// without checkpoints has one per direction (see Route).
 	Checkpoints []Checkpoint
 	Policy      Policy
+	// known is the agency set the file was checked against.
+	known *agencies.Set
 
 	// Source is the file the gate was parsed from; empty for gates built in Go.
 	Source string
@@ -167,18 +172,34 @@ type Policy struct {
 }
 
 // Rule names the agencies whose ACK is required for one direction and a set
-// of cargo kinds. Empty CargoKinds matches every cargo kind.
+// of cargo kinds. Empty CargoKinds matches every cargo kind. HSChapters,
+// when set, narrows the rule to trucks carrying goods of one of those HS
+// chapters (two digits: "08" edible fruit and nuts).
 type Rule struct {
 	Direction  string
 	CargoKinds []string
+	HSChapters []string
 	Agencies   []string
 }
 
-func (r Rule) matches(direction, cargoKind string) bool {
+func (r Rule) matches(direction, cargoKind string, hsCodes []string) bool {
 	if r.Direction != direction {
 		return false
 	}
-	return len(r.CargoKinds) == 0 || slices.Contains(r.CargoKinds, cargoKind)
+	if len(r.CargoKinds) > 0 && !slices.Contains(r.CargoKinds, cargoKind) {
+		return false
+	}
+	if len(r.HSChapters) == 0 {
+		return true
+	}
+	for _, c := range hsCodes {
+		for _, ch := range r.HSChapters {
+			if strings.HasPrefix(c, ch) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Lane returns the lane with the given id.
@@ -210,17 +231,21 @@ func (l *Lane) Accepts(cargoKind string) bool {
 }
 
 // RequiredAgencies returns the agencies whose ACK clears a truck of the
-// given direction and cargo kind (first matching rule). When no rule matches
-// it returns every known agency: an unforeseen combination must wait for
-// all agencies rather than clear with none. The slice is a fresh copy.
-func (g *Gate) RequiredAgencies(direction, cargoKind string) []string {
+// given direction and cargo kind carrying goods of hsCodes (first matching
+// rule). When no rule matches it returns every known agency: an unforeseen
+// combination must wait for all agencies rather than clear with none. The
+// slice is a fresh copy.
+func (g *Gate) RequiredAgencies(direction, cargoKind string, hsCodes ...string) []string {
 	for _, r := range g.Policy.Rules {
-		if r.matches(direction, cargoKind) {
+		if r.matches(direction, cargoKind, hsCodes) {
 			return slices.Clone(r.Agencies)
 		}
 	}
-	return slices.Clone(Agencies)
+	return g.known.Strings()
 }
+
+// Agencies is the agency set the gate was checked against.
+func (g *Gate) Agencies() *agencies.Set { return g.known }
 
 // AckDeadline returns how long an agency has to answer a delivered message
 // at this gate, or 0 when the gate sets no deadline for that agency.

@@ -13,7 +13,7 @@ import (
 const shipped = "../../deploy/gates"
 
 func TestShippedGatesLoad(t *testing.T) {
-	s, err := LoadDir(shipped)
+	s, err := LoadDir(shipped, known)
 	if err != nil {
 		t.Fatalf("LoadDir: %v", err)
 	}
@@ -48,7 +48,7 @@ func TestShippedGatesLoad(t *testing.T) {
 }
 
 func TestShippedGateQueries(t *testing.T) {
-	g, err := LoadFile(filepath.Join(shipped, "huunghi.yaml"))
+	g, err := LoadFile(filepath.Join(shipped, "huunghi.yaml"), known)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,12 +62,20 @@ func TestShippedGateQueries(t *testing.T) {
 		{"import", "dangerous", []string{"customs", "borderguard", "vehicleregistry"}},
 		{"import", "empty", []string{"borderguard", "vehicleregistry"}},
 		// No rule for transit: fail closed, every agency must answer.
-		{"transit", "general", Agencies},
+		{"transit", "general", known.Strings()},
 	}
 	for _, tt := range tests {
 		if got := g.RequiredAgencies(tt.dir, tt.kind); !slices.Equal(got, tt.want) {
 			t.Errorf("RequiredAgencies(%s, %s) = %v, want %v", tt.dir, tt.kind, got, tt.want)
 		}
+	}
+	// Fresh fruit (HS chapter 08) going out needs plant quarantine too.
+	fruit := g.RequiredAgencies("export", "perishable", "84713000", "08109000")
+	if want := []string{"customs", "borderguard", "vehicleregistry", "guangxi", "plantquarantine"}; !slices.Equal(fruit, want) {
+		t.Errorf("RequiredAgencies(export, perishable, fruit) = %v, want %v", fruit, want)
+	}
+	if got := g.AckDeadline("plantquarantine"); got != 30*time.Minute {
+		t.Errorf("AckDeadline(plantquarantine) = %v, want the agency file's 30m", got)
 	}
 	if got := g.AckDeadline("customs"); got != 15*time.Minute {
 		t.Errorf("AckDeadline(customs) = %v", got)
@@ -115,7 +123,7 @@ policy:
 `
 
 func TestParseValid(t *testing.T) {
-	g, err := Parse("t.yaml", []byte(validGate))
+	g, err := Parse("t.yaml", []byte(validGate), known)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +238,7 @@ func TestParseInvalid(t *testing.T) {
 			},
 		},
 		{
-			name: "policy coverage, shadowed rule and missing deadline",
+			name: "policy coverage and shadowed rule (a missing deadline is the agency file's)",
 			edit: func(s string) string {
 				s = strings.Replace(s, "cargoKinds: [general]", "cargoKinds: [general, perishable]", 1)
 				return strings.Replace(s, "    - direction: export\n      agencies: [customs]\n",
@@ -239,7 +247,6 @@ func TestParseInvalid(t *testing.T) {
 			},
 			want: []string{
 				`t.yaml:11:17: lanes[0].cargoKinds: no policy rule for export perishable cargo on lane "EXP-1"`,
-				`t.yaml:21:27: policy.rules[0].agencies[1]: agency "guangxi" is required by a rule but has no entry in policy.ackDeadlines`,
 				`t.yaml:22:7: policy.rules[1]: rule never applies`,
 			},
 		},
@@ -256,11 +263,24 @@ func TestParseInvalid(t *testing.T) {
 			},
 		},
 		{
+			name: "HS chapters",
+			edit: func(s string) string {
+				return strings.Replace(s, "    - direction: export\n      agencies: [customs]\n",
+					"    - direction: export\n      hsChapters: [\"8\", \"08\"]\n      agencies: [customs, plantquarantine]\n"+
+						"    - direction: export\n      hsChapters: []\n      agencies: [customs]\n"+
+						"    - direction: export\n      agencies: [customs]\n", 1)
+			},
+			want: []string{
+				`t.yaml:20:20: policy.rules[0].hsChapters[0]: "8" is not an HS chapter (two digits, 01 to 97)`,
+				`t.yaml:23:19: policy.rules[1].hsChapters: empty list matches nothing`,
+			},
+		},
+		{
 			name: "unknown agency in ackDeadlines",
 			edit: func(s string) string {
 				return strings.Replace(s, "    customs: 15m\n", "    customs: 15m\n    cusoms: 10m\n", 1)
 			},
-			want: []string{`t.yaml:23:5: policy.ackDeadlines.cusoms: unknown key "cusoms"`},
+			want: []string{`t.yaml:23:13: policy.ackDeadlines.cusoms: unknown agency "cusoms" (allowed: borderguard, customs, guangxi, plantquarantine, vehicleregistry)`},
 		},
 		{
 			name: "syntax error",
@@ -280,7 +300,7 @@ func TestParseInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, err := Parse("t.yaml", []byte(tt.edit(validGate)))
+			g, err := Parse("t.yaml", []byte(tt.edit(validGate)), known)
 			if err == nil {
 				t.Fatalf("Parse succeeded: %+v", g)
 			}
@@ -322,24 +342,24 @@ func TestLoadDirDuplicateCode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err := LoadDir(dir)
+	_, err := LoadDir(dir, known)
 	if err == nil || !strings.Contains(err.Error(), `gate code "TESTGATE" already defined`) {
 		t.Fatalf("want duplicate code error, got %v", err)
 	}
 }
 
 func TestLoadDirEmpty(t *testing.T) {
-	if _, err := LoadDir(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no *.yaml gate files") {
+	if _, err := LoadDir(t.TempDir(), known); err == nil || !strings.Contains(err.Error(), "no *.yaml gate files") {
 		t.Fatalf("want error for a directory without gates, got %v", err)
 	}
 }
 
 func TestNewSetRejectsSharedCredentials(t *testing.T) {
-	a, err := Parse("a.yaml", []byte(validGate))
+	a, err := Parse("a.yaml", []byte(validGate), known)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Parse("b.yaml", []byte(strings.Replace(validGate, "TESTGATE", "OTHER", 1)))
+	b, err := Parse("b.yaml", []byte(strings.Replace(validGate, "TESTGATE", "OTHER", 1)), known)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +374,7 @@ func TestDeviceLookups(t *testing.T) {
 	g, err := Parse("t.yaml", []byte(strings.Replace(validGate,
 		"1111111111111111111111111111111111111111111111111111111111111111",
 		// SHA-256 of "s3cret"
-		"1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0", 1)))
+		"1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0", 1)), known)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,46 +1,31 @@
 package gate
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehub/gatehub/internal/agencies"
+	"github.com/gatehub/gatehub/internal/yamlfile"
 )
 
-// Parse decodes and validates one gate file. name is used in error messages
-// only. On failure the error is a *ConfigError listing every problem found,
-// each with file:line:col.
-func Parse(name string, data []byte) (*Gate, error) {
-	d := &decoder{is: issues{file: name}, pos: map[string]Pos{}}
-	g := &Gate{Source: name, pos: d.pos}
-
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		d.is.add(syntaxPos(err), "", "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
-		return nil, d.is.err()
+// Parse decodes and validates one gate file against the agencies known
+// (deploy/agencies): naming any other agency is an error. name is used in
+// error messages only. On failure the error is a *ConfigError listing every
+// problem found, each with file:line:col.
+func Parse(name string, data []byte, known *agencies.Set) (*Gate, error) {
+	d := &decoder{is: issues{File: name}, pos: map[string]Pos{}}
+	g := &Gate{Source: name, pos: d.pos, known: known}
+	root := yamlfile.Document(&d.is, data, "gate")
+	if root == nil {
+		return nil, d.is.Err()
 	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.is.add(Pos{1, 1}, "", "empty gate file")
-		return nil, d.is.err()
-	}
-	// A second document would otherwise be ignored without a word.
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		p := Pos{extra.Line, extra.Column}
-		if err != nil {
-			p = syntaxPos(err)
-		}
-		d.is.add(p, "", "one gate per file: found a second YAML document")
-	}
-	d.gate(doc.Content[0], g)
+	d.gate(root, g)
 	g.normalize()
 	// Semantic checks run even when decoding found problems, so one run
 	// lists everything; checks on values that failed to decode are dropped,
@@ -48,69 +33,48 @@ func Parse(name string, data []byte) (*Gate, error) {
 	var ce *ConfigError
 	if err := g.validate(name); errors.As(err, &ce) {
 		for _, is := range ce.Issues {
-			if !d.covers(is.Path) {
-				d.is.list = append(d.is.list, is)
+			if !d.is.Covers(is.Path) {
+				d.is.List = append(d.is.List, is)
 			}
 		}
 	}
-	if err := d.is.err(); err != nil {
+	if err := d.is.Err(); err != nil {
 		return nil, err
 	}
+	g.defaultDeadlines()
 	return g, nil
 }
 
-// covers reports whether a decoding issue already concerns path or one of
-// its parents.
-func (d *decoder) covers(path string) bool {
-	for _, is := range d.is.list {
-		p := is.Path
-		if p == "" || path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
-			return true
+// defaultDeadlines gives every agency a rule requires the agency file's
+// ACK deadline where the gate sets none of its own.
+func (g *Gate) defaultDeadlines() {
+	if g.Policy.AckDeadlines == nil {
+		g.Policy.AckDeadlines = map[string]time.Duration{}
+	}
+	for _, r := range g.Policy.Rules {
+		for _, a := range r.Agencies {
+			if _, set := g.Policy.AckDeadlines[a]; set {
+				continue
+			}
+			if ag, ok := g.known.Lookup(a); ok {
+				g.Policy.AckDeadlines[a] = ag.AckDeadline
+			}
 		}
 	}
-	return false
 }
 
 // LoadFile reads and parses one gate file.
-func LoadFile(path string) (*Gate, error) {
+func LoadFile(path string, known *agencies.Set) (*Gate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load gate: %w", err)
 	}
-	return Parse(path, data)
-}
-
-var syntaxLine = regexp.MustCompile(`line (\d+)`)
-
-// syntaxPos digs the line out of a yaml syntax error; the library reports
-// no column for those.
-func syntaxPos(err error) Pos {
-	if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return Pos{n, 1}
-	}
-	return Pos{1, 1}
+	return Parse(path, data, known)
 }
 
 type decoder struct {
 	is  issues
 	pos map[string]Pos
-}
-
-func nodePos(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }
-
-func resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
 }
 
 // field describes one key of a mapping: whether it must be present and how
@@ -124,59 +88,34 @@ type field struct {
 // and missing keys; every decoded value's position is recorded under its
 // path so later checks can point at it.
 func (d *decoder) mapping(n *yaml.Node, path string, fields map[string]field) {
-	n = resolve(n)
-	if n.Kind != yaml.MappingNode {
-		d.is.add(nodePos(n), path, "must be a mapping, got %s", kindName(n))
-		return
-	}
-	seen := map[string]Pos{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], resolve(n.Content[i+1])
-		kp := join(path, k.Value)
-		if first, dup := seen[k.Value]; dup {
-			d.is.add(nodePos(k), kp, "duplicate key (first at %d:%d)", first.Line, first.Col)
-			continue
-		}
-		seen[k.Value] = nodePos(k)
+	seen := yamlfile.Pairs(&d.is, n, path, func(k, v *yaml.Node, kp string) {
 		f, ok := fields[k.Value]
 		if !ok {
-			d.is.add(nodePos(k), kp, "unknown key %q (known: %s)", k.Value, knownKeys(fields))
-			continue
+			d.is.Add(yamlfile.NodePos(k), kp, "unknown key %q (known: %s)", k.Value, knownKeys(fields))
+			return
 		}
-		d.pos[kp] = nodePos(v)
+		d.pos[kp] = yamlfile.NodePos(v)
 		f.decode(v, kp)
+	})
+	if seen == nil {
+		return
 	}
-	for _, name := range sortedKeys(fields) {
+	for _, name := range yamlfile.SortedKeys(fields) {
 		if _, ok := seen[name]; !ok && fields[name].required {
-			d.is.add(nodePos(n), join(path, name), "missing required field %q", name)
+			d.is.Add(yamlfile.NodePos(yamlfile.Resolve(n)), yamlfile.Join(path, name), "missing required field %q", name)
 		}
 	}
 }
 
 func (d *decoder) sequence(n *yaml.Node, path string, each func(i int, n *yaml.Node, path string)) {
-	n = resolve(n)
-	if n.Kind != yaml.SequenceNode {
-		d.is.add(nodePos(n), path, "must be a list, got %s", kindName(n))
-		return
-	}
-	for i, c := range n.Content {
-		c = resolve(c)
-		p := fmt.Sprintf("%s[%d]", path, i)
-		d.pos[p] = nodePos(c)
+	yamlfile.Sequence(&d.is, n, path, func(i int, c *yaml.Node, p string) {
+		d.pos[p] = yamlfile.NodePos(c)
 		each(i, c, p)
-	}
+	})
 }
 
 func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
-	if n.Kind != yaml.ScalarNode {
-		d.is.add(nodePos(n), path, "must be a single value, got %s", kindName(n))
-		return "", false
-	}
-	if n.Tag == "!!null" {
-		d.is.add(nodePos(n), path, "must not be empty")
-		return "", false
-	}
-	return n.Value, true
+	return yamlfile.Scalar(&d.is, n, path)
 }
 
 func (d *decoder) str(dst *string) func(*yaml.Node, string) {
@@ -206,12 +145,12 @@ func (d *decoder) number(dst *float64) func(*yaml.Node, string) {
 			return
 		}
 		if n.Tag != "!!int" && n.Tag != "!!float" {
-			d.is.add(nodePos(n), path, "must be a number, got %q", v)
+			d.is.Add(yamlfile.NodePos(n), path, "must be a number, got %q", v)
 			return
 		}
 		f, err := strconv.ParseFloat(strings.ReplaceAll(v, "_", ""), 64)
 		if err != nil {
-			d.is.add(nodePos(n), path, "must be a number, got %q", v)
+			d.is.Add(yamlfile.NodePos(n), path, "must be a number, got %q", v)
 			return
 		}
 		*dst = f
@@ -226,7 +165,7 @@ func (d *decoder) duration(dst *time.Duration) func(*yaml.Node, string) {
 		}
 		dur, err := time.ParseDuration(v)
 		if err != nil {
-			d.is.add(nodePos(n), path, "must be a Go duration such as 15m or 90s, got %q", v)
+			d.is.Add(yamlfile.NodePos(n), path, "must be a Go duration such as 15m or 90s, got %q", v)
 			return
 		}
 		*dst = dur
@@ -319,15 +258,24 @@ func (d *decoder) policy(n *yaml.Node, path string, pol *Policy) {
 				d.mapping(n, p, map[string]field{
 					"direction":  {true, d.str(&r.Direction)},
 					"cargoKinds": {false, d.strs(&r.CargoKinds)},
+					"hsChapters": {false, d.strs(&r.HSChapters)},
 					"agencies":   {true, d.strs(&r.Agencies)},
 				})
 				pol.Rules = append(pol.Rules, r)
 			})
 		}},
-		"ackDeadlines": {true, func(n *yaml.Node, p string) {
+		"ackDeadlines": {false, func(n *yaml.Node, p string) {
 			pol.AckDeadlines = map[string]time.Duration{}
+			// Keys are agency codes, checked against the known agencies by
+			// validatePolicy; any key decodes here so that check names it.
+			n = yamlfile.Resolve(n)
+			if n.Kind != yaml.MappingNode {
+				d.is.Add(yamlfile.NodePos(n), p, "must be a mapping, got %s", yamlfile.KindName(n))
+				return
+			}
 			fields := map[string]field{}
-			for _, a := range Agencies {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				a := n.Content[i].Value
 				fields[a] = field{false, func(n *yaml.Node, p string) {
 					var v time.Duration
 					d.duration(&v)(n, p)
@@ -343,21 +291,6 @@ func (d *decoder) policy(n *yaml.Node, path string, pol *Policy) {
 	})
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "something else"
-}
-
 func knownKeys(fields map[string]field) string {
-	return strings.Join(sortedKeys(fields), ", ")
+	return strings.Join(yamlfile.SortedKeys(fields), ", ")
 }

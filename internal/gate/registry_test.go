@@ -8,7 +8,7 @@ import (
 )
 
 func TestRegistryApplyUnderConcurrentReads(t *testing.T) {
-	base, err := LoadDir(shipped)
+	base, err := LoadDir(shipped, known)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestRegistryApplyUnderConcurrentReads(t *testing.T) {
 		} else {
 			body = strings.Replace(validGate, "weightTolerancePercent: 2", "weightTolerancePercent: 3", 1)
 		}
-		g, err := Parse("t.yaml", []byte(body))
+		g, err := Parse("t.yaml", []byte(body), known)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func TestRegistryApplyUnderConcurrentReads(t *testing.T) {
 }
 
 func TestRegistryKeepsValidSetOnBadApply(t *testing.T) {
-	base, err := LoadDir(shipped)
+	base, err := LoadDir(shipped, known)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestRegistryKeepsValidSetOnBadApply(t *testing.T) {
 		{"token shared with another gate", func() *Gate {
 			g, err := Parse("t.yaml", []byte(strings.Replace(validGate,
 				"1111111111111111111111111111111111111111111111111111111111111111",
-				"805011c6bd77e4082f6ed72657128eb0ffb653185623c27477a70606e7351e57", 1)))
+				"805011c6bd77e4082f6ed72657128eb0ffb653185623c27477a70606e7351e57", 1)), known)
 			if err != nil {
 				t.Fatal(err)
 			}

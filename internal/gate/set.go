@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gatehub/gatehub/internal/agencies"
 )
 
 // Set is an immutable collection of validated gates, indexed for the
@@ -113,7 +115,7 @@ func mustDigest(h string) [32]byte {
 
 // LoadDir loads every *.yaml file in dir into a set. All files are parsed
 // even when one fails, so the error lists the problems of every file.
-func LoadDir(dir string) (*Set, error) {
+func LoadDir(dir string, known *agencies.Set) (*Set, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		return nil, fmt.Errorf("load gates from %s: %w", dir, err)
@@ -125,7 +127,7 @@ func LoadDir(dir string) (*Set, error) {
 	var gates []*Gate
 	var errs []error
 	for _, p := range paths {
-		g, err := LoadFile(p)
+		g, err := LoadFile(p, known)
 		if err != nil {
 			errs = append(errs, err)
 			continue

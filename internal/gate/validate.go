@@ -4,17 +4,19 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
+
+	"github.com/gatehub/gatehub/internal/yamlfile"
 )
 
 var (
-	reGateCode = regexp.MustCompile(`^[A-Z][A-Z0-9]{1,15}$`)
-	reLaneID   = regexp.MustCompile(`^[A-Z0-9][A-Z0-9-]{0,15}$`)
-	reDeviceID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	rePortCode = regexp.MustCompile(`^[0-9]{4}$`)
-	reSHA256   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	reGateCode  = regexp.MustCompile(`^[A-Z][A-Z0-9]{1,15}$`)
+	reLaneID    = regexp.MustCompile(`^[A-Z0-9][A-Z0-9-]{0,15}$`)
+	reDeviceID  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	rePortCode  = regexp.MustCompile(`^[0-9]{4}$`)
+	reHSChapter = regexp.MustCompile(`^(0[1-9]|[1-8][0-9]|9[0-7])$`)
+	reSHA256    = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
 // Limits on policy values. They are deliberately loose; they exist to catch
@@ -49,8 +51,8 @@ func (g *Gate) normalize() {
 }
 
 func (g *Gate) validate(file string) error {
-	is := &issues{file: file}
-	add := func(path, format string, args ...any) { is.add(g.at(path), path, format, args...) }
+	is := &issues{File: file}
+	add := func(path, format string, args ...any) { is.Add(g.at(path), path, format, args...) }
 	oneOf := func(path, v, what string, allowed []string) bool {
 		if !slices.Contains(allowed, v) {
 			add(path, "unknown %s %q (allowed: %s)", what, v, strings.Join(allowed, ", "))
@@ -139,7 +141,7 @@ func (g *Gate) validate(file string) error {
 
 	g.validateCheckpoints(add, oneOf, firstAt)
 	g.validatePolicy(add, oneOf)
-	return is.err()
+	return is.Err()
 }
 
 // validateCheckpoints checks the route: unique checkpoints with known
@@ -174,7 +176,7 @@ func (g *Gate) validateCheckpoints(add addFunc, oneOf oneOfFunc, firstAt func(st
 			if len(c.Agencies) == 0 {
 				add(ap, "list the agencies whose clearance this checkpoint needs, or write %q", AllAgencies)
 			}
-			kindList(add, oneOf, ap, c.Agencies, "agency", Agencies)
+			kindList(add, oneOf, ap, c.Agencies, "agency", g.known.Strings())
 		}
 		if !slices.ContainsFunc(g.Lanes, func(l Lane) bool { return l.Checkpoint == c.ID }) {
 			add(cp+".id", "checkpoint %q has no lane (set checkpoint: %s on its lanes)", c.ID, c.ID)
@@ -230,6 +232,7 @@ func kindList(add addFunc, oneOf oneOfFunc, path string, vs []string, what strin
 
 func (g *Gate) validatePolicy(add addFunc, oneOf oneOfFunc) {
 	pol := g.Policy
+	known := g.known.Strings()
 	if len(pol.Rules) == 0 {
 		add("policy.rules", "at least one rule is needed")
 	}
@@ -244,16 +247,37 @@ func (g *Gate) validatePolicy(add addFunc, oneOf oneOfFunc) {
 			add(rp+".cargoKinds", "empty list matches nothing; omit cargoKinds to match every cargo kind")
 		}
 		kindList(add, oneOf, rp+".cargoKinds", r.CargoKinds, "cargo kind", CargoKinds)
+		if r.HSChapters != nil && len(r.HSChapters) == 0 {
+			add(rp+".hsChapters", "empty list matches nothing; omit hsChapters to match every truck")
+		}
+		for j, ch := range r.HSChapters {
+			if !reHSChapter.MatchString(ch) {
+				add(fmt.Sprintf("%s.hsChapters[%d]", rp, j), "%q is not an HS chapter (two digits, 01 to 97)", ch)
+			}
+		}
 		if len(r.Agencies) == 0 {
 			add(rp+".agencies", "a rule must require at least one agency")
 		}
-		kindList(add, oneOf, rp+".agencies", r.Agencies, "agency", Agencies)
+		kindList(add, oneOf, rp+".agencies", r.Agencies, "agency", known)
 		for j, a := range r.Agencies {
-			if _, ok := needDeadline[a]; !ok && slices.Contains(Agencies, a) {
+			if _, ok := needDeadline[a]; !ok && slices.Contains(known, a) {
 				needDeadline[a] = fmt.Sprintf("%s.agencies[%d]", rp, j)
 			}
 		}
 		if !dirOK {
+			continue
+		}
+		if r.HSChapters != nil {
+			// A rule narrowed to some goods decides only the trucks that
+			// carry them: it never makes a later rule unreachable, and it is
+			// unreachable itself only behind a rule for all its cargo kinds.
+			kinds := r.CargoKinds
+			if kinds == nil {
+				kinds = CargoKinds
+			}
+			if !slices.ContainsFunc(kinds, func(k string) bool { _, done := covered[[2]string{r.Direction, k}]; return !done }) {
+				add(rp, "rule never applies: earlier rules already match every %s cargo kind it lists (first match wins)", r.Direction)
+			}
 			continue
 		}
 		kinds := r.CargoKinds
@@ -288,23 +312,23 @@ func (g *Gate) validatePolicy(add addFunc, oneOf oneOfFunc) {
 		}
 	}
 
-	for _, a := range sortedKeys(pol.AckDeadlines) {
+	for _, a := range yamlfile.SortedKeys(pol.AckDeadlines) {
 		p := "policy.ackDeadlines." + a
 		switch d := pol.AckDeadlines[a]; {
-		case !slices.Contains(Agencies, a):
-			add(p, "unknown agency %q (allowed: %s)", a, strings.Join(Agencies, ", "))
+		case !slices.Contains(known, a):
+			add(p, "unknown agency %q (allowed: %s)", a, strings.Join(known, ", "))
 		case d <= 0:
 			add(p, "deadline must be positive, got %s", d)
 		case d > maxAckDeadline:
 			add(p, "deadline %s is longer than %s", d, maxAckDeadline)
 		}
 	}
-	for _, a := range sortedKeys(needDeadline) {
-		if pol.AckDeadlines == nil {
-			break
+	for _, a := range yamlfile.SortedKeys(needDeadline) {
+		if _, ok := pol.AckDeadlines[a]; ok {
+			continue
 		}
-		if _, ok := pol.AckDeadlines[a]; !ok {
-			add(needDeadline[a], "agency %q is required by a rule but has no entry in policy.ackDeadlines", a)
+		if ag, ok := g.known.Lookup(a); !ok || ag.AckDeadline <= 0 {
+			add(needDeadline[a], "agency %q is required by a rule but has no ACK deadline (policy.ackDeadlines or its agency file)", a)
 		}
 	}
 	if t := pol.WeightTolerancePercent; t < 0 || t > maxTolerancePercent {
@@ -316,13 +340,4 @@ func (g *Gate) validatePolicy(add addFunc, oneOf oneOfFunc) {
 	if t := pol.DecisionTTL; t <= 0 || t > maxDecisionTTL {
 		add("policy.decisionTTL", "must be positive and at most %s, got %s", maxDecisionTTL, t)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

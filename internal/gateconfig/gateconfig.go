@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/hub"
@@ -22,10 +23,20 @@ import (
 type Service struct {
 	Tx    *txn.Runner
 	Gates *gate.Registry
-	Log   *slog.Logger // optional
+	// Agencies is the agency set gate files are checked against.
+	Agencies *agencies.Registry
+	Log      *slog.Logger // optional
 
 	mu       sync.Mutex
 	versions map[string]int64 // applied gate files installed here, by code
+}
+
+// agencySet is the agency set in force (empty without a registry).
+func (h *Service) agencySet() *agencies.Set {
+	if h.Agencies == nil {
+		return nil
+	}
+	return h.Agencies.Current()
 }
 
 func (h *Service) log() *slog.Logger {
@@ -111,7 +122,7 @@ func (h *Service) SyncGates(ctx context.Context) error {
 		if c.Version <= h.gateVersion(c.Code) {
 			continue
 		}
-		g, err := gate.Parse(c.Code+".yaml", c.YAML)
+		g, err := gate.Parse(c.Code+".yaml", c.YAML, h.agencySet())
 		if err == nil {
 			_, err = h.Gates.Apply(g)
 		}

@@ -43,7 +43,7 @@ func TestApplyAcrossInstances(t *testing.T) {
 				a, b := hubtest.New(t, s), hubtest.New(t, s)
 				ctx := t.Context()
 				src := tc.yaml(t)
-				g, err := gate.Parse("chima.yaml", src)
+				g, err := gate.Parse("chima.yaml", src, a.GateConfig.Agencies.Current())
 				if err == nil {
 					err = a.GateConfig.ApplyGate(ctx, hubtest.Operator, g, src)
 				}

@@ -558,7 +558,7 @@ func (s *Server) ApplyGateFile(ctx context.Context, p auth.Principal, code strin
 		s.RefusalLog.RecordRefusal(ctx, audit.KindConfigRefused, p.String(), map[string]any{"gate": code, "problem": pr})
 		return pr
 	}
-	g, err := gate.Parse(code+".yaml", data)
+	g, err := gate.Parse(code+".yaml", data, s.AgencySet())
 	if err == nil && g.Code != code {
 		err = fmt.Errorf("%s.yaml: gate code %q does not match the URL's %q", code, g.Code, code)
 	}
@@ -586,8 +586,14 @@ func (s *Server) ApplyGateFile(ctx context.Context, p auth.Principal, code strin
 // GateProblem is the problem document of an invalid gate file: one entry
 // per issue, in the file:line:col form gatehubctl gates validate prints.
 func GateProblem(err error) *problem.Problem {
-	pr := problem.New(http.StatusUnprocessableEntity, "Invalid gate configuration", "the running configuration is unchanged")
-	pr.Type = "/problems/gate-config"
+	return configProblem("Invalid gate configuration", "the running configuration is unchanged", "/problems/gate-config", err)
+}
+
+// configProblem lists every issue of a configuration file (gate, agency)
+// as file:line:col: field: message.
+func configProblem(title, detail, typ string, err error) *problem.Problem {
+	pr := problem.New(http.StatusUnprocessableEntity, title, detail)
+	pr.Type = typ
 	var ce *gate.ConfigError
 	if errors.As(err, &ce) {
 		for _, is := range ce.Issues {

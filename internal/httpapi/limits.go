@@ -29,6 +29,7 @@ var bodyLimits = map[string]int64{
 	"POST /v1/admin/outbox/{id}/redrive":       0,
 	"POST /v1/admin/outbox/{id}/cancel":        0,
 	"POST /v1/admin/agencies/{agency}/redrive": 0,
+	"POST /v1/admin/agencies/reload":           0,
 	"GET /v1/gates/{gate}/lanes/{lane}/events": 0,
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehub/gatehub/internal/acknowledgements"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/agencymsg"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/auth"
@@ -60,6 +61,8 @@ type Server struct {
 	Lanes *lanes.Service
 	Auth  *auth.Authenticator
 	Gates *gate.Registry
+	// Agencies is the agency set in force (deploy/agencies).
+	Agencies *agencies.Registry
 	// Codes are the code lists declarations are validated against: those
 	// the mappings were loaded with. Nil means the shipped ones.
 	Codes   declaration.CodeLists
@@ -86,6 +89,9 @@ type Server struct {
 	// OnGateApplied is called after a gate configuration was applied, so the
 	// caller can persist it (optional).
 	OnGateApplied func(ctx context.Context, g *gate.Gate) error
+	// ReloadAgencies reads the agency files again and swaps the set in
+	// force, or refuses it (POST /v1/admin/agencies/reload). Optional.
+	ReloadAgencies func(ctx context.Context) (*agencies.Set, error)
 	// BeforeScrape refreshes gauges read from the store (optional), so a
 	// scrape reports the outbox as it is, not as of the last refresh.
 	BeforeScrape func(ctx context.Context)
@@ -161,6 +167,8 @@ func (s *Server) Routes() []Route {
 		{"POST", "/v1/admin/outbox/{id}/redrive", []string{op, ad}, s.redrive},
 		{"POST", "/v1/admin/outbox/{id}/cancel", []string{op, ad}, s.cancelMessage},
 		{"POST", "/v1/admin/agencies/{agency}/redrive", []string{op, ad}, s.redriveAgency},
+		{"GET", "/v1/admin/agencies", []string{op, ad, au}, s.listAgencies},
+		{"POST", "/v1/admin/agencies/reload", []string{ad}, s.reloadAgencies},
 		{"GET", "/v1/gates", []string{op, ad, au}, s.listGates},
 		{"PUT", "/v1/admin/gates/{code}", []string{ad}, s.applyGate},
 
@@ -493,7 +501,7 @@ func (s *Server) Problem(r *http.Request, err error) *problem.Problem {
 		if badValue.Pointer == "" {
 			s.log().ErrorContext(r.Context(), "mapping refused a value not from the declaration", "error", err)
 		}
-		name, nameVI := clearance.AgencyName(badValue.Agency)
+		name, nameVI := clearance.AgencyName(s.AgencySet(), badValue.Agency)
 		fe := problem.FieldError{Pointer: badValue.Pointer, Code: "required", Detail: "required by " + name + " for this crossing",
 			DetailVI: "bắt buộc đối với " + nameVI + " cho lượt qua này"}
 		if !badValue.Missing {

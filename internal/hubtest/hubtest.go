@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/acknowledgements"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/decisions"
 	"github.com/gatehub/gatehub/internal/declaration"
@@ -116,7 +117,12 @@ func New(t testing.TB, st store.Store) *Hub {
 	if loaded.err != nil {
 		t.Fatalf("hubtest: load: %v", loaded.err)
 	}
-	gates, err := gate.LoadDir(filepath.Join(root, "deploy/gates"))
+	known, err := agencies.LoadDir(filepath.Join(root, "deploy/agencies"))
+	if err != nil {
+		t.Fatalf("hubtest: agencies: %v", err)
+	}
+	reg := agencies.NewRegistry(known)
+	gates, err := gate.LoadDir(filepath.Join(root, "deploy/gates"), known)
 	if err != nil {
 		t.Fatalf("hubtest: gates: %v", err)
 	}
@@ -130,7 +136,7 @@ func New(t testing.TB, st store.Store) *Hub {
 		t.Fatal(err)
 	}
 	trust := pki.NewTrustStore()
-	for name, spec := range app.Specs() {
+	for name, spec := range app.Specs(known) {
 		profile := spec.SignatureProfile()
 		alg := pki.RSA2048
 		if profile.Name == sign.SM2Profile.Name {
@@ -146,7 +152,7 @@ func New(t testing.TB, st store.Store) *Hub {
 		}
 	}
 	h.Tx = &txn.Runner{Store: st, Now: h.Clock.Now, Wake: func() { h.Wakes.Add(1) }, WakeEvents: func() { h.EventWakes.Add(1) }}
-	h.Decisions = &decisions.Decider{Tx: h.Tx, Gates: h.Gates}
+	h.Decisions = &decisions.Decider{Tx: h.Tx, Gates: h.Gates, Agencies: reg}
 	h.Views = &views.Service{Tx: h.Tx, Decisions: h.Decisions}
 	h.Submission = &submission.Service{
 		Tx: h.Tx, Decisions: h.Decisions, Views: h.Views, Gates: h.Gates, Mappings: h.Mappings,
@@ -156,10 +162,10 @@ func New(t testing.TB, st store.Store) *Hub {
 	guard := refusal.New(refusal.Config{}, h.Clock.Now)
 	h.Acks = &acknowledgements.Service{
 		Tx: h.Tx, Decisions: h.Decisions, Gates: h.Gates, Refusals: guard, Log: quiet,
-		Acks: &ack.Reader{Verifier: sign.NewVerifier(trust, app.AgencyProfiles()...), Mappings: h.Mappings},
+		Acks: &ack.Reader{Verifier: sign.NewVerifier(trust, app.AgencyProfiles(known)...), Mappings: h.Mappings},
 	}
 	h.Operator = &operator.Service{Tx: h.Tx, Decisions: h.Decisions, Gates: h.Gates, Mappings: h.Mappings}
-	h.GateConfig = &gateconfig.Service{Tx: h.Tx, Gates: h.Gates, Log: quiet}
+	h.GateConfig = &gateconfig.Service{Tx: h.Tx, Gates: h.Gates, Agencies: reg, Log: quiet}
 	h.RefusalLog = &refusallog.Recorder{Tx: h.Tx, Refusals: guard, Log: quiet}
 	return h
 }

@@ -382,7 +382,7 @@ func (s *Service) declared(ctx context.Context, tx store.Tx, p *place, d *store.
 	out := &crossing.Declared{
 		ID: d.ID, Version: d.Version, PlateVN: d.PlateVN, PlateCN: d.PlateCN,
 		TrailerPlate: cl.Body.Vehicle.TrailerPlate, GrossWeightKg: cl.Body.Vehicle.GrossWeightKg,
-		Clearance: clearance.WithOrders(cl.Decide(p.cp.Requires.AgenciesFor(cl.Required)), ordersAt(cl.Orders, p)),
+		Clearance: clearance.WithOrders(cl.Names, cl.Decide(p.cp.Requires.AgenciesFor(cl.Required)), ordersAt(cl.Orders, p)),
 		Crossing:  c,
 	}
 	if t, err := time.Parse(time.RFC3339, cl.Body.PlannedCrossing); err == nil {

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehub/gatehub/adapters/sim"
 	"github.com/gatehub/gatehub/internal/ack"
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/app"
 	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/audit"
@@ -26,6 +26,7 @@ import (
 	"github.com/gatehub/gatehub/internal/outbox"
 	"github.com/gatehub/gatehub/internal/replay"
 	"github.com/gatehub/gatehub/internal/sign"
+	sim "github.com/gatehub/gatehub/internal/simulator"
 	"github.com/gatehub/gatehub/internal/store"
 	"github.com/gatehub/gatehub/internal/store/storetest"
 	"github.com/gatehub/gatehub/internal/views"
@@ -544,7 +545,13 @@ func covered(t *testing.T, entries []store.AuditEntry) {
 	t.Logf("audit entries by kind: %v", seen)
 }
 
-func archiveSignVerifier(a *audit.Archive) *sign.Verifier { return app.ArchiveVerifier(a.Certs) }
+func archiveSignVerifier(a *audit.Archive) *sign.Verifier {
+	known, err := agencies.LoadDir(filepath.Join(repoRoot, "deploy/agencies"))
+	if err != nil {
+		panic(err)
+	}
+	return app.ArchiveVerifier(known, a.Certs)
+}
 
 // archiveVerifier checks XML signatures with the archive's certificates.
 func archiveVerifier(a *audit.Archive) audit.XMLVerifier {

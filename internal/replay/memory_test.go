@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehub/gatehub/internal/ack"
 	"github.com/gatehub/gatehub/internal/app"
+	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/bench"
 	"github.com/gatehub/gatehub/internal/mapping"
 	"github.com/gatehub/gatehub/internal/pki"
@@ -90,7 +91,7 @@ func TestRestoreStreamMemoryDoesNotGrowWithTheLog(t *testing.T) {
 		defer dst.Close()
 		// Each agency's ACKs under its own profile (Guangxi: SM2-SM3), as
 		// audit replay reads them.
-		acks := &ack.Reader{Verifier: sign.NewVerifier(ts, app.AuditorProfiles()...), Mappings: reg}
+		acks := &ack.Reader{Verifier: sign.NewVerifier(ts, app.AuditorProfiles(apptest.Agencies(t, repoRoot))...), Mappings: reg}
 		runtime.GC()
 		base, peak, n := liveHeap(), uint64(0), 0
 		read := func(agency string, xml []byte, at time.Time) (mapping.AckFields, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/app/apptest"
 	"github.com/gatehub/gatehub/internal/audit"
 	"github.com/gatehub/gatehub/internal/gate"
 	"github.com/gatehub/gatehub/internal/hub"
@@ -29,7 +30,7 @@ func signedLog(t *testing.T, reg *mapping.Registry, signer *sign.Signer) []store
 	if err != nil {
 		t.Fatal(err)
 	}
-	gates, err := gate.LoadDir(filepath.Join(repoRoot, "deploy/gates"))
+	gates, err := gate.LoadDir(filepath.Join(repoRoot, "deploy/gates"), apptest.Agencies(t, repoRoot))
 	if err != nil {
 		t.Fatal(err)
 	}

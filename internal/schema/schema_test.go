@@ -29,7 +29,7 @@ func TestLoadCompilesMessageSchemasOnly(t *testing.T) {
 	got := strings.Join(v.Schemas(), ",")
 	want := "agency-message/crossing-confirmed-1.0.xsd,agency-message/forward-1.0.xsd,agency-message/hold-1.0.xsd," +
 		"agency-message/release-1.0.xsd,agency-message/revoke-1.0.xsd," +
-		"borderguard/crossing-notice-1.0.xsd,customs/road-manifest-1.0.xsd,guangxi/gxbt-1.0.xsd,vehicleregistry/vehicle-crossing-1.0.xsd"
+		"borderguard/crossing-notice-1.0.xsd,customs/road-manifest-1.0.xsd,guangxi/gxbt-1.0.xsd,plantquarantine/phytosanitary-notice-1.0.xsd,vehicleregistry/vehicle-crossing-1.0.xsd"
 	if got != want {
 		t.Fatalf("schemas = %s", got)
 	}

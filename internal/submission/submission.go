@@ -112,7 +112,7 @@ func (h *Service) Submit(ctx context.Context, actor hub.Actor, req SubmitRequest
 	}
 	now := h.Tx.Clock()
 	id := ids.Declaration(now)
-	agencies := g.RequiredAgencies(d.Direction, d.CargoKind)
+	agencies := g.RequiredAgencies(d.Direction, d.CargoKind, d.HSCodes()...)
 	// The mapping reads the declaration as the JSON just encoded: convert
 	// it once for all agencies.
 	in, err := mapping.Prepare(json.RawMessage(body))
@@ -411,7 +411,7 @@ func (h *Service) Amend(ctx context.Context, actor hub.Actor, id string, d *decl
 	}
 	now := h.Tx.Clock()
 	version := cur.Decl.Version + 1
-	required := g.RequiredAgencies(d.Direction, d.CargoKind)
+	required := g.RequiredAgencies(d.Direction, d.CargoKind, d.HSCodes()...)
 	latest := latestPerAgency(allMsgs)
 
 	var (

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/config"
+	"github.com/gatehub/gatehub/internal/simulator"
 )
 
 // Config returns that configuration; repoRoot is the repository root as
@@ -27,6 +29,8 @@ func Config(t testing.TB, repoRoot string) config.Config {
 	cfg.KeysDir = filepath.Join(dir, "keys")
 	cfg.TrustDir = filepath.Join(dir, "trust")
 	cfg.GatesDir = filepath.Join(repoRoot, "deploy/gates")
+	cfg.AgenciesDir = filepath.Join(repoRoot, "deploy/agencies")
+	cfg.SimulatorRulesDir = filepath.Join(repoRoot, "simulators")
 	cfg.MappingsDir = filepath.Join(repoRoot, "mappings")
 	cfg.SchemasDir = filepath.Join(repoRoot, "schemas")
 	cfg.TokensFile = filepath.Join(repoRoot, "deploy/tokens.dev.yaml")
@@ -54,4 +58,25 @@ func Log() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// Agencies is the repository's agency set.
+func Agencies(t testing.TB, repoRoot string) *agencies.Set {
+	t.Helper()
+	set, err := agencies.LoadDir(filepath.Join(repoRoot, "deploy/agencies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// SimDefinitions are the repository's agencies with their simulator rules,
+// for tests that start simulators themselves.
+func SimDefinitions(t testing.TB, repoRoot string) []simulator.Definition {
+	t.Helper()
+	defs, err := simulator.Definitions(Agencies(t, repoRoot), filepath.Join(repoRoot, "simulators"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return defs
 }
