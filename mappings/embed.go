@@ -11,4 +11,4 @@ import "embed"
 //go:embed codes/*.yaml
 var Codes embed.FS
 
-//go:generate go run ../cmd/genformats -root ..
+//go:generate go run ../internal/formatdoc/cmd/genformats -root ..

@@ -1,7 +1,7 @@
 // Package formatdoc generates what is derived from the mappings and code
 // lists: the XSD enumerations generated from mappings/codes and the format
 // pages docs/formats/<agency>.md an integrator reviews instead of YAML.
-// cmd/genformats writes them (go generate ./mappings); the tests here fail
+// internal/formatdoc/cmd/genformats writes them (go generate ./mappings); the tests here fail
 // when a committed file is not what the data generates.
 package formatdoc
 
