@@ -315,6 +315,10 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		if err != nil {
 			return nil, fmt.Errorf("agency simulators: %w", err)
 		}
+		red := map[string]*sim.RedChannelSpec{}
+		for _, d := range defs {
+			red[d.Spec.Name] = d.RedChannel
+		}
 		// Not bound to ctx: the simulators are agencies the dispatcher may
 		// still be talking to while Run shuts down; they close with the
 		// other resources, after in-flight deliveries settled.
@@ -324,7 +328,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 			KeysDir: filepath.Join(cfg.DataDir, "simulator-keys"), CallbackURL: publicURL,
 			Mode: cfg.SimulatorMode, Delay: cfg.SimulatorDelay, Now: now,
 			Configure: func(c *sim.Config) {
-				c.Orders = SimulatorOrders(c.Agency, cfg)
+				c.Orders = SimulatorOrders(red[c.Agency], cfg)
 				if opt.ConfigureSimulator != nil {
 					opt.ConfigureSimulator(c)
 				}

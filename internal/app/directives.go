@@ -1,8 +1,6 @@
 package app
 
 import (
-	"time"
-
 	"github.com/gatehub/gatehub/internal/agencies"
 	"github.com/gatehub/gatehub/internal/config"
 	"github.com/gatehub/gatehub/internal/directive"
@@ -29,15 +27,16 @@ func DirectiveRules(set *agencies.Set) directive.Rules {
 	return out
 }
 
-// SimulatorOrders is what a simulated agency says of its own: the
-// simulated customs sends cfg.SimulatorRedChannel of the trucks to the red
-// channel, held at gate-in (B1) two seconds after its ACK and released
+// SimulatorOrders is what a simulated agency says of its own: an agency
+// whose simulator rule file has a redChannel (the shipped one: customs,
+// at gate-in B1) sends cfg.SimulatorRedChannel of the trucks it
+// acknowledges to the red channel, and releases each
 // cfg.SimulatorReleaseAfter later, so the demo shows a held truck and its
 // release.
-func SimulatorOrders(agency string, cfg config.Config) sim.Orders {
-	if agency != "customs" || cfg.SimulatorRedChannel <= 0 {
+func SimulatorOrders(rc *sim.RedChannelSpec, cfg config.Config) sim.Orders {
+	if rc == nil || cfg.SimulatorRedChannel <= 0 {
 		return sim.Orders{}
 	}
-	return sim.Orders{HoldShare: cfg.SimulatorRedChannel, HoldCheckpoint: "B1", HoldCode: "CUS-RED-CHANNEL",
-		HoldText: "physical inspection / kiểm tra thực tế", HoldAfter: 2 * time.Second, ReleaseAfter: cfg.SimulatorReleaseAfter}
+	return sim.Orders{HoldShare: cfg.SimulatorRedChannel, HoldCheckpoint: rc.Checkpoint, HoldCode: rc.Code,
+		HoldText: rc.Text, HoldAfter: rc.HoldAfter, ReleaseAfter: cfg.SimulatorReleaseAfter}
 }

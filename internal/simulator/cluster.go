@@ -26,6 +26,9 @@ type Definition struct {
 	Spec     agency.Spec
 	Rules    []Rule
 	Envelope agency.EnvelopeReader
+	// RedChannel is the rule file's redChannel: nil when the agency never
+	// holds a truck in the demo.
+	RedChannel *RedChannelSpec
 }
 
 // Definitions reads the simulator rules (rulesDir/<code>.yaml) of every
@@ -40,7 +43,7 @@ func Definitions(set *agencies.Set, rulesDir string) ([]Definition, error) {
 			continue
 		}
 		rules, _ := f.Compile() // LoadRules compiled them already
-		out = append(out, Definition{Spec: agency.SpecOf(a), Rules: rules, Envelope: f.EnvelopeReader()})
+		out = append(out, Definition{Spec: agency.SpecOf(a), Rules: rules, Envelope: f.EnvelopeReader(), RedChannel: f.RedChannel})
 	}
 	return out, errors.Join(errs...)
 }

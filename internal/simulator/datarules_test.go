@@ -180,3 +180,26 @@ func TestRuleFileErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestShippedRedChannel: which agency holds trucks in the demo, where and
+// why is the rule files' data; only customs ships one.
+func TestShippedRedChannel(t *testing.T) {
+	for _, tc := range []struct {
+		code string
+		want *RedChannelSpec
+	}{
+		{"customs", &RedChannelSpec{Checkpoint: "B1", Code: "CUS-RED-CHANNEL", Text: "physical inspection / kiểm tra thực tế", HoldAfter: 2 * time.Second}},
+		{"borderguard", nil},
+		{"vehicleregistry", nil},
+		{"guangxi", nil},
+		{"plantquarantine", nil},
+	} {
+		f, err := LoadRules(rulesDir, tc.code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (f.RedChannel == nil) != (tc.want == nil) || (tc.want != nil && *f.RedChannel != *tc.want) {
+			t.Errorf("%s: redChannel %+v, want %+v", tc.code, f.RedChannel, tc.want)
+		}
+	}
+}

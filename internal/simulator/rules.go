@@ -33,6 +33,20 @@ type RuleFile struct {
 	Agency   string        `yaml:"agency"`
 	Envelope *EnvelopeSpec `yaml:"envelope"`
 	Rules    []RuleSpec    `yaml:"rules"`
+	// RedChannel is how this agency holds a truck when the demo sends a
+	// share of the trucks to the red channel (simulatorRedChannel); an
+	// agency without one never holds. It is data so that which agency
+	// inspects, where and with which reason is no Go code.
+	RedChannel *RedChannelSpec `yaml:"redChannel"`
+}
+
+// RedChannelSpec is where and why a simulated agency holds a truck, and how
+// long after its ACK the HOLD comes.
+type RedChannelSpec struct {
+	Checkpoint string        `yaml:"checkpoint"`
+	Code       string        `yaml:"code"`
+	Text       string        `yaml:"text"`
+	HoldAfter  time.Duration `yaml:"holdAfter"`
 }
 
 // EnvelopeSpec locates the routing fields of a format whose message id is
