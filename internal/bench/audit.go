@@ -269,6 +269,15 @@ func BuildCtl(root, dir string) (string, error) {
 func RunCtl(bin, dir string, args ...string) (*ToolRun, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	cmd.Env = os.Environ()
+	if os.Getenv("GATEHUB_AGENCIES_DIR") == "" {
+		// The tools run in a scratch directory; the agency files (the
+		// signature profiles, which an archive does not carry) are the
+		// repository's.
+		if root, err := RepoRoot(); err == nil {
+			cmd.Env = append(cmd.Env, "GATEHUB_AGENCIES_DIR="+filepath.Join(root, "deploy", "agencies"))
+		}
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
