@@ -320,3 +320,24 @@ func containers(n int) []any {
 	}
 	return out
 }
+
+// TestChineseTextFields: the fields the Guangxi format carries as
+// ChineseTextType must hold an ideograph and fit its 255 characters, or the
+// declaration would be accepted and its Guangxi message then fail the XSD
+// (found by FuzzSubmitNever500: a consignee nameCN of "0" answered 500).
+func TestChineseTextFields(t *testing.T) {
+	for _, tc := range []struct{ ptr, val, code string }{
+		{"/consignee/nameCN", "0", "not_chinese"},
+		{"/consignee/nameCN", "Pingxiang Hongfa", "not_chinese"},
+		{"/consignments/0/descriptionCN", "durian", "not_chinese"},
+		{"/consignee/nameCN", strings.Repeat("凭", 256), "too_long"},
+	} {
+		errs := decodeErrors(t, mutate(t, map[string]any{tc.ptr: tc.val}))
+		if len(errs) != 1 || errs[0].Pointer != tc.ptr || errs[0].Code != tc.code {
+			t.Errorf("%s=%.20q: got %+v, want one %s", tc.ptr, tc.val, errs, tc.code)
+		}
+	}
+	if errs := decodeErrors(t, mutate(t, map[string]any{"/consignee/nameCN": "Hongfa 宏发"})); len(errs) != 0 {
+		t.Errorf("mixed text with an ideograph refused: %+v", errs)
+	}
+}

@@ -55,8 +55,19 @@ func firstN[T any](s []T, name string) []T {
 }
 
 var maxRunes = map[string]int{
-	"name": 256, "nameCN": 256,
-	"description": 512, "descriptionCN": 512, "address": 512,
+	"name": 256, "nameCN": 255,
+	"description": 512, "descriptionCN": 255, "address": 512,
+}
+
+// chineseText are the fields written in Chinese for the Chinese side: the
+// GXBT format (ChineseTextType) requires at least one ideograph of the
+// CJK Unified Ideographs block U+4E00–U+9FA5 and at most 255 characters,
+// so a declaration is refused here, naming the field, rather than
+// accepted and then failing its Guangxi message.
+var chineseText = map[string]bool{"nameCN": true, "descriptionCN": true}
+
+func hasIdeograph(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r >= 0x4E00 && r <= 0x9FA5 }) >= 0
 }
 
 var (
@@ -202,6 +213,8 @@ func (c *checker) strings(v reflect.Value, ptr, name string) {
 			max := cmp.Or(maxRunes[name], defaultMaxStringRunes)
 			if n := utf8.RuneCountInString(s); n > max {
 				c.add(ptr, "too_long", "must be at most %d characters, got %d", max, n)
+			} else if chineseText[name] && s != "" && !hasIdeograph(s) {
+				c.add(ptr, "not_chinese", "must contain at least one Chinese character (CJK U+4E00–U+9FA5)")
 			}
 		}
 	case reflect.Pointer:
